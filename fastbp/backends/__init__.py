@@ -1,0 +1,130 @@
+"""Backend registry: names, aliases, lazy imports, one clear error per failure.
+
+``get_backend("numba")`` imports fastbp.backends.numba_backend only when asked
+for, so ``import fastbp`` never needs numba's compiler or a GPU.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Dict, List, Optional, Tuple
+
+from ..errors import BackendUnavailableError
+from .base import SUPPORTED_DTYPES, Backend
+
+#: name -> (module, class, install hint)
+_REGISTRY: Dict[str, Tuple[str, str, str]] = {
+    "numpy": ("fastbp.backends.numpy_backend", "NumpyBackend", 'pip install fastbp'),
+    "numba": ("fastbp.backends.numba_backend", "NumbaBackend", 'pip install numba'),
+    "cuda": (
+        "fastbp.backends.cuda_backend",
+        "CudaBackend",
+        'pip install "fastbp[cuda13]" (CUDA 13 driver) or "fastbp[cuda12]" (CUDA 12 driver)',
+    ),
+}
+_ALIASES = {"cupy": "cuda", "gpu": "cuda", "np": "numpy", "cpu": "numba"}
+#: "auto" tries these in order: fastest first.
+AUTO_ORDER = ("cuda", "numba", "numpy")
+
+_instances: Dict[str, Backend] = {}
+_failures: Dict[str, str] = {}
+
+
+def backend_names() -> List[str]:
+    """Every registered backend name (usable here or not)."""
+    return list(_REGISTRY)
+
+
+def normalize_name(name) -> str:
+    """Canonical backend name for ``name`` (case-insensitive, aliases resolved).
+
+    Raises ValueError naming the valid choices for an unknown name.
+    """
+    if isinstance(name, Backend):
+        return name.name
+    if not isinstance(name, str):
+        raise TypeError(f"backend must be a string such as 'auto' or 'numba', got {type(name).__name__}")
+    key = name.strip().lower()
+    key = _ALIASES.get(key, key)
+    if key != "auto" and key not in _REGISTRY:
+        choices = ", ".join(repr(n) for n in ["auto", *_REGISTRY, *_ALIASES])
+        raise ValueError(f"unknown backend {name!r}; valid choices are {choices}")
+    return key
+
+
+def _load(name: str) -> Backend:
+    if name in _instances:
+        return _instances[name]
+    if name in _failures:
+        raise BackendUnavailableError(_failures[name])
+    module_name, class_name, hint = _REGISTRY[name]
+    try:
+        module = importlib.import_module(module_name)
+        instance = getattr(module, class_name)()
+    except BackendUnavailableError as exc:
+        _failures[name] = str(exc)
+        raise
+    except ImportError as exc:
+        msg = f"backend {name!r} is unavailable: {exc}. Install it with: {hint}"
+        _failures[name] = msg
+        raise BackendUnavailableError(msg) from exc
+    _instances[name] = instance
+    return instance
+
+
+def get_backend(name="auto") -> Backend:
+    """The backend called ``name`` ("numpy", "numba", "cuda"/"cupy", "auto").
+
+    "auto" returns the fastest usable backend (cuda, then numba, then numpy).
+    Raises ValueError for an unknown name and BackendUnavailableError, whose
+    message says what is missing and the install command, for a known one
+    that cannot run here.
+    """
+    if isinstance(name, Backend):
+        return name
+    key = normalize_name(name)
+    if key == "auto":
+        return _load(auto_choice()[0])
+    return _load(key)
+
+
+def unavailable_reason(name: str) -> Optional[str]:
+    """None when backend ``name`` is usable here, else why not."""
+    try:
+        _load(normalize_name(name))
+    except BackendUnavailableError as exc:
+        return str(exc)
+    return None
+
+
+def available_backends() -> List[str]:
+    """Names of the backends usable on this machine, fastest first."""
+    return [n for n in AUTO_ORDER if unavailable_reason(n) is None]
+
+
+def auto_choice() -> Tuple[str, str]:
+    """(name, explanation) of what "auto" picks here and why."""
+    skipped = []
+    for n in AUTO_ORDER:
+        why = unavailable_reason(n)
+        if why is None:
+            note = f"auto picked {n!r}"
+            if skipped:
+                note += " (" + "; ".join(skipped) + ")"
+            return n, note
+        skipped.append(f"{n}: {why}")
+    raise BackendUnavailableError("no backend is usable: " + "; ".join(skipped))  # pragma: no cover
+
+
+__all__ = [
+    "AUTO_ORDER",
+    "Backend",
+    "BackendUnavailableError",
+    "SUPPORTED_DTYPES",
+    "auto_choice",
+    "available_backends",
+    "backend_names",
+    "get_backend",
+    "normalize_name",
+    "unavailable_reason",
+]

@@ -1,0 +1,31 @@
+"""The error classes fastbp raises on purpose."""
+
+from __future__ import annotations
+
+
+class FastbpError(Exception):
+    """Base class of every error fastbp raises on purpose."""
+
+
+class BackendUnavailableError(FastbpError, RuntimeError):
+    """A known backend cannot run here (library missing, no GPU, no driver).
+
+    The message says what is missing and how to install it.
+    """
+
+
+class TrainingDivergedError(FastbpError, FloatingPointError):
+    """The loss or the weights became NaN or infinite during training.
+
+    ``epoch`` is the 1-based epoch at which it was seen; the network keeps the
+    weights of the last epoch whose loss and weights were finite.
+    """
+
+    def __init__(self, message: str, epoch: int, last_finite_epoch: int):
+        super().__init__(message)
+        self.epoch = epoch
+        self.last_finite_epoch = last_finite_epoch
+
+
+class NetworkFileError(FastbpError, ValueError):
+    """A file given to ``NeuralNetwork.load`` is corrupt or not a fastbp network."""
