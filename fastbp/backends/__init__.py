@@ -110,9 +110,9 @@ def auto_choice() -> Tuple[str, str]:
         if why is None:
             note = f"auto picked {n!r}"
             if skipped:
-                note += " (" + "; ".join(skipped) + ")"
+                note += " (" + ", ".join(skipped) + "; `fastbp info` says why)"
             return n, note
-        skipped.append(f"{n}: {why}")
+        skipped.append(f"{n} unavailable")
     raise BackendUnavailableError("no backend is usable: " + "; ".join(skipped))  # pragma: no cover
 
 

@@ -1,0 +1,250 @@
+"""NeuralNetwork: the reference tutorial's API over any fastbp backend.
+
+A script written for the tutorial runs with only its import changed::
+
+    from fastbp import NeuralNetwork
+    nn = NeuralNetwork([2, 2, 1], alpha=0.5)
+    nn.fit(X, y, epochs=20000)
+    nn.predict(X)
+
+Beyond the reference, keyword-only: ``backend=`` ("auto", "numpy", "numba",
+"cuda"), ``dtype=`` (float64 default, or float32) and ``seed=``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from typing import List, Optional
+
+import numpy as np
+
+from .backends import get_backend
+from .errors import NetworkFileError
+from .validation import check_alpha, check_dtype, check_epochs, check_layers, check_matrix
+
+_FILE_FORMAT = "fastbp-network"
+_FILE_VERSION = 1
+
+
+def init_weights(layers: List[int], seed: Optional[int] = None) -> List[np.ndarray]:
+    """The reference's initial weights (float64, host).
+
+    ``W[i] = randn(rows, cols) / sqrt(layers[i])`` drawn in layer order from
+    the legacy generator: ``RandomState(seed)`` when a seed is given, else the
+    global ``np.random`` state (so ``np.random.seed(s)`` before construction
+    reproduces the tutorial's seeded runs).
+    """
+    rng = np.random if seed is None else np.random.RandomState(seed)
+    W = []
+    for i in range(len(layers) - 2):
+        W.append(rng.randn(layers[i] + 1, layers[i + 1] + 1) / np.sqrt(layers[i]))
+    W.append(rng.randn(layers[-2] + 1, layers[-1]) / np.sqrt(layers[-2]))
+    return W
+
+
+def weight_shapes(layers: List[int]) -> List[tuple]:
+    shapes = [(layers[i] + 1, layers[i + 1] + 1) for i in range(len(layers) - 2)]
+    shapes.append((layers[-2] + 1, layers[-1]))
+    return shapes
+
+
+def add_bias(X: np.ndarray) -> np.ndarray:
+    """``[X | 1]``: the bias column appended last."""
+    return np.hstack([X, np.ones((X.shape[0], 1), dtype=X.dtype)])
+
+
+class NeuralNetwork:
+    """A fully connected sigmoid network trained by exact per-sample SGD.
+
+    Parameters
+    ----------
+    layers : list of int
+        Layer widths, input first, e.g. ``[64, 32, 16, 10]``.
+    alpha : float
+        Learning rate (positive, finite).
+    backend : str, keyword-only
+        "auto" (default: the fastest usable), "numpy", "numba", "cuda"/"cupy".
+    dtype : keyword-only
+        "float64" (default) or "float32".
+    seed : int or None, keyword-only
+        Seed for ``np.random.RandomState``; None draws from the global
+        ``np.random`` state, as the tutorial does.
+    """
+
+    def __init__(self, layers, alpha=0.1, *, backend="auto", dtype="float64", seed=None, weights=None):
+        self.layers = check_layers(layers)
+        self.alpha = check_alpha(alpha)
+        self.dtype = check_dtype(dtype)
+        self.seed = seed
+        self._backend = get_backend(backend)
+        host = init_weights(self.layers, seed) if weights is None else self._check_weights(weights)
+        self._W = [self._backend.asarray(w, self.dtype) for w in host]
+
+    # ------------------------------------------------------------ properties
+    @property
+    def backend(self) -> str:
+        """Name of the backend this network runs on."""
+        return self._backend.name
+
+    @property
+    def backend_impl(self):
+        """The backend object (kernel contract) this network runs on."""
+        return self._backend
+
+    @property
+    def W(self) -> List[np.ndarray]:
+        """The weights as NumPy arrays (copies), one per layer, bias rows included."""
+        return [self._backend.to_numpy(w) for w in self._W]
+
+    @W.setter
+    def W(self, weights) -> None:
+        host = self._check_weights(weights)
+        self._W = [self._backend.asarray(w, self.dtype) for w in host]
+
+    def _check_weights(self, weights) -> List[np.ndarray]:
+        shapes = weight_shapes(self.layers)
+        if len(weights) != len(shapes):
+            raise ValueError(f"weights must be a list of {len(shapes)} arrays for layers {self.layers}, got {len(weights)}")
+        out = []
+        for i, (w, shape) in enumerate(zip(weights, shapes)):
+            w = check_matrix(w, f"weights[{i}]")
+            if w.shape != shape:
+                raise ValueError(f"weights[{i}] must have shape {shape} for layers {self.layers}, got {w.shape}")
+            out.append(w)
+        return out
+
+    def __repr__(self) -> str:
+        return "NeuralNetwork: {}".format("-".join(str(n) for n in self.layers))
+
+    # ------------------------------------------------------------ input prep
+    def _features(self, X, name: str, allow_bias: bool, add: bool = True) -> np.ndarray:
+        """X as a float array with the bias column (2-D)."""
+        arr = np.asarray(X) if not isinstance(X, np.ndarray) else X
+        if getattr(arr, "ndim", None) == 1:
+            arr = np.atleast_2d(arr)
+        arr = check_matrix(arr, name)
+        n = self.layers[0]
+        if arr.shape[1] == n and add:
+            return add_bias(arr)
+        if arr.shape[1] == n + 1 and allow_bias:
+            return arr
+        expect = f"{n}" + (f" (or {n + 1} with the bias column)" if allow_bias else "")
+        raise ValueError(f"{name} has {arr.shape[1]} features but layers[0] = {n}: expected {expect} columns")
+
+    def _targets(self, y, name: str, rows: int) -> np.ndarray:
+        arr = np.asarray(y)
+        if arr.ndim == 0:
+            arr = arr.reshape(1, 1)
+        out = self.layers[-1]
+        if arr.ndim == 1:
+            arr = arr.reshape(1, -1) if (rows == 1 and arr.shape[0] == out) else arr.reshape(-1, 1)
+        Y = check_matrix(arr, name)
+        if Y.shape[1] != out:
+            raise ValueError(
+                f"{name} has {Y.shape[1]} columns but layers[-1] = {out}: targets must be {out} wide"
+                + (" (one-hot encode class labels, e.g. with fastbp.datasets.one_hot)" if Y.shape[1] == 1 else "")
+            )
+        if Y.shape[0] != rows:
+            raise ValueError(f"X has {rows} rows but {name} has {Y.shape[0]}: they must match")
+        return Y
+
+    def prepare(self, X, y, names=("X", "y")):
+        """(X1, Y) on the backend: validated, bias column added, right dtype."""
+        X1 = self._features(X, names[0], allow_bias=False)
+        Y = self._targets(y, names[1], X1.shape[0])
+        return self._backend.asarray(X1, self.dtype), self._backend.asarray(Y, self.dtype)
+
+    # -------------------------------------------------------- reference API
+    def fit(self, X, y, epochs=1000, displayUpdate=100, *, verbose=True, progress=None, loss_every=1):
+        """Per-sample SGD over ``X`` (without the bias column) for ``epochs``
+        epochs, printing ``[INFO] epoch=N, loss=...`` on epoch 1 and every
+        ``displayUpdate``-th epoch. Returns the loss history (epochs, losses)."""
+        from .training import run_epochs
+
+        epochs = check_epochs(epochs)
+        X1, Y = self.prepare(X, y)
+        return run_epochs(
+            self, X1, Y, epochs, display_update=displayUpdate, verbose=verbose, progress=progress, loss_every=loss_every
+        )
+
+    def fit_partial(self, x, y):
+        """One per-sample SGD step on one sample ``x`` (with or without the
+        bias column) and its target ``y``."""
+        x1 = self._features(x, "x", allow_bias=True)
+        if x1.shape[0] != 1:
+            raise ValueError(f"x must be one sample, got {x1.shape[0]} rows (use fit for many)")
+        Y = self._targets(y, "y", 1)
+        be = self._backend
+        be.sgd_step(self._W, be.asarray(x1, self.dtype), be.asarray(Y, self.dtype), self.alpha)
+
+    def predict(self, X, addBias=True):
+        """Output activations for every row of ``X`` as a NumPy array."""
+        X1 = self._features(X, "X", allow_bias=not addBias, add=addBias)
+        be = self._backend
+        return be.to_numpy(be.predict(self._W, be.asarray(X1, self.dtype)))
+
+    def calculate_loss(self, X, targets):
+        """The reference loss ``0.5 * sum((predict(X) - targets) ** 2)``; ``X``
+        may carry the bias column or not."""
+        X1 = self._features(X, "X", allow_bias=True)
+        Y = self._targets(targets, "targets", X1.shape[0])
+        be = self._backend
+        return be.loss(self._W, be.asarray(X1, self.dtype), be.asarray(Y, self.dtype))
+
+    # --------------------------------------------------------------- extras
+    def to(self, backend=None, dtype=None) -> "NeuralNetwork":
+        """A copy of this network on another backend and/or dtype."""
+        return NeuralNetwork(
+            self.layers,
+            self.alpha,
+            backend=self.backend if backend is None else backend,
+            dtype=self.dtype if dtype is None else dtype,
+            seed=self.seed,
+            weights=self.W,
+        )
+
+    def save(self, path) -> None:
+        """Save layers, alpha, dtype and weights to ``path`` (.npz)."""
+        meta = {
+            "format": _FILE_FORMAT,
+            "version": _FILE_VERSION,
+            "layers": self.layers,
+            "alpha": self.alpha,
+            "dtype": self.dtype.name,
+        }
+        arrays = {f"W{i}": w for i, w in enumerate(self.W)}
+        with open(path, "wb") as f:
+            np.savez(f, meta=np.array(json.dumps(meta)), **arrays)
+
+    @classmethod
+    def load(cls, path, *, backend="auto") -> "NeuralNetwork":
+        """A network saved by ``save``; raises NetworkFileError for a corrupt
+        or foreign file."""
+        where = os.fspath(path)
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                files = set(f.files)
+                if "meta" not in files:
+                    raise NetworkFileError(f"{where!r} is not a fastbp network file (no 'meta' entry)")
+                meta = json.loads(str(f["meta"]))
+                arrays = {k: f[k] for k in files if k != "meta"}
+        except NetworkFileError:
+            raise
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:
+            raise NetworkFileError(f"{where!r} is not a readable fastbp network file: {exc}") from None
+        if not isinstance(meta, dict) or meta.get("format") != _FILE_FORMAT:
+            raise NetworkFileError(f"{where!r} is not a fastbp network file (format {meta!r})")
+        if meta.get("version") != _FILE_VERSION:
+            raise NetworkFileError(f"{where!r} has file version {meta.get('version')!r}; this fastbp reads version {_FILE_VERSION}")
+        try:
+            layers = check_layers(meta["layers"])
+            n = len(layers) - 1
+            weights = [arrays[f"W{i}"] for i in range(n)]
+            net = cls(layers, meta["alpha"], backend=backend, dtype=meta["dtype"], weights=weights)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise NetworkFileError(f"{where!r} is a damaged fastbp network file: {exc}") from None
+        if len(arrays) != n:
+            raise NetworkFileError(f"{where!r} holds {len(arrays)} weight arrays, expected {n} for layers {layers}")
+        return net

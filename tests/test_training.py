@@ -1,0 +1,132 @@
+"""The one training loop reproduces the reference's published results."""
+
+import io
+
+import numpy as np
+import pytest
+
+import fastbp
+from fastbp.errors import TrainingDivergedError
+
+#: The NumPy backend's per-sample loop is slow; it proves the loop with fewer
+#: digits epochs, the compiled backends run the reference's full 1,000.
+DIGITS_EPOCHS = {"numpy": 100}
+
+
+def test_xor_reproduces_the_reference(backend_name):
+    out = io.StringIO()
+    r = fastbp.train("xor", backend=backend_name, seed=0, out=out, progress=False)
+    assert (r.layers, r.alpha, r.epochs) == ([2, 2, 1], 0.5, 20000)
+    assert r.final_loss < 1e-3
+    assert 0.3 < r.loss_history[0] < 0.7  # starts near the reference's 0.51
+    p = r.test_outputs[:, 0]
+    np.testing.assert_array_equal(p >= 0.5, [False, True, True, False])
+    assert r.accuracy == 1.0
+    text = out.getvalue()
+    assert "[INFO] epoch=1, loss=" in text and "[INFO] epoch=20000, loss=" in text
+    assert text.count("[INFO] epoch=") == 1 + 20000 // 100
+
+
+def test_xor_without_hidden_layer_cannot_learn(backend_name):
+    r = fastbp.train("xor", [2, 1], backend=backend_name, seed=0, verbose=False)
+    p = r.test_outputs[:, 0]
+    assert np.all(np.abs(p - 0.5) < 0.1), p  # stuck near 0.5, as in the reference
+    assert r.accuracy < 1.0
+    assert r.final_loss > 0.4
+
+
+def test_digits_reproduces_the_reference(backend_name):
+    epochs = DIGITS_EPOCHS.get(backend_name, 1000)
+    r = fastbp.train("digits", backend=backend_name, seed=0, epochs=epochs, verbose=False)
+    assert r.n_train == 1347 and len(r.network.predict(np.zeros((1, 64)))[0]) == 10
+    assert r.accuracy >= 0.96, r.report
+    assert 400 < r.loss_history[0] < 800  # the reference starts near 605
+    assert r.final_loss < r.loss_history[0] / 50
+    if epochs == 1000:
+        assert r.final_loss < 5.0  # the reference ends near 1.1
+    assert "precision" in r.report and r.report_dict["accuracy"] == pytest.approx(r.accuracy)
+    assert r.samples_per_second > 0 and r.wall_time > 0
+
+
+def test_loss_history_and_display(backend_name):
+    out = io.StringIO()
+    r = fastbp.train("xor", backend=backend_name, seed=0, epochs=50, display_update=20, loss_every=10, out=out)
+    np.testing.assert_array_equal(r.loss_epochs, [1, 10, 20, 30, 40, 50])
+    lines = [l for l in out.getvalue().splitlines() if l.startswith("[INFO] epoch=")]
+    assert [l.split(",")[0] for l in lines] == ["[INFO] epoch=1", "[INFO] epoch=20", "[INFO] epoch=40"]
+    assert lines[0] == f"[INFO] epoch=1, loss={r.loss_history[0]:.7f}"
+
+
+def test_divergence_stops_and_keeps_last_finite_weights(backend_name, monkeypatch):
+    net = fastbp.NeuralNetwork([2, 2, 1], 0.5, backend=backend_name, seed=0)
+    be = net.backend_impl
+    real = be.sgd_epoch
+    calls = {"n": 0}
+
+    def poisoned(W, X1, Y, alpha):
+        calls["n"] += 1
+        real(W, X1, Y, alpha)
+        if calls["n"] == 4:  # epoch 4 produces a NaN weight
+            host = be.to_numpy(W[0])
+            host[0, 0] = np.nan
+            W[0][...] = be.asarray(host, host.dtype)
+
+    monkeypatch.setattr(be, "sgd_epoch", poisoned)
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], float)
+    y = np.array([0, 1, 1, 0], float)
+    snapshot = {}
+
+    def remember(epoch, loss):
+        snapshot[epoch] = net.W
+
+    from fastbp.training import run_epochs
+
+    X1, Y = net.prepare(X, y)
+    with pytest.raises(TrainingDivergedError, match="epoch 4") as info:
+        run_epochs(net, X1, Y, 10, verbose=False, callback=remember)
+    assert info.value.epoch == 4 and info.value.last_finite_epoch == 3
+    for a, b in zip(net.W, snapshot[3]):
+        np.testing.assert_array_equal(a, b)
+    assert all(np.isfinite(w).all() for w in net.W)
+
+
+def test_huge_alpha_reports_divergence_or_finite(backend_name):
+    # Enormous steps saturate the sigmoids; whatever happens, no silent NaN.
+    net = fastbp.NeuralNetwork([2, 2, 1], 1e300, backend=backend_name, seed=0)
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], float) * 1e3
+    y = np.array([0, 1, 1, 0], float)
+    try:
+        net.fit(X, y, epochs=5, verbose=False)
+    except TrainingDivergedError as exc:
+        assert exc.epoch >= 1
+    assert all(np.isfinite(w).all() for w in net.W)
+
+
+def test_train_on_user_arrays_with_labels(backend_name):
+    rng = np.random.RandomState(0)
+    X = rng.rand(60, 4)
+    labels = np.where(X[:, 0] > 0.5, "hi", "lo")
+    r = fastbp.train(X=X, y=labels, X_test=X, y_test=labels, layers=[4, 6, 2], backend=backend_name,
+                     epochs=200, alpha=0.5, seed=1, verbose=False)
+    assert r.accuracy > 0.9
+    assert "hi" in r.report
+
+
+def test_seed_none_is_recorded_and_reproducible():
+    r1 = fastbp.train("xor", backend="numpy", epochs=3, verbose=False)
+    assert isinstance(r1.seed, int)
+    r2 = fastbp.train("xor", backend="numpy", epochs=3, seed=r1.seed, verbose=False)
+    for a, b in zip(r1.network.W, r2.network.W):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_progress_bar_writes_eta(capsys):
+    fastbp.train("xor", backend="numpy", epochs=30, seed=0, progress=True, display_update=0)
+    err = capsys.readouterr().err
+    assert "ETA" in err and "30/30" in err
+
+
+def test_float32_training_works(backend_name):
+    r = fastbp.train("xor", backend=backend_name, seed=0, dtype="float32", verbose=False)
+    assert r.network.W[0].dtype == np.float32
+    assert r.accuracy == 1.0 and r.final_loss < 1e-3
