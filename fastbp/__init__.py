@@ -12,6 +12,7 @@ from . import datasets
 from .backends import available_backends, get_backend
 from .errors import BackendUnavailableError, FastbpError, NetworkFileError, TrainingDivergedError
 from .network import NeuralNetwork
+from .sweep import SweepResult, train_many
 from .training import TrainResult, train
 
 __version__ = "0.1.0"
@@ -21,10 +22,12 @@ __all__ = [
     "FastbpError",
     "NetworkFileError",
     "NeuralNetwork",
+    "SweepResult",
     "TrainResult",
     "TrainingDivergedError",
     "available_backends",
     "datasets",
     "get_backend",
     "train",
+    "train_many",
 ]

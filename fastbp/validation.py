@@ -50,13 +50,13 @@ def check_layers(layers) -> List[int]:
     return out
 
 
-def check_alpha(alpha) -> float:
+def check_alpha(alpha, name: str = "alpha") -> float:
     """A positive, finite learning rate."""
     if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
-        raise TypeError(f"alpha must be a positive number, got {alpha!r}")
+        raise TypeError(f"{name} must be a positive number, got {alpha!r}")
     a = float(alpha)
     if not math.isfinite(a) or a <= 0:
-        raise ValueError(f"alpha must be a positive finite number, got {alpha!r}")
+        raise ValueError(f"{name} must be a positive finite number, got {alpha!r}")
     return a
 
 

@@ -1,0 +1,146 @@
+"""train_many: K networks at once, each exactly as if trained alone."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import fastbp
+from fastbp.datasets import from_arrays
+from fastbp.sweep import plan
+
+
+@pytest.fixture(scope="module")
+def small():
+    rng = np.random.RandomState(0)
+    X = rng.rand(40, 6)
+    labels = (X[:, 0] + X[:, 1] > 1).astype(int) + (X[:, 2] > 0.5).astype(int)
+    return from_arrays(X, labels, X, labels, name="small")
+
+
+def test_each_network_equals_training_it_alone(backend_name, dtype, small):
+    alphas, seeds = [0.1, 0.8], [0, 3, 5]
+    res = fastbp.train_many(small, [6, 5, 4, 3], alphas=alphas, seeds=seeds, backend=backend_name, epochs=7, dtype=dtype)
+    assert len(res.results) == 6
+    assert [(r.alpha, r.seed) for r in res.results] == [(a, s) for a in alphas for s in seeds]
+    tol = 1e-12 if dtype == np.float64 else 1e-4
+    for r in res.results:
+        alone = fastbp.NeuralNetwork([6, 5, 4, 3], r.alpha, backend=backend_name, dtype=dtype, seed=r.seed)
+        epochs, losses = alone.fit(small.X_train, small.Y_train, epochs=7, verbose=False)
+        for a, b in zip(r.network.W, alone.W):
+            err = np.max(np.abs(a.astype(float) - b)) / np.max(np.abs(b))
+            assert err <= tol, f"alpha={r.alpha} seed={r.seed}: {err:.2e}"
+        np.testing.assert_array_equal(r.loss_epochs, epochs)
+        np.testing.assert_allclose(r.loss_history, losses, rtol=tol)
+    assert res.network_samples_per_second > 0
+
+
+def test_plan_grid_and_zip():
+    assert plan([0.1, 0.2], [0, 1]) == [(0.1, 0), (0.1, 1), (0.2, 0), (0.2, 1)]
+    assert plan([0.1, 0.2], [4, 5], grid=False) == [(0.1, 4), (0.2, 5)]
+    assert plan(0.5, [1, 2], grid=False) == [(0.5, 1), (0.5, 2)]
+    with pytest.raises(ValueError, match="alphas must be a positive finite number"):
+        plan([0.1, -1], [0])
+    with pytest.raises(ValueError, match="seeds must be non-negative integers"):
+        plan([0.1], [-2])
+    with pytest.raises(ValueError, match="same length"):
+        plan([0.1, 0.2, 0.3], [1, 2], grid=False)
+    with pytest.raises(ValueError, match="seeds is empty"):
+        plan([0.1], [])
+
+
+def test_diverged_network_stops_alone(small, monkeypatch):
+    be = fastbp.get_backend("numpy")
+    real = type(be).sgd_epoch_many
+    calls = {"n": 0}
+
+    def poisoned(self, Ws, X1, Y, alphas):
+        calls["n"] += 1
+        real(self, Ws, X1, Y, alphas)
+        if calls["n"] == 3:
+            Ws[0][1, 0, 0] = np.nan  # network 1 breaks at epoch 3
+
+    monkeypatch.setattr(type(be), "sgd_epoch_many", poisoned)
+    res = fastbp.train_many(small, [6, 5, 3], alphas=[0.2], seeds=[0, 1, 2], backend="numpy", epochs=6)
+    bad = res.results[1]
+    assert bad.diverged_at == 3 and list(bad.loss_epochs) == [1, 2]
+    assert all(np.isfinite(w).all() for w in bad.network.W)
+    monkeypatch.undo()
+    ref = fastbp.NeuralNetwork([6, 5, 3], 0.2, backend="numpy", seed=1)
+    ref.fit(small.X_train, small.Y_train, epochs=2, verbose=False)
+    for a, b in zip(bad.network.W, ref.W):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    for k in (0, 2):
+        assert res.results[k].diverged_at is None and list(res.results[k].loss_epochs) == [1, 2, 3, 4, 5, 6]
+    assert "diverged at epoch 3" in res.table()
+
+
+def test_sweep_cli_prints_table_best_first(capsys):
+    from fastbp.cli import main
+
+    assert main(["sweep", "--dataset", "xor", "--alphas", "0.5,2", "--seeds", "0-1", "--epochs", "300",
+                 "--backend", "numpy"]) == 0
+    out = capsys.readouterr().out
+    assert "4 networks 2-2-1" in out and "| rank | alpha | seed |" in out
+    ranks = [l for l in out.splitlines() if l.startswith("| 1 |") or l.startswith("| 4 |")]
+    assert len(ranks) == 2
+
+
+@pytest.fixture(scope="module")
+def dask_client():
+    distributed = pytest.importorskip("dask.distributed")
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       dashboard_address=None, silence_logs=40)
+    client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+def test_dask_sweep_equals_local(dask_client, small):
+    kw = dict(alphas=[0.1, 0.5], seeds=[0, 1, 2], backend="numpy", epochs=5)
+    local = fastbp.train_many(small, [6, 4, 3], **kw)
+    remote = fastbp.train_many(small, [6, 4, 3], client=dask_client, chunk_size=2, **kw)
+    assert [(r.alpha, r.seed) for r in remote.results] == [(r.alpha, r.seed) for r in local.results]
+    for a, b in zip(remote.results, local.results):
+        for u, v in zip(a.network.W, b.network.W):
+            np.testing.assert_array_equal(u, v)
+    assert remote.extra["distributed"]
+
+
+def test_dask_worker_lost_mid_sweep_is_retried(dask_client, small):
+    import os
+
+    kw = dict(alphas=[0.3], seeds=list(range(4)), backend="numpy", epochs=400)
+    result = {}
+
+    def run():
+        result["res"] = fastbp.train_many(small, [6, 8, 3], client=dask_client, chunk_size=2, **kw)
+
+    t = threading.Thread(target=run)
+    t.start()
+    victim = None
+    deadline = time.time() + 60
+    while time.time() < deadline and victim is None:
+        busy = {w: tasks for w, tasks in dask_client.processing().items() if tasks}
+        if busy:
+            victim = sorted(busy)[0]
+        else:
+            time.sleep(0.05)
+    assert victim is not None, "no chunk started within 60 s"
+    time.sleep(0.3)  # let it get into the chunk
+    import signal
+
+    pid = dask_client.run(os.getpid, workers=[victim])[victim]
+    os.kill(pid, signal.SIGKILL)
+    t.join(timeout=300)
+    assert not t.is_alive()
+    assert victim not in dask_client.scheduler_info()["workers"]  # it really was lost
+    remote = result["res"]
+    local = fastbp.train_many(small, [6, 8, 3], **kw)
+    assert len(remote.results) == 4
+    assert [r.seed for r in remote.results] == [0, 1, 2, 3]
+    for a, b in zip(remote.results, local.results):
+        for u, v in zip(a.network.W, b.network.W):
+            np.testing.assert_array_equal(u, v)
