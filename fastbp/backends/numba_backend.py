@@ -1,4 +1,327 @@
-"""Numba CPU backend (not implemented yet: issue 3)."""
-from ..errors import BackendUnavailableError
+"""Numba CPU backend: the whole batch of per-sample SGD in ONE compiled call.
 
-raise BackendUnavailableError("backend 'numba' is not implemented yet in this version of fastbp (issue 3)")
+The compiled kernels live in ``_numba_kernels`` (read its docstring for the
+loop orders, the fused hidden-delta/update pass and the vectorised sigmoid).
+This module is the boundary: it validates and converts every input (dtype,
+contiguity, shapes) BEFORE a compiled call, so wrong input raises a
+``TypeError``/``ValueError`` naming the argument, never a Numba typing error.
+Validation is O(number of layers) per call, never per sample.
+
+Compilation is lazy: importing this module or constructing ``NumbaBackend``
+imports numba but compiles nothing; each kernel is compiled (or loaded from
+Numba's on-disk cache, ``cache=True``) on its first call.
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+from typing import Any, Sequence
+
+import numpy as np
+
+try:
+    import numba
+except ImportError as exc:  # pragma: no cover - exercised where numba is absent
+    raise ImportError(f"numba is not installed ({exc})") from exc
+
+from .base import SUPPORTED_DTYPES, Backend
+
+_kernels = None
+
+
+def _k():
+    """The compiled-kernels module, imported on first use."""
+    global _kernels
+    if _kernels is None:
+        from . import _numba_kernels
+
+        _kernels = _numba_kernels
+    return _kernels
+
+
+# ------------------------------------------------------------ validation
+def _float_dtype(arr: Any, name: str) -> np.dtype:
+    if not isinstance(arr, np.ndarray):
+        raise TypeError(f"{name} must be a NumPy array, got {type(arr).__name__}")
+    dt = arr.dtype
+    if dt not in SUPPORTED_DTYPES:
+        raise TypeError(
+            f"{name} has dtype {dt}; the numba backend needs float32 or float64 arrays "
+            f"(convert with backend.asarray({name}, np.float64))"
+        )
+    return dt
+
+
+def _check_2d(arr: Any, name: str, dtype: np.dtype = None) -> np.ndarray:
+    """arr as a C-contiguous 2-D float array of ``dtype`` (converted only for
+    contiguity; a wrong dtype or rank is an error naming ``name``)."""
+    dt = _float_dtype(arr, name)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (one row per sample), got shape {arr.shape}")
+    if dtype is not None and dt != dtype:
+        raise TypeError(f"{name} has dtype {dt} but the weights have dtype {dtype}; use one dtype for all arrays")
+    return np.ascontiguousarray(arr)
+
+
+def _check_weights(W: Any, name: str = "W", stacked: bool = False) -> np.dtype:
+    """Checks a list of weight arrays (2-D, or 3-D stacked (K, r, c) when
+    ``stacked``): one float dtype, chained shapes. Returns the dtype."""
+    if isinstance(W, np.ndarray) or not isinstance(W, Sequence) or len(W) == 0:
+        raise TypeError(f"{name} must be a non-empty list of weight arrays, one per layer, got {type(W).__name__}")
+    ndim = 3 if stacked else 2
+    dtype = _float_dtype(W[0], f"{name}[0]")
+    for l, w in enumerate(W):
+        dt = _float_dtype(w, f"{name}[{l}]")
+        if dt != dtype:
+            raise TypeError(f"{name}[{l}] has dtype {dt} but {name}[0] has dtype {dtype}; use one dtype for all layers")
+        if w.ndim != ndim or 0 in w.shape:
+            what = "(K, rows, cols)" if stacked else "(rows, cols)"
+            raise ValueError(f"{name}[{l}] must be a non-empty {ndim}-D array {what}, got shape {w.shape}")
+        if l > 0:
+            prev = W[l - 1]
+            if w.shape[-2] != prev.shape[-1]:
+                raise ValueError(
+                    f"{name}[{l}] has shape {w.shape} but {name}[{l - 1}] has shape {prev.shape}: "
+                    f"{name}[{l}] needs {prev.shape[-1]} rows"
+                )
+            if stacked and w.shape[0] != prev.shape[0]:
+                raise ValueError(f"{name}[{l}] stacks {w.shape[0]} networks but {name}[0] stacks {W[0].shape[0]}")
+    return dtype
+
+
+def _check_batch(W, X1, Y, dtype, wname="W"):
+    """X1 (N, W[0] rows) and Y (N, W[-1] cols), C-contiguous, of dtype."""
+    X1 = _check_2d(X1, "X1", dtype)
+    if X1.shape[1] != W[0].shape[-2]:
+        raise ValueError(
+            f"X1 has {X1.shape[1]} columns but {wname}[0] has shape {W[0].shape}: X1 needs "
+            f"{W[0].shape[-2]} columns (the inputs plus the bias column of ones)"
+        )
+    if Y is not None:
+        Y = _check_2d(Y, "Y", dtype)
+        if Y.shape != (X1.shape[0], W[-1].shape[-1]):
+            raise ValueError(
+                f"Y has shape {Y.shape} but X1 has {X1.shape[0]} rows and {wname}[-1] has shape "
+                f"{W[-1].shape}: Y needs shape ({X1.shape[0]}, {W[-1].shape[-1]})"
+            )
+    return X1, Y
+
+
+def _scalar(alpha, dtype, name="alpha"):
+    if isinstance(alpha, np.ndarray) and alpha.ndim == 0:
+        alpha = alpha[()]
+    if isinstance(alpha, (bool, np.bool_)) or not isinstance(alpha, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(alpha).__name__}")
+    return dtype.type(alpha)
+
+
+def _contig_inplace(arrs, name="W"):
+    """C-contiguous stand-ins for arrays updated in place, and a function that
+    writes them back where a copy had to be made."""
+    for l, a in enumerate(arrs):
+        if not a.flags.writeable:
+            raise ValueError(f"{name}[{l}] is read-only; weights are updated in place")
+    work = [a if a.flags.c_contiguous else np.ascontiguousarray(a) for a in arrs]
+
+    def write_back():
+        for a, w in zip(arrs, work):
+            if w is not a:
+                a[...] = w
+
+    return work, write_back
+
+
+def _scratch(dims, dtype, K=None):
+    shape = (len(dims), int(max(dims)))
+    return np.zeros(shape if K is None else (K,) + shape, dtype)
+
+
+class NumbaBackend(Backend):
+    """@njit kernels on the CPU; ``sgd_epoch`` runs a whole batch in one call."""
+
+    name = "numba"
+
+    # ------------------------------------------------------------ data
+    def asarray(self, host, dtype):
+        dt = np.dtype(dtype)
+        if dt not in SUPPORTED_DTYPES:
+            raise TypeError(f"dtype must be float32 or float64, got {dt}")
+        return np.array(host, dtype=dt, order="C", copy=True)
+
+    def to_numpy(self, dev):
+        return np.array(dev, copy=True)
+
+    def info(self):
+        try:
+            layer = numba.threading_layer()
+        except ValueError:  # no parallel kernel has run yet in this process
+            layer = f"not started yet (configured: {numba.config.THREADING_LAYER})"
+        return {
+            "name": self.name,
+            "numba": numba.__version__,
+            "numpy": np.__version__,
+            "threading_layer": layer,
+            "threads": numba.get_num_threads(),
+            "cpu_count": os.cpu_count(),
+            "cpu": getattr(numba.config, "CPU_NAME", None) or _host_cpu_name(),
+            "cache_dir": numba.config.CACHE_DIR or "__pycache__ next to the kernels",
+        }
+
+    # --------------------------------------------------------- kernels
+    def forward(self, W, X1):
+        dtype = _check_weights(W)
+        X1, _ = _check_batch(W, X1, None, dtype)
+        A = [X1]
+        sig = _k().sigmoid_inplace
+        for w in W:
+            Z = np.ascontiguousarray(A[-1] @ w)  # BLAS product, then the compiled sigmoid pass
+            sig(Z)
+            A.append(Z)
+        return A
+
+    def output_delta(self, AL, Y):
+        AL = _check_2d(AL, "AL")
+        Y = _check_2d(Y, "Y", AL.dtype)
+        if Y.shape != AL.shape:
+            raise ValueError(f"Y has shape {Y.shape} but AL has shape {AL.shape}")
+        D = np.empty_like(AL)
+        _k().output_delta(AL, Y, D, AL.dtype.type(1))
+        return D
+
+    def hidden_delta(self, D_next, W_l, A_l):
+        W_l = _check_2d(W_l, "W_l")
+        D_next = _check_2d(D_next, "D_next", W_l.dtype)
+        A_l = _check_2d(A_l, "A_l", W_l.dtype)
+        if D_next.shape[1] != W_l.shape[1]:
+            raise ValueError(f"D_next has shape {D_next.shape} but W_l has shape {W_l.shape}: D_next needs {W_l.shape[1]} columns")
+        if A_l.shape != (D_next.shape[0], W_l.shape[0]):
+            raise ValueError(f"A_l has shape {A_l.shape}, expected ({D_next.shape[0]}, {W_l.shape[0]}) from D_next and W_l")
+        D = np.empty_like(A_l)
+        _k().hidden_delta(D_next, W_l, A_l, D, W_l.dtype.type(1))
+        return D
+
+    def update(self, W_l, A_l, D, alpha):
+        dtype = _float_dtype(W_l, "W_l")
+        if W_l.ndim != 2:
+            raise ValueError(f"W_l must be 2-D, got shape {W_l.shape}")
+        A_l = _check_2d(A_l, "A_l", dtype)
+        D = _check_2d(D, "D", dtype)
+        if A_l.shape[0] != D.shape[0] or A_l.shape[1] != W_l.shape[0] or D.shape[1] != W_l.shape[1]:
+            raise ValueError(f"A_l {A_l.shape} and D {D.shape} do not match W_l {W_l.shape}: A_l.T @ D must have W_l's shape")
+        (w,), write_back = _contig_inplace([W_l], "W_l")
+        _k().update(w, A_l, D, _scalar(alpha, dtype), np.empty(W_l.shape[1], dtype))
+        write_back()
+
+    # ------------------------------------------------- composed operations
+    def sgd_step(self, W, x1, y, alpha):
+        self.sgd_epoch(W, x1, y, alpha)
+
+    def sgd_epoch(self, W, X1, Y, alpha):
+        dtype = _check_weights(W)
+        X1, Y = _check_batch(W, X1, Y, dtype)
+        a = _scalar(alpha, dtype)
+        if X1.shape[0] == 0:
+            return
+        k = _k()
+        dims = np.array([W[0].shape[0]] + [w.shape[1] for w in W], dtype=np.int64)
+        act, dlt = _scratch(dims, dtype), _scratch(dims, dtype)
+        one = dtype.type(1)
+        L = len(W)
+        if L <= 4:
+            work, write_back = _contig_inplace(list(W))
+            fn = (k.sgd_epoch_1, k.sgd_epoch_2, k.sgd_epoch_3, k.sgd_epoch_4)[L - 1]
+            fn(*work, dims, X1, Y, a, one, act, dlt)
+            write_back()
+        else:
+            wb, offs = _pack(W, dtype)
+            k.sgd_epoch_gen(wb, offs, dims, dims, X1, Y, a, one, act, dlt)
+            _unpack(wb, offs, W)
+
+    def predict(self, W, X1):
+        return self.forward(W, X1)[-1]
+
+    def loss(self, W, X1, Y):
+        dtype = _check_weights(W)
+        X1, Y = _check_batch(W, X1, Y, dtype)
+        P = self.forward(W, X1)[-1]
+        return float(0.5 * ((P - Y) ** 2).sum())
+
+    def all_finite(self, W):
+        return all(bool(np.isfinite(w).all()) for w in W)
+
+    # -------------------------------------------------- many networks at once
+    def sgd_epoch_many(self, Ws, X1, Y, alphas):
+        dtype = _check_weights(Ws, "Ws", stacked=True)
+        X1, Y = _check_batch(Ws, X1, Y, dtype, "Ws")
+        K = Ws[0].shape[0]
+        alphas = np.asarray(alphas)
+        if alphas.dtype.kind not in "fiu":
+            raise TypeError(f"alphas must be real numbers, got dtype {alphas.dtype}")
+        alphas = np.ascontiguousarray(alphas.reshape(-1), dtype=dtype)
+        if alphas.shape[0] != K:
+            raise ValueError(f"alphas has {alphas.shape[0]} values but Ws stacks {K} networks")
+        if X1.shape[0] == 0:
+            return
+        k = _k()
+        dims = np.array([Ws[0].shape[1]] + [w.shape[2] for w in Ws], dtype=np.int64)
+        act, dlt = _scratch(dims, dtype, K), _scratch(dims, dtype, K)
+        one = dtype.type(1)
+        L = len(Ws)
+        work, write_back = _contig_inplace(list(Ws), "Ws")
+        if L <= 4:
+            fn = (k.sgd_epoch_many_1, k.sgd_epoch_many_2, k.sgd_epoch_many_3, k.sgd_epoch_many_4)[L - 1]
+            fn(*work, dims, X1, Y, alphas, one, act, dlt)
+            write_back()
+        else:
+            offs = np.zeros(L + 1, np.int64)
+            offs[1:] = np.cumsum([w.shape[1] * w.shape[2] for w in Ws])
+            wb = np.empty((K, int(offs[-1])), dtype)
+            for l, w in enumerate(Ws):
+                wb[:, offs[l] : offs[l + 1]] = w.reshape(K, -1)
+            k.sgd_epoch_many_gen(wb, offs, dims, dims, X1, Y, alphas, one, act, dlt)
+            for l, w in enumerate(Ws):
+                w[...] = wb[:, offs[l] : offs[l + 1]].reshape(w.shape)
+
+    def loss_many(self, Ws, X1, Y):
+        """Every network's loss with one stacked BLAS product per layer (the
+        first layer's shared by all networks) and the compiled sigmoid, in
+        chunks of networks that keep the activations to about 64 MB."""
+        dtype = _check_weights(Ws, "Ws", stacked=True)
+        X1, Y = _check_batch(Ws, X1, Y, dtype, "Ws")
+        K = Ws[0].shape[0]
+        sig = _k().sigmoid_inplace
+        width = max(w.shape[2] for w in Ws)
+        chunk = max(1, int(64e6 // max(1, X1.shape[0] * width * dtype.itemsize)))
+        out = np.empty(K)
+        for k0 in range(0, K, chunk):
+            A = X1
+            for w in Ws:
+                Z = np.ascontiguousarray(np.matmul(A, w[k0 : k0 + chunk]))
+                sig(Z)
+                A = Z
+            out[k0 : k0 + chunk] = 0.5 * ((A - Y) ** 2).sum(axis=(1, 2))
+        return out
+
+
+def _pack(W, dtype):
+    offs = np.zeros(len(W) + 1, np.int64)
+    offs[1:] = np.cumsum([w.size for w in W])
+    wb = np.empty(int(offs[-1]), dtype)
+    for l, w in enumerate(W):
+        wb[offs[l] : offs[l + 1]] = w.reshape(-1)
+    return wb, offs
+
+
+def _unpack(wb, offs, W):
+    for l, w in enumerate(W):
+        w[...] = wb[offs[l] : offs[l + 1]].reshape(w.shape)
+
+
+def _host_cpu_name():
+    try:
+        import llvmlite.binding as llvm
+
+        return llvm.get_host_cpu_name()
+    except Exception:  # pragma: no cover
+        return None
