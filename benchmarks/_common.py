@@ -1,0 +1,199 @@
+"""Shared helpers of the benchmark suite: data, weights, FLOP counts, timing.
+
+Every benchmark goes through :func:`measure`, which
+
+* warms the callable up outside the timing (numba compilation, CUDA module
+  load, BLAS thread start-up) and uses the warm call to pick a round count
+  that fits ``--benchmark-max-time`` (at least ``--benchmark-min-rounds``);
+* times ``fn(*setup())`` with ``benchmark.pedantic``: ``setup`` (e.g. a fresh
+  copy of the initial weights, so every round does the same work) runs
+  outside the timing, and the timed call ends with ``backend.synchronize()``
+  so device work is counted in full;
+* records in ``benchmark.extra_info`` what the report needs: workload, section,
+  backend (the report's column), dtype, layers, samples per call, FLOPs per
+  call, and the resulting samples/s and GFLOP/s of the fastest round (as
+  ``timeit`` advises: on a shared machine other load only slows rounds down),
+  and samples/s of the median round.
+
+FLOPs are 2 per multiply-add, counted from the weight shapes (bias rows and the
+reference's extra hidden unit included). Per sample: forward = sum over layers
+of rows*cols of W[l]; update the same; hidden deltas = the same sum over l >= 1.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import lru_cache
+from typing import Callable, Dict, Optional, Sequence
+
+import numpy as np
+
+from fastbp.network import add_bias, init_weights, weight_shapes
+
+#: The reference's digits network.
+DIGITS_LAYERS = (64, 32, 16, 10)
+#: The workload every peer runs too: one epoch of per-sample SGD on digits.
+DIGITS_EPOCH = "per-sample SGD, digits epoch (1347 steps)"
+#: Order of the report's sections.
+SECTIONS = ("kernels", "end-to-end", "scaling", "many")
+
+
+# --------------------------------------------------------------------- FLOPs
+def macs_per_sample(layers: Sequence[int]) -> Dict[str, int]:
+    """Multiply-adds of one sample: forward, hidden deltas, update, sgd (all three)."""
+    sizes = [r * c for r, c in weight_shapes(list(layers))]
+    fwd = sum(sizes)
+    hidden = sum(sizes[1:])
+    return {"forward": fwd, "hidden_delta": hidden, "update": fwd, "sgd": 2 * fwd + hidden}
+
+
+def flops_per_sample(layers: Sequence[int], what: str = "sgd") -> int:
+    """FLOPs (2 per multiply-add) of one sample's ``what`` (see macs_per_sample)."""
+    return 2 * macs_per_sample(layers)[what]
+
+
+def layers_id(layers: Sequence[int]) -> str:
+    return "-".join(str(n) for n in layers)
+
+
+# ---------------------------------------------------------------- data sets
+@lru_cache(maxsize=None)
+def _digits_host():
+    from fastbp.datasets import digits
+
+    ds = digits()
+    return add_bias(ds.X_train), np.ascontiguousarray(ds.Y_train)
+
+
+def digits_host(n: Optional[int] = None):
+    """(X1, Y) of the digits training split (1,347 rows, bias column added), host float64."""
+    X1, Y = _digits_host()
+    return (X1, Y) if n is None else (X1[:n], Y[:n])
+
+
+def random_host(layers: Sequence[int], n: int, seed: int = 0):
+    """(X1, Y): ``n`` random inputs in [0, 1) with the bias column, one-hot targets."""
+    rng = np.random.default_rng(seed)
+    X1 = add_bias(rng.random((n, layers[0])))
+    Y = np.zeros((n, layers[-1]))
+    Y[np.arange(n), rng.integers(0, layers[-1], n)] = 1.0
+    return X1, Y
+
+
+def weights_host(layers: Sequence[int], seed: int = 0):
+    """The reference's initial weights for ``layers`` (host float64)."""
+    return init_weights(list(layers), seed=seed)
+
+
+def stacked_weights_host(layers: Sequence[int], K: int):
+    """K networks seeded 0..K-1, stacked per layer: arrays of shape (K, rows, cols)."""
+    nets = [init_weights(list(layers), seed=k) for k in range(K)]
+    return [np.stack([net[l] for net in nets]) for l in range(len(nets[0]))]
+
+
+def on_backend(backend, dtype, *arrays):
+    """The host arrays moved onto ``backend`` as ``dtype`` (a list for a list)."""
+    out = []
+    for a in arrays:
+        if isinstance(a, (list, tuple)):
+            out.append([backend.asarray(w, dtype) for w in a])
+        else:
+            out.append(backend.asarray(a, dtype))
+    backend.synchronize()
+    return out
+
+
+def weight_resetter(backend, W0) -> Callable[[], tuple]:
+    """A pedantic ``setup``: a fresh copy of the weights ``W0`` for each round
+    (copied outside the timing; the device is synchronized before timing)."""
+
+    def setup():
+        W = backend.copy_weights(W0)
+        backend.synchronize()
+        return (W,), {}
+
+    return setup
+
+
+# -------------------------------------------------------------------- timing
+def _rounds_for(config, seconds_per_call: float) -> int:
+    max_time = float(config.getoption("benchmark_max_time", 1.0) or 1.0)
+    min_rounds = int(config.getoption("benchmark_min_rounds", 5) or 5)
+    return int(max(min_rounds, min(1000, max_time // max(seconds_per_call, 1e-9))))
+
+
+def measure(
+    benchmark,
+    request,
+    fn: Callable,
+    *,
+    backend,
+    workload: str,
+    section: str,
+    dtype,
+    layers: Sequence[int],
+    samples: int,
+    flops: float,
+    setup: Optional[Callable[[], tuple]] = None,
+    unit: str = "samples/s",
+    column: Optional[str] = None,
+    peer: bool = False,
+    **extra,
+):
+    """Benchmark ``fn`` (see the module docstring) and record its extra_info.
+
+    ``fn`` takes the positional arguments ``setup`` returns (none without a
+    setup); ``samples`` and ``flops`` are per call of ``fn``. ``column`` is
+    the report column (default: the backend's name); a peer (not a fastbp
+    backend) passes ``backend=None``, a ``column`` and ``peer=True``. Returns the result of the
+    last call.
+    """
+    dtype = np.dtype(dtype)
+    column = column or backend.name
+    sync = backend.synchronize if backend is not None else (lambda: None)
+    benchmark.group = f"{workload} | {layers_id(layers)} [{dtype.name}]"
+    benchmark.extra_info.update(
+        workload=workload,
+        section=section,
+        backend=column,
+        peer=bool(peer),
+        dtype=dtype.name,
+        layers=layers_id(layers),
+        samples=int(samples),
+        flops=float(flops),
+        unit=unit,
+        **extra,
+    )
+
+    def timed(*args):
+        out = fn(*args)
+        sync()
+        return out
+
+    def call_once():
+        args, kwargs = setup() if setup is not None else ((), {})
+        t0 = time.perf_counter()
+        timed(*args, **kwargs)
+        return time.perf_counter() - t0
+
+    if getattr(benchmark, "disabled", False):
+        # --benchmark-disable (smoke run): the body runs once, no warm-up.
+        return benchmark.pedantic(timed, setup=setup, rounds=1, iterations=1)
+
+    call_once()  # compilation, module load, caches: never timed
+    t = call_once()  # warm calls, to size the rounds (the fastest: other load only slows calls down)
+    if t < 0.05:
+        t = min(t, *(call_once() for _ in range(3)))
+    iterations = 1
+    if setup is None and t < 1e-3:  # a tiny call: several per round beat the timer noise
+        iterations = int(min(1000, max(1, 1e-3 // max(t, 1e-9))))
+    rounds = _rounds_for(request.config, t * iterations)
+    result = benchmark.pedantic(timed, setup=setup, rounds=rounds, iterations=iterations, warmup_rounds=0)
+
+    stats = getattr(benchmark, "stats", None)
+    if stats is not None:
+        best, median = stats.stats.min, stats.stats.median
+        benchmark.extra_info["samples_per_s"] = samples / best
+        benchmark.extra_info["gflops"] = flops / best / 1e9
+        benchmark.extra_info["samples_per_s_median"] = samples / median
+    return result

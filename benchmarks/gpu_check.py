@@ -1,0 +1,469 @@
+"""One-call GPU check for fastbp's cuda backend (run by benchmarks/gpu_check.sh).
+
+Stages, each in its own try/except (one failure never loses the others),
+results written to OUT after every stage:
+  1. environment: card, driver, CUDA runtime, CuPy, compiled kernels'
+     registers / local (spill) / shared memory;
+  2. tests: tests/test_cuda_backend.py + tests/test_cuda_source.py, then the
+     rest of the suite with -k cuda;
+  3. timings (warm-up first, a synchronize inside every timed call, median):
+     digits epoch (1347 x 64-32-16-10) numpy / numba / cuda per path,
+     wide 784-256-128-10 epoch numba / cuda, sgd_epoch_many K = 1..512,
+     float64 and float32; block-size sweeps;
+Writes OUT/gpu_results.json, OUT/gpu_results.md; prints a table at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+T_START = time.perf_counter()
+BUDGET_S = float(os.environ.get("FASTBP_GPU_CHECK_BUDGET_S", "270"))
+
+RESULTS: dict = {"meta": {}, "kernels": {}, "tests": {}, "timings": [], "errors": [], "notes": []}
+OUT: Path = Path(".")
+
+
+def log(*a):
+    print(f"[{time.perf_counter() - T_START:7.1f}s]", *a, flush=True)
+
+
+def left() -> float:
+    return BUDGET_S - (time.perf_counter() - T_START)
+
+
+def save():
+    try:
+        (OUT / "gpu_results.json").write_text(json.dumps(RESULTS, indent=2, default=str))
+        (OUT / "gpu_results.md").write_text(markdown())
+    except Exception as exc:  # pragma: no cover
+        print("could not save results:", exc, flush=True)
+
+
+def stage(name):
+    def deco(fn):
+        def run(*a, **k):
+            log(f"=== {name}")
+            t0 = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            except Exception as exc:
+                tb = traceback.format_exc()
+                log(f"!!! stage {name} failed: {type(exc).__name__}: {exc}\n{tb}")
+                RESULTS["errors"].append({"stage": name, "error": f"{type(exc).__name__}: {exc}", "traceback": tb})
+            finally:
+                log(f"=== {name} done in {time.perf_counter() - t0:.1f}s")
+                save()
+        return run
+    return deco
+
+
+def median_time(fn, reps, sync=None, warmup=1):
+    for _ in range(warmup):
+        fn()
+        if sync:
+            sync()
+    ts = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        if sync:
+            sync()
+        ts.append(time.perf_counter() - t0)
+    return statistics.median(ts), ts
+
+
+def record(**kw):
+    RESULTS["timings"].append(kw)
+    extra = ""
+    if "samples_per_s" in kw:
+        extra = f"  {kw['samples_per_s']:,.0f} (network-)samples/s"
+    log(f"  {kw.get('bench')}: {kw.get('backend')} {kw.get('dtype')} {kw.get('variant', '')} "
+        f"median {kw.get('median_s', float('nan')) * 1e3:.3f} ms{extra}")
+
+
+# ------------------------------------------------------------------ data
+def init_weights(layers, seed):
+    rs = np.random.RandomState(seed)
+    W = [rs.randn(layers[i] + 1, layers[i + 1] + 1) / np.sqrt(layers[i]) for i in range(len(layers) - 2)]
+    W.append(rs.randn(layers[-2] + 1, layers[-1]) / np.sqrt(layers[-2]))
+    return W
+
+
+def digits_train():
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    ds = load_digits()
+    X = ds.data.astype(np.float64)
+    X = (X - X.min()) / (X.max() - X.min())
+    Xtr, _, ytr, _ = train_test_split(X, ds.target, test_size=0.25, random_state=0)
+    return np.hstack([Xtr, np.ones((len(Xtr), 1))]), np.eye(10)[ytr]
+
+
+def random_data(layers, n, seed=1):
+    rs = np.random.RandomState(seed)
+    return np.hstack([rs.rand(n, layers[0]), np.ones((n, 1))]), np.eye(layers[-1])[rs.randint(0, layers[-1], n)]
+
+
+DIGITS = [64, 32, 16, 10]
+WIDE = [784, 256, 128, 10]
+
+
+# ---------------------------------------------------------------- stages
+@stage("environment")
+def environment():
+    m = RESULTS["meta"]
+    m["date"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    m["python"] = sys.version.split()[0]
+    m["numpy"] = np.__version__
+    m["platform"] = platform.platform()
+    m["cpu_count"] = os.cpu_count()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                m["cpu"] = line.split(":", 1)[1].strip()
+                break
+    except Exception:
+        pass
+    try:
+        import numba
+
+        m["numba"] = numba.__version__
+    except Exception as exc:
+        m["numba"] = f"unavailable: {exc}"
+    try:
+        r = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total,clocks.max.sm",
+                            "--format=csv,noheader"], capture_output=True, text=True, timeout=30)
+        m["nvidia_smi"] = r.stdout.strip()
+    except Exception as exc:
+        m["nvidia_smi"] = f"failed: {exc}"
+    import cupy
+
+    m["cupy"] = cupy.__version__
+    from fastbp.backends import unavailable_reason
+
+    why = unavailable_reason("cuda")
+    m["cuda_unavailable_reason"] = why
+    if why:
+        log("cuda backend UNAVAILABLE:", why)
+        # direct construction shows the full traceback (compile errors, ...)
+        from fastbp.backends.cuda_backend import CudaBackend
+
+        CudaBackend()
+        return
+    from fastbp.backends import get_backend
+
+    cb = get_backend("cuda")
+    m["cuda_info"] = cb.info()
+    log("cuda info:", json.dumps(m["cuda_info"]))
+    for ne, k in cb._kernels.items():
+        attrs = {}
+        for a in ("num_regs", "local_size_bytes", "shared_size_bytes", "max_threads_per_block", "binary_version", "ptx_version"):
+            try:
+                attrs[a] = int(getattr(k, a))
+            except Exception as exc:
+                attrs[a] = f"? {exc}"
+        RESULTS["kernels"][ne] = attrs
+        log(f"  kernel {ne}: {attrs}")
+    for name, d in (("digits", [65, 33, 17, 10]), ("wide", [785, 257, 129, 10])):
+        for dt in (np.float64, np.float32):
+            p = cb.plan(d, dt)
+            pm = cb.plan(d, dt, many=True)
+            RESULTS["meta"][f"plan_{name}_{np.dtype(dt).name}"] = {"one": p.__dict__, "many": pm.__dict__}
+            log(f"  plan {name} {np.dtype(dt).name}: {p}; many: {pm.path} {pm.threads} threads")
+
+
+def run_pytest(name, args, timeout):
+    cmd = [sys.executable, "-m", "pytest", *args, "-q", "-rs", "-p", "no:cacheprovider"]
+    log("running", " ".join(cmd))
+    t0 = time.perf_counter()
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+        out, rc = r.stdout + r.stderr, r.returncode
+    except subprocess.TimeoutExpired as exc:
+        out = (exc.stdout or b"").decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        out += f"\nTIMEOUT after {timeout}s"
+        rc = "timeout"
+    (OUT / f"pytest_{name}.log").write_text(out)
+    tail = out.strip().splitlines()[-40:]
+    RESULTS["tests"][name] = {"rc": rc, "seconds": round(time.perf_counter() - t0, 1), "tail": tail}
+    print("\n".join(out.strip().splitlines()[-60:]), flush=True)
+
+
+@stage("tests")
+def tests():
+    run_pytest("cuda", ["tests/test_cuda_backend.py", "tests/test_cuda_source.py", "--durations=8"],
+               timeout=max(60, min(150, left() - 120)))
+    if left() > 150:
+        run_pytest("k_cuda", ["tests", "-k", "cuda", "--ignore=tests/test_cuda_backend.py",
+                              "--ignore=tests/test_cuda_source.py"], timeout=max(30, min(60, left() - 120)))
+    else:
+        RESULTS["notes"].append("skipped `pytest tests -k cuda` (time budget)")
+
+
+def _numba():
+    from fastbp.backends import get_backend, unavailable_reason
+
+    why = unavailable_reason("numba")
+    if why:
+        RESULTS["notes"].append(f"numba timings skipped: {why}")
+        log("numba unavailable:", why)
+        return None
+    return get_backend("numba")
+
+
+def _cuda(**kw):
+    from fastbp.backends.cuda_backend import CudaBackend
+
+    return CudaBackend(**kw)
+
+
+def safe(fn, *a, **k):
+    """Run one measurement; a failure is recorded and the stage goes on."""
+    try:
+        return fn(*a, **k)
+    except Exception as exc:
+        tb = traceback.format_exc()
+        label = f"{getattr(fn, '__name__', fn)} {[x for x in a if isinstance(x, (str, int, dict))]} {k}"
+        log(f"!!! {label} failed: {type(exc).__name__}: {exc}\n{tb}")
+        RESULTS["errors"].append({"stage": label, "error": f"{type(exc).__name__}: {exc}", "traceback": tb})
+        return None
+
+
+def time_epoch(backend, layers, X1, Y, dtype, reps, bench, variant="", alpha=0.1, seed=0, max_s=None):
+    W = [backend.asarray(w, dtype) for w in init_weights(layers, seed)]
+    X1d, Yd = backend.asarray(X1, dtype), backend.asarray(Y, dtype)
+    fn = lambda: backend.sgd_epoch(W, X1d, Yd, alpha)  # noqa: E731
+    # one warm-up call (compilation), then estimate before committing to reps
+    t0 = time.perf_counter()
+    fn()
+    backend.synchronize()
+    first = time.perf_counter() - t0
+    if max_s is not None:
+        reps = max(1, min(reps, int(max_s / max(first, 1e-6))))
+    med, ts = median_time(fn, reps, sync=backend.synchronize, warmup=1 if first < 1.0 else 0)
+    n = X1.shape[0]
+    plan = getattr(backend, "last_plan", None)
+    record(bench=bench, backend=backend.name, dtype=np.dtype(dtype).name, variant=variant, samples=n,
+           median_s=med, runs_s=ts, us_per_sample=med / n * 1e6, samples_per_s=n / med,
+           plan=(plan.__dict__ if plan is not None else None))
+    return med
+
+
+@stage("digits epoch")
+def digits_epoch():
+    from fastbp.backends import get_backend
+
+    X1, Y = digits_train()
+    numba_b = _numba()
+    cuda = safe(get_backend, "cuda")
+    for dt in (np.float64, np.float32):
+        if cuda is not None:
+            safe(time_epoch, cuda, DIGITS, X1, Y, dt, 15, "digits_epoch", "block (auto)")
+        if numba_b is not None:
+            safe(time_epoch, numba_b, DIGITS, X1, Y, dt, 7, "digits_epoch", max_s=10)
+        safe(time_epoch, get_backend("numpy"), DIGITS, X1, Y, dt, 3, "digits_epoch", max_s=6)
+    for dt in (np.float64, np.float32):
+        for threads in (128, 256):
+            safe(time_epoch_cuda, dict(block_threads=threads), DIGITS, X1, Y, dt, 9, "digits_epoch", f"block {threads} threads")
+        nb = 33  # one block per hidden column of the first layer
+        safe(time_epoch_cuda, dict(path="grid", grid_blocks=nb), DIGITS, X1, Y, dt, 5, "digits_epoch", f"grid {nb} blocks")
+    safe(time_epoch_cuda, dict(path="step"), DIGITS, X1[:200], Y[:200], np.float64, 2, "digits_200_samples", "step (per-kernel launches)", max_s=10)
+    safe(time_epoch, get_backend("numpy"), DIGITS, X1[:200], Y[:200], np.float64, 3, "digits_200_samples")
+
+
+@stage("wide epoch")
+def wide_epoch():
+    from fastbp.backends import get_backend
+
+    n = 1000
+    X1, Y = random_data(WIDE, n)
+    numba_b = _numba()
+    cuda = safe(get_backend, "cuda")
+    for dt in (np.float64, np.float32):
+        if cuda is not None:
+            safe(time_epoch, cuda, WIDE, X1, Y, dt, 7, "wide_epoch", "grid (auto)", alpha=0.05)
+        if numba_b is not None and left() > 60:
+            safe(time_epoch, numba_b, WIDE, X1, Y, dt, 3, "wide_epoch", alpha=0.05, max_s=15)
+    if left() > 80:
+        safe(time_epoch, get_backend("numpy"), WIDE, X1[:100], Y[:100], np.float64, 1, "wide_100_samples", alpha=0.05, max_s=10)
+        if cuda is not None:
+            safe(time_epoch, cuda, WIDE, X1[:100], Y[:100], np.float64, 5, "wide_100_samples", "grid (auto)", alpha=0.05)
+        safe(time_epoch_cuda, dict(path="step"), WIDE, X1[:100], Y[:100], np.float64, 1, "wide_100_samples", "step", alpha=0.05, max_s=10)
+        for nb in (33, 66):
+            safe(time_epoch_cuda, dict(path="grid", grid_blocks=nb), WIDE, X1, Y, np.float64, 3, "wide_epoch", f"grid {nb} blocks", alpha=0.05)
+
+
+def _cuda_ok() -> bool:
+    from fastbp.backends import unavailable_reason
+
+    return unavailable_reason("cuda") is None
+
+
+def time_epoch_cuda(options, *a, **k):
+    return time_epoch(_cuda(**options), *a, **k) if _cuda_ok() else None
+
+
+def time_many_cuda(options, *a, **k):
+    return time_many(_cuda(**options), *a, **k) if _cuda_ok() else None
+
+
+def time_many(backend, K, X1, Y, dtype, reps, variant="", max_s=None):
+    L = len(DIGITS) - 1
+    nets = [init_weights(DIGITS, 1000 + k) for k in range(K)]
+    Ws = [backend.asarray(np.stack([n[l] for n in nets]), dtype) for l in range(L)]
+    alphas = np.linspace(0.05, 0.5, K)
+    X1d, Yd = backend.asarray(X1, dtype), backend.asarray(Y, dtype)
+    fn = lambda: backend.sgd_epoch_many(Ws, X1d, Yd, alphas)  # noqa: E731
+    t0 = time.perf_counter()
+    fn()
+    backend.synchronize()
+    first = time.perf_counter() - t0
+    if max_s is not None:
+        reps = max(1, min(reps, int(max_s / max(first, 1e-6))))
+    med, ts = median_time(fn, reps, sync=backend.synchronize, warmup=1 if first < 1.0 else 0)
+    n = X1.shape[0]
+    plan = getattr(backend, "last_plan", None)
+    record(bench="many_digits_epoch", backend=backend.name, dtype=np.dtype(dtype).name, variant=variant, K=K,
+           samples=n, median_s=med, runs_s=ts, samples_per_s=K * n / med,
+           plan=(plan.__dict__ if plan is not None else None))
+
+
+@stage("many networks")
+def many():
+    from fastbp.backends import get_backend
+
+    X1, Y = digits_train()
+    cuda = safe(get_backend, "cuda")
+    for dt in (np.float64, np.float32):
+        for K in (1, 8, 64, 512):
+            if cuda is not None:
+                safe(time_many, cuda, K, X1, Y, dt, 5 if K < 512 else 3)
+    for threads in (64, 128):
+        safe(time_many_cuda, dict(many_threads=threads), 512, X1, Y, np.float32, 3, f"{threads} threads")
+    numba_b = _numba()
+    if numba_b is not None:
+        for K in (1, 8):
+            if left() > 40:
+                safe(time_many, numba_b, K, X1, Y, np.float64, 2, max_s=10)
+
+
+# ---------------------------------------------------------------- report
+def _find(bench, backend, dtype, variant=None, K=None):
+    for t in RESULTS["timings"]:
+        if t.get("bench") == bench and t.get("backend") == backend and t.get("dtype") == dtype:
+            if variant is not None and t.get("variant") != variant:
+                continue
+            if K is not None and t.get("K") != K:
+                continue
+            return t
+    return None
+
+
+def ratios():
+    out = []
+    for bench, cv in (("digits_epoch", "block (auto)"), ("wide_epoch", "grid (auto)")):
+        for dt in ("float64", "float32"):
+            c = _find(bench, "cuda", dt, cv)
+            for peer in ("numba", "numpy"):
+                p = _find(bench, peer, dt)
+                if c and p:
+                    out.append({"bench": bench, "dtype": dt, "peer": peer,
+                                "speedup_cuda_vs_peer": p["median_s"] / c["median_s"]})
+    for dt in ("float64", "float32"):
+        one = _find("many_digits_epoch", "cuda", dt, "", 1)
+        for K in (8, 64, 512):
+            k = _find("many_digits_epoch", "cuda", dt, "", K)
+            if one and k:
+                out.append({"bench": "many_digits_epoch", "dtype": dt, "K": K,
+                            "throughput_vs_K1": k["samples_per_s"] / one["samples_per_s"]})
+    RESULTS["ratios"] = out
+    return out
+
+
+def markdown():
+    m = RESULTS["meta"]
+    info = m.get("cuda_info", {})
+    lines = [
+        "# fastbp GPU check",
+        "",
+        f"- date: {m.get('date')}",
+        f"- GPU: {info.get('gpu', m.get('nvidia_smi'))} (cc {info.get('compute_capability')}, {info.get('sm_count')} SMs, "
+        f"{info.get('shared_memory_per_block_optin')} B shared memory per block opt-in)",
+        f"- driver CUDA {info.get('driver_cuda_version')}, runtime {info.get('runtime_cuda_version')}, nvidia-smi: {m.get('nvidia_smi')}",
+        f"- CuPy {m.get('cupy')}, NumPy {m.get('numpy')}, Numba {m.get('numba')}, Python {m.get('python')}",
+        f"- CPU: {m.get('cpu')} ({m.get('cpu_count')} logical CPUs)",
+        "",
+        "## Tests",
+        "",
+    ]
+    for name, t in RESULTS["tests"].items():
+        lines.append(f"- `{name}`: rc={t['rc']} in {t['seconds']} s: {t['tail'][-1] if t['tail'] else ''}")
+    lines += ["", "## Timings (median; synchronize inside the timed call; warm-up excluded)", "",
+              "| bench | backend | dtype | variant | K | samples | median ms | us/sample | (network-)samples/s |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for t in RESULTS["timings"]:
+        us = t.get("us_per_sample")
+        lines.append(
+            f"| {t.get('bench')} | {t.get('backend')} | {t.get('dtype')} | {t.get('variant', '')} | {t.get('K', '')} | "
+            f"{t.get('samples')} | {t['median_s'] * 1e3:.3f} | {'' if us is None else f'{us:.2f}'} | {t['samples_per_s']:,.0f} |"
+        )
+    r = ratios()
+    if r:
+        lines += ["", "## Ratios", ""]
+        for x in r:
+            if "peer" in x:
+                lines.append(f"- {x['bench']} {x['dtype']}: cuda is {x['speedup_cuda_vs_peer']:.2f}x {x['peer']}")
+            else:
+                lines.append(f"- {x['bench']} {x['dtype']} K={x['K']}: {x['throughput_vs_K1']:.1f}x the K=1 throughput")
+    if RESULTS["kernels"]:
+        lines += ["", "## Kernels", ""]
+        for ne, a in RESULTS["kernels"].items():
+            lines.append(f"- `{ne}`: {a}")
+    if RESULTS["notes"]:
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in RESULTS["notes"]]
+    if RESULTS["errors"]:
+        lines += ["", "## Errors", ""] + [f"- stage {e['stage']}: {e['error']}" for e in RESULTS["errors"]]
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    global OUT
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=os.environ.get("OUT", str(ROOT / "gpu_out")))
+    ap.add_argument("--skip-tests", action="store_true")
+    args = ap.parse_args()
+    OUT = Path(args.out)
+    OUT.mkdir(parents=True, exist_ok=True)
+    sys.path.insert(0, str(ROOT))
+    environment()
+    if not args.skip_tests:
+        tests()
+    for st in (digits_epoch, wide_epoch, many):
+        if left() < 20:
+            RESULTS["notes"].append(f"stage {st.__name__} skipped: time budget")
+            continue
+        st()
+    save()
+    print("\n" + markdown(), flush=True)
+    log("results in", OUT / "gpu_results.json", "and", OUT / "gpu_results.md")
+    failed_tests = [n for n, t in RESULTS["tests"].items() if t.get("rc") not in (0, 5)]
+    return 1 if RESULTS["errors"] or failed_tests else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

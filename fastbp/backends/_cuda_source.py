@@ -1,0 +1,183 @@
+"""CUDA source, entry names and shared-memory planning for the cuda backend.
+
+This module never imports CuPy, so the GPU-free tests (NVRTC compile checks,
+path selection) and the backend share one list of entry names and one
+shared-memory formula.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+
+#: The .cu files of the package (one today).
+CUDA_SOURCE_FILES: Tuple[str, ...] = ("fastbp_kernels.cu",)
+
+#: Template entry points, instantiated for float and double.
+KERNEL_TEMPLATES: Tuple[str, ...] = (
+    "fastbp_sgd_block",
+    "fastbp_sgd_grid",
+    "fastbp_forward",
+    "fastbp_hidden_delta",
+)
+CTYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
+
+#: Every name expression the backend asks NVRTC for.
+NAME_EXPRESSIONS: Tuple[str, ...] = tuple(f"{k}<{t}>" for k in KERNEL_TEMPLATES for t in ("float", "double"))
+
+#: Options passed to cupy.RawModule (CuPy adds -arch and -ftz=true itself).
+COMPILE_OPTIONS: Tuple[str, ...] = ("--std=c++17",)
+
+#: Must match the #defines in fastbp_kernels.cu.
+MAX_DIMS = 64
+BLOCK_MAX_THREADS = 512
+GRID_THREADS = 256
+
+#: Shared memory a block may use without the opt-in attribute.
+DEFAULT_SMEM_BYTES = 48 * 1024
+#: Static __shared__ bytes of the persistent kernels (the int tables and
+#: flags); an upper bound checked against nvcc --resource-usage in the tests.
+STATIC_SMEM_BYTES = {"fastbp_sgd_block": 1040, "fastbp_sgd_grid": 2592}
+
+#: Status codes of the grid kernel.
+STATUS_OK = 0
+STATUS_BARRIER_TIMEOUT = 1
+STATUS_BAD_LAUNCH = 2
+
+
+def kernel_name(template: str, dtype) -> str:
+    """Name expression of ``template`` for ``dtype`` (float32 / float64)."""
+    return f"{template}<{CTYPES[np.dtype(dtype)]}>"
+
+
+def source_dir() -> Path:
+    return Path(__file__).resolve().parent / "cuda"
+
+
+def source_paths() -> List[Path]:
+    return [source_dir() / f for f in CUDA_SOURCE_FILES]
+
+
+def load_source() -> str:
+    """The CUDA C++ source compiled by the backend."""
+    try:  # installed package (zip-safe)
+        from importlib.resources import files
+
+        root = files("fastbp.backends").joinpath("cuda")
+        return "\n".join(root.joinpath(f).read_text(encoding="utf-8") for f in CUDA_SOURCE_FILES)
+    except Exception:  # pragma: no cover - fall back to the file system
+        return "\n".join(p.read_text(encoding="utf-8") for p in source_paths())
+
+
+# ---------------------------------------------------------------- planning
+def dims_of(shapes: Sequence[Tuple[int, int]]) -> List[int]:
+    """``d[0..L]`` from the weight shapes ``(d[l], d[l+1])``; validates chaining."""
+    if len(shapes) < 1:
+        raise ValueError("a network needs at least one weight matrix")
+    if len(shapes) >= MAX_DIMS:
+        raise ValueError(f"the cuda backend supports at most {MAX_DIMS - 1} weight matrices, got {len(shapes)}")
+    d = [int(shapes[0][0])]
+    for l, (r, c) in enumerate(shapes):
+        if int(r) != d[-1]:
+            raise ValueError(f"W[{l}] has {r} rows but the previous layer gives {d[-1]} columns")
+        if r < 1 or c < 1:
+            raise ValueError(f"W[{l}] has an empty shape {(r, c)}")
+        d.append(int(c))
+    return d
+
+
+def _pow2_at_least(n: int) -> int:
+    p = 1
+    while p < n:
+        p <<= 1
+    return p
+
+
+def block_threads_for(d: Sequence[int], many: bool = False) -> int:
+    """Threads per block of the single-block kernel for widths ``d``.
+
+    About 8 (one network) or 16 (many networks, where blocks share SMs)
+    multiply-adds of the largest layer per thread, a multiple of 32, at most
+    BLOCK_MAX_THREADS (256 when many).
+    """
+    work = max(d[l] * d[l + 1] for l in range(len(d) - 1))
+    per = 16 if many else 8
+    cap = 256 if many else BLOCK_MAX_THREADS
+    return int(min(cap, max(32, _pow2_at_least(-(-work // per)))))
+
+
+def block_smem_elems(d: Sequence[int], threads: int) -> int:
+    """Dynamic shared memory of fastbp_sgd_block, in elements (see the .cu)."""
+    L = len(d) - 1
+    w = sum(d[l] * d[l + 1] for l in range(L))
+    return w + 3 * d[0] + 2 * d[L] + 2 * sum(d[1:]) + 2 * sum(d[1:]) + threads // 32
+
+
+def grid_smem_elems(d: Sequence[int], nblocks: int, threads: int = GRID_THREADS) -> int:
+    """Dynamic shared memory of fastbp_sgd_grid per block, in elements."""
+    L = len(d) - 1
+    nb = nblocks
+    o = sum(-(-d[l + 1] // nb) * d[l] for l in range(L))
+    o += sum(-(-d[l] // nb) * d[l + 1] for l in range(1, L))
+    o += 3 * d[0] + 2 * d[L] + sum(2 * d[l] for l in range(1, L)) + max(d) + threads // 32
+    return o
+
+
+def grid_workspace_elems(d: Sequence[int]) -> int:
+    """Global workspace of fastbp_sgd_grid: A and D, double-buffered."""
+    return 4 * sum(d[1:])
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How sgd_epoch runs a network: which path, with what launch shape."""
+
+    path: str  # "block" | "grid" | "step"
+    threads: int = 0
+    blocks: int = 0
+    smem_bytes: int = 0
+    reason: str = ""
+
+
+def plan_sgd(
+    d: Sequence[int],
+    itemsize: int,
+    smem_optin: int,
+    sm_count: int,
+    *,
+    force: Optional[str] = None,
+    grid_blocks: Optional[int] = None,
+    block_threads: Optional[int] = None,
+    many: bool = False,
+) -> Plan:
+    """Choose the sgd_epoch path for widths ``d`` (host-side, no GPU needed).
+
+    ``smem_optin`` is the device's largest shared memory per block (opt-in),
+    already reduced by the kernels' static shared memory. "block" when the
+    whole network fits one block, else "grid" when its slices fit the
+    shared memory of at most ``sm_count`` co-resident blocks, else "step".
+    """
+    if force not in (None, "block", "grid", "step"):
+        raise ValueError(f"path must be None, 'block', 'grid' or 'step', got {force!r}")
+    threads = block_threads or block_threads_for(d, many=many)
+    if threads % 32 or not 32 <= threads <= BLOCK_MAX_THREADS:
+        raise ValueError(f"block_threads must be a multiple of 32 in [32, {BLOCK_MAX_THREADS}], got {threads}")
+    b_bytes = block_smem_elems(d, threads) * itemsize
+    if force in (None, "block"):
+        if b_bytes <= smem_optin:
+            return Plan("block", threads, 1, b_bytes, f"fits one block ({b_bytes} B of {smem_optin} B)")
+        if force == "block":
+            raise ValueError(f"network needs {b_bytes} B of shared memory in one block; the device allows {smem_optin} B")
+    if force in (None, "grid"):
+        widest = max(d[1:])
+        nb = grid_blocks or min(sm_count, widest)
+        nb = max(1, min(nb, sm_count))
+        g_bytes = grid_smem_elems(d, nb) * itemsize
+        if g_bytes <= smem_optin:
+            return Plan("grid", GRID_THREADS, nb, g_bytes, f"spread over {nb} blocks ({g_bytes} B each of {smem_optin} B)")
+        if force == "grid":
+            raise ValueError(f"network needs {g_bytes} B of shared memory per block over {nb} blocks; the device allows {smem_optin} B")
+    return Plan("step", 0, 0, 0, f"too large for shared memory ({b_bytes} B in one block); one launch per kernel per sample")

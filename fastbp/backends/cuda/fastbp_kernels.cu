@@ -1,0 +1,631 @@
+// fastbp CUDA kernels, compiled at run time by CuPy (cupy.RawModule, NVRTC).
+//
+// Entry points are templates on the element type (float, double); the host
+// asks for them by name expression, e.g. "fastbp_sgd_block<double>" (see
+// fastbp/backends/_cuda_source.py, NAME_EXPRESSIONS).
+//
+// Notation (REFERENCE.md): d[0..L] are the widths with bias columns
+// (d[l] = layers[l] + 1 for l < L, d[L] = layers[-1]); W[l] is d[l] x d[l+1],
+// row-major. One SGD step on sample (x, y):
+//   forward   A[0] = x, A[l+1] = s(A[l] W[l])
+//   output    D[L] = (A[L] - y) A[L] (1 - A[L])
+//   hidden    D[l] = (D[l+1] W[l]^T) A[l] (1 - A[l]),  l = L-1..1, pre-update W
+//   update    W[l] -= alpha (A[l]^T D[l+1])
+//
+// Fusion used by both persistent kernels (fewer barriers per sample):
+//   * the update of W[l], l >= 1, is fused into the hidden-delta pass of layer
+//     l: the thread that reads W[l][k][j] for D[l][k] (old value) is the only
+//     one that writes the updated W[l][k][j];
+//   * the update of W[0] (and, in the grid kernel, of the column copies of
+//     every layer) is applied lazily by the next sample's forward pass for
+//     that layer, by the thread that owns the column, before it uses the
+//     weight; after the last sample a flush applies the pending update.
+// So one sample costs 2L - 1 barriers (L forward passes, L - 1 hidden deltas).
+//
+// The update is written with _rn intrinsics (never contracted into an FMA) so
+// that it is exactly NumPy's w - alpha * (a * d), and so that the two copies
+// of a weight kept by the grid kernel stay bitwise identical.
+
+// FASTBP_HOST_EMULATION: tests/test_cuda_source.py compiles this file as
+// host C++ (one OS thread per CUDA thread, one process per block) to check
+// the persistent kernels' logic without a GPU; it supplies these two hooks.
+#ifndef FASTBP_HOST_EMULATION
+#define FASTBP_DYNAMIC_SMEM(name) extern __shared__ __align__(16) unsigned char name[]
+#endif
+
+#define FASTBP_MAX_DIMS 64           // at most 63 weight matrices
+#define FASTBP_BLOCK_MAX_THREADS 512 // sgd_block launch bound
+#define FASTBP_GRID_THREADS 256      // sgd_grid launch bound (and block size)
+#define FASTBP_GEMM_TILE 16
+
+// Status codes written by the grid kernel (host reads status[0]).
+#define FASTBP_STATUS_OK 0
+#define FASTBP_STATUS_BARRIER_TIMEOUT 1
+#define FASTBP_STATUS_BAD_LAUNCH 2
+
+// ----------------------------------------------------------------- helpers
+template <typename T> struct Ops;
+
+template <> struct Ops<double> {
+    // __drcp_rn is the correctly rounded 1/x, identical to 1.0 / x, without
+    // the division slow-path call (which made ptxas spill in sgd_grid).
+    static __device__ __forceinline__ double sigmoid(double z) { return __drcp_rn(1.0 + exp(-z)); }
+    // w - alpha * (a * d), each operation rounded on its own (no FMA).
+    static __device__ __forceinline__ double upd(double w, double alpha, double a, double d) {
+        return __dsub_rn(w, __dmul_rn(alpha, __dmul_rn(a, d)));
+    }
+};
+
+template <> struct Ops<float> {
+    static __device__ __forceinline__ float sigmoid(float z) { return 1.0f / (1.0f + expf(-z)); }
+    static __device__ __forceinline__ float upd(float w, float alpha, float a, float d) {
+        return __fsub_rn(w, __fmul_rn(alpha, __fmul_rn(a, d)));
+    }
+};
+
+// Largest power of two g <= 32 * (blockDim / 32) such that one pass of
+// blockDim / g groups covers n_out outputs and g does not exceed the next
+// power of two of the reduction length. Uniform across the block.
+__device__ __forceinline__ int fastbp_group_size(int n_out, int n_red, int nthreads) {
+    int g = nthreads;
+    int red_pow2 = 1;
+    while (red_pow2 < n_red) red_pow2 <<= 1;
+    while (g > 1 && (g > red_pow2 || g * n_out > nthreads)) g >>= 1;
+    return g;
+}
+
+// Sum of v over aligned groups of g consecutive threads (g a power of two,
+// g <= blockDim). Every thread of the block must call it (uniform g); every
+// thread gets its group's sum. scratch holds blockDim / 32 values.
+template <typename T>
+__device__ __forceinline__ T fastbp_group_sum(T v, int g, T* scratch) {
+    const int w = g < 32 ? g : 32;
+    for (int off = w >> 1; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
+    if (g > 32) {
+        const int warp = threadIdx.x >> 5;
+        const int lane = threadIdx.x & 31;
+        __syncthreads();                 // previous readers of scratch are done
+        if (lane == 0) scratch[warp] = v;
+        __syncthreads();
+        const int wpg = g >> 5;
+        const int first = (warp / wpg) * wpg;
+        T s = scratch[first];
+        for (int i = 1; i < wpg; ++i) s += scratch[first + i];
+        v = s;
+    }
+    return v;
+}
+
+// Prefetch of the next sample's row: load() issues up to R loads per thread
+// into registers at the start of a phase, store() writes them to shared
+// memory at its end (the latency hides behind the phase's compute); any
+// elements beyond R * blockDim are copied directly by store().
+template <typename T, int R>
+struct FastbpPrefetch {
+    T v[R];
+    __device__ __forceinline__ void load(const T* __restrict__ src, int n, int tid, int nt) {
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            const int i = tid + r * nt;
+            v[r] = (i < n) ? src[i] : T(0);
+        }
+    }
+    __device__ __forceinline__ void store(T* dst, const T* __restrict__ src, int n, int tid, int nt) const {
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            const int i = tid + r * nt;
+            if (i < n) dst[i] = v[r];
+        }
+        for (int i = tid + R * nt; i < n; i += nt) dst[i] = src[i];
+    }
+};
+
+// ------------------------------------------------------------------------
+// Persistent single-block SGD: block k trains network k over all N samples.
+//
+// wptrs[l] points at the stacked weights of layer l, network k at offset
+// k * d[l] * d[l+1]. alphas[k] is network k's learning rate.
+// Dynamic shared memory (in T units), see block_smem_elems() in
+// _cuda_source.py: W (all layers) | x: 3 x d0 | y: 2 x dL |
+// A[l], l=1..L: 2 x d[l] each | D[l], l=1..L: 2 x d[l] each | scratch: T/32.
+// ------------------------------------------------------------------------
+template <typename T>
+__global__ void __launch_bounds__(FASTBP_BLOCK_MAX_THREADS)
+fastbp_sgd_block(const unsigned long long* __restrict__ wptrs, const int* __restrict__ dims_g, int L,
+                 const T* __restrict__ X1, const T* __restrict__ Y, int N, const T* __restrict__ alphas) {
+    FASTBP_DYNAMIC_SMEM(fastbp_smem_raw);
+    T* smem = reinterpret_cast<T*>(fastbp_smem_raw);
+    __shared__ int d[FASTBP_MAX_DIMS];
+    __shared__ int woff[FASTBP_MAX_DIMS];
+    __shared__ int aoff[FASTBP_MAX_DIMS];
+    __shared__ int doff[FASTBP_MAX_DIMS];
+    __shared__ int xoff, yoff, soff;
+
+    const int tid = threadIdx.x;
+    const int nthreads = blockDim.x;
+    const int net = blockIdx.x;
+    if (L < 1 || L >= FASTBP_MAX_DIMS) return;  // host validates; never taken
+
+    if (tid == 0) {
+        int o = 0;
+        for (int l = 0; l <= L; ++l) d[l] = dims_g[l];
+        for (int l = 0; l < L; ++l) { woff[l] = o; o += d[l] * d[l + 1]; }
+        xoff = o; o += 3 * d[0];
+        yoff = o; o += 2 * d[L];
+        aoff[0] = -1;
+        for (int l = 1; l <= L; ++l) { aoff[l] = o; o += 2 * d[l]; }
+        doff[0] = -1;
+        for (int l = 1; l <= L; ++l) { doff[l] = o; o += 2 * d[l]; }
+        soff = o;
+    }
+    __syncthreads();
+
+    const T alpha = alphas[net];
+    T* scratch = smem + soff;
+    const int d0 = d[0];
+    const int dL = d[L];
+
+    // load this network's weights
+    for (int l = 0; l < L; ++l) {
+        const int n = d[l] * d[l + 1];
+        const T* src = reinterpret_cast<const T*>(wptrs[l]) + (size_t)net * n;
+        T* dst = smem + woff[l];
+        for (int i = tid; i < n; i += nthreads) dst[i] = src[i];
+    }
+    // first sample
+    for (int i = tid; i < d0; i += nthreads) smem[xoff + i] = X1[i];
+    for (int i = tid; i < dL; i += nthreads) smem[yoff + i] = Y[i];
+    __syncthreads();
+
+    for (int s = 0; s < N; ++s) {
+        const int p = s & 1, q = p ^ 1;
+        const T* x_cur = smem + xoff + (s % 3) * d0;
+        const T* x_prev = smem + xoff + ((s + 2) % 3) * d0;   // sample s-1
+        // ---------------- forward, layer by layer (last also makes D[L])
+        for (int l = 0; l < L; ++l) {
+            // Prefetch the next sample: the loads are issued here, into
+            // registers, and stored to shared memory after this phase's
+            // compute, so their latency is hidden behind it.
+            const bool pf = (l == 0) && (s + 1 < N);
+            const T* xs = X1 + (size_t)(s + 1 < N ? s + 1 : s) * d0;
+            const T* ys = Y + (size_t)(s + 1 < N ? s + 1 : s) * dL;
+            FastbpPrefetch<T, 2> xpf;
+            FastbpPrefetch<T, 1> ypf;
+            if (pf) {
+                xpf.load(xs, d0, tid, nthreads);
+                ypf.load(ys, dL, tid, nthreads);
+            }
+            const int n_red = d[l], n_out = d[l + 1];
+            const T* in = (l == 0) ? x_cur : smem + aoff[l] + p * d[l];
+            T* out = smem + aoff[l + 1] + p * n_out;
+            T* w = smem + woff[l];
+            const bool lazy = (l == 0) && (s > 0);
+            const T* dprev = smem + doff[1] + q * d[1];  // D[1] of sample s-1
+            const int g = fastbp_group_size(n_out, n_red, nthreads);
+            const int ngroups = nthreads / g;
+            const int grp = tid / g, lane = tid % g;
+            for (int base = 0; base < n_out; base += ngroups) {
+                const int j = base + grp;
+                T acc = T(0);
+                if (j < n_out) {
+                    if (lazy) {
+                        const T dj = dprev[j];
+                        for (int k = lane; k < n_red; k += g) {
+                            T wk = Ops<T>::upd(w[k * n_out + j], alpha, x_prev[k], dj);
+                            w[k * n_out + j] = wk;
+                            acc += in[k] * wk;
+                        }
+                    } else {
+                        for (int k = lane; k < n_red; k += g) acc += in[k] * w[k * n_out + j];
+                    }
+                }
+                acc = fastbp_group_sum(acc, g, scratch);
+                if (j < n_out && lane == 0) {
+                    const T a = Ops<T>::sigmoid(acc);
+                    out[j] = a;
+                    if (l == L - 1) {
+                        const T yj = smem[yoff + p * dL + j];
+                        smem[doff[L] + p * dL + j] = (a - yj) * a * (T(1) - a);
+                    }
+                }
+            }
+            if (pf) {
+                T* xn = smem + xoff + ((s + 1) % 3) * d0;   // holds sample s-2: free
+                T* yn = smem + yoff + q * dL;               // holds sample s-1: free
+                xpf.store(xn, xs, d0, tid, nthreads);
+                ypf.store(yn, ys, dL, tid, nthreads);
+            }
+            __syncthreads();
+        }
+        // ---------------- hidden deltas, top down, with the W[l] update fused
+        for (int l = L - 1; l >= 1; --l) {
+            const int n_rows = d[l], n_red = d[l + 1];
+            const T* dn = smem + doff[l + 1] + p * n_red;
+            const T* a = smem + aoff[l] + p * n_rows;
+            T* dout = smem + doff[l] + p * n_rows;
+            T* w = smem + woff[l];
+            const int g = fastbp_group_size(n_rows, n_red, nthreads);
+            const int ngroups = nthreads / g;
+            const int grp = tid / g, lane = tid % g;
+            for (int base = 0; base < n_rows; base += ngroups) {
+                const int k = base + grp;
+                T acc = T(0);
+                T ak = T(0);
+                if (k < n_rows) {
+                    ak = a[k];
+                    T* wr = w + k * n_red;
+                    for (int j = lane; j < n_red; j += g) {
+                        const T wold = wr[j];
+                        const T dj = dn[j];
+                        acc += dj * wold;
+                        wr[j] = Ops<T>::upd(wold, alpha, ak, dj);
+                    }
+                }
+                acc = fastbp_group_sum(acc, g, scratch);
+                if (k < n_rows && lane == 0) dout[k] = acc * ak * (T(1) - ak);  // NumPy's order
+            }
+            __syncthreads();
+        }
+    }
+
+    // flush the pending update of W[0] (last sample), then write back
+    if (N > 0) {
+        const int s = N - 1;
+        const T* xl = smem + xoff + (s % 3) * d0;
+        const T* d1 = smem + doff[1] + (s & 1) * d[1];
+        T* w = smem + woff[0];
+        const int n1 = d[1];
+        for (int i = tid; i < d0 * n1; i += nthreads) {
+            const int k = i / n1, j = i - k * n1;
+            w[i] = Ops<T>::upd(w[i], alpha, xl[k], d1[j]);
+        }
+    }
+    __syncthreads();
+    for (int l = 0; l < L; ++l) {
+        const int n = d[l] * d[l + 1];
+        T* dst = reinterpret_cast<T*>(wptrs[l]) + (size_t)net * n;
+        const T* src = smem + woff[l];
+        for (int i = tid; i < n; i += nthreads) dst[i] = src[i];
+    }
+}
+
+// ------------------------------------------------------------------------
+// Persistent multi-block SGD for networks too large for one block's shared
+// memory: the weights are spread over the shared memory of all blocks.
+// Block b of nb owns, for every layer l, the contiguous column slice
+// cols [l, b] = [b * d[l+1] / nb, (b + 1) * d[l+1] / nb) of W[l] (stored
+// column-major: forward pass and its lazy update) and, for l >= 1, the row
+// slice rows [b * d[l] / nb, (b + 1) * d[l] / nb) of W[l] (stored row-major:
+// hidden delta and its fused update). The two copies receive the same
+// updates from the same operands, so they stay bitwise identical.
+// Activations and deltas are exchanged through global memory (ws, written
+// with st.cg, read with ld.cg so the non-coherent L1 is bypassed), with a
+// grid-wide barrier between phases (monotonic 64-bit counter, zeroed by the
+// host before the launch). All nb blocks must be co-resident: the host
+// launches at most one block per SM, cooperatively when CuPy can. A barrier
+// that waits longer than timeout_ns sets status[0] and every block returns
+// (no hang), and the host raises.
+//
+// ws layout (T units): A[l], l=1..L: 2 x d[l] each | D[l], l=1..L: 2 x d[l].
+// Dynamic shared memory (T units), with cmax[l] = ceil(d[l+1] / nb),
+// rmax[l] = ceil(d[l] / nb): Wc[l]: cmax[l] * d[l] (l = 0..L-1) |
+// Wr[l]: rmax[l] * d[l+1] (l = 1..L-1) | x: 3 x d0 | y: 2 x dL |
+// Av[l]: 2 x d[l] (l = 1..L-1) | dv: max d | scratch: blockDim / 32.
+// ------------------------------------------------------------------------
+__device__ __forceinline__ unsigned long long fastbp_globaltimer() {
+#ifdef FASTBP_HOST_EMULATION
+    return fastbp_emu_globaltimer();
+#else
+    unsigned long long t;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+    return t;
+#endif
+}
+
+// Returns false when the barrier timed out or another block reported a
+// failure (then every thread of the block must return).
+__device__ __forceinline__ bool fastbp_grid_barrier(unsigned long long* counter, unsigned long long target,
+                                                    volatile int* status, unsigned long long timeout_ns,
+                                                    int* s_abort) {
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        __threadfence();  // publish this block's writes before arriving
+        atomicAdd(counter, 1ULL);
+        volatile unsigned long long* vc = counter;
+        unsigned long long t0 = 0;
+        unsigned int spins = 0;
+        while (*vc < target) {
+            if ((++spins & 1023u) == 0u) {
+                if (*status != FASTBP_STATUS_OK) { *s_abort = 1; break; }
+                const unsigned long long now = fastbp_globaltimer();
+                if (t0 == 0) t0 = now;
+                else if (now - t0 > timeout_ns) {
+                    atomicCAS((int*)status, FASTBP_STATUS_OK, FASTBP_STATUS_BARRIER_TIMEOUT);
+                    *s_abort = 1;
+                    break;
+                }
+            }
+        }
+        __threadfence();  // acquire: later ld.cg see the other blocks' writes
+    }
+    __syncthreads();
+    return *s_abort == 0;
+}
+
+template <typename T>
+__device__ __forceinline__ T fastbp_ldcg(const T* p) { return __ldcg(p); }
+template <typename T>
+__device__ __forceinline__ void fastbp_stcg(T* p, T v) { __stcg(p, v); }
+
+template <typename T>
+__global__ void __launch_bounds__(FASTBP_GRID_THREADS, 1)  // (256, 1): without the 1 ptxas capped at 40 registers and spilled
+fastbp_sgd_grid(const unsigned long long* __restrict__ wptrs, const int* __restrict__ dims_g, int L,
+                const T* __restrict__ X1, const T* __restrict__ Y, int N, const T* __restrict__ alphas,
+                T* ws, unsigned long long* counter, int* status, unsigned long long timeout_ns) {
+    FASTBP_DYNAMIC_SMEM(fastbp_smem_raw);
+    T* smem = reinterpret_cast<T*>(fastbp_smem_raw);
+    __shared__ int d[FASTBP_MAX_DIMS];
+    __shared__ int c0[FASTBP_MAX_DIMS], nc[FASTBP_MAX_DIMS];   // own columns of W[l]
+    __shared__ int r0[FASTBP_MAX_DIMS], nr[FASTBP_MAX_DIMS];   // own rows of W[l]
+    __shared__ int wcoff[FASTBP_MAX_DIMS], wroff[FASTBP_MAX_DIMS], avoff[FASTBP_MAX_DIMS];
+    __shared__ int gaoff[FASTBP_MAX_DIMS], gdoff[FASTBP_MAX_DIMS];
+    __shared__ int xoff, yoff, dvoff, soff;
+    __shared__ int s_abort;
+
+    const int tid = threadIdx.x;
+    const int nthreads = blockDim.x;
+    const int nb = gridDim.x;
+    const int b = blockIdx.x;
+    if (L < 1 || L >= FASTBP_MAX_DIMS) return;
+
+    if (tid == 0) {
+        s_abort = 0;
+        for (int l = 0; l <= L; ++l) d[l] = dims_g[l];
+        int o = 0, dmax = 0;
+        for (int l = 0; l <= L; ++l) dmax = d[l] > dmax ? d[l] : dmax;
+        for (int l = 0; l < L; ++l) {
+            const int n = d[l + 1];
+            c0[l] = (int)(((long long)b * n) / nb);
+            nc[l] = (int)(((long long)(b + 1) * n) / nb) - c0[l];
+            wcoff[l] = o;
+            o += ((n + nb - 1) / nb) * d[l];
+        }
+        for (int l = 1; l < L; ++l) {
+            const int n = d[l];
+            r0[l] = (int)(((long long)b * n) / nb);
+            nr[l] = (int)(((long long)(b + 1) * n) / nb) - r0[l];
+            wroff[l] = o;
+            o += ((n + nb - 1) / nb) * d[l + 1];
+        }
+        xoff = o; o += 3 * d[0];
+        yoff = o; o += 2 * d[L];
+        avoff[0] = -1;
+        for (int l = 1; l < L; ++l) { avoff[l] = o; o += 2 * d[l]; }
+        dvoff = o; o += dmax;
+        soff = o;
+        int go = 0;
+        for (int l = 1; l <= L; ++l) { gaoff[l] = go; go += 2 * d[l]; }
+        for (int l = 1; l <= L; ++l) { gdoff[l] = go; go += 2 * d[l]; }
+        if (nthreads > FASTBP_GRID_THREADS || (nthreads & 31) != 0) {
+            atomicExch(status, FASTBP_STATUS_BAD_LAUNCH);
+            s_abort = 1;
+        }
+    }
+    __syncthreads();
+    if (s_abort) return;
+
+    const T alpha = alphas[0];
+    T* scratch = smem + soff;
+    T* dv = smem + dvoff;
+    const int d0 = d[0];
+    const int dL = d[L];
+    unsigned long long target = 0;
+
+    // load the owned slices
+    for (int l = 0; l < L; ++l) {
+        const int n = d[l + 1], m = d[l], cols = nc[l], cstart = c0[l];
+        const T* src = reinterpret_cast<const T*>(wptrs[l]);
+        T* wc = smem + wcoff[l];
+        for (int i = tid; i < cols * m; i += nthreads) {
+            const int k = i / cols, c = i - k * cols;   // coalesced along columns
+            wc[c * m + k] = src[(size_t)k * n + cstart + c];
+        }
+        if (l >= 1) {
+            T* wr = smem + wroff[l];
+            const T* rs = src + (size_t)r0[l] * n;
+            for (int i = tid; i < nr[l] * n; i += nthreads) wr[i] = rs[i];
+        }
+    }
+    for (int i = tid; i < d0; i += nthreads) smem[xoff + i] = X1[i];
+    for (int i = tid; i < dL; i += nthreads) smem[yoff + i] = Y[i];
+    __syncthreads();
+
+    for (int s = 0; s < N; ++s) {
+        const int p = s & 1, q = p ^ 1;
+        // ---------------- forward
+        for (int l = 0; l < L; ++l) {
+            const int m = d[l], n = d[l + 1];
+            const int cols = nc[l], cstart = c0[l];
+            const bool lazy = s > 0;
+            const T* in;
+            const T* inprev;
+            // next sample's row: loads issued now, stored after the compute
+            const bool pf = (l == 0) && (s + 1 < N);
+            const T* xs = X1 + (size_t)(s + 1 < N ? s + 1 : s) * d0;
+            const T* ys = Y + (size_t)(s + 1 < N ? s + 1 : s) * dL;
+            FastbpPrefetch<T, 4> xpf;
+            FastbpPrefetch<T, 1> ypf;
+            if (l == 0) {
+                in = smem + xoff + (s % 3) * d0;
+                inprev = smem + xoff + ((s + 2) % 3) * d0;
+                if (pf) {
+                    xpf.load(xs, d0, tid, nthreads);
+                    ypf.load(ys, dL, tid, nthreads);
+                }
+            } else {
+                T* av = smem + avoff[l];
+                const T* ga = ws + gaoff[l] + p * m;
+                for (int i = tid; i < m; i += nthreads) av[p * m + i] = fastbp_ldcg(ga + i);
+                in = av + p * m;
+                inprev = av + q * m;
+            }
+            if (lazy) {  // D[l+1] of sample s-1, own columns
+                const T* gd = ws + gdoff[l + 1] + q * n + cstart;
+                for (int i = tid; i < cols; i += nthreads) dv[i] = fastbp_ldcg(gd + i);
+            }
+            __syncthreads();
+            T* wc = smem + wcoff[l];
+            const int g = fastbp_group_size(cols > 0 ? cols : 1, m, nthreads);
+            const int ngroups = nthreads / g;
+            const int grp = tid / g, lane = tid % g;
+            for (int base = 0; base < cols; base += ngroups) {
+                const int c = base + grp;
+                T acc = T(0);
+                if (c < cols) {
+                    T* wcol = wc + c * m;
+                    if (lazy) {
+                        const T dj = dv[c];
+                        for (int k = lane; k < m; k += g) {
+                            const T wk = Ops<T>::upd(wcol[k], alpha, inprev[k], dj);
+                            wcol[k] = wk;
+                            acc += in[k] * wk;
+                        }
+                    } else {
+                        for (int k = lane; k < m; k += g) acc += in[k] * wcol[k];
+                    }
+                }
+                acc = fastbp_group_sum(acc, g, scratch);
+                if (c < cols && lane == 0) {
+                    const int j = cstart + c;
+                    const T a = Ops<T>::sigmoid(acc);
+                    fastbp_stcg(ws + gaoff[l + 1] + p * n + j, a);
+                    if (l == L - 1) {
+                        const T yj = smem[yoff + p * dL + j];
+                        fastbp_stcg(ws + gdoff[L] + p * n + j, (a - yj) * a * (T(1) - a));
+                    }
+                }
+            }
+            if (pf) {
+                xpf.store(smem + xoff + ((s + 1) % 3) * d0, xs, d0, tid, nthreads);  // held sample s-2
+                ypf.store(smem + yoff + q * dL, ys, dL, tid, nthreads);              // held sample s-1
+            }
+            target += (unsigned long long)nb;
+            if (!fastbp_grid_barrier(counter, target, status, timeout_ns, &s_abort)) return;
+        }
+        // ---------------- hidden deltas (row copies updated in the same pass)
+        for (int l = L - 1; l >= 1; --l) {
+            const int m = d[l], n = d[l + 1];
+            const T* gd = ws + gdoff[l + 1] + p * n;
+            for (int i = tid; i < n; i += nthreads) dv[i] = fastbp_ldcg(gd + i);
+            __syncthreads();
+            const T* a = smem + avoff[l] + p * m;   // loaded by this sample's forward
+            T* wr = smem + wroff[l];
+            const int rows = nr[l], rstart = r0[l];
+            const int g = fastbp_group_size(rows > 0 ? rows : 1, n, nthreads);
+            const int ngroups = nthreads / g;
+            const int grp = tid / g, lane = tid % g;
+            for (int base = 0; base < rows; base += ngroups) {
+                const int r = base + grp;
+                T acc = T(0);
+                T ak = T(0);
+                if (r < rows) {
+                    ak = a[rstart + r];
+                    T* wrow = wr + r * n;
+                    for (int j = lane; j < n; j += g) {
+                        const T wold = wrow[j];
+                        const T dj = dv[j];
+                        acc += dj * wold;
+                        wrow[j] = Ops<T>::upd(wold, alpha, ak, dj);
+                    }
+                }
+                acc = fastbp_group_sum(acc, g, scratch);
+                if (r < rows && lane == 0)
+                    fastbp_stcg(ws + gdoff[l] + p * m + rstart + r, acc * ak * (T(1) - ak));
+            }
+            target += (unsigned long long)nb;
+            if (!fastbp_grid_barrier(counter, target, status, timeout_ns, &s_abort)) return;
+        }
+    }
+
+    // flush the pending (lazy) update of every column copy, write back
+    if (N > 0) {
+        const int s = N - 1, p = s & 1;
+        for (int l = 0; l < L; ++l) {
+            const int m = d[l], n = d[l + 1], cols = nc[l], cstart = c0[l];
+            const T* aprev = (l == 0) ? smem + xoff + (s % 3) * d0 : smem + avoff[l] + p * m;
+            const T* gd = ws + gdoff[l + 1] + p * n + cstart;
+            __syncthreads();
+            for (int i = tid; i < cols; i += nthreads) dv[i] = fastbp_ldcg(gd + i);
+            __syncthreads();
+            T* wc = smem + wcoff[l];
+            for (int i = tid; i < cols * m; i += nthreads) {
+                const int c = i / m, k = i - c * m;
+                wc[i] = Ops<T>::upd(wc[i], alpha, aprev[k], dv[c]);
+            }
+        }
+    }
+    __syncthreads();
+    for (int l = 0; l < L; ++l) {
+        const int n = d[l + 1], m = d[l], cols = nc[l], cstart = c0[l];
+        T* dst = reinterpret_cast<T*>(wptrs[l]);
+        const T* wc = smem + wcoff[l];
+        for (int i = tid; i < cols * m; i += nthreads) {
+            const int k = i / cols, c = i - k * cols;
+            dst[(size_t)k * n + cstart + c] = wc[c * m + k];
+        }
+    }
+}
+
+// ------------------------------------------------------------------------
+// Batched kernels of the contract (whole matrices, one thread per output).
+// forward:  C[i][j] = s(sum_k A[i][k] B[k][j])             A: MxK, B: KxN
+// hidden:   C[i][k] = (sum_j A[i][j] B[k][j]) E[i][k](1 - E[i][k])
+//           (A = D_next: MxK', B = W_l: NxK', E = A_l: MxN)
+// The sigmoid / its derivative are applied to the accumulator in registers,
+// in the same pass that produces the product.
+// ------------------------------------------------------------------------
+template <typename T, bool TRANS_B, bool DSIG>
+__device__ __forceinline__ void fastbp_gemm_tile(const T* __restrict__ A, const T* __restrict__ B,
+                                                 const T* __restrict__ E, T* __restrict__ C,
+                                                 int M, int N, int K) {
+    __shared__ T As[FASTBP_GEMM_TILE][FASTBP_GEMM_TILE + 1];
+    __shared__ T Bs[FASTBP_GEMM_TILE][FASTBP_GEMM_TILE + 1];
+    const int tx = threadIdx.x, ty = threadIdx.y;
+    const int row = blockIdx.y * FASTBP_GEMM_TILE + ty;
+    const int col = blockIdx.x * FASTBP_GEMM_TILE + tx;
+    T acc = T(0);
+    for (int t0 = 0; t0 < K; t0 += FASTBP_GEMM_TILE) {
+        const int ka = t0 + tx;
+        As[ty][tx] = (row < M && ka < K) ? A[(size_t)row * K + ka] : T(0);
+        const int kb = t0 + ty;
+        if (TRANS_B) {
+            // Bs[kk][c] = B[col_tile + c][t0 + kk]; load coalesced along k
+            const int brow = blockIdx.x * FASTBP_GEMM_TILE + ty;
+            const int bk = t0 + tx;
+            Bs[tx][ty] = (brow < N && bk < K) ? B[(size_t)brow * K + bk] : T(0);
+        } else {
+            Bs[ty][tx] = (kb < K && col < N) ? B[(size_t)kb * N + col] : T(0);
+        }
+        __syncthreads();
+#pragma unroll
+        for (int kk = 0; kk < FASTBP_GEMM_TILE; ++kk) acc += As[ty][kk] * Bs[kk][tx];
+        __syncthreads();
+    }
+    if (row < M && col < N) {
+        const size_t o = (size_t)row * N + col;
+        if (DSIG) { const T e = E[o]; C[o] = acc * e * (T(1) - e); }
+        else C[o] = Ops<T>::sigmoid(acc);
+    }
+}
+
+template <typename T>
+__global__ void fastbp_forward(const T* __restrict__ A, const T* __restrict__ B, T* __restrict__ C,
+                               int M, int N, int K) {
+    fastbp_gemm_tile<T, false, false>(A, B, nullptr, C, M, N, K);
+}
+
+template <typename T>
+__global__ void fastbp_hidden_delta(const T* __restrict__ Dn, const T* __restrict__ W,
+                                    const T* __restrict__ Al, T* __restrict__ C, int M, int N, int K) {
+    fastbp_gemm_tile<T, true, true>(Dn, W, Al, C, M, N, K);
+}

@@ -1,0 +1,291 @@
+"""The cuda backend on a real GPU: parity with the NumPy oracle, every path.
+
+Skips (with the backend's unavailability message) where there is no GPU,
+driver or CuPy. Tolerances: RTOL64 and TOL32 below. They were set from a
+NumPy run that only differs in summation order (64-32-16-10 digits: float64
+1.6e-15, float32 1.4e-6 max |dW| / max |W| after 10 epochs). Without a GPU
+this file also runs against tests/_fake_cupy.py (see test_cuda_source.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fastbp.backends import get_backend, unavailable_reason
+
+_why = unavailable_reason("cuda")
+if _why is not None:
+    pytest.skip(_why, allow_module_level=True)
+
+from fastbp.backends.cuda_backend import CudaBackend  # noqa: E402
+
+#: float64: elementwise rtol, plus atol = RTOL64 * max|W|.
+RTOL64 = 1e-12
+#: float32: max|got - ref| <= TOL32 * max|ref|, per layer (1 and 10 epochs).
+TOL32 = 1e-4
+
+DIGITS = [64, 32, 16, 10]
+WIDE = [784, 256, 128, 10]
+
+
+def init_weights(layers, seed, dtype=np.float64):
+    rs = np.random.RandomState(seed)
+    W = [rs.randn(layers[i] + 1, layers[i + 1] + 1) / np.sqrt(layers[i]) for i in range(len(layers) - 2)]
+    W.append(rs.randn(layers[-2] + 1, layers[-1]) / np.sqrt(layers[-2]))
+    return [w.astype(dtype) for w in W]
+
+
+def digits_data(n=None):
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    ds = load_digits()
+    X = ds.data.astype(np.float64)
+    X = (X - X.min()) / (X.max() - X.min())
+    Xtr, Xte, ytr, yte = train_test_split(X, ds.target, test_size=0.25, random_state=0)
+    X1 = np.hstack([Xtr, np.ones((len(Xtr), 1))])
+    Y = np.eye(10)[ytr]
+    if n is not None:
+        X1, Y = X1[:n], Y[:n]
+    return X1, Y, Xte, yte
+
+
+def random_data(layers, n, seed=1):
+    rs = np.random.RandomState(seed)
+    X1 = np.hstack([rs.rand(n, layers[0]), np.ones((n, 1))])
+    Y = np.eye(layers[-1])[rs.randint(0, layers[-1], n)]
+    return X1, Y
+
+
+def assert_weights_close(got, ref, dtype, what=""):
+    for l, (g, r) in enumerate(zip(got, ref)):
+        scale = float(np.max(np.abs(r)))
+        if np.dtype(dtype) == np.float64:
+            np.testing.assert_allclose(g, r, rtol=RTOL64, atol=RTOL64 * scale, err_msg=f"{what} W[{l}]")
+        else:
+            err = float(np.max(np.abs(g.astype(np.float64) - r))) / scale
+            assert err <= TOL32, f"{what} W[{l}]: max relative error {err:.3g} > {TOL32}"
+
+
+@pytest.fixture(scope="module")
+def cuda():
+    return get_backend("cuda")
+
+
+@pytest.fixture(scope="module")
+def numpy_b():
+    return get_backend("numpy")
+
+
+DTYPES = [np.float64, np.float32]
+
+
+def _ref_epochs(numpy_b, W, X1, Y, alpha, epochs, dtype):
+    Wr = [w.astype(dtype) for w in W]
+    X1r, Yr = X1.astype(dtype), Y.astype(dtype)
+    for _ in range(epochs):
+        numpy_b.sgd_epoch(Wr, X1r, Yr, alpha)
+    return Wr
+
+
+# ---------------------------------------------------------------- basics
+def test_info_names_the_gpu(cuda):
+    info = cuda.info()
+    assert info["name"] == "cuda" and info["gpu"] and info["sm_count"] > 0
+    assert info["shared_memory_per_block_optin"] >= 48 * 1024
+    assert cuda.on_device
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
+def test_asarray_roundtrip(cuda, dtype):
+    a = np.arange(12.0).reshape(3, 4)
+    d = cuda.asarray(a, dtype)
+    assert d.dtype == dtype and d.flags.c_contiguous
+    np.testing.assert_array_equal(cuda.to_numpy(d), a.astype(dtype))
+
+
+@pytest.mark.parametrize("cublas", [False, True], ids=["fused", "cublas"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
+def test_every_kernel_matches_numpy(numpy_b, dtype, cublas):
+    cuda = CudaBackend(cublas_min_macs=0 if cublas else 1 << 60)
+    rtol = 1e-12 if dtype == np.float64 else 2e-5
+    W = init_weights(DIGITS, 3, dtype)
+    X1, Y, _, _ = digits_data(200)
+    X1, Y = X1.astype(dtype), Y.astype(dtype)
+    Wd = [cuda.asarray(w, dtype) for w in W]
+    X1d, Yd = cuda.asarray(X1, dtype), cuda.asarray(Y, dtype)
+
+    A = numpy_b.forward(W, X1)
+    Ad = cuda.forward(Wd, X1d)
+    for a, ad in zip(A, Ad):
+        np.testing.assert_allclose(cuda.to_numpy(ad), a, rtol=rtol, atol=rtol)
+    D = numpy_b.output_delta(A[-1], Y)
+    Dd = cuda.output_delta(Ad[-1], Yd)
+    np.testing.assert_allclose(cuda.to_numpy(Dd), D, rtol=rtol, atol=rtol)
+    for l in range(len(W) - 1, 0, -1):
+        Dl = numpy_b.hidden_delta(D, W[l], A[l])
+        Dld = cuda.hidden_delta(Dd, Wd[l], Ad[l])
+        np.testing.assert_allclose(cuda.to_numpy(Dld), Dl, rtol=rtol, atol=rtol * np.abs(Dl).max())
+        D, Dd = Dl, Dld
+    for l in range(len(W)):
+        numpy_b.update(W[l], A[l], numpy_b.output_delta(A[l + 1], A[l + 1] * 0.5), 0.1)
+        cuda.update(Wd[l], Ad[l], cuda.output_delta(Ad[l + 1], Ad[l + 1] * 0.5), 0.1)
+        np.testing.assert_allclose(cuda.to_numpy(Wd[l]), W[l], rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(cuda.to_numpy(cuda.predict(Wd, X1d)), numpy_b.predict(W, X1), rtol=rtol, atol=rtol)
+    lr, ld = numpy_b.loss(W, X1, Y), cuda.loss(Wd, X1d, Yd)
+    assert isinstance(ld, float)
+    assert ld == pytest.approx(lr, rel=rtol * 10)
+    assert cuda.all_finite(Wd)
+    Wd[1][0, 0] = np.nan
+    assert not cuda.all_finite(Wd)
+    cuda.synchronize()
+
+
+# ------------------------------------------------------- sgd_epoch paths
+@pytest.mark.parametrize("epochs", [1, 10])
+@pytest.mark.parametrize("path", ["block", "grid"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
+def test_sgd_epoch_digits_matches_numpy(numpy_b, dtype, path, epochs):
+    cuda = CudaBackend(path=path, grid_blocks=None if path == "block" else 7)
+    W = init_weights(DIGITS, 42)
+    X1, Y, _, _ = digits_data()
+    ref = _ref_epochs(numpy_b, W, X1, Y, 0.1, epochs, dtype)
+    Wd = [cuda.asarray(w, dtype) for w in W]
+    X1d, Yd = cuda.asarray(X1, dtype), cuda.asarray(Y, dtype)
+    for _ in range(epochs):
+        cuda.sgd_epoch(Wd, X1d, Yd, 0.1)
+    assert cuda.last_plan.path == path
+    assert_weights_close([cuda.to_numpy(w) for w in Wd], ref, dtype, f"{path} {epochs} epochs")
+
+
+def test_sgd_epoch_default_path_for_digits_is_block(cuda):
+    W = [cuda.asarray(w, np.float64) for w in init_weights(DIGITS, 0)]
+    X1, Y = random_data(DIGITS, 8)
+    cuda.sgd_epoch(W, cuda.asarray(X1, np.float64), cuda.asarray(Y, np.float64), 0.1)
+    assert cuda.last_plan.path == "block"
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
+def test_sgd_epoch_step_path_matches_numpy(numpy_b, dtype):
+    cuda = CudaBackend(path="step")
+    W = init_weights(DIGITS, 5)
+    X1, Y, _, _ = digits_data(100)
+    ref = _ref_epochs(numpy_b, W, X1, Y, 0.1, 1, dtype)
+    Wd = [cuda.asarray(w, dtype) for w in W]
+    cuda.sgd_epoch(Wd, cuda.asarray(X1, dtype), cuda.asarray(Y, dtype), 0.1)
+    assert_weights_close([cuda.to_numpy(w) for w in Wd], ref, dtype, "step")
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
+def test_wide_network_grid_path_matches_numpy(numpy_b, dtype):
+    cuda = CudaBackend()
+    W = init_weights(WIDE, 7)
+    X1, Y = random_data(WIDE, 64)
+    ref = _ref_epochs(numpy_b, W, X1, Y, 0.05, 2, dtype)
+    Wd = [cuda.asarray(w, dtype) for w in W]
+    X1d, Yd = cuda.asarray(X1, dtype), cuda.asarray(Y, dtype)
+    for _ in range(2):
+        cuda.sgd_epoch(Wd, X1d, Yd, 0.05)
+    assert cuda.last_plan.path == "grid", cuda.last_plan
+    assert_weights_close([cuda.to_numpy(w) for w in Wd], ref, dtype, "wide grid")
+
+
+def test_grid_path_plain_launch_matches(numpy_b):
+    """The grid kernel without cooperative launch (its own barrier only)."""
+    cuda = CudaBackend(path="grid", cooperative=False, grid_blocks=5)
+    W = init_weights(DIGITS, 8)
+    X1, Y, _, _ = digits_data(300)
+    ref = _ref_epochs(numpy_b, W, X1, Y, 0.1, 1, np.float64)
+    Wd = [cuda.asarray(w, np.float64) for w in W]
+    cuda.sgd_epoch(Wd, cuda.asarray(X1, np.float64), cuda.asarray(Y, np.float64), 0.1)
+    assert_weights_close([cuda.to_numpy(w) for w in Wd], ref, np.float64, "grid plain")
+
+
+def test_sgd_epoch_accepts_host_data_and_validates(cuda):
+    W = [cuda.asarray(w, np.float64) for w in init_weights([2, 2, 1], 0)]
+    X1 = np.array([[0, 0, 1], [0, 1, 1]], dtype=np.float64)
+    cuda.sgd_epoch(W, X1, np.array([0.0, 1.0]), 0.5)  # host arrays, 1-D targets
+    with pytest.raises(ValueError, match="X1 must have shape"):
+        cuda.sgd_epoch(W, np.ones((2, 5)), np.ones((2, 1)), 0.5)
+    with pytest.raises(TypeError, match="CuPy array"):
+        cuda.sgd_epoch([np.ones((3, 3)), np.ones((3, 1))], X1, np.ones((2, 1)), 0.5)
+
+
+# ----------------------------------------------------------- many networks
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
+def test_sgd_epoch_many_matches_each_network(numpy_b, dtype):
+    cuda = CudaBackend()
+    K = 6
+    alphas = np.linspace(0.05, 0.5, K)
+    nets = [init_weights(DIGITS, 100 + k) for k in range(K)]
+    X1, Y, _, _ = digits_data(400)
+    Ws = [cuda.asarray(np.stack([n[l] for n in nets]), dtype) for l in range(len(DIGITS) - 1)]
+    X1d, Yd = cuda.asarray(X1, dtype), cuda.asarray(Y, dtype)
+    for _ in range(2):
+        cuda.sgd_epoch_many(Ws, X1d, Yd, alphas)
+    assert cuda.last_plan.path == "block"
+    host = [cuda.to_numpy(w) for w in Ws]
+    losses = cuda.loss_many(Ws, X1d, Yd)
+    assert losses.shape == (K,)
+    for k in range(K):
+        ref = _ref_epochs(numpy_b, nets[k], X1, Y, alphas[k], 2, dtype)
+        assert_weights_close([h[k] for h in host], ref, dtype, f"network {k}")
+        # and the same as training it alone on the GPU
+        alone = [cuda.asarray(w, dtype) for w in nets[k]]
+        for _ in range(2):
+            cuda.sgd_epoch(alone, X1d, Yd, alphas[k])
+        assert_weights_close([h[k] for h in host], [cuda.to_numpy(w).astype(np.float64) for w in alone], dtype, f"alone {k}")
+        lk = cuda.loss([w[k] for w in Ws], X1d, Yd)
+        assert losses[k] == pytest.approx(lk, rel=1e-9 if dtype == np.float64 else 1e-4)
+
+
+def test_sgd_epoch_many_large_networks_fall_back(numpy_b):
+    cuda = CudaBackend()
+    K = 2
+    nets = [init_weights(WIDE, 200 + k) for k in range(K)]
+    X1, Y = random_data(WIDE, 16)
+    Ws = [cuda.asarray(np.stack([n[l] for n in nets]), np.float64) for l in range(3)]
+    cuda.sgd_epoch_many(Ws, cuda.asarray(X1, np.float64), cuda.asarray(Y, np.float64), [0.1, 0.2])
+    for k in range(K):
+        ref = _ref_epochs(numpy_b, nets[k], X1, Y, [0.1, 0.2][k], 1, np.float64)
+        assert_weights_close([cuda.to_numpy(w[k]) for w in Ws], ref, np.float64, f"wide many {k}")
+
+
+# ------------------------------------------------------------ reproduction
+def test_xor_reproduces_on_gpu(cuda):
+    W = [cuda.asarray(w, np.float64) for w in init_weights([2, 2, 1], 0)]
+    X1 = cuda.asarray(np.array([[0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 1]], dtype=np.float64), np.float64)
+    Y = cuda.asarray(np.array([[0], [1], [1], [0]], dtype=np.float64), np.float64)
+    first = cuda.loss(W, X1, Y)
+    for _ in range(20000):
+        cuda.sgd_epoch(W, X1, Y, 0.5)
+    last = cuda.loss(W, X1, Y)
+    pred = cuda.to_numpy(cuda.predict(W, X1)).ravel()
+    assert last < 0.01 < first
+    np.testing.assert_array_equal((pred > 0.5).astype(int), [0, 1, 1, 0])
+
+
+def test_train_api_on_cuda():
+    import fastbp
+
+    if not hasattr(fastbp, "train"):
+        pytest.skip("fastbp.train is not there yet")
+    r = fastbp.train("xor", backend="cuda", seed=0, verbose=False)
+    assert r.backend == "cuda" and r.final_loss < 0.01
+    r = fastbp.train("digits", backend="cuda", seed=0, verbose=False)
+    assert r.accuracy >= 0.96, r.accuracy
+
+
+def test_digits_accuracy_backend_level(cuda):
+    """Digits 64-32-16-10, alpha 0.1, 1000 epochs on the GPU (one launch per
+    epoch): test accuracy as the reference (about 0.98)."""
+    X1, Y, Xte, yte = digits_data()
+    W = [cuda.asarray(w, np.float64) for w in init_weights(DIGITS, 0)]
+    X1d, Yd = cuda.asarray(X1, np.float64), cuda.asarray(Y, np.float64)
+    for _ in range(1000):
+        cuda.sgd_epoch(W, X1d, Yd, 0.1)
+    Xte1 = cuda.asarray(np.hstack([Xte, np.ones((len(Xte), 1))]), np.float64)
+    pred = cuda.to_numpy(cuda.predict(W, Xte1)).argmax(axis=1)
+    assert (pred == yte).mean() >= 0.96
+    assert cuda.loss(W, X1d, Yd) < 5.0
