@@ -26,4 +26,13 @@ PY="${PYTHON:-python3}"
 timeout -k 10 290 "$PY" benchmarks/gpu_check.py --out "$OUT" "$@" 2>&1 | tee "$OUT/gpu_check.log"
 rc=${PIPESTATUS[0]}
 echo "gpu_check exit status: $rc (0 = all passed; 1 = a test or stage failed; 124 = timeout)" | tee -a "$OUT/gpu_check.log"
+# The pytest-benchmark suite on every backend, for the report beside the CPU
+# run (the tutorial/torch peers run on the CPU and are left out here).
+if [ "${FASTBP_SKIP_BENCH:-0}" != 1 ]; then
+  timeout -k 10 "${FASTBP_BENCH_TIMEOUT:-200}" "$PY" -m fastbp.bench_report run --out "$OUT" \
+      --name "gpu-$(date -u +%Y-%m-%d)" --max-time 0.25 --min-rounds 5 --no-chart \
+      --note "Run by benchmarks/gpu_check.sh on the GPU machine; CPU rows use its CPU." \
+      -- -p no:cacheprovider -k "not peer" 2>&1 | tail -n 40 | tee "$OUT/bench.log"
+  echo "benchmark run exit status: ${PIPESTATUS[0]}" | tee -a "$OUT/bench.log"
+fi
 exit "$rc"
