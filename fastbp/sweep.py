@@ -23,9 +23,9 @@ from typing import List, Optional, Sequence
 import numpy as np
 
 from .backends import auto_choice, get_backend, normalize_name, unavailable_reason
-from .datasets import Dataset, get_dataset
+from .datasets import Dataset
 from .network import NeuralNetwork, add_bias, init_weights
-from .validation import check_alpha, check_dtype, check_epochs, check_layers, check_positive_int
+from .validation import check_alpha, check_dtype, check_positive_int
 
 
 @dataclass
@@ -235,15 +235,9 @@ def train_many(
     (Dask reschedules it; ``retries`` more for errors), and the results come
     back in order, none lost or duplicated.
     """
-    ds = get_dataset(data, seed_split=split_seed) if isinstance(data, str) else get_dataset(data)
-    if layers is None:
-        layers = ds.layers if ds.layers is not None else [ds.n_features, max(ds.n_features // 2, 2), ds.n_outputs]
-    layers = check_layers(layers)
-    if layers[0] != ds.n_features:
-        raise ValueError(f"layers[0] = {layers[0]} but the data has {ds.n_features} features")
-    if layers[-1] != ds.n_outputs:
-        raise ValueError(f"layers[-1] = {layers[-1]} but the targets are {ds.n_outputs} wide")
-    epochs = check_epochs(ds.epochs if epochs is None else epochs)
+    from .training import evaluate, resolve_run
+
+    ds, layers, epochs = resolve_run(data, layers, epochs, split_seed)
     specs = plan(ds.alpha if alphas is None else alphas, seeds, grid)
     dtype = check_dtype(dtype)
     loss_every = check_positive_int(loss_every, "loss_every")
@@ -263,7 +257,6 @@ def train_many(
     wall = time.perf_counter() - t0
 
     local_backend = name if unavailable_reason(name) is None else "numpy"
-    from .training import evaluate
 
     results = []
     for k, r in enumerate(raw):

@@ -224,6 +224,20 @@ def evaluate(net: NeuralNetwork, data: Dataset):
     return acc, report, rdict, P
 
 
+def resolve_run(data, layers, epochs, split_seed):
+    """(Dataset, layers, epochs) for a run: the data set's defaults where the
+    caller gave None, and layers checked against the data's widths."""
+    ds = get_dataset(data, seed_split=split_seed) if isinstance(data, str) else get_dataset(data)
+    if layers is None:
+        layers = ds.layers if ds.layers is not None else [ds.n_features, max(ds.n_features // 2, 2), ds.n_outputs]
+    layers = check_layers(layers)
+    if layers[0] != ds.n_features:
+        raise ValueError(f"layers[0] = {layers[0]} but the data has {ds.n_features} features")
+    if layers[-1] != ds.n_outputs:
+        raise ValueError(f"layers[-1] = {layers[-1]} but the targets are {ds.n_outputs} wide")
+    return ds, layers, check_epochs(ds.epochs if epochs is None else epochs)
+
+
 def train(
     data="digits",
     layers=None,
@@ -257,15 +271,7 @@ def train(
         if X is None or y is None:
             raise ValueError("X and y must be given together")
         data = (X, y) if X_test is None and y_test is None else (X, y, X_test, y_test)
-    ds = get_dataset(data, seed_split=split_seed) if isinstance(data, str) else get_dataset(data)
-    if layers is None:
-        layers = ds.layers if ds.layers is not None else [ds.n_features, max(ds.n_features // 2, 2), ds.n_outputs]
-    layers = check_layers(layers)
-    if layers[0] != ds.n_features:
-        raise ValueError(f"layers[0] = {layers[0]} but the data has {ds.n_features} features")
-    if layers[-1] != ds.n_outputs:
-        raise ValueError(f"layers[-1] = {layers[-1]} but the targets are {ds.n_outputs} wide")
-    epochs = check_epochs(ds.epochs if epochs is None else epochs)
+    ds, layers, epochs = resolve_run(data, layers, epochs, split_seed)
     alpha = check_alpha(ds.alpha if alpha is None else alpha)
     if seed is None:
         seed = int(np.random.SeedSequence().generate_state(1)[0] % (2**31))
