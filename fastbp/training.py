@@ -50,6 +50,11 @@ class ProgressBar:
         )
         self.stream.flush()
 
+    def clear(self) -> None:
+        """Erase the bar's line so a message can take its place."""
+        self.stream.write("\r\033[K")
+        self.stream.flush()
+
     def close(self) -> None:
         self.stream.write("\n")
         self.stream.flush()
@@ -122,7 +127,7 @@ def run_epochs(
                 losses.append(loss)
                 if display:
                     if bar is not None:
-                        out.write("\r")
+                        bar.clear()
                     print(f"[INFO] epoch={epoch}, loss={loss:.7f}", file=out, flush=True)
                 if callback is not None:
                     callback(epoch, loss)
