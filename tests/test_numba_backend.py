@@ -291,6 +291,30 @@ def test_non_contiguous_input_is_accepted(nb):
     np.testing.assert_array_equal(nb.predict(W, Xf), nb.predict(W, X1))
 
 
+def test_read_only_weights_name_the_argument(nb):
+    # the kernels work on transposed copies and write back: read-only weights
+    # must be refused before anything runs
+    W, X1, Y = _net()
+    W[1].flags.writeable = False
+    with pytest.raises(ValueError, match=r"W\[1\] is read-only"):
+        nb.sgd_epoch(W, X1, Y, 0.1)
+    Ws = [w[None].copy() for w in W]
+    Ws[0].flags.writeable = False
+    with pytest.raises(ValueError, match=r"Ws\[0\] is read-only"):
+        nb.sgd_epoch_many(Ws, X1, Y, [0.1])
+
+
+def test_sgd_epoch_many_non_contiguous_weights_updated_in_place(nb):
+    W, X1, Y = _net()
+    a = [np.stack([w, 2 * w]) for w in W]
+    b = [np.asfortranarray(w) for w in a]
+    assert not b[0].flags.c_contiguous
+    nb.sgd_epoch_many(a, X1, Y, [0.1, 0.2])
+    nb.sgd_epoch_many(b, X1, Y, [0.1, 0.2])
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+
+
 # ------------------------------------------------------------- extremes
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
 def test_huge_finite_inputs_give_no_nan_or_warning(nb, dtype):

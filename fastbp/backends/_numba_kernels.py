@@ -16,22 +16,33 @@ one flat buffer with per-layer offsets (slower, by the views it makes per
 layer and sample). Activations and deltas live in two preallocated
 ``(L+1, max width)`` buffers: nothing is allocated per sample.
 
-Per sample (REFERENCE.md): forward ``out[j] += a[i] * W[i, j]`` over
-contiguous j (rows taken 4 at a time, so the running sums are not one long
-store-to-load chain), then the sigmoid; output delta; then for l = L-1 .. 0
-ONE pass over the rows of ``W[l]`` that first reads row i for the hidden
-delta (``d_prev[i] = (W[i, :] . d) * a[i] * (1 - a[i])``, the sigmoid
-derivative fused as the dot finishes, from the weights before the update)
-and then updates that row (``W[i, :] -= (alpha * a[i]) * d``). The update of
-``W[l]`` needs only ``A[l]`` and ``D[l+1]``, so this is exactly the
-reference's arithmetic, with one pass over W instead of two.
+Per sample (REFERENCE.md), fixed-arity epochs: every weight matrix is kept
+TRANSPOSED, ``WT[l]`` of shape (c, r) = ``W[l].T`` C-contiguous (the backend
+copies in and back once per call), so every inner loop runs over the r
+inputs of a layer. Forward: four outputs' dot products at a time over
+contiguous i (four vector accumulators, one horizontal reduction each), then
+the sigmoid; output delta; then for l = L-1 .. 1 ONE pass over the rows j of
+``WT[l]`` that adds ``WT[j, i] * d[j]`` to ``d_prev[i]`` (old weight) and then
+updates it, ``WT[j, i] -= (alpha * d[j]) * a[i]``; the sigmoid derivative is
+applied to ``d_prev`` afterwards; layer 0 gets only the update. No
+horizontal reduction in the backward pass (the row-major version needed one
+per row of W, 17 and 10 long for digits, mostly scalar). The general
+function (5+ layers) keeps row-major weights: forward ``out[j] += a[i] *
+W[i, j]`` with rows 4 at a time, and per row the hidden delta
+``d_prev[i] = (W[i, :] . d) * a[i] * (1 - a[i])`` then the update.
 
-Tried and dropped (measured on the 2-core EPYC, digits 64-32-16-10): padding
-every width to a multiple of 8 with fixed 8-wide inner loops (LLVM's SLP
-vectoriser turned them into gathers: 2-4x slower, and padded float64 digits
-weights no longer fit the 32 KiB L1); indexing one flat buffer with offsets
-computed from memory (Numba's negative-index wraparound is then a select on
-every access and nothing vectorises: 3-4x slower).
+Tried and dropped (measured on the 2-core EPYC, digits 64-32-16-10,
+interleaved A/B in one process): padding every width to a multiple of 8 with
+fixed 8-wide inner loops (gathers: 2-4x slower); padding row lengths to a
+multiple of 4 with plain loops (0.9x) or hand-written 4-column chunks
+(0.25-0.34x: not SLP-vectorised); widths as compile-time constants (closure
+constants: 0.6-0.7x, LLVM unrolls the short loops into worse code); skipping
+zero inputs of layer 0 (half the digits pixels): row-major 0.97-1.02x, with
+transposed hidden layers 1.28x vs 1.24x for all-transposed (noise), so not
+kept; eight outputs per forward group (same as four); two rows j per backward
+pass (0.85x); ``-force-vector-interleave=1`` (1.02x); indexing one flat
+buffer with offsets computed from memory (Numba's negative-index wraparound
+is then a select on every access and nothing vectorises: 3-4x slower).
 
 Fast-math and the sigmoid
 -------------------------
@@ -186,10 +197,76 @@ def _out_delta(aL, Y, n, dL, c, one):
         dL[j] = (o - Y[n, j]) * o * (one - o)
 
 
+# ------------------------------------------- per-layer, transposed weights
+# The fixed-arity epochs keep every weight matrix TRANSPOSED, WT of shape
+# (c, r) = W.T, C-contiguous (the backend transposes once per call and writes
+# back): every inner loop then runs over the r inputs of a layer (65, 33, 17
+# for digits) and the backward pass has no per-row reduction at all.
+@njit(inline="always", **_OPTS)
+def _fwdT(WT, a, out, r, c):
+    """out[:c] = sigmoid(a[:r] @ WT.T): four outputs' dot products at a time
+    over contiguous i (four independent vector accumulators, each reduced
+    once at the end), then the rest one at a time."""
+    c4 = c - c % 4
+    a0 = a[0]
+    for j in range(0, c4, 4):
+        s0 = WT[j, 0] * a0
+        s1 = WT[j + 1, 0] * a0
+        s2 = WT[j + 2, 0] * a0
+        s3 = WT[j + 3, 0] * a0
+        for i in range(1, r):
+            ai = a[i]
+            s0 += WT[j, i] * ai
+            s1 += WT[j + 1, i] * ai
+            s2 += WT[j + 2, i] * ai
+            s3 += WT[j + 3, i] * ai
+        out[j] = s0
+        out[j + 1] = s1
+        out[j + 2] = s2
+        out[j + 3] = s3
+    for j in range(c4, c):
+        s = WT[j, 0] * a0
+        for i in range(1, r):
+            s += WT[j, i] * a[i]
+        out[j] = s
+    _sigmoid_row(out, c)
+
+
+@njit(inline="always", **_OPTS)
+def _bwdT(WT, a, d, d_prev, r, c, alpha, one):
+    """Fused hidden delta and update, WT of shape (c, r): for each output j,
+    ONE pass over row j of WT (contiguous over the inputs i) that adds
+    WT[j, i] * d[j] to d_prev[i] (old weight) and then updates it,
+    WT[j, i] -= (alpha * d[j]) * a[i]; the sigmoid derivative is applied to
+    d_prev at the end. No horizontal reductions."""
+    for i in range(r):
+        d_prev[i] = 0
+    for j in range(c):
+        dj = d[j]
+        gj = alpha * dj
+        for i in range(r):
+            w = WT[j, i]
+            d_prev[i] += w * dj
+            WT[j, i] = w - gj * a[i]
+    for i in range(r):
+        ai = a[i]
+        d_prev[i] = d_prev[i] * ai * (one - ai)
+
+
+@njit(inline="always", **_OPTS)
+def _updT(WT, a, d, r, c, alpha):
+    """The first layer's update (no delta below it), WT of shape (c, r)."""
+    for j in range(c):
+        gj = alpha * d[j]
+        for i in range(r):
+            WT[j, i] -= gj * a[i]
+
+
 # --------------------------------------------- whole epoch, fixed arity
 # One function per layer count 1..4 (fixed-arity weight arguments: no
-# container of arrays indexed at run time, no view made per sample), and a
-# general one for any layer count below. dims: the L+1 layer widths (bias
+# container of arrays indexed at run time, no view made per sample; every
+# W* is TRANSPOSED, (c, r) = W[l].T C-contiguous), and a general one for any
+# layer count below (row-major weights). dims: the L+1 layer widths (bias
 # units included); act, dlt: (L+1, max width) scratch of the weights' dtype;
 # alpha, one: scalars of the weights' dtype.
 @njit(inline="always", **_OPTS)
@@ -198,9 +275,9 @@ def _epoch1(W0, dims, X, Y, alpha, one, act, dlt):
     d1 = dlt[1]
     for n in range(X.shape[0]):
         _load(X, n, a0, dims[0])
-        _fwd(W0, a0, a1, dims[0], dims[1])
+        _fwdT(W0, a0, a1, dims[0], dims[1])
         _out_delta(a1, Y, n, d1, dims[1], one)
-        _bwd(W0, a0, d1, d1, dims[0], alpha, one, False)
+        _updT(W0, a0, d1, dims[0], dims[1], alpha)
 
 
 @njit(inline="always", **_OPTS)
@@ -209,11 +286,11 @@ def _epoch2(W0, W1, dims, X, Y, alpha, one, act, dlt):
     d1, d2 = dlt[1], dlt[2]
     for n in range(X.shape[0]):
         _load(X, n, a0, dims[0])
-        _fwd(W0, a0, a1, dims[0], dims[1])
-        _fwd(W1, a1, a2, dims[1], dims[2])
+        _fwdT(W0, a0, a1, dims[0], dims[1])
+        _fwdT(W1, a1, a2, dims[1], dims[2])
         _out_delta(a2, Y, n, d2, dims[2], one)
-        _bwd(W1, a1, d2, d1, dims[1], alpha, one, True)
-        _bwd(W0, a0, d1, d1, dims[0], alpha, one, False)
+        _bwdT(W1, a1, d2, d1, dims[1], dims[2], alpha, one)
+        _updT(W0, a0, d1, dims[0], dims[1], alpha)
 
 
 @njit(inline="always", **_OPTS)
@@ -222,13 +299,13 @@ def _epoch3(W0, W1, W2, dims, X, Y, alpha, one, act, dlt):
     d1, d2, d3 = dlt[1], dlt[2], dlt[3]
     for n in range(X.shape[0]):
         _load(X, n, a0, dims[0])
-        _fwd(W0, a0, a1, dims[0], dims[1])
-        _fwd(W1, a1, a2, dims[1], dims[2])
-        _fwd(W2, a2, a3, dims[2], dims[3])
+        _fwdT(W0, a0, a1, dims[0], dims[1])
+        _fwdT(W1, a1, a2, dims[1], dims[2])
+        _fwdT(W2, a2, a3, dims[2], dims[3])
         _out_delta(a3, Y, n, d3, dims[3], one)
-        _bwd(W2, a2, d3, d2, dims[2], alpha, one, True)
-        _bwd(W1, a1, d2, d1, dims[1], alpha, one, True)
-        _bwd(W0, a0, d1, d1, dims[0], alpha, one, False)
+        _bwdT(W2, a2, d3, d2, dims[2], dims[3], alpha, one)
+        _bwdT(W1, a1, d2, d1, dims[1], dims[2], alpha, one)
+        _updT(W0, a0, d1, dims[0], dims[1], alpha)
 
 
 @njit(inline="always", **_OPTS)
@@ -237,15 +314,15 @@ def _epoch4(W0, W1, W2, W3, dims, X, Y, alpha, one, act, dlt):
     d1, d2, d3, d4 = dlt[1], dlt[2], dlt[3], dlt[4]
     for n in range(X.shape[0]):
         _load(X, n, a0, dims[0])
-        _fwd(W0, a0, a1, dims[0], dims[1])
-        _fwd(W1, a1, a2, dims[1], dims[2])
-        _fwd(W2, a2, a3, dims[2], dims[3])
-        _fwd(W3, a3, a4, dims[3], dims[4])
+        _fwdT(W0, a0, a1, dims[0], dims[1])
+        _fwdT(W1, a1, a2, dims[1], dims[2])
+        _fwdT(W2, a2, a3, dims[2], dims[3])
+        _fwdT(W3, a3, a4, dims[3], dims[4])
         _out_delta(a4, Y, n, d4, dims[4], one)
-        _bwd(W3, a3, d4, d3, dims[3], alpha, one, True)
-        _bwd(W2, a2, d3, d2, dims[2], alpha, one, True)
-        _bwd(W1, a1, d2, d1, dims[1], alpha, one, True)
-        _bwd(W0, a0, d1, d1, dims[0], alpha, one, False)
+        _bwdT(W3, a3, d4, d3, dims[3], dims[4], alpha, one)
+        _bwdT(W2, a2, d3, d2, dims[2], dims[3], alpha, one)
+        _bwdT(W1, a1, d2, d1, dims[1], dims[2], alpha, one)
+        _updT(W0, a0, d1, dims[0], dims[1], alpha)
 
 
 @njit(inline="always", **_OPTS)

@@ -132,6 +132,12 @@ def _contig_inplace(arrs, name="W"):
     return work, write_back
 
 
+def _writable(arrs, name="W"):
+    for l, a in enumerate(arrs):
+        if not a.flags.writeable:
+            raise ValueError(f"{name}[{l}] is read-only; weights are updated in place")
+
+
 def _scratch(dims, dtype, K=None):
     shape = (len(dims), int(max(dims)))
     return np.zeros(shape if K is None else (K,) + shape, dtype)
@@ -229,10 +235,14 @@ class NumbaBackend(Backend):
         one = dtype.type(1)
         L = len(W)
         if L <= 4:
-            work, write_back = _contig_inplace(list(W))
+            _writable(W)
+            # the fixed-arity kernels keep each weight matrix transposed, (c, r):
+            # one copy in and one copy back per call, none per sample
+            WT = [np.ascontiguousarray(w.T) for w in W]
             fn = (k.sgd_epoch_1, k.sgd_epoch_2, k.sgd_epoch_3, k.sgd_epoch_4)[L - 1]
-            fn(*work, dims, X1, Y, a, one, act, dlt)
-            write_back()
+            fn(*WT, dims, X1, Y, a, one, act, dlt)
+            for w, wt in zip(W, WT):
+                w[...] = wt.T
         else:
             wb, offs = _pack(W, dtype)
             k.sgd_epoch_gen(wb, offs, dims, dims, X1, Y, a, one, act, dlt)
@@ -268,11 +278,14 @@ class NumbaBackend(Backend):
         act, dlt = _scratch(dims, dtype, K), _scratch(dims, dtype, K)
         one = dtype.type(1)
         L = len(Ws)
-        work, write_back = _contig_inplace(list(Ws), "Ws")
+        _writable(Ws, "Ws")
         if L <= 4:
+            # transposed per network, (K, c, r), as in sgd_epoch
+            WT = [np.ascontiguousarray(w.transpose(0, 2, 1)) for w in Ws]
             fn = (k.sgd_epoch_many_1, k.sgd_epoch_many_2, k.sgd_epoch_many_3, k.sgd_epoch_many_4)[L - 1]
-            fn(*work, dims, X1, Y, alphas, one, act, dlt)
-            write_back()
+            fn(*WT, dims, X1, Y, alphas, one, act, dlt)
+            for w, wt in zip(Ws, WT):
+                w[...] = wt.transpose(0, 2, 1)
         else:
             offs = np.zeros(L + 1, np.int64)
             offs[1:] = np.cumsum([w.shape[1] * w.shape[2] for w in Ws])
