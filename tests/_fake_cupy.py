@@ -19,6 +19,7 @@ import numpy as np
 from scipy.special import expit
 
 LAUNCHES: list = []
+FIXED_LAUNCHES: list = []
 
 
 class _Mem:
@@ -65,7 +66,7 @@ def _sgd_model(args, K, dtype):
 class RawKernel:
     def __init__(self, name):
         self.name = name
-        self.shared_size_bytes = 2592 if "grid" in name else 1040
+        self.shared_size_bytes = 2592 if "grid" in name else 0 if "fixed" in name else 1040
         self.max_dynamic_shared_size_bytes = 48 * 1024
         self.num_regs = 40
         self.local_size_bytes = 0
@@ -87,6 +88,14 @@ class RawKernel:
             Dn, W, Al, C, M, N, K = args
             assert Dn.shape == (M, K) and W.shape == (N, K) and Al.shape == (M, N)
             C[...] = (Dn @ W.T) * Al * (1 - Al)
+        elif self.name.startswith("fastbp_sgd_block_fixed<"):
+            # fastbp_sgd_block_fixed<T, NT, d0, ..., dL>: launched with NT
+            # threads for exactly those widths
+            _, nt, *shape = [x.strip() for x in self.name[len("fastbp_sgd_block_fixed<"):-1].split(",")]
+            assert len(args) == 7 and block[0] == int(nt), (self.name, block)
+            assert [int(x) for x in shape] == [int(x) for x in args[1]] and int(args[2]) == len(shape) - 1
+            FIXED_LAUNCHES.append(self.name)
+            _sgd_model(args, grid[0], dtype)
         elif self.name.startswith("fastbp_sgd_block"):
             assert len(args) == 7 and block[0] % 32 == 0 and block[0] <= 512
             _sgd_model(args, grid[0], dtype)

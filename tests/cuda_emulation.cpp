@@ -11,9 +11,15 @@
 // NVRTC itself.
 //
 // Usage: cuda_emulation DIR   (files written by tests/test_cuda_source.py)
-//   DIR/params.i64: kernel (0 block, 1 grid), itemsize, L, N, K, blocks, threads, smem_bytes, timeout_ns
+//   DIR/params.i64: kernel (0 block, 1 grid, 2 block_fixed, 3 grid with the acq/rel barrier), itemsize, L, N, K, blocks, threads, smem_bytes, timeout_ns
 //   DIR/dims.i32, DIR/w<l>.bin (K stacked), DIR/x.bin, DIR/y.bin, DIR/alphas.bin
 // Writes DIR/w<l>.out and DIR/status.txt.
+//
+// The shape-specialised fastbp_sgd_block_fixed<T, NT, D...> needs its shapes
+// at compile time: tests/test_cuda_source.py compiles this file with
+// -DFASTBP_EMU_FIXED_LIST='F(double, 128, 65, 33, 17, 10) F(float, ...) ...'
+// (element type, threads, widths), and kernel 2 runs the instantiation whose
+// type, threads and widths match the run's (exit 3 when none does).
 #include <atomic>
 #include <barrier>
 #include <cmath>
@@ -26,6 +32,8 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <type_traits>
+#include <initializer_list>
 #include <vector>
 #include <sched.h>
 #include <sys/mman.h>
@@ -35,6 +43,7 @@
 #define FASTBP_HOST_EMULATION 1
 #define __global__
 #define __device__
+#define __host__
 #define __forceinline__ inline
 #define __launch_bounds__(...)
 #define __shared__ static
@@ -139,7 +148,30 @@ static int run(const std::string& dir, const std::vector<long long>& prm) {
     const T* A = (const T*)ab.data();
     int status_code = 0;
     blockDim.x = threads;
-    if (kernel == 0) {
+    if (kernel == 2) {
+        gridDim.x = K;
+        bool found = false;
+#ifdef FASTBP_EMU_FIXED_LIST
+        auto try_fixed = [&](auto kern, int nt, std::initializer_list<int> shape) {
+            if (found || nt != threads || (int)shape.size() != L + 1) return;
+            int i = 0;
+            for (int v : shape) if (v != dims[i++]) return;
+            found = true;
+            for (int k = 0; k < K; ++k) {
+                blockIdx.x = k;
+                run_block(threads, smem, [&] { kern(wptrs.data(), dims.data(), L, X, Y, N, A); });
+            }
+        };
+#define F(TT, NT, ...)                                                                          \
+        if constexpr (std::is_same_v<T, TT>) try_fixed(fastbp_sgd_block_fixed<TT, NT, __VA_ARGS__>, NT, {__VA_ARGS__});
+        FASTBP_EMU_FIXED_LIST
+#undef F
+#endif
+        if (!found) {
+            std::fprintf(stderr, "no fastbp_sgd_block_fixed instantiation for this shape/threads/type\n");
+            return 3;
+        }
+    } else if (kernel == 0) {
         gridDim.x = K;
         for (int k = 0; k < K; ++k) {
             blockIdx.x = k;
@@ -162,7 +194,10 @@ static int run(const std::string& dir, const std::vector<long long>& prm) {
             if (pid == 0) {
                 blockIdx.x = b;
                 run_block(threads, smem, [&] {
-                    fastbp_sgd_grid<T>(wptrs.data(), dims.data(), L, X, Y, N, A, ws, counter, status, timeout_ns);
+                    if (kernel == 3)
+                        fastbp_sgd_grid<T, 1>(wptrs.data(), dims.data(), L, X, Y, N, A, ws, counter, status, timeout_ns);
+                    else
+                        fastbp_sgd_grid<T>(wptrs.data(), dims.data(), L, X, Y, N, A, ws, counter, status, timeout_ns);
                 });
                 std::fflush(nullptr);
                 _exit(0);

@@ -143,11 +143,31 @@ def test_every_kernel_matches_numpy(numpy_b, dtype, cublas):
 
 
 # ------------------------------------------------------- sgd_epoch paths
+#: The persistent single-block kernels: "fixed" = fastbp_sgd_block_fixed
+#: (shape-specialised, the default), "generic" = fastbp_sgd_block.
+BLOCK_KERNELS = {"fixed": True, "generic": False}
+
+
+def _check_block_kernel(cuda, variant, dtype):
+    name = cuda.last_kernel or ""
+    if variant == "acqrel":
+        assert cuda.grid_barrier_failed is None, cuda.grid_barrier_failed
+        assert name == f"fastbp_sgd_grid<{'double' if np.dtype(dtype) == np.float64 else 'float'}, 1>", name
+    if variant == "fixed":
+        assert cuda.specialize_failed is None, cuda.specialize_failed
+        assert name.startswith("fastbp_sgd_block_fixed<"), name
+    elif variant == "generic":
+        assert name == f"fastbp_sgd_block<{'double' if np.dtype(dtype) == np.float64 else 'float'}>", name
+
+
 @pytest.mark.parametrize("epochs", [1, 10])
-@pytest.mark.parametrize("path", ["block", "grid"])
+@pytest.mark.parametrize("path,variant", [("block", "fixed"), ("block", "generic"), ("grid", ""), ("grid", "acqrel")],
+                         ids=["block-fixed", "block-generic", "grid", "grid-acqrel"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
-def test_sgd_epoch_digits_matches_numpy(numpy_b, dtype, path, epochs):
-    cuda = CudaBackend(path=path, grid_blocks=None if path == "block" else 7)
+def test_sgd_epoch_digits_matches_numpy(numpy_b, dtype, path, variant, epochs):
+    cuda = CudaBackend(path=path, grid_blocks=None if path == "block" else 7,
+                       specialize=BLOCK_KERNELS.get(variant, True),
+                       grid_barrier="acqrel" if variant == "acqrel" else "fence")
     W = init_weights(DIGITS, 42)
     X1, Y, _, _ = digits_data()
     ref = _ref_epochs(numpy_b, W, X1, Y, 0.1, epochs, dtype)
@@ -156,7 +176,52 @@ def test_sgd_epoch_digits_matches_numpy(numpy_b, dtype, path, epochs):
     for _ in range(epochs):
         cuda.sgd_epoch(Wd, X1d, Yd, 0.1)
     assert cuda.last_plan.path == path
-    assert_weights_close([cuda.to_numpy(w) for w in Wd], ref, dtype, f"{path} {epochs} epochs")
+    _check_block_kernel(cuda, variant, dtype)
+    assert_weights_close([cuda.to_numpy(w) for w in Wd], ref, dtype, f"{path} {variant} {epochs} epochs")
+
+
+@pytest.mark.parametrize("variant", ["fixed", "generic"])
+@pytest.mark.parametrize(
+    "layers,threads",
+    [([2, 2, 1], None), ([2, 1], None), ([70, 3, 1], 256), ([80, 4, 2], 32), ([64, 32, 16, 10], 128), ([30, 40, 20, 10, 5], None)],
+)
+def test_block_kernels_other_shapes_match_numpy(numpy_b, layers, threads, variant):
+    """Both block kernels on shapes unlike digits: no hidden layer, groups
+    wider than a warp (generic), an x row wider than the block, 4 layers."""
+    cuda = CudaBackend(path="block", block_threads=threads, specialize=BLOCK_KERNELS[variant])
+    W = init_weights(layers, 11)
+    X1, Y = random_data(layers, 37)
+    ref = _ref_epochs(numpy_b, W, X1, Y, 0.3, 2, np.float64)
+    Wd = [cuda.asarray(w, np.float64) for w in W]
+    for _ in range(2):
+        cuda.sgd_epoch(Wd, cuda.asarray(X1, np.float64), cuda.asarray(Y, np.float64), 0.3)
+    _check_block_kernel(cuda, variant, np.float64)
+    assert_weights_close([cuda.to_numpy(w) for w in Wd], ref, np.float64, f"{layers} {variant}")
+
+
+def test_block_shape_too_long_for_the_fixed_kernel_runs_generic(numpy_b):
+    """An 8400-input perceptron would unroll too far (263 iterations per
+    lane): the generic kernel runs (float32: 131 KB of shared memory)."""
+    cuda = CudaBackend(path="block", specialize=True)
+    W = init_weights([8400, 1], 12)
+    X1, Y = random_data([8400, 1], 3)
+    ref = _ref_epochs(numpy_b, W, X1, Y, 0.01, 1, np.float32)
+    Wd = [cuda.asarray(w, np.float32) for w in W]
+    cuda.sgd_epoch(Wd, cuda.asarray(X1, np.float32), cuda.asarray(Y, np.float32), 0.01)
+    _check_block_kernel(cuda, "generic", np.float32)
+    assert_weights_close([cuda.to_numpy(w) for w in Wd], ref, np.float32, "8400-1")
+
+
+def test_specialized_block_kernel_is_the_default(cuda):
+    from fastbp.backends import cuda_backend
+
+    assert cuda.specialize == cuda_backend.SPECIALIZE_DEFAULT
+    W = [cuda.asarray(w, np.float64) for w in init_weights(DIGITS, 0)]
+    X1, Y = random_data(DIGITS, 8)
+    cuda.sgd_epoch(W, cuda.asarray(X1, np.float64), cuda.asarray(Y, np.float64), 0.1)
+    if cuda_backend.SPECIALIZE_DEFAULT:
+        assert cuda.last_kernel == "fastbp_sgd_block_fixed<double, 512, 65, 33, 17, 10>", cuda.last_kernel
+    assert not CudaBackend(specialize=False).specialize
 
 
 def test_sgd_epoch_default_path_for_digits_is_block(cuda):
@@ -177,9 +242,10 @@ def test_sgd_epoch_step_path_matches_numpy(numpy_b, dtype):
     assert_weights_close([cuda.to_numpy(w) for w in Wd], ref, dtype, "step")
 
 
+@pytest.mark.parametrize("barrier", ["fence", "acqrel"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
-def test_wide_network_grid_path_matches_numpy(numpy_b, dtype):
-    cuda = CudaBackend()
+def test_wide_network_grid_path_matches_numpy(numpy_b, dtype, barrier):
+    cuda = CudaBackend(grid_barrier=barrier)
     W = init_weights(WIDE, 7)
     X1, Y = random_data(WIDE, 64)
     ref = _ref_epochs(numpy_b, W, X1, Y, 0.05, 2, dtype)
@@ -188,7 +254,8 @@ def test_wide_network_grid_path_matches_numpy(numpy_b, dtype):
     for _ in range(2):
         cuda.sgd_epoch(Wd, X1d, Yd, 0.05)
     assert cuda.last_plan.path == "grid", cuda.last_plan
-    assert_weights_close([cuda.to_numpy(w) for w in Wd], ref, dtype, "wide grid")
+    _check_block_kernel(cuda, "acqrel" if barrier == "acqrel" else "", dtype)
+    assert_weights_close([cuda.to_numpy(w) for w in Wd], ref, dtype, f"wide grid {barrier}")
 
 
 def test_grid_path_plain_launch_matches(numpy_b):
@@ -213,9 +280,10 @@ def test_sgd_epoch_accepts_host_data_and_validates(cuda):
 
 
 # ----------------------------------------------------------- many networks
+@pytest.mark.parametrize("variant", ["fixed", "generic"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
-def test_sgd_epoch_many_matches_each_network(numpy_b, dtype):
-    cuda = CudaBackend()
+def test_sgd_epoch_many_matches_each_network(numpy_b, dtype, variant):
+    cuda = CudaBackend(specialize=BLOCK_KERNELS[variant])
     K = 6
     alphas = np.linspace(0.05, 0.5, K)
     nets = [init_weights(DIGITS, 100 + k) for k in range(K)]
@@ -225,6 +293,7 @@ def test_sgd_epoch_many_matches_each_network(numpy_b, dtype):
     for _ in range(2):
         cuda.sgd_epoch_many(Ws, X1d, Yd, alphas)
     assert cuda.last_plan.path == "block"
+    _check_block_kernel(cuda, variant, dtype)
     host = [cuda.to_numpy(w) for w in Ws]
     losses = cuda.loss_many(Ws, X1d, Yd)
     assert losses.shape == (K,)

@@ -68,13 +68,44 @@ def test_source_files_exist_and_load():
     assert f"#define FASTBP_STATUS_BARRIER_TIMEOUT {src.STATUS_BARRIER_TIMEOUT}" in code
 
 
+#: Shape-specialised block kernels compiled by the NVRTC / nvcc checks
+#: (dtype, threads, widths with bias): digits one / many networks, XOR, and
+#: the widest float64 first layer that still fits one block (785 x 33).
+FIXED_CHECKED = [
+    (np.float64, 512, (65, 33, 17, 10)),
+    (np.float32, 512, (65, 33, 17, 10)),
+    (np.float64, 256, (65, 33, 17, 10)),
+    (np.float32, 256, (65, 33, 17, 10)),
+    (np.float64, 32, (3, 3, 1)),
+    (np.float64, 512, (785, 33, 10)),
+]
+FIXED_NAMES = [src.fixed_block_name(dt, nt, d) for dt, nt, d in FIXED_CHECKED]
+ACQREL_NAMES = [src.grid_kernel_name(dt, "acqrel") for dt in (np.float32, np.float64)]
+
+
+def test_fixed_block_names_and_group_sizes():
+    assert src.fixed_block_name(np.float64, 512, [65, 33, 17, 10]) == "fastbp_sgd_block_fixed<double, 512, 65, 33, 17, 10>"
+    assert src.fixed_block_name(np.float32, 32, [3, 1]) == "fastbp_sgd_block_fixed<float, 32, 3, 1>"
+    assert src.fixed_block_applies([65, 33, 17, 10], 512) and not src.fixed_block_applies([3] * 19, 64)
+    # digits: the specialised kernel uses the generic kernel's groups (same summation order)
+    for n_out, n_red in ((33, 65), (17, 33), (10, 17), (17, 10), (33, 17)):
+        assert src.fixed_group_size(n_out, n_red, 512) == src.generic_group_size(n_out, n_red, 512) <= 32
+    assert src.generic_group_size(3, 71, 256) == 64 and src.fixed_group_size(3, 71, 256) == 32
+    # code size: at most FIXED_MAX_UNROLL unrolled iterations per phase
+    assert src.fixed_unroll([65, 33, 17, 10], 512) == 9 and src.fixed_unroll([785, 33, 10], 512) == 99
+    assert not src.fixed_block_applies([20001, 1], 512)
+    assert src.grid_kernel_name(np.float64) == "fastbp_sgd_grid<double>"
+    assert src.grid_kernel_name(np.float32, "acqrel") == "fastbp_sgd_grid<float, 1>"
+
+
 @pytest.mark.parametrize("arch", ARCHS)
 def test_nvrtc_compiles_every_entry(arch):
     nvrtc = _nvrtc()
     code = src.load_source().encode()
     (prog,) = _check(nvrtc, nvrtc.nvrtcCreateProgram(code, b"fastbp_kernels.cu", 0, [], []), "create")
+    names = [*src.NAME_EXPRESSIONS, *FIXED_NAMES, *ACQREL_NAMES]
     try:
-        for ne in src.NAME_EXPRESSIONS:
+        for ne in names:
             _check(nvrtc, nvrtc.nvrtcAddNameExpression(prog, ne.encode()), f"name {ne}")
         opts = [o.encode() for o in (*src.COMPILE_OPTIONS, *CUPY_EXTRA_OPTIONS, f"-arch=sm_{arch}")]
         res = nvrtc.nvrtcCompileProgram(prog, len(opts), opts)
@@ -85,7 +116,7 @@ def test_nvrtc_compiles_every_entry(arch):
         (csize,) = _check(nvrtc, nvrtc.nvrtcGetCUBINSize(prog), "cubin size")
         cubin = b" " * csize
         _check(nvrtc, nvrtc.nvrtcGetCUBIN(prog, cubin), "cubin")
-        for ne in src.NAME_EXPRESSIONS:
+        for ne in names:
             (lowered,) = _check(nvrtc, nvrtc.nvrtcGetLoweredName(prog, ne.encode()), f"lowered {ne}")
             lowered = lowered if isinstance(lowered, bytes) else str(lowered).encode()
             assert lowered.startswith(b"_Z"), (ne, lowered)
@@ -116,6 +147,13 @@ def _instantiation_unit(tmp_path: Path) -> Path:
     for name, sig in sigs.items():
         for t in ("float", "double"):
             lines.append(f"template __global__ void {name}<{t}>({sig.replace('T', t)});")
+    sig = sigs["fastbp_sgd_block"]
+    for dt, nt, d in FIXED_CHECKED:
+        t = src.CTYPES[np.dtype(dt)]
+        args = ", ".join(map(str, d))
+        lines.append(f"template __global__ void fastbp_sgd_block_fixed<{t}, {nt}, {args}>({sig.replace('T', t)});")
+    for t in ("float", "double"):
+        lines.append(f"template __global__ void fastbp_sgd_grid<{t}, 1>({sigs['fastbp_sgd_grid'].replace('T', t)});")
     p = tmp_path / "fastbp_all.cu"
     p.write_text("\n".join(lines) + "\n")
     return p
@@ -130,13 +168,22 @@ def test_nvcc_resource_usage_no_spills(arch, tmp_path):
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     out = r.stdout + r.stderr
     assert r.returncode == 0, out
+    n_entries = 2 * len(src.KERNEL_TEMPLATES) + len(FIXED_CHECKED) + 2
     funcs = re.findall(r"Function properties for (\S+)\s*\n\s*(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads", out)
-    usage = re.findall(r"Compiling entry function '(\S+)'.*?Used (\d+) registers.*?(\d+) bytes smem", out, re.S)
-    assert len(funcs) == 2 * len(src.KERNEL_TEMPLATES), out
+    assert len(funcs) == n_entries, out
     for name, stack, st, ld in funcs:
         assert (int(stack), int(st), int(ld)) == (0, 0, 0), f"{name} spills on sm_{arch}: {out}"
-    assert len(usage) == 2 * len(src.KERNEL_TEMPLATES), out
+    usage = []
+    for chunk in out.split("Compiling entry function '")[1:]:  # no "bytes smem" when there is none
+        name = chunk.split("'", 1)[0]
+        regs = re.search(r"Used (\d+) registers", chunk)
+        smem = re.search(r"(\d+) bytes smem", chunk)
+        assert regs, chunk
+        usage.append((name, regs.group(1), smem.group(1) if smem else "0"))
+    assert len(usage) == n_entries, out
     for name, regs, smem in usage:
+        if "fixed" in name:
+            assert int(smem) == 0, (name, smem)  # no shape tables: every offset is a constant
         for t, budget in src.STATIC_SMEM_BYTES.items():
             if t in name:
                 assert int(smem) <= budget, f"{name}: {smem} B static shared memory > {budget} B assumed"
@@ -231,14 +278,29 @@ def test_import_without_gpu_does_not_hang():
 
 
 # -------------------------------------------------- host emulation of kernels
+#: Shapes of fastbp_sgd_block_fixed compiled into the emulator (element
+#: type, threads, widths d with bias); the parametrized cases below use them.
+EMU_FIXED = [
+    ("double", 128, (65, 33, 17, 10)),
+    ("float", 64, (65, 33, 17, 10)),
+    ("double", 32, (3, 3, 1)),
+    ("double", 32, (3, 1)),
+    ("double", 256, (71, 4, 1)),
+    ("float", 32, (81, 5, 2)),
+    ("double", 64, (151, 10, 3)),
+]
+_KERNEL_IDS = {"block": 0, "grid": 1, "block_fixed": 2, "grid_acqrel": 3}
+
+
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory):
     gxx = shutil.which("g++") or shutil.which("c++")
     if gxx is None:
         pytest.skip("no C++ compiler: kernel emulation not run")
     exe = tmp_path_factory.mktemp("emu") / "cuda_emulation"
-    cmd = [gxx, "-std=c++20", "-O1", "-pthread", "-ffp-contract=off", "-o", str(exe),
-           str(ROOT / "tests" / "cuda_emulation.cpp")]
+    fixed = " ".join(f"F({t}, {nt}, {', '.join(map(str, d))})" for t, nt, d in EMU_FIXED)
+    cmd = [gxx, "-std=c++20", "-O1", "-pthread", "-ffp-contract=off", f"-DFASTBP_EMU_FIXED_LIST={fixed}",
+           "-o", str(exe), str(ROOT / "tests" / "cuda_emulation.cpp")]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     if r.returncode != 0 and "barrier" in r.stderr and "No such file" in r.stderr:
         pytest.skip(f"the C++ compiler lacks C++20 <barrier>: {r.stderr[:300]}")
@@ -259,9 +321,9 @@ def _emulate(exe, tmp_path, kernel, layers, N, K, dtype, threads, nb=1, seed=0):
     Y = (rng.rand(N, d[-1]) > 0.5).astype(dtype)
     alphas = (0.1 + 0.4 * rng.rand(K)).astype(dtype)
     itemsize = np.dtype(dtype).itemsize
-    elems = src.block_smem_elems(d, threads) if kernel == "block" else src.grid_smem_elems(d, nb, threads)
+    elems = src.grid_smem_elems(d, nb, threads) if kernel.startswith("grid") else src.block_smem_elems(d, threads)
     t = tmp_path
-    params = [0 if kernel == "block" else 1, itemsize, L, N, K, nb, threads, elems * itemsize, int(60e9)]
+    params = [_KERNEL_IDS[kernel], itemsize, L, N, K, nb, threads, elems * itemsize, int(60e9)]
     np.array(params, np.int64).tofile(t / "params.i64")
     np.array(d, np.int32).tofile(t / "dims.i32")
     for l, w in enumerate(Ws):
@@ -283,6 +345,7 @@ def _emulate(exe, tmp_path, kernel, layers, N, K, dtype, threads, nb=1, seed=0):
             err = np.max(np.abs(out[l][k] - ref[l])) / scale
             assert err <= tol, f"net {k} W[{l}]: relative error {err:.3g} > {tol}"
             assert not np.array_equal(out[l][k], Ws[l][k])  # it trained
+    return out
 
 
 @pytest.mark.parametrize(
@@ -299,10 +362,45 @@ def _emulate(exe, tmp_path, kernel, layers, N, K, dtype, threads, nb=1, seed=0):
         ("grid", [2, 1], 6, 1, np.float64, 32, 2),                # a block owning no column
         ("block", [80, 4, 2], 6, 2, np.float32, 32, 1),           # x row wider than the prefetch registers
         ("grid", [150, 9, 3], 6, 1, np.float64, 32, 3),
+        ("grid_acqrel", [64, 32, 16, 10], 10, 1, np.float64, 64, 3),   # release/acquire barrier
+        ("grid_acqrel", [20, 7, 5, 3], 8, 1, np.float32, 256, 2),
     ],
 )
 def test_persistent_kernels_emulated_match_numpy(emulator, tmp_path, kernel, layers, N, K, dtype, threads, nb):
     _emulate(emulator, tmp_path, kernel, layers, N, K, dtype, threads, nb)
+
+
+@pytest.mark.parametrize(
+    "layers,N,K,dtype,threads",
+    [
+        ([64, 32, 16, 10], 16, 2, np.float64, 128),   # digits shape, 2 networks
+        ([64, 32, 16, 10], 12, 1, np.float32, 64),
+        ([2, 2, 1], 8, 3, np.float64, 32),            # XOR shape, 3 alphas
+        ([2, 1], 7, 1, np.float64, 32),               # no hidden layer
+        ([70, 3, 1], 9, 1, np.float64, 256),          # generic groups would be wider than a warp
+        ([80, 4, 2], 6, 2, np.float32, 32),           # x row wider than the block
+        ([150, 9, 3], 5, 1, np.float64, 64),          # reduction over 151 with 32-lane groups
+        ([64, 32, 16, 10], 1, 1, np.float64, 128),    # one sample: flush only, no prefetch
+    ],
+)
+def test_fixed_block_kernel_emulated_matches_numpy_and_generic(emulator, tmp_path, layers, N, K, dtype, threads):
+    """fastbp_sgd_block_fixed (shape as template arguments) gives NumPy's
+    weights, and bitwise the generic kernel's where its groups are <= 32."""
+    d = _dims(layers)
+    ctype = "double" if dtype == np.float64 else "float"
+    assert (ctype, threads, tuple(d)) in EMU_FIXED, "add the shape to EMU_FIXED"
+    (tmp_path / "f").mkdir()
+    (tmp_path / "g").mkdir()
+    fixed = _emulate(emulator, tmp_path / "f", "block_fixed", layers, N, K, dtype, threads)
+    generic = _emulate(emulator, tmp_path / "g", "block", layers, N, K, dtype, threads)
+    L = len(d) - 1
+    wide = any(src.fixed_group_size(d[l + 1], d[l], threads) != src.generic_group_size(d[l + 1], d[l], threads)
+               for l in range(L))
+    wide |= any(src.fixed_group_size(d[l], d[l + 1], threads) != src.generic_group_size(d[l], d[l + 1], threads)
+                for l in range(1, L))
+    if not wide:
+        for l in range(len(d) - 1):
+            np.testing.assert_array_equal(fixed[l], generic[l], err_msg=f"W[{l}] fixed != generic")
 
 
 # ------------------------------------------- host code against a fake CuPy

@@ -28,6 +28,13 @@ CTYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 #: Every name expression the backend asks NVRTC for.
 NAME_EXPRESSIONS: Tuple[str, ...] = tuple(f"{k}<{t}>" for k in KERNEL_TEMPLATES for t in ("float", "double"))
 
+#: Shape-specialised single-block kernel: template <T, NT, d0, ..., dL>,
+#: compiled per network shape at run time (fixed_block_name), the default
+#: for the "block" path (CudaBackend(specialize=False): the generic kernel).
+FIXED_BLOCK_TEMPLATE = "fastbp_sgd_block_fixed"
+#: Widest network (weight matrices) the specialised kernel is built for.
+FIXED_MAX_LAYERS = 16
+
 #: Options passed to cupy.RawModule (CuPy adds -arch and -ftz=true itself).
 COMPILE_OPTIONS: Tuple[str, ...] = ("--std=c++17",)
 
@@ -40,7 +47,7 @@ GRID_THREADS = 256
 DEFAULT_SMEM_BYTES = 48 * 1024
 #: Static __shared__ bytes of the persistent kernels (the int tables and
 #: flags); an upper bound checked against nvcc --resource-usage in the tests.
-STATIC_SMEM_BYTES = {"fastbp_sgd_block": 1040, "fastbp_sgd_grid": 2592}
+STATIC_SMEM_BYTES = {"fastbp_sgd_block": 1040, "fastbp_sgd_grid": 2592, "fastbp_sgd_block_fixed": 0}
 
 #: Status codes of the grid kernel.
 STATUS_OK = 0
@@ -51,6 +58,65 @@ STATUS_BAD_LAUNCH = 2
 def kernel_name(template: str, dtype) -> str:
     """Name expression of ``template`` for ``dtype`` (float32 / float64)."""
     return f"{template}<{CTYPES[np.dtype(dtype)]}>"
+
+
+def fixed_block_name(dtype, threads: int, d: Sequence[int]) -> str:
+    """Name expression of the shape-specialised block kernel, e.g.
+    ``fastbp_sgd_block_fixed<double, 512, 65, 33, 17, 10>``."""
+    return f"{FIXED_BLOCK_TEMPLATE}<{CTYPES[np.dtype(dtype)]}, {int(threads)}, {', '.join(str(int(x)) for x in d)}>"
+
+
+#: Most unrolled inner iterations (passes x elements per lane) of one phase
+#: of fastbp_sgd_block_fixed; beyond that the generic kernel runs (code size).
+FIXED_MAX_UNROLL = 256
+
+
+def fixed_unroll(d: Sequence[int], threads: int) -> int:
+    """Largest number of unrolled multiply-add iterations of one phase of
+    fastbp_sgd_block_fixed for widths ``d`` (forward and hidden phases)."""
+    def per_phase(n_out, n_red):
+        g = fixed_group_size(n_out, n_red, threads)
+        groups = threads // g
+        return -(-n_out // groups) * -(-n_red // g)
+
+    L = len(d) - 1
+    fwd = [per_phase(d[l + 1], d[l]) for l in range(L)]
+    hid = [per_phase(d[l], d[l + 1]) for l in range(1, L)]
+    return max(fwd + hid)
+
+
+def fixed_block_applies(d: Sequence[int], threads: int) -> bool:
+    """Whether fastbp_sgd_block_fixed is built for widths ``d`` (else the
+    generic kernel runs): 1..FIXED_MAX_LAYERS matrices, a valid thread
+    count, and at most FIXED_MAX_UNROLL unrolled iterations per phase."""
+    if not (1 <= len(d) - 1 <= FIXED_MAX_LAYERS and threads % 32 == 0 and 32 <= threads <= BLOCK_MAX_THREADS):
+        return False
+    return fixed_unroll(d, threads) <= FIXED_MAX_UNROLL
+
+
+def generic_group_size(n_out: int, n_red: int, threads: int) -> int:
+    """fastbp_group_size of the .cu (generic kernels)."""
+    g = threads
+    red = _pow2_at_least(n_red)
+    while g > 1 and (g > red or g * n_out > threads):
+        g >>= 1
+    return g
+
+
+def fixed_group_size(n_out: int, n_red: int, threads: int) -> int:
+    """fastbp_group_fixed of the .cu: the generic size capped at one warp."""
+    return min(32, generic_group_size(n_out, n_red, threads))
+
+
+#: Grid barriers of fastbp_sgd_grid<T, BAR>: "fence" (BAR 0, __threadfence on
+#: both sides, the default) or "acqrel" (BAR 1, red.release / ld.acquire).
+GRID_BARRIERS = {"fence": 0, "acqrel": 1}
+
+
+def grid_kernel_name(dtype, barrier: str = "fence") -> str:
+    """Name expression of the grid kernel with ``barrier``."""
+    bar = GRID_BARRIERS[barrier]
+    return kernel_name("fastbp_sgd_grid", dtype) if bar == 0 else f"fastbp_sgd_grid<{CTYPES[np.dtype(dtype)]}, {bar}>"
 
 
 def source_dir() -> Path:

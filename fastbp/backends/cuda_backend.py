@@ -18,6 +18,7 @@ and the install command) when CuPy, a driver or a GPU is missing.
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -65,6 +66,13 @@ if _problem is not None:
         f"built for that driver's CUDA version: {INSTALL_HINT}"
     )
 
+#: Default of CudaBackend(specialize=...): the "block" path runs the
+#: shape-specialised fastbp_sgd_block_fixed<T, NT, d...> (compiled per
+#: network shape on first use). Set to False (or the environment variable
+#: FASTBP_CUDA_SPECIALIZE=0) to make the generic fastbp_sgd_block<T> the
+#: default again.
+SPECIALIZE_DEFAULT = os.environ.get("FASTBP_CUDA_SPECIALIZE", "1") != "0"
+
 # Elementwise / reduction helpers (CuPy compiles them on first use).
 _sigmoid = cupy.ElementwiseKernel("T z", "T a", "a = T(1) / (T(1) + exp(-z))", "fastbp_sigmoid")
 _output_delta = cupy.ElementwiseKernel("T a, T y", "T d", "d = (a - y) * a * (T(1) - a)", "fastbp_output_delta")
@@ -90,7 +98,16 @@ class CudaBackend(Backend):
     least this large use cuBLAS + an in-place sigmoid instead of the fused
     kernel, ``cooperative``: launch the grid path with
     cuLaunchCooperativeKernel (co-residency guaranteed), ``barrier_timeout_s``:
-    a grid barrier that waits longer fails the call instead of hanging.
+    a grid barrier that waits longer fails the call instead of hanging,
+    ``specialize``: the "block" path runs a kernel compiled for the
+    network's shape and block size (fastbp_sgd_block_fixed; None:
+    SPECIALIZE_DEFAULT); False runs the generic fastbp_sgd_block. If the
+    specialised kernel fails to compile, the generic one runs
+    (``specialize_failed`` says why). ``grid_barrier``: "fence" (default)
+    or "acqrel" (opt-in, release/acquire barrier of the grid path; falls
+    back to "fence" if it fails to compile, ``grid_barrier_failed``).
+    ``last_kernel``: the name expression of the last persistent kernel
+    launched.
     """
 
     name = "cuda"
@@ -107,7 +124,11 @@ class CudaBackend(Backend):
         cooperative: bool = True,
         barrier_timeout_s: float = 10.0,
         device: Optional[int] = None,
+        specialize: Optional[bool] = None,
+        grid_barrier: str = "fence",
     ):
+        if grid_barrier not in src.GRID_BARRIERS:
+            raise ValueError(f"grid_barrier must be one of {sorted(src.GRID_BARRIERS)}, got {grid_barrier!r}")
         if path not in (None, "block", "grid", "step"):
             raise ValueError(f"path must be None, 'block', 'grid' or 'step', got {path!r}")
         self.path = path
@@ -122,6 +143,13 @@ class CudaBackend(Backend):
         self._coop_module = None
         self._coop_failed: Optional[str] = None
         self.last_plan: Optional[src.Plan] = None
+        self.specialize = SPECIALIZE_DEFAULT if specialize is None else bool(specialize)
+        self.specialize_failed: Optional[str] = None
+        self._fixed_kernels: Dict[str, Any] = {}
+        self.last_kernel: Optional[str] = None
+        self.grid_barrier = grid_barrier
+        self.grid_barrier_failed: Optional[str] = None
+        self._acqrel_modules: Dict[bool, Any] = {}
         with cupy.cuda.Device(self.device_id):
             props = cupy.cuda.runtime.getDeviceProperties(self.device_id)
             self._props = props
@@ -360,19 +388,74 @@ class CudaBackend(Backend):
         """One per-sample step: the persistent kernel on one row (one launch)."""
         self.sgd_epoch(W, x1, y, alpha)
 
+    def _fixed_block_kernel(self, dt, threads: int, d: Sequence[int]):
+        """The shape-specialised block kernel (compiled once per shape), or
+        None when it does not apply or failed to compile (then the generic
+        kernel runs)."""
+        if not self.specialize or self.specialize_failed is not None or not src.fixed_block_applies(d, threads):
+            return None, None
+        name = src.fixed_block_name(dt, threads, d)
+        kern = self._fixed_kernels.get(name)
+        if kern is None:
+            try:
+                with cupy.cuda.Device(self.device_id):
+                    mod = cupy.RawModule(code=self.source, options=src.COMPILE_OPTIONS, name_expressions=[name])
+                    kern = mod.get_function(name)
+            except Exception as exc:  # fall back to the generic kernel
+                self.specialize_failed = f"{name}: {type(exc).__name__}: {exc}"
+                return None, None
+            if len(self._fixed_kernels) > 64:
+                self._fixed_kernels.clear()
+            self._fixed_kernels[name] = kern
+        return kern, name
+
     def _launch_block(self, W, d, X1, Y, alphas, K, plan):
         dt = W[0].dtype
-        kern = self._kernel("fastbp_sgd_block", dt)
-        self._set_smem(kern, plan.smem_bytes)
+        kern, name = self._fixed_block_kernel(dt, plan.threads, d)
+        if kern is None:
+            kern, name = self._kernel("fastbp_sgd_block", dt), src.kernel_name("fastbp_sgd_block", dt)
         wptrs, dims, alph = self._device_meta([w.data.ptr for w in W], d, alphas)
-        kern(
-            (int(K),),
-            (plan.threads,),
-            (wptrs, dims, np.int32(len(d) - 1), X1, Y, np.int32(X1.shape[0]), alph),
-            shared_mem=plan.smem_bytes,
-        )
+        args = (wptrs, dims, np.int32(len(d) - 1), X1, Y, np.int32(X1.shape[0]), alph)
+        if name.startswith(src.FIXED_BLOCK_TEMPLATE):
+            try:
+                self._set_smem(kern, plan.smem_bytes)
+                kern((int(K),), (plan.threads,), args, shared_mem=plan.smem_bytes)
+                self.last_kernel = name
+                return
+            except Exception as exc:  # refused launch (resources): the generic kernel
+                self.specialize_failed = f"{name}: launch: {type(exc).__name__}: {exc}"
+            kern, name = self._kernel("fastbp_sgd_block", dt), src.kernel_name("fastbp_sgd_block", dt)
+        self.last_kernel = name
+        self._set_smem(kern, plan.smem_bytes)
+        kern((int(K),), (plan.threads,), args, shared_mem=plan.smem_bytes)
+
+    def _acqrel_grid_kernel(self, dt, coop: bool):
+        """fastbp_sgd_grid<T, 1> (release/acquire barrier), compiled on first
+        use; None if it fails to compile (then the fence barrier runs)."""
+        if self.grid_barrier_failed is not None:
+            return None
+        name = src.grid_kernel_name(dt, "acqrel")
+        try:
+            mod = self._acqrel_modules.get(coop)
+            if mod is None:
+                mod = cupy.RawModule(
+                    code=self.source,
+                    options=src.COMPILE_OPTIONS,
+                    name_expressions=[src.grid_kernel_name(t, "acqrel") for t in SUPPORTED_DTYPES],
+                    enable_cooperative_groups=coop,
+                )
+                self._acqrel_modules[coop] = mod
+            return mod.get_function(name)
+        except Exception as exc:
+            self.grid_barrier_failed = f"{name}: {type(exc).__name__}: {exc}"
+            return None
 
     def _grid_kernel(self, dt):
+        if self.grid_barrier == "acqrel":
+            coop = self.cooperative and self.supports_cooperative and self._coop_failed is None
+            kern = self._acqrel_grid_kernel(dt, coop)
+            if kern is not None:
+                return kern, coop
         name = src.kernel_name("fastbp_sgd_grid", dt)
         if self.cooperative and self.supports_cooperative and self._coop_failed is None:
             try:
@@ -400,6 +483,8 @@ class CudaBackend(Backend):
             ws, counter, status, np.uint64(int(self.barrier_timeout_s * 1e9)),
         )
         kern, coop = self._grid_kernel(dt)
+        acqrel = self.grid_barrier == "acqrel" and self.grid_barrier_failed is None
+        self.last_kernel = src.grid_kernel_name(dt, "acqrel" if acqrel else "fence")
         self._set_smem(kern, plan.smem_bytes)
         try:
             kern((nb,), (plan.threads,), args, shared_mem=plan.smem_bytes)
@@ -409,7 +494,10 @@ class CudaBackend(Backend):
             # A cooperative launch refused (e.g. too many blocks): plain launch.
             self._coop_failed = f"{type(exc).__name__}: {exc}"
             # the counter is untouched when the launch failed
-            kern = self._kernels[src.kernel_name("fastbp_sgd_grid", dt)]
+            kern = self._acqrel_grid_kernel(dt, False) if acqrel else None
+            if kern is None:
+                kern = self._kernels[src.kernel_name("fastbp_sgd_grid", dt)]
+                self.last_kernel = src.kernel_name("fastbp_sgd_grid", dt)
             self._set_smem(kern, plan.smem_bytes)
             kern((nb,), (plan.threads,), args, shared_mem=plan.smem_bytes)
         code = int(status.get()[0])

@@ -290,6 +290,265 @@ fastbp_sgd_block(const unsigned long long* __restrict__ wptrs, const int* __rest
 }
 
 // ------------------------------------------------------------------------
+// Shape-specialised persistent single-block SGD (the default "block" kernel):
+// the same algorithm, phases, operations per weight and summation order as
+// fastbp_sgd_block (bitwise the same weights wherever the generic kernel's
+// group size is <= 32), but the thread count NT and the widths D... = d[0..L]
+// are template arguments, e.g. "fastbp_sgd_block_fixed<double, 512, 65, 33,
+// 17, 10>" (built by the host per network shape, see _cuda_source.py
+// fixed_block_name). So every group size, loop bound, shared-memory offset,
+// tid / g and tid % g is a constant, the inner loops unroll fully (the
+// shared-memory loads of a phase are issued together) and there are no
+// tables in shared memory. Groups are at most one warp (g <= 32): the
+// reduction is shuffles only, no extra barriers. The next sample's x / y
+// are loaded into registers at the start of a step and stored to shared
+// memory at the end of its last phase (a whole step of latency hiding, not
+// one phase). Same signature and dynamic shared memory as fastbp_sgd_block
+// (dims_g and L are only checked against the template).
+// ------------------------------------------------------------------------
+template <int... D>
+struct FastbpShape {
+    static constexpr int L = (int)sizeof...(D) - 1;
+    __host__ __device__ static constexpr int d(int i) {
+        constexpr int a[] = {D...};
+        return a[i];
+    }
+    __host__ __device__ static constexpr int woff(int l) {
+        int o = 0;
+        for (int i = 0; i < l; ++i) o += d(i) * d(i + 1);
+        return o;
+    }
+    static constexpr int XOFF = woff(L);
+    static constexpr int YOFF = XOFF + 3 * d(0);
+    __host__ __device__ static constexpr int aoff(int l) {  // l = 1..L
+        int o = YOFF + 2 * d(L);
+        for (int i = 1; i < l; ++i) o += 2 * d(i);
+        return o;
+    }
+    __host__ __device__ static constexpr int doff(int l) {  // l = 1..L
+        int o = aoff(L + 1);
+        for (int i = 1; i < l; ++i) o += 2 * d(i);
+        return o;
+    }
+};
+
+// fastbp_group_size with g capped at one warp (constant).
+__host__ __device__ constexpr int fastbp_group_fixed(int n_out, int n_red, int nt) {
+    int g = nt < 32 ? nt : 32;
+    int red_pow2 = 1;
+    while (red_pow2 < n_red) red_pow2 <<= 1;
+    while (g > 1 && (g > red_pow2 || g * n_out > nt)) g >>= 1;
+    return g;
+}
+
+template <int G, typename T>
+__device__ __forceinline__ T fastbp_group_sum_fixed(T v) {
+#pragma unroll
+    for (int off = G >> 1; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
+    return v;
+}
+
+// Forward pass of layer l (l == L - 1 also makes D[L]); LAZY: apply the
+// pending update of W[0] from sample s-1 first (l == 0, s > 0 only).
+template <typename T, int NT, typename S, int l, bool LAZY>
+__device__ __forceinline__ void fastbp_fixed_forward(T* smem, int tid, int p, const T* x_cur, const T* x_prev,
+                                                     T alpha) {
+    constexpr int n_red = S::d(l), n_out = S::d(l + 1);
+    constexpr int g = fastbp_group_fixed(n_out, n_red, NT);
+    constexpr int ngroups = NT / g;
+    constexpr int KPL = (n_red + g - 1) / g;
+    constexpr int PASSES = (n_out + ngroups - 1) / ngroups;
+    constexpr int q1 = S::d(1);
+    const int grp = tid / g, lane = tid % g;  // constants: shift and mask
+    const T* in = (l == 0) ? x_cur : smem + S::aoff(l) + p * n_red;
+    T* out = smem + S::aoff(l + 1) + p * n_out;
+    T* w = smem + S::woff(l);
+    const T* dprev = smem + S::doff(1) + (p ^ 1) * q1;  // D[1] of sample s-1
+#pragma unroll
+    for (int pass = 0; pass < PASSES; ++pass) {
+        const int j = pass * ngroups + grp;
+        T acc = T(0);
+        if (j < n_out) {
+            if (LAZY) {
+                const T dj = dprev[j];
+#pragma unroll
+                for (int i = 0; i < KPL; ++i) {
+                    const int k = lane + i * g;
+                    if (k < n_red) {
+                        const T wk = Ops<T>::upd(w[k * n_out + j], alpha, x_prev[k], dj);
+                        w[k * n_out + j] = wk;
+                        acc += in[k] * wk;
+                    }
+                }
+            } else {
+#pragma unroll
+                for (int i = 0; i < KPL; ++i) {
+                    const int k = lane + i * g;
+                    if (k < n_red) acc += in[k] * w[k * n_out + j];
+                }
+            }
+        }
+        acc = fastbp_group_sum_fixed<g>(acc);
+        if (j < n_out && lane == 0) {
+            const T a = Ops<T>::sigmoid(acc);
+            out[j] = a;
+            if (l == S::L - 1) {
+                const T yj = smem[S::YOFF + p * S::d(S::L) + j];
+                smem[S::doff(S::L) + p * S::d(S::L) + j] = (a - yj) * a * (T(1) - a);
+            }
+        }
+    }
+}
+
+// Hidden delta D[l] with the fused update of W[l] (l = 1..L-1).
+template <typename T, int NT, typename S, int l>
+__device__ __forceinline__ void fastbp_fixed_hidden(T* smem, int tid, int p, T alpha) {
+    constexpr int n_rows = S::d(l), n_red = S::d(l + 1);
+    constexpr int g = fastbp_group_fixed(n_rows, n_red, NT);
+    constexpr int ngroups = NT / g;
+    constexpr int KPL = (n_red + g - 1) / g;
+    constexpr int PASSES = (n_rows + ngroups - 1) / ngroups;
+    const int grp = tid / g, lane = tid % g;
+    const T* dn = smem + S::doff(l + 1) + p * n_red;
+    const T* a = smem + S::aoff(l) + p * n_rows;
+    T* dout = smem + S::doff(l) + p * n_rows;
+    T* w = smem + S::woff(l);
+#pragma unroll
+    for (int pass = 0; pass < PASSES; ++pass) {
+        const int k = pass * ngroups + grp;
+        T acc = T(0);
+        T ak = T(0);
+        if (k < n_rows) {
+            ak = a[k];
+            T* wr = w + k * n_red;
+#pragma unroll
+            for (int i = 0; i < KPL; ++i) {
+                const int j = lane + i * g;
+                if (j < n_red) {
+                    const T wold = wr[j];
+                    const T dj = dn[j];
+                    acc += dj * wold;
+                    wr[j] = Ops<T>::upd(wold, alpha, ak, dj);
+                }
+            }
+        }
+        acc = fastbp_group_sum_fixed<g>(acc);
+        if (k < n_rows && lane == 0) dout[k] = acc * ak * (T(1) - ak);  // NumPy's order
+    }
+}
+
+// Forward layers l..L-1, a barrier after each.
+template <typename T, int NT, typename S, int l>
+__device__ __forceinline__ void fastbp_fixed_forward_rest(T* smem, int tid, int p, T alpha) {
+    if constexpr (l < S::L) {
+        fastbp_fixed_forward<T, NT, S, l, false>(smem, tid, p, nullptr, nullptr, alpha);
+        __syncthreads();
+        fastbp_fixed_forward_rest<T, NT, S, l + 1>(smem, tid, p, alpha);
+    }
+}
+
+// Hidden deltas l..1 (top down), a barrier after each but the last (l == 1:
+// the caller stores the prefetched sample first, then synchronises).
+template <typename T, int NT, typename S, int l>
+__device__ __forceinline__ void fastbp_fixed_hidden_rest(T* smem, int tid, int p, T alpha) {
+    if constexpr (l >= 1) {
+        fastbp_fixed_hidden<T, NT, S, l>(smem, tid, p, alpha);
+        if constexpr (l > 1) {
+            __syncthreads();
+            fastbp_fixed_hidden_rest<T, NT, S, l - 1>(smem, tid, p, alpha);
+        }
+    }
+}
+
+// Weights of layers l..L-1 between global memory and shared memory (every
+// size and offset a constant; no runtime indexing of the shape).
+template <typename T, int NT, typename S, int l, bool STORE>
+__device__ __forceinline__ void fastbp_fixed_copy_w(T* smem, const unsigned long long* __restrict__ wptrs, int net,
+                                                    int tid) {
+    if constexpr (l < S::L) {
+        constexpr int n = S::d(l) * S::d(l + 1);
+        constexpr int o = S::woff(l);
+        T* g = reinterpret_cast<T*>(wptrs[l]) + (size_t)net * n;
+        if (STORE) {
+            for (int i = tid; i < n; i += NT) g[i] = smem[o + i];
+        } else {
+            for (int i = tid; i < n; i += NT) smem[o + i] = g[i];
+        }
+        fastbp_fixed_copy_w<T, NT, S, l + 1, STORE>(smem, wptrs, net, tid);
+    }
+}
+
+template <typename T, int NT, int... D>
+__global__ void __launch_bounds__(NT)
+fastbp_sgd_block_fixed(const unsigned long long* __restrict__ wptrs, const int* __restrict__ dims_g, int L,
+                       const T* __restrict__ X1, const T* __restrict__ Y, int N, const T* __restrict__ alphas) {
+    using S = FastbpShape<D...>;
+    static_assert(S::L >= 1 && S::L < FASTBP_MAX_DIMS, "1..63 weight matrices");
+    static_assert(NT % 32 == 0 && NT >= 32 && NT <= FASTBP_BLOCK_MAX_THREADS, "NT: a multiple of 32, <= 512");
+    FASTBP_DYNAMIC_SMEM(fastbp_smem_raw);
+    T* smem = reinterpret_cast<T*>(fastbp_smem_raw);
+    constexpr int d0 = S::d(0), dL = S::d(S::L);
+    const int tid = threadIdx.x;
+    const int net = blockIdx.x;
+    if (L != S::L || (int)blockDim.x != NT) return;  // host guarantees both
+
+    const T alpha = alphas[net];
+    fastbp_fixed_copy_w<T, NT, S, 0, false>(smem, wptrs, net, tid);
+    (void)dims_g;
+    for (int i = tid; i < d0; i += NT) smem[S::XOFF + i] = X1[i];
+    for (int i = tid; i < dL; i += NT) smem[S::YOFF + i] = Y[i];
+    __syncthreads();
+
+    int xc = 0, xp = 2, xn = 1;  // x slots of samples s, s-1, s+1
+    for (int s = 0; s < N; ++s) {
+        const int p = s & 1, q = p ^ 1;
+        // next sample: loaded now, stored at the end of this step's last phase
+        const bool pf = s + 1 < N;
+        const T* xs = X1 + (size_t)(pf ? s + 1 : s) * d0;
+        const T* ys = Y + (size_t)(pf ? s + 1 : s) * dL;
+        FastbpPrefetch<T, (d0 + NT - 1) / NT> xpf;
+        FastbpPrefetch<T, (dL + NT - 1) / NT> ypf;
+        if (pf) {
+            xpf.load(xs, d0, tid, NT);
+            ypf.load(ys, dL, tid, NT);
+        }
+        const T* x_cur = smem + S::XOFF + xc * d0;
+        const T* x_prev = smem + S::XOFF + xp * d0;
+        if (s > 0) fastbp_fixed_forward<T, NT, S, 0, true>(smem, tid, p, x_cur, x_prev, alpha);
+        else fastbp_fixed_forward<T, NT, S, 0, false>(smem, tid, p, x_cur, x_prev, alpha);
+        if constexpr (S::L > 1) {
+            __syncthreads();
+            fastbp_fixed_forward_rest<T, NT, S, 1>(smem, tid, p, alpha);
+            fastbp_fixed_hidden_rest<T, NT, S, S::L - 1>(smem, tid, p, alpha);
+        }
+        if (pf) {  // slot xn holds sample s-2, y slot q sample s-1: both free
+            xpf.store(smem + S::XOFF + xn * d0, xs, d0, tid, NT);
+            ypf.store(smem + S::YOFF + q * dL, ys, dL, tid, NT);
+        }
+        __syncthreads();
+        const int t = xp;
+        xp = xc;
+        xc = xn;
+        xn = t;
+    }
+
+    // flush the pending update of W[0] (last sample), then write back
+    if (N > 0) {
+        constexpr int n1 = S::d(1);
+        const int s = N - 1;
+        const T* xl = smem + S::XOFF + xp * d0;  // slot of sample N-1
+        const T* d1 = smem + S::doff(1) + (s & 1) * n1;
+        T* w = smem + S::woff(0);
+        for (int i = tid; i < d0 * n1; i += NT) {
+            const int k = i / n1, j = i - k * n1;
+            w[i] = Ops<T>::upd(w[i], alpha, xl[k], d1[j]);
+        }
+    }
+    __syncthreads();
+    fastbp_fixed_copy_w<T, NT, S, 0, true>(smem, wptrs, net, tid);
+}
+
+// ------------------------------------------------------------------------
 // Persistent multi-block SGD for networks too large for one block's shared
 // memory: the weights are spread over the shared memory of all blocks.
 // Block b of nb owns, for every layer l, the contiguous column slice
@@ -352,12 +611,68 @@ __device__ __forceinline__ bool fastbp_grid_barrier(unsigned long long* counter,
     return *s_abort == 0;
 }
 
+// The same barrier without the two __threadfence: thread 0 arrives with
+// red.release.gpu (publishes the block's writes, ordered before it by the
+// __syncthreads, without waiting for the atomic's return) and spins with
+// ld.acquire.gpu (later reads, ordered after it by the __syncthreads, see the
+// other blocks' writes). fastbp_sgd_grid<T, 1>; opt-in
+// (CudaBackend(grid_barrier="acqrel")), not yet measured on a GPU.
+__device__ __forceinline__ void fastbp_red_release_add(unsigned long long* p, unsigned long long v) {
+#ifdef FASTBP_HOST_EMULATION
+    __atomic_fetch_add(p, v, __ATOMIC_RELEASE);
+#else
+    asm volatile("red.release.gpu.global.add.u64 [%0], %1;" ::"l"(p), "l"(v) : "memory");
+#endif
+}
+
+__device__ __forceinline__ unsigned long long fastbp_ld_acquire(const unsigned long long* p) {
+#ifdef FASTBP_HOST_EMULATION
+    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+#else
+    unsigned long long v;
+    asm volatile("ld.acquire.gpu.global.u64 %0, [%1];" : "=l"(v) : "l"(p) : "memory");
+    return v;
+#endif
+}
+
+__device__ __forceinline__ bool fastbp_grid_barrier_acqrel(unsigned long long* counter, unsigned long long target,
+                                                           volatile int* status, unsigned long long timeout_ns,
+                                                           int* s_abort) {
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        fastbp_red_release_add(counter, 1ULL);
+        unsigned long long t0 = 0;
+        unsigned int spins = 0;
+        while (fastbp_ld_acquire(counter) < target) {
+            if ((++spins & 1023u) == 0u) {
+                if (*status != FASTBP_STATUS_OK) { *s_abort = 1; break; }
+                const unsigned long long now = fastbp_globaltimer();
+                if (t0 == 0) t0 = now;
+                else if (now - t0 > timeout_ns) {
+                    atomicCAS((int*)status, FASTBP_STATUS_OK, FASTBP_STATUS_BARRIER_TIMEOUT);
+                    *s_abort = 1;
+                    break;
+                }
+            }
+        }
+    }
+    __syncthreads();
+    return *s_abort == 0;
+}
+
+template <int BAR>
+__device__ __forceinline__ bool fastbp_grid_sync(unsigned long long* counter, unsigned long long target,
+                                                 volatile int* status, unsigned long long timeout_ns, int* s_abort) {
+    if constexpr (BAR == 1) return fastbp_grid_barrier_acqrel(counter, target, status, timeout_ns, s_abort);
+    else return fastbp_grid_barrier(counter, target, status, timeout_ns, s_abort);
+}
+
 template <typename T>
 __device__ __forceinline__ T fastbp_ldcg(const T* p) { return __ldcg(p); }
 template <typename T>
 __device__ __forceinline__ void fastbp_stcg(T* p, T v) { __stcg(p, v); }
 
-template <typename T>
+template <typename T, int BAR = 0>  // BAR 0: __threadfence barrier; 1: release/acquire barrier
 __global__ void __launch_bounds__(FASTBP_GRID_THREADS, 1)  // (256, 1): without the 1 ptxas capped at 40 registers and spilled
 fastbp_sgd_grid(const unsigned long long* __restrict__ wptrs, const int* __restrict__ dims_g, int L,
                 const T* __restrict__ X1, const T* __restrict__ Y, int N, const T* __restrict__ alphas,
@@ -510,7 +825,7 @@ fastbp_sgd_grid(const unsigned long long* __restrict__ wptrs, const int* __restr
                 ypf.store(smem + yoff + q * dL, ys, dL, tid, nthreads);              // held sample s-1
             }
             target += (unsigned long long)nb;
-            if (!fastbp_grid_barrier(counter, target, status, timeout_ns, &s_abort)) return;
+            if (!fastbp_grid_sync<BAR>(counter, target, status, timeout_ns, &s_abort)) return;
         }
         // ---------------- hidden deltas (row copies updated in the same pass)
         for (int l = L - 1; l >= 1; --l) {
@@ -543,7 +858,7 @@ fastbp_sgd_grid(const unsigned long long* __restrict__ wptrs, const int* __restr
                     fastbp_stcg(ws + gdoff[l] + p * m + rstart + r, acc * ak * (T(1) - ak));
             }
             target += (unsigned long long)nb;
-            if (!fastbp_grid_barrier(counter, target, status, timeout_ns, &s_abort)) return;
+            if (!fastbp_grid_sync<BAR>(counter, target, status, timeout_ns, &s_abort)) return;
         }
     }
 
