@@ -11,7 +11,7 @@ results written to OUT after every stage:
      shape-specialised block kernel (default, "block fixed") against the
      generic one ("block generic (old)"), float64 and float32, a small
      thread sweep of the fixed kernel; wide 784-256-128-10 epoch numba /
-     cuda grid (fence barrier, default) / cuda grid acqrel barrier (opt-in); sgd_epoch_many K = 1..512 fixed, K = 1, 512 generic;
+     cuda grid acqrel barrier (default) / cuda grid fence barrier (old); sgd_epoch_many K = 1..512 fixed, K = 1, 512 generic;
 Writes OUT/gpu_results.json, OUT/gpu_results.md; prints a table at the end.
 """
 
@@ -320,12 +320,12 @@ def wide_epoch():
     X1, Y = random_data(WIDE, n)
     numba_b = _numba()
     cuda = safe(get_backend, "cuda")
-    acq = safe(_cuda, grid_barrier="acqrel") if cuda is not None else None
+    acq = safe(_cuda, grid_barrier="fence") if cuda is not None else None
     for dt in (np.float64, np.float32):
         if cuda is not None:
-            safe(time_epoch, cuda, WIDE, X1, Y, dt, 7, "wide_epoch", "grid (auto)", alpha=0.05)
+            safe(time_epoch, cuda, WIDE, X1, Y, dt, 7, "wide_epoch", GRID_ACQREL, alpha=0.05)
         if acq is not None:
-            safe(time_epoch, acq, WIDE, X1, Y, dt, 7, "wide_epoch", GRID_ACQREL, alpha=0.05)
+            safe(time_epoch, acq, WIDE, X1, Y, dt, 7, "wide_epoch", "grid fence barrier (old)", alpha=0.05)
         if numba_b is not None and left() > 60:
             safe(time_epoch, numba_b, WIDE, X1, Y, dt, 3, "wide_epoch", alpha=0.05, max_s=8)
     if left() > 60:
@@ -336,7 +336,7 @@ def wide_epoch():
 #: variant labels of the two single-block kernels
 FIXED = "block fixed (auto)"
 GENERIC = "block generic (old)"
-GRID_ACQREL = "grid acqrel barrier (opt-in)"
+GRID_ACQREL = "grid acqrel barrier (auto)"
 
 
 def _cuda_ok() -> bool:
@@ -409,7 +409,7 @@ def _find(bench, backend, dtype, variant=None, K=None):
 
 def ratios():
     out = []
-    for bench, cv in (("digits_epoch", FIXED), ("digits_epoch", GENERIC), ("wide_epoch", "grid (auto)"),
+    for bench, cv in (("digits_epoch", FIXED), ("digits_epoch", GENERIC), ("wide_epoch", "grid fence barrier (old)"),
                       ("wide_epoch", GRID_ACQREL)):
         for dt in ("float64", "float32"):
             c = _find(bench, "cuda", dt, cv)
@@ -424,7 +424,7 @@ def ratios():
             if new and old:
                 out.append({"bench": bench + (f" K={K}" if K else ""), "dtype": dt, "peer": "cuda generic (old)",
                             "speedup_cuda_vs_peer": old["median_s"] / new["median_s"], "new_vs_old": True})
-        new, old = _find("wide_epoch", "cuda", dt, GRID_ACQREL), _find("wide_epoch", "cuda", dt, "grid (auto)")
+        new, old = _find("wide_epoch", "cuda", dt, GRID_ACQREL), _find("wide_epoch", "cuda", dt, "grid fence barrier (old)")
         if new and old:
             out.append({"bench": "wide_epoch", "dtype": dt, "speedup_cuda_vs_peer": old["median_s"] / new["median_s"],
                         "acqrel_vs_fence": True})
@@ -476,8 +476,8 @@ def markdown():
         lines += ["", "## Ratios", ""]
         for x in r:
             if x.get("acqrel_vs_fence"):
-                lines.append(f"- {x['bench']} {x['dtype']}: grid acqrel barrier (opt-in) is "
-                             f"{x['speedup_cuda_vs_peer']:.2f}x grid fence barrier (default)")
+                lines.append(f"- {x['bench']} {x['dtype']}: grid acqrel barrier (default) is "
+                             f"{x['speedup_cuda_vs_peer']:.2f}x grid fence barrier (old)")
             elif x.get("new_vs_old"):
                 lines.append(f"- {x['bench']} {x['dtype']}: block fixed (new) is {x['speedup_cuda_vs_peer']:.2f}x "
                              f"block generic (old)")

