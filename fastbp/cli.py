@@ -87,7 +87,8 @@ def _cmd_info(args) -> int:
             print(f"  {name:6s} usable      {details}")
         else:
             print(f"  {name:6s} unavailable {why}")
-    print(auto_choice()[1])
+    print("digits-sized network (64-32-16-10): " + auto_choice([64, 32, 16, 10])[1])
+    print("wide network (784-256-128-10) or many networks: " + auto_choice([784, 256, 128, 10])[1])
     return 0
 
 

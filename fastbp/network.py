@@ -78,7 +78,7 @@ class NeuralNetwork:
         self.alpha = check_alpha(alpha)
         self.dtype = check_dtype(dtype)
         self.seed = seed
-        self._backend = get_backend(backend)
+        self._backend = get_backend(backend, layers=self.layers)
         host = init_weights(self.layers, seed) if weights is None else self._check_weights(weights)
         self._W = [self._backend.asarray(w, self.dtype) for w in host]
 

@@ -135,7 +135,7 @@ def _train_block(layers, specs, X_train, Y_train, backend, dtype, epochs, loss_e
     Returns a list of dicts (weights as NumPy arrays, loss history, divergence
     epoch). This is the unit of work a Dask worker runs.
     """
-    be = get_backend(backend)
+    be = get_backend(backend, layers=layers, n_networks=len(specs))
     dtype = np.dtype(dtype)
     K = len(specs)
     inits = [init_weights(layers, seed) for _, seed in specs]
@@ -245,7 +245,7 @@ def train_many(
 
     t0 = time.perf_counter()
     if client is None:
-        name = auto_choice()[0] if normalize_name(backend) == "auto" else normalize_name(backend)
+        name = auto_choice(layers, len(specs))[0] if normalize_name(backend) == "auto" else normalize_name(backend)
         get_backend(name)
         if verbose:
             print(f"[INFO] training {len(specs)} networks {'-'.join(map(str, layers))} on backend={name}", file=out)

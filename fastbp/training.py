@@ -283,7 +283,7 @@ def train(
     out = sys.stdout if out is None else out
 
     if normalize_name(backend) == "auto":
-        name, note = auto_choice()
+        name, note = auto_choice(layers)
     else:
         name, note = normalize_name(backend), "chosen by the caller"
     get_backend(name)  # raises BackendUnavailableError with its reason

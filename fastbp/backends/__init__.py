@@ -72,10 +72,12 @@ def _load(name: str) -> Backend:
     return instance
 
 
-def get_backend(name="auto") -> Backend:
+def get_backend(name="auto", layers=None, n_networks: int = 1) -> Backend:
     """The backend called ``name`` ("numpy", "numba", "cuda"/"cupy", "auto").
 
-    "auto" returns the fastest usable backend (cuda, then numba, then numpy).
+    "auto" returns the fastest usable backend (cuda, then numba, then numpy;
+    given ``layers``, numba before cuda for a small single network, see
+    ``auto_choice``).
     Raises ValueError for an unknown name and BackendUnavailableError, whose
     message says what is missing and the install command, for a known one
     that cannot run here.
@@ -84,7 +86,7 @@ def get_backend(name="auto") -> Backend:
         return name
     key = normalize_name(name)
     if key == "auto":
-        return _load(auto_choice()[0])
+        return _load(auto_choice(layers, n_networks)[0])
     return _load(key)
 
 
@@ -102,13 +104,51 @@ def available_backends() -> List[str]:
     return [n for n in AUTO_ORDER if unavailable_reason(n) is None]
 
 
-def auto_choice() -> Tuple[str, str]:
-    """(name, explanation) of what "auto" picks here and why."""
+#: "auto" prefers the GPU for one network only at this many multiply-adds per
+#: sample and above (forward + hidden deltas + update). Below it, one network's
+#: per-sample SGD is a chain of short dependent phases, latency-bound on a GPU:
+#: on an NVIDIA H200 a digits step (6,483 multiply-adds) took 2.3 us against
+#: 1.2 us for the numba kernel on the same machine's Xeon, while 256-128-10
+#: (~70,000) already ran 1.8x faster on the GPU (benchmarks/results, 2026-11-27).
+GPU_MIN_MACS_PER_SAMPLE = 20_000
+#: ... and for this many networks trained at once (one persistent block each).
+GPU_MIN_NETWORKS = 8
+
+
+def macs_per_sample(layers) -> int:
+    """Multiply-adds of one per-sample SGD step for ``layers`` (REFERENCE.md:
+    forward and update over every weight, hidden deltas over W[1:])."""
+    sizes = [(layers[i] + 1) * (layers[i + 1] + 1) for i in range(len(layers) - 2)]
+    sizes.append((layers[-2] + 1) * layers[-1])
+    return 2 * sum(sizes) + sum(sizes[1:])
+
+
+def auto_order(layers=None, n_networks: int = 1) -> Tuple[str, ...]:
+    """The order "auto" tries the backends in, for this workload: the GPU
+    first for wide networks or many networks at once, else numba first."""
+    if layers is None:
+        return AUTO_ORDER
+    big = macs_per_sample(layers) >= GPU_MIN_MACS_PER_SAMPLE or n_networks >= GPU_MIN_NETWORKS
+    return AUTO_ORDER if big else ("numba", "cuda", "numpy")
+
+
+def auto_choice(layers=None, n_networks: int = 1) -> Tuple[str, str]:
+    """(name, explanation) of what "auto" picks here and why.
+
+    With ``layers`` (and ``n_networks``) the choice fits the workload: a single
+    small network runs faster on the CPU's compiled kernel than on a GPU.
+    """
     skipped = []
-    for n in AUTO_ORDER:
+    order = auto_order(layers, n_networks)
+    for n in order:
         why = unavailable_reason(n)
         if why is None:
             note = f"auto picked {n!r}"
+            if n == "numba" and order[0] == "numba" and unavailable_reason("cuda") is None:
+                note += (
+                    f" (a {macs_per_sample(layers):,}-multiply-add network is latency-bound on the GPU; "
+                    f"cuda is preferred from {GPU_MIN_MACS_PER_SAMPLE:,} per sample or {GPU_MIN_NETWORKS} networks at once)"
+                )
             if skipped:
                 note += " (" + ", ".join(skipped) + "; `fastbp info` says why)"
             return n, note
@@ -122,6 +162,8 @@ __all__ = [
     "BackendUnavailableError",
     "SUPPORTED_DTYPES",
     "auto_choice",
+    "auto_order",
+    "macs_per_sample",
     "available_backends",
     "backend_names",
     "get_backend",
