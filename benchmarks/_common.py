@@ -28,7 +28,8 @@ from typing import Callable, Dict, Optional, Sequence
 
 import numpy as np
 
-from fastbp.network import add_bias, init_weights, weight_shapes
+from fastbp.backends import macs_breakdown
+from fastbp.network import add_bias, init_weights
 
 #: The reference's digits network.
 DIGITS_LAYERS = (64, 32, 16, 10)
@@ -41,10 +42,7 @@ SECTIONS = ("kernels", "end-to-end", "scaling", "many")
 # --------------------------------------------------------------------- FLOPs
 def macs_per_sample(layers: Sequence[int]) -> Dict[str, int]:
     """Multiply-adds of one sample: forward, hidden deltas, update, sgd (all three)."""
-    sizes = [r * c for r, c in weight_shapes(list(layers))]
-    fwd = sum(sizes)
-    hidden = sum(sizes[1:])
-    return {"forward": fwd, "hidden_delta": hidden, "update": fwd, "sgd": 2 * fwd + hidden}
+    return macs_breakdown(list(layers))
 
 
 def flops_per_sample(layers: Sequence[int], what: str = "sgd") -> int:

@@ -16,6 +16,8 @@ import pytest
 
 from fastbp.backends import unavailable_reason
 
+from ._common import digits_host, random_host, weights_host
+
 DIGITS = [64, 32, 16, 10]
 WIDE = [784, 256, 128, 10]
 
@@ -30,31 +32,8 @@ def cuda_cls():
     return CudaBackend
 
 
-def _weights(layers, seed=0):
-    rs = np.random.RandomState(seed)
-    W = [rs.randn(layers[i] + 1, layers[i + 1] + 1) / np.sqrt(layers[i]) for i in range(len(layers) - 2)]
-    W.append(rs.randn(layers[-2] + 1, layers[-1]) / np.sqrt(layers[-2]))
-    return W
-
-
-def _digits():
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    ds = load_digits()
-    X = ds.data.astype(np.float64)
-    X = (X - X.min()) / (X.max() - X.min())
-    Xtr, _, ytr, _ = train_test_split(X, ds.target, test_size=0.25, random_state=0)
-    return np.hstack([Xtr, np.ones((len(Xtr), 1))]), np.eye(10)[ytr]
-
-
-def _random(layers, n, seed=1):
-    rs = np.random.RandomState(seed)
-    return np.hstack([rs.rand(n, layers[0]), np.ones((n, 1))]), np.eye(layers[-1])[rs.randint(0, layers[-1], n)]
-
-
 def _run_epoch(benchmark, be, layers, X1, Y, dtype, alpha):
-    W = [be.asarray(w, dtype) for w in _weights(layers)]
+    W = [be.asarray(w, dtype) for w in weights_host(layers)]
     X1d, Yd = be.asarray(X1, dtype), be.asarray(Y, dtype)
 
     def epoch():
@@ -75,7 +54,7 @@ def _run_epoch(benchmark, be, layers, X1, Y, dtype, alpha):
 def test_cuda_digits_epoch(benchmark, cuda_cls, dtype, path):
     """One epoch of the 1,347 digits samples, 64-32-16-10, one launch."""
     be = cuda_cls(path=path, grid_blocks=33 if path == "grid" else None)
-    X1, Y = _digits()
+    X1, Y = digits_host()
     _run_epoch(benchmark, be, DIGITS, X1, Y, dtype, 0.1)
 
 
@@ -83,7 +62,7 @@ def test_cuda_digits_epoch(benchmark, cuda_cls, dtype, path):
 def test_cuda_wide_epoch(benchmark, cuda_cls, dtype):
     """784-256-128-10 on 1,000 random samples: the multi-block grid path."""
     be = cuda_cls()
-    X1, Y = _random(WIDE, 1000)
+    X1, Y = random_host(WIDE, 1000, seed=1)
     _run_epoch(benchmark, be, WIDE, X1, Y, dtype, 0.05)
 
 
@@ -92,8 +71,8 @@ def test_cuda_wide_epoch(benchmark, cuda_cls, dtype):
 def test_cuda_many_digits_epoch(benchmark, cuda_cls, dtype, K):
     """K digits networks, one persistent block each, one launch per epoch."""
     be = cuda_cls()
-    X1, Y = _digits()
-    nets = [_weights(DIGITS, 100 + k) for k in range(K)]
+    X1, Y = digits_host()
+    nets = [weights_host(DIGITS, 100 + k) for k in range(K)]
     Ws = [be.asarray(np.stack([n[l] for n in nets]), dtype) for l in range(len(DIGITS) - 1)]
     alphas = np.linspace(0.05, 0.5, K)
     X1d, Yd = be.asarray(X1, dtype), be.asarray(Y, dtype)

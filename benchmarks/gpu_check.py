@@ -98,27 +98,21 @@ def record(**kw):
 
 
 # ------------------------------------------------------------------ data
-def init_weights(layers, seed):
-    rs = np.random.RandomState(seed)
-    W = [rs.randn(layers[i] + 1, layers[i + 1] + 1) / np.sqrt(layers[i]) for i in range(len(layers) - 2)]
-    W.append(rs.randn(layers[-2] + 1, layers[-1]) / np.sqrt(layers[-2]))
-    return W
+# The package's own initial weights and digits split (PYTHONPATH=$PWD makes
+# fastbp importable on the GPU machine).
+from fastbp.network import add_bias, init_weights  # noqa: E402
 
 
 def digits_train():
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
+    from fastbp.datasets import digits
 
-    ds = load_digits()
-    X = ds.data.astype(np.float64)
-    X = (X - X.min()) / (X.max() - X.min())
-    Xtr, _, ytr, _ = train_test_split(X, ds.target, test_size=0.25, random_state=0)
-    return np.hstack([Xtr, np.ones((len(Xtr), 1))]), np.eye(10)[ytr]
+    ds = digits()
+    return add_bias(ds.X_train), ds.Y_train
 
 
 def random_data(layers, n, seed=1):
     rs = np.random.RandomState(seed)
-    return np.hstack([rs.rand(n, layers[0]), np.ones((n, 1))]), np.eye(layers[-1])[rs.randint(0, layers[-1], n)]
+    return add_bias(rs.rand(n, layers[0])), np.eye(layers[-1])[rs.randint(0, layers[-1], n)]
 
 
 DIGITS = [64, 32, 16, 10]

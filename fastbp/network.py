@@ -121,10 +121,7 @@ class NeuralNetwork:
     # ------------------------------------------------------------ input prep
     def _features(self, X, name: str, allow_bias: bool, add: bool = True) -> np.ndarray:
         """X as a float array with the bias column (2-D)."""
-        arr = np.asarray(X) if not isinstance(X, np.ndarray) else X
-        if getattr(arr, "ndim", None) == 1:
-            arr = np.atleast_2d(arr)
-        arr = check_matrix(arr, name)
+        arr = check_matrix(X, name, promote_1d=True)
         n = self.layers[0]
         if arr.shape[1] == n and add:
             return add_bias(arr)

@@ -11,13 +11,15 @@ import numpy as np
 from .backends.base import SUPPORTED_DTYPES
 
 
-def check_matrix(value, name: str, ndim: int = 2) -> np.ndarray:
-    """``value`` as a finite, non-empty float64 array of ``ndim`` dimensions
-    (a 1-D vector is accepted for ndim=2 only by callers that reshape first)."""
+def check_matrix(value, name: str, ndim: int = 2, promote_1d: bool = False) -> np.ndarray:
+    """``value`` as a finite, non-empty float64 array of ``ndim`` dimensions;
+    ``promote_1d`` reads a 1-D vector as one row."""
     try:
         arr = np.asarray(value)
     except Exception as exc:  # ragged lists and the like
         raise ValueError(f"{name} could not be read as an array: {exc}") from None
+    if promote_1d and arr.ndim == 1:
+        arr = arr.reshape(1, -1)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold numbers, got dtype {arr.dtype} (kind {arr.dtype.kind!r})")
     if arr.ndim != ndim:

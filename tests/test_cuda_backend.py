@@ -13,6 +13,9 @@ import numpy as np
 import pytest
 
 from fastbp.backends import get_backend, unavailable_reason
+from fastbp.datasets import digits as fastbp_digits
+from fastbp.network import add_bias
+from fastbp.network import init_weights as fastbp_init_weights
 
 _why = unavailable_reason("cuda")
 if _why is not None:
@@ -30,30 +33,23 @@ WIDE = [784, 256, 128, 10]
 
 
 def init_weights(layers, seed, dtype=np.float64):
-    rs = np.random.RandomState(seed)
-    W = [rs.randn(layers[i] + 1, layers[i + 1] + 1) / np.sqrt(layers[i]) for i in range(len(layers) - 2)]
-    W.append(rs.randn(layers[-2] + 1, layers[-1]) / np.sqrt(layers[-2]))
-    return [w.astype(dtype) for w in W]
+    """The package's (reference) initial weights, as ``dtype``."""
+    return [w.astype(dtype) for w in fastbp_init_weights(list(layers), seed)]
 
 
 def digits_data(n=None):
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    ds = load_digits()
-    X = ds.data.astype(np.float64)
-    X = (X - X.min()) / (X.max() - X.min())
-    Xtr, Xte, ytr, yte = train_test_split(X, ds.target, test_size=0.25, random_state=0)
-    X1 = np.hstack([Xtr, np.ones((len(Xtr), 1))])
-    Y = np.eye(10)[ytr]
+    """(X1, Y) of the digits training split (bias column added), first ``n``
+    rows, and the test split's (X, labels)."""
+    ds = fastbp_digits()
+    X1, Y = add_bias(ds.X_train), ds.Y_train
     if n is not None:
         X1, Y = X1[:n], Y[:n]
-    return X1, Y, Xte, yte
+    return X1, Y, ds.X_test, ds.labels_test
 
 
 def random_data(layers, n, seed=1):
     rs = np.random.RandomState(seed)
-    X1 = np.hstack([rs.rand(n, layers[0]), np.ones((n, 1))])
+    X1 = add_bias(rs.rand(n, layers[0]))
     Y = np.eye(layers[-1])[rs.randint(0, layers[-1], n)]
     return X1, Y
 

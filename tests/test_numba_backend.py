@@ -25,6 +25,8 @@ import pytest
 pytest.importorskip("numba")
 
 from fastbp.backends import get_backend  # noqa: E402
+from fastbp.datasets import digits as fastbp_digits  # noqa: E402
+from fastbp.network import add_bias, init_weights  # noqa: E402
 
 F32_TOL_1 = 5e-6
 F32_TOL_10 = 2e-5
@@ -41,12 +43,7 @@ def ref():
 
 
 def make_weights(layers, seed=0, dtype=np.float64):
-    rs = np.random.RandomState(seed)
-    W = []
-    for i in range(len(layers) - 1):
-        cols = layers[i + 1] + (1 if i < len(layers) - 2 else 0)
-        W.append((rs.randn(layers[i] + 1, cols) / np.sqrt(layers[i])).astype(dtype))
-    return W
+    return [w.astype(dtype) for w in init_weights(list(layers), seed)]
 
 
 def make_data(layers, n=40, seed=1, dtype=np.float64):
@@ -58,14 +55,8 @@ def make_data(layers, n=40, seed=1, dtype=np.float64):
 
 @pytest.fixture(scope="module")
 def digits():
-    from sklearn.datasets import load_digits
-
-    d = load_digits()
-    X = d.data.astype(np.float64)
-    X = (X - X.min()) / (X.max() - X.min())
-    X1 = np.hstack([X, np.ones((X.shape[0], 1))])[:1347]
-    Y = np.eye(10)[d.target][:1347]
-    return X1, Y
+    ds = fastbp_digits()
+    return add_bias(ds.X_train), ds.Y_train
 
 
 def assert_weights_close(got, want, dtype, tol32=F32_TOL_10):

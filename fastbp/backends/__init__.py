@@ -115,12 +115,18 @@ GPU_MIN_MACS_PER_SAMPLE = 20_000
 GPU_MIN_NETWORKS = 8
 
 
-def macs_per_sample(layers) -> int:
-    """Multiply-adds of one per-sample SGD step for ``layers`` (REFERENCE.md:
-    forward and update over every weight, hidden deltas over W[1:])."""
+def macs_breakdown(layers) -> Dict[str, int]:
+    """Multiply-adds of one per-sample SGD step for ``layers`` (REFERENCE.md):
+    forward and update over every weight, hidden deltas over W[1:]."""
     sizes = [(layers[i] + 1) * (layers[i + 1] + 1) for i in range(len(layers) - 2)]
     sizes.append((layers[-2] + 1) * layers[-1])
-    return 2 * sum(sizes) + sum(sizes[1:])
+    fwd, hidden = sum(sizes), sum(sizes[1:])
+    return {"forward": fwd, "hidden_delta": hidden, "update": fwd, "sgd": 2 * fwd + hidden}
+
+
+def macs_per_sample(layers) -> int:
+    """Multiply-adds of one whole per-sample SGD step for ``layers``."""
+    return macs_breakdown(layers)["sgd"]
 
 
 def auto_order(layers=None, n_networks: int = 1) -> Tuple[str, ...]:
@@ -163,6 +169,7 @@ __all__ = [
     "SUPPORTED_DTYPES",
     "auto_choice",
     "auto_order",
+    "macs_breakdown",
     "macs_per_sample",
     "available_backends",
     "backend_names",

@@ -109,7 +109,7 @@ def fixed_group_size(n_out: int, n_red: int, threads: int) -> int:
 
 
 #: Grid barriers of fastbp_sgd_grid<T, BAR>: "fence" (BAR 0, __threadfence on
-#: both sides, the default) or "acqrel" (BAR 1, red.release / ld.acquire).
+#: both sides) or "acqrel" (BAR 1, red.release / ld.acquire; CudaBackend's default).
 GRID_BARRIERS = {"fence": 0, "acqrel": 1}
 
 

@@ -12,7 +12,7 @@ class NumpyBackend(Backend):
     name = "numpy"
 
     def asarray(self, host, dtype):
-        return np.ascontiguousarray(host, dtype=dtype).copy()
+        return np.array(host, dtype=dtype, order="C", copy=True)
 
     def to_numpy(self, dev):
         return np.array(dev, copy=True)
