@@ -148,7 +148,37 @@ def test_sgd_epoch_layer_counts_match_numpy(nb, ref, layers):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
-@pytest.mark.parametrize("layers", [[2, 2, 1], [5, 7, 3], [8, 6, 5, 4, 3], [3, 4, 5, 4, 3, 2]])
+def test_wide_layers_match_numpy(nb, ref, dtype):
+    """Widths that need several register panels per layer (61 outputs: 16
+    float64 vectors, split 6-5-5; 8 float32 vectors) and rows left over after
+    the groups of four in the backward pass (62, 31 rows)."""
+    layers = [70, 61, 30, 9]
+    W = make_weights(layers, seed=5, dtype=dtype)
+    X1, Y = make_data(layers, n=50, dtype=dtype)
+    a, b = [w.copy() for w in W], [w.copy() for w in W]
+    for _ in range(5):
+        nb.sgd_epoch(a, X1, Y, 0.3)
+        ref.sgd_epoch(b, X1, Y, 0.3)
+    assert_weights_close(a, b, dtype)
+    assert max(np.abs(x - w).max() for x, w in zip(a, W)) > 1e-3
+
+
+def test_network_buffers_share_no_cache_line():
+    """Each network's weights and scratch start on a 128-byte boundary (two
+    cache lines) so threads training neighbours never share a line."""
+    from fastbp.backends.numba_backend import _Layout
+
+    for dtype in DTYPES:
+        lay = _Layout([65, 33, 17, 10], dtype)
+        size = np.dtype(dtype).itemsize
+        assert lay.stride * size % 128 == 0 and lay.scratch * size % 128 == 0
+        assert all(off * size % 64 == 0 for off in lay.geo[:, 0])
+        slab = lay.pack([np.ones((3, 65, 33), dtype), np.ones((3, 33, 17), dtype), np.ones((3, 17, 10), dtype)])
+        assert slab.ctypes.data % 128 == 0 and lay.scratch_for(3).ctypes.data % 128 == 0
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
+@pytest.mark.parametrize("layers", [[2, 2, 1], [5, 7, 3], [8, 6, 5, 4, 3], [3, 4, 5, 4, 3, 2], [70, 61, 30, 9]])
 def test_sgd_epoch_equals_one_row_at_a_time(nb, layers, dtype):
     W = make_weights(layers, seed=4, dtype=dtype)
     X1, Y = make_data(layers, n=25, dtype=dtype)
@@ -195,8 +225,8 @@ def test_sgd_epoch_many_equals_each_network_alone(nb, layers, K):
         for k in range(K):
             nb.sgd_epoch(nets[k], X1, Y, alphas[k])
     for k in range(K):
-        for l in range(len(Ws)):
-            np.testing.assert_allclose(Ws[l][k], nets[k][l], rtol=1e-12, atol=1e-14)
+        for l in range(len(Ws)):  # the same compiled code per network: bit for bit
+            np.testing.assert_array_equal(Ws[l][k], nets[k][l])
     losses = nb.loss_many(Ws, X1, Y)
     assert losses.shape == (K,)
     np.testing.assert_allclose(losses, [nb.loss(n, X1, Y) for n in nets], rtol=1e-12)

@@ -6,43 +6,41 @@ Numba compiles each one on its first call, or loads it from its on-disk cache
 
 Per-sample SGD epoch
 --------------------
-One compiled call runs every sample of a batch in order. The layer count is
-fixed at compile time for 1 to 4 weight matrices (``sgd_epoch_1`` ..
-``sgd_epoch_4``: fixed-arity weight arguments, so there is no container of
-arrays indexed at run time and no array view is made per sample: a Numba view
-costs an atomic reference-count pair, and a ``reshape`` a run-time call).
-Any other count goes through ``sgd_epoch_gen``, which keeps all weights in
-one flat buffer with per-layer offsets (slower, by the views it makes per
-layer and sample). Activations and deltas live in two preallocated
-``(L+1, max width)`` buffers: nothing is allocated per sample.
+``sgd_epoch`` runs every sample of a batch in order, for any number of
+layers, in ONE compiled call; ``sgd_epoch_many`` runs K networks the same
+way, spread over threads with ``prange`` (network k runs exactly the code it
+runs alone, so its weights are bit for bit those of training it alone).
+Nothing is allocated per sample and no array view is made per sample (a
+Numba view costs an atomic reference-count pair): each network's weights are
+ONE flat buffer (a row of ``slab``) and its activations and deltas another
+(a row of ``scratch``), addressed by element offsets from ``geo``.
 
-Per sample (REFERENCE.md), fixed-arity epochs: every weight matrix is kept
-TRANSPOSED, ``WT[l]`` of shape (c, r) = ``W[l].T`` C-contiguous (the backend
-copies in and back once per call), so every inner loop runs over the r
-inputs of a layer. Forward: four outputs' dot products at a time over
-contiguous i (four vector accumulators, one horizontal reduction each), then
-the sigmoid; output delta; then for l = L-1 .. 1 ONE pass over the rows j of
-``WT[l]`` that adds ``WT[j, i] * d[j]`` to ``d_prev[i]`` (old weight) and then
-updates it, ``WT[j, i] -= (alpha * d[j]) * a[i]``; the sigmoid derivative is
-applied to ``d_prev`` afterwards; layer 0 gets only the update. No
-horizontal reduction in the backward pass (the row-major version needed one
-per row of W, 17 and 10 long for digits, mostly scalar). The general
-function (5+ layers) keeps row-major weights: forward ``out[j] += a[i] *
-W[i, j]`` with rows 4 at a time, and per row the hidden delta
-``d_prev[i] = (W[i, :] . d) * a[i] * (1 - a[i])`` then the update.
+Layout (set up by ``numba_backend._Layout``): layer l is row-major ``(r,
+cp)`` at offset ``geo[l, 0]``, its ``c`` output columns zero-padded to
+``cp``, a whole number of 256-bit vectors; each layer starts on a cache line
+and each network's buffers take a multiple of 128 bytes, so networks trained
+by different threads never share a cache line (sharing one cost the 2-core
+K=8 run a third of its throughput). Padding lanes stay zero.
 
-Tried and dropped (measured on the 2-core EPYC, digits 64-32-16-10,
-interleaved A/B in one process): padding every width to a multiple of 8 with
-fixed 8-wide inner loops (gathers: 2-4x slower); padding row lengths to a
-multiple of 4 with plain loops (0.9x) or hand-written 4-column chunks
-(0.25-0.34x: not SLP-vectorised); widths as compile-time constants (closure
-constants: 0.6-0.7x, LLVM unrolls the short loops into worse code); skipping
-zero inputs of layer 0 (half the digits pixels): row-major 0.97-1.02x, with
-transposed hidden layers 1.28x vs 1.24x for all-transposed (noise), so not
-kept; eight outputs per forward group (same as four); two rows j per backward
-pass (0.85x); ``-force-vector-interleave=1`` (1.02x); indexing one flat
-buffer with offsets computed from memory (Numba's negative-index wraparound
-is then a select on every access and nothing vectorises: 3-4x slower).
+Per sample (REFERENCE.md), with the explicit-vector kernels below:
+``vec_forward`` for layers 1.. (the outputs of a layer held in vector
+registers while the loop runs over its inputs), the sigmoid, the output
+delta, then for l = L-1 .. 1 ``vec_backward``: per row i of W[l] the hidden
+delta ``(W[i] . d) * a_i * (1 - a_i)`` from the old weights (four rows' dot
+products reduced together) and the update ``W[i] -= (alpha a_i) d`` in the
+same pass. The first layer's update of sample n is fused with its forward
+product for sample n+1 (``vec_update_forward``): every first-layer weight is
+loaded and stored once per sample, not twice.
+
+Tried and dropped before these kernels (digits, 2-core EPYC, interleaved
+A/B in one process), with Numba source loops: padding widths to 8 with fixed
+8-wide loops (gathers: 2-4x slower); hand-written 4-column chunks (not
+vectorised: Numba runs LLVM without the SLP vectoriser); widths as
+compile-time constants (0.6-0.7x); skipping zero inputs of layer 0 (no
+gain); indexing one flat buffer with signed offsets in Numba source (the
+negative-index wraparound then costs a select per access and nothing
+vectorises; the sigmoid below indexes with unsigned integers for that
+reason).
 
 Fast-math and the sigmoid
 -------------------------
@@ -71,6 +69,8 @@ import math
 
 import numpy as np
 from numba import njit, prange, types
+from llvmlite import ir
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 #: Fast-math flags of the arithmetic kernels: all but no-NaNs / no-infs.
@@ -108,10 +108,12 @@ _XMAX = 708.0  # e^708 and e^-708 are normal float64s
 
 
 @njit(cache=True, fastmath={"contract"}, error_model="numpy", nogil=True, boundscheck=False)
-def _sigmoid_row(z, n):
-    """z[:n] = 1 / (1 + exp(-z[:n])) in place, z 1-D (float32 or float64)."""
+def _sigmoid_row(z, off, n):
+    """z[off:off+n] = 1 / (1 + exp(-z[off:off+n])) in place, z 1-D (float32 or float64)."""
     c = _EXPC
-    for j in range(n):
+    off = np.uint64(off)  # unsigned indices: no negative-index wraparound, so the loop vectorises
+    for jj in range(np.uint64(n)):
+        j = off + jj
         x = -float(z[j])
         x = min(max(x, -_XMAX), _XMAX)
         t = x * _LOG2E + _SHIFT
@@ -137,278 +139,354 @@ def _sigmoid_row(z, n):
         z[j] = 1.0 / (1.0 + p * s)
 
 
-# --------------------------------------------------------------- per-layer
-# W is one (r, c) C-contiguous weight matrix, a / out / d / d_prev 1-D rows
-# of the activation and delta buffers. Every index below comes straight from
-# a range() starting at 0, so LLVM proves it non-negative and drops Numba's
-# negative-index wraparound.
+# ======================================================= explicit vectors
+# Numba compiles with LLVM's loop vectoriser on and its SLP (straight-line)
+# vectoriser off (numba#8852: SLP miscompilations), so code that keeps many
+# outputs of a layer in vector registers across a loop cannot be written as
+# plain Numba source. These functions are Numba ``@intrinsic``s: at compile
+# time they emit that LLVM IR directly (256-bit vectors, ``llvm.fma``), inline
+# in the calling ``@njit`` function, and are cached with it (``cache=True``).
+#
+# Layout (set up by ``numba_backend``): one network's weights are one flat
+# buffer; layer l is row-major ``(r, cp)`` at element offset ``woff``, its
+# ``c`` columns zero-padded to ``cp``, a multiple of ``lanes(dtype)`` (4 float64 /
+# 8 float32 per 256-bit vector), each layer 64-byte aligned. Activations and
+# deltas are rows of another flat buffer, each ``cp`` wide, padding zero.
+# Every offset below counts elements from the start of an array's data.
+#
+# - ``vec_forward(W, wo, A, ao, O, oo, r, cp)``: ``O[oo:oo+cp] = A[ao:ao+r] @ W``,
+#   the output lanes held in registers while the loop runs over the r inputs
+#   (panels of at most ``PANEL`` vectors, so nothing spills).
+# - ``vec_update_forward(W, wo, P, po, D, do, A, ao, O, oo, r, cp, alpha)``: the
+#   first layer's update for one sample, ``W -= alpha * P[po:po+r] outer D[do:]``,
+#   fused with the forward product of the NEXT sample's input ``A[ao:]``
+#   through the updated rows (each weight loaded and stored once per sample).
+# - ``vec_backward(W, wo, A, ao, D, do, DP, dpo, r, cp, alpha)``: for each row i,
+#   the hidden delta ``DP[dpo+i] = (W[i] . D) * a_i * (1 - a_i)`` with the
+#   weights before the update, then the update ``W[i] -= (alpha * a_i) * D``.
+# - ``vec_update(W, wo, A, ao, D, do, r, cp, alpha)``: the update alone.
+#
+# The arithmetic per weight is the same in all of them (``w + (-(alpha*a_i))
+# * d_j`` as one FMA; forward sums in input order, one FMA per input), so a
+# batch in one call gives bit for bit the weights of one call per sample.
+# Padding lanes stay zero: their weights are zero, their deltas are zero.
+# They carry no fast-math flags: their sums run in the order written.
+
+#: bytes per vector (AVX2 ymm; LLVM splits or joins them for other targets)
+VEC_BYTES = 32
+#: at most this many vectors of outputs are held in registers at once
+PANEL = 6
+
+
+def lanes(dtype) -> int:
+    """Elements per vector for a NumPy dtype (4 float64, 8 float32)."""
+    return VEC_BYTES // np.dtype(dtype).itemsize
+
+
+class _Emit:
+    """IR helpers for one intrinsic call: vectors of the arrays' float type."""
+
+    def __init__(self, context, builder, fltty):
+        self.b = builder
+        self.f = context.get_value_type(fltty)
+        self.size = 8 if fltty == types.float64 else 4
+        self.V = VEC_BYTES // self.size
+        self.vty = ir.VectorType(self.f, self.V)
+        self.i64 = ir.IntType(64)
+        fn = ir.FunctionType(self.vty, [self.vty] * 3)
+        self._fma = cgutils.get_or_insert_function(builder.module, fn, f"llvm.fma.v{self.V}f{8 * self.size}")
+        self.zero = ir.Constant(self.vty, None)
+
+    def const(self, n):
+        return ir.Constant(self.i64, n)
+
+    def ptr(self, context, aryty, ary, off):
+        """Pointer to element ``off`` of a C-contiguous array."""
+        data = context.make_array(aryty)(context, self.b, ary).data
+        return self.b.gep(data, [off])
+
+    def at(self, p, n):
+        return self.b.gep(p, [n])
+
+    def load(self, p):
+        return self.b.load(self.b.bitcast(p, self.vty.as_pointer()), align=self.size)
+
+    def store(self, v, p):
+        self.b.store(v, self.b.bitcast(p, self.vty.as_pointer()), align=self.size)
+
+    def fma(self, a, x, y):
+        return self.b.call(self._fma, [a, x, y])
+
+    def splat(self, s):
+        b = self.b
+        v = b.insert_element(ir.Constant(self.vty, ir.Undefined), s, ir.Constant(ir.IntType(32), 0))
+        mask = ir.Constant(ir.VectorType(ir.IntType(32), self.V), [0] * self.V)
+        return b.shuffle_vector(v, ir.Constant(self.vty, ir.Undefined), mask)
+
+    def _fold4(self, v):
+        """A vector's lanes folded to 4 by adding halves (lanes j and j+n)."""
+        b, n = self.b, self.V
+        while n > 4:
+            n //= 2
+            v = b.fadd(self.pick(v, v, range(n)), self.pick(v, v, range(n, 2 * n)))
+        return v
+
+    def pick(self, x, y, idx):
+        idx = list(idx)
+        return self.b.shuffle_vector(x, y, ir.Constant(ir.VectorType(ir.IntType(32), len(idx)), idx))
+
+    def reduce4(self, vs):
+        """The lane sums of 1 to 4 vectors, always in the order
+        ((x0 + x2) + (x1 + x3)) after folding to 4 lanes: a scalar for one
+        vector, else a 4-lane vector whose lane k is the sum of vs[k]."""
+        b = self.b
+        xs = [self._fold4(v) for v in vs]
+        if len(xs) == 1:
+            x = xs[0]
+            h = b.fadd(self.pick(x, x, [0, 1]), self.pick(x, x, [2, 3]))
+            return b.fadd(b.extract_element(h, ir.Constant(ir.IntType(32), 0)),
+                          b.extract_element(h, ir.Constant(ir.IntType(32), 1)))
+        while len(xs) < 4:
+            xs.append(ir.Constant(xs[0].type, None))
+        x0, x1, x2, x3 = xs
+        s01 = b.fadd(self.pick(x0, x1, [0, 4, 1, 5]), self.pick(x0, x1, [2, 6, 3, 7]))
+        s23 = b.fadd(self.pick(x2, x3, [0, 4, 1, 5]), self.pick(x2, x3, [2, 6, 3, 7]))
+        return b.fadd(self.pick(s01, s23, [0, 1, 4, 5]), self.pick(s01, s23, [2, 3, 6, 7]))
+
+    def panels(self, nvec, body):
+        """Splits ``nvec`` vectors into near-equal panels of at most PANEL and
+        calls ``body(first_vector, nv)`` for each, nv a Python int (the panel's
+        code is specialised by a switch on its width)."""
+        b = self.b
+        npan = b.udiv(b.add(nvec, self.const(PANEL - 1)), self.const(PANEL))
+        base = b.udiv(nvec, npan)
+        extra = b.urem(nvec, npan)
+        with cgutils.for_range(b, npan) as lp:
+            p = lp.index
+            bigger = b.icmp_unsigned("<", p, extra)
+            nv = b.add(base, b.zext(bigger, self.i64))
+            start = b.add(b.mul(p, base), b.select(bigger, p, extra))
+            done = b.append_basic_block("panel.done")
+            sw = b.switch(nv, done)
+            for k in range(1, PANEL + 1):
+                blk = b.append_basic_block(f"panel.{k}")
+                sw.add_case(self.const(k), blk)
+                b.position_at_end(blk)
+                body(start, k)
+                b.branch(done)
+            b.position_at_end(done)
+
+
+def _check(*arrays):
+    dt = arrays[0].dtype
+    for a in arrays:
+        if not isinstance(a, types.Array) or a.layout != "C" or a.dtype != dt or dt not in (types.float32, types.float64):
+            raise TypeError("fastbp simd kernels take C-contiguous float32/float64 arrays of one dtype")
+    return dt
+
+
+@intrinsic
+def vec_forward(typingctx, W, wo, A, ao, O, oo, r, cp):
+    """O[oo:oo+cp] = A[ao:ao+r] @ W[wo: wo+r*cp].reshape(r, cp)."""
+    dt = _check(W, A, O)
+    sig = types.void(W, types.intp, A, types.intp, O, types.intp, types.intp, types.intp)
+
+    def codegen(context, builder, sig, args):
+        e = _Emit(context, builder, dt)
+        Wv, wov, Av, aov, Ov, oov, rv, cpv = args
+        w0 = e.ptr(context, sig.args[0], Wv, wov)
+        a0 = e.ptr(context, sig.args[2], Av, aov)
+        o0 = e.ptr(context, sig.args[4], Ov, oov)
+        acc = [cgutils.alloca_once(builder, e.vty) for _ in range(PANEL)]
+        nvec = builder.udiv(cpv, e.const(e.V))
+
+        def body(start, nv):
+            col = builder.mul(start, e.const(e.V))
+            for v in range(nv):
+                builder.store(e.zero, acc[v])
+            with cgutils.for_range(builder, rv) as li:
+                i = li.index
+                x = e.splat(builder.load(e.at(a0, i)))
+                row = e.at(w0, builder.add(builder.mul(i, cpv), col))
+                for v in range(nv):
+                    w = e.load(e.at(row, e.const(v * e.V)))
+                    builder.store(e.fma(w, x, builder.load(acc[v])), acc[v])
+            for v in range(nv):
+                e.store(builder.load(acc[v]), e.at(o0, builder.add(col, e.const(v * e.V))))
+
+        e.panels(nvec, body)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def vec_update_forward(typingctx, W, wo, P, po, D, do, A, ao, O, oo, r, cp, alpha):
+    """W -= alpha * P[po:po+r] outer D[do:do+cp], fused with
+    O[oo:oo+cp] = A[ao:ao+r] @ W (the updated W)."""
+    dt = _check(W, P, D, A, O)
+    ip = types.intp
+    sig = types.void(W, ip, P, ip, D, ip, A, ip, O, ip, ip, ip, dt)
+
+    def codegen(context, builder, sig, args):
+        e = _Emit(context, builder, dt)
+        Wv, wov, Pv, pov, Dv, dov, Av, aov, Ov, oov, rv, cpv, alv = args
+        w0 = e.ptr(context, sig.args[0], Wv, wov)
+        p0 = e.ptr(context, sig.args[2], Pv, pov)
+        d0 = e.ptr(context, sig.args[4], Dv, dov)
+        a0 = e.ptr(context, sig.args[6], Av, aov)
+        o0 = e.ptr(context, sig.args[8], Ov, oov)
+        acc = [cgutils.alloca_once(builder, e.vty) for _ in range(PANEL)]
+        nvec = builder.udiv(cpv, e.const(e.V))
+
+        def body(start, nv):
+            col = builder.mul(start, e.const(e.V))
+            d = [e.load(e.at(d0, builder.add(col, e.const(v * e.V)))) for v in range(nv)]
+            for v in range(nv):
+                builder.store(e.zero, acc[v])
+            with cgutils.for_range(builder, rv) as li:
+                i = li.index
+                g = e.splat(builder.fneg(builder.fmul(alv, builder.load(e.at(p0, i)))))
+                x = e.splat(builder.load(e.at(a0, i)))
+                row = e.at(w0, builder.add(builder.mul(i, cpv), col))
+                for v in range(nv):
+                    pw = e.at(row, e.const(v * e.V))
+                    w = e.fma(g, d[v], e.load(pw))
+                    e.store(w, pw)
+                    builder.store(e.fma(w, x, builder.load(acc[v])), acc[v])
+            for v in range(nv):
+                e.store(builder.load(acc[v]), e.at(o0, builder.add(col, e.const(v * e.V))))
+
+        e.panels(nvec, body)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+def _backward_codegen(with_delta):
+    G = 4  # rows per group: their four dot products are reduced together
+
+    def codegen(context, builder, sig, args):
+        dt = sig.args[0].dtype
+        e = _Emit(context, builder, dt)
+        if with_delta:
+            Wv, wov, Av, aov, Dv, dov, DPv, dpov, rv, cpv, alv = args
+            dp0 = e.ptr(context, sig.args[6], DPv, dpov)
+        else:
+            Wv, wov, Av, aov, Dv, dov, rv, cpv, alv = args
+        w0 = e.ptr(context, sig.args[0], Wv, wov)
+        a0 = e.ptr(context, sig.args[2], Av, aov)
+        d0 = e.ptr(context, sig.args[4], Dv, dov)
+        acc = [cgutils.alloca_once(builder, e.vty) for _ in range(G)]
+        nvec = builder.udiv(cpv, e.const(e.V))
+
+        def rows(first, n):
+            """Delta and update of rows first .. first+n-1 (n a Python int)."""
+            ai = [builder.load(e.at(a0, builder.add(first, e.const(k)))) for k in range(n)]
+            g = [e.splat(builder.fneg(builder.fmul(alv, x))) for x in ai]
+            row = [e.at(w0, builder.mul(builder.add(first, e.const(k)), cpv)) for k in range(n)]
+            if with_delta:
+                for k in range(n):
+                    builder.store(e.zero, acc[k])
+            with cgutils.for_range(builder, nvec) as lv:
+                off = builder.mul(lv.index, e.const(e.V))
+                d = e.load(e.at(d0, off))
+                for k in range(n):
+                    pw = e.at(row[k], off)
+                    w = e.load(pw)
+                    if with_delta:
+                        builder.store(e.fma(w, d, builder.load(acc[k])), acc[k])
+                    e.store(e.fma(g[k], d, w), pw)
+            if not with_delta:
+                return
+            sums = e.reduce4([builder.load(acc[k]) for k in range(n)])
+            for k in range(n):
+                x = builder.extract_element(sums, ir.Constant(ir.IntType(32), k)) if n > 1 else sums
+                dp = builder.fmul(builder.fmul(x, ai[k]), builder.fsub(ir.Constant(e.f, 1.0), ai[k]))
+                builder.store(dp, e.at(dp0, builder.add(first, e.const(k))))
+
+        ngroups = builder.udiv(rv, e.const(G))
+        with cgutils.for_range(builder, ngroups) as lg:
+            rows(builder.mul(lg.index, e.const(G)), G)
+        with cgutils.for_range(builder, builder.urem(rv, e.const(G))) as lr:
+            rows(builder.add(builder.mul(ngroups, e.const(G)), lr.index), 1)
+        return context.get_dummy_value()
+
+    return codegen
+
+
+@intrinsic
+def vec_backward(typingctx, W, wo, A, ao, D, do, DP, dpo, r, cp, alpha):
+    """DP[dpo+i] = (W[i] . D[do:do+cp]) * a_i * (1 - a_i) with the old
+    weights, then W[i] -= (alpha * a_i) * D, for each row i < r."""
+    dt = _check(W, A, D, DP)
+    ip = types.intp
+    return types.void(W, ip, A, ip, D, ip, DP, ip, ip, ip, dt), _backward_codegen(True)
+
+
+@intrinsic
+def vec_update(typingctx, W, wo, A, ao, D, do, r, cp, alpha):
+    """W[i] -= (alpha * A[ao+i]) * D[do:do+cp] for each row i < r."""
+    dt = _check(W, A, D)
+    ip = types.intp
+    return types.void(W, ip, A, ip, D, ip, ip, ip, dt), _backward_codegen(False)
+
+
+# ------------------------------------------------ per-sample SGD, any depth
+# One network's weights are one flat buffer Wn (layout in _numba_simd: layer
+# l row-major (r, cp) at geo[l, 0], c columns padded to cp); geo[l] = (woff,
+# r, c, cp). Its scratch S is one flat buffer: activation row l at l * wp,
+# delta row l at (L + 1 + l) * wp (row 0 unused: the first layer reads X).
 @njit(inline="always", **_OPTS)
-def _fwd(W, a, out, r, c):
-    """out[:c] = sigmoid(a[:r] @ W) for one sample, W of shape (r, c)."""
-    for j in range(c):
-        out[j] = 0
-    r4 = r - r % 4
-    for i in range(0, r4, 4):
-        a0 = a[i]
-        a1 = a[i + 1]
-        a2 = a[i + 2]
-        a3 = a[i + 3]
-        for j in range(c):
-            out[j] += (a0 * W[i, j] + a1 * W[i + 1, j]) + (a2 * W[i + 2, j] + a3 * W[i + 3, j])
-    for i in range(r4, r):
-        ai = a[i]
-        for j in range(c):
-            out[j] += ai * W[i, j]
-    _sigmoid_row(out, c)
-
-
-@njit(inline="always", **_OPTS)
-def _bwd(W, a, d, d_prev, r, alpha, one, with_delta):
-    """Fused hidden delta d_prev[:r] (weights before the update; only when
-    with_delta) and update W -= (alpha * a[:r]) outer d, W of shape (r, c)."""
-    c = W.shape[1]
-    if with_delta:
-        for i in range(r):
-            ai = a[i]
-            s = W[i, 0] * d[0]
-            for j in range(1, c):
-                s += W[i, j] * d[j]
-            d_prev[i] = s * ai * (one - ai)
-            g = alpha * ai
-            for j in range(c):
-                W[i, j] -= g * d[j]
-    else:
-        for i in range(r):
-            g = alpha * a[i]
-            for j in range(c):
-                W[i, j] -= g * d[j]
-
-
-@njit(inline="always", **_OPTS)
-def _load(X, n, a0, r):
-    for i in range(r):
-        a0[i] = X[n, i]
-
-
-@njit(inline="always", **_OPTS)
-def _out_delta(aL, Y, n, dL, c, one):
-    for j in range(c):
-        o = aL[j]
-        dL[j] = (o - Y[n, j]) * o * (one - o)
-
-
-# ------------------------------------------- per-layer, transposed weights
-# The fixed-arity epochs keep every weight matrix TRANSPOSED, WT of shape
-# (c, r) = W.T, C-contiguous (the backend transposes once per call and writes
-# back): every inner loop then runs over the r inputs of a layer (65, 33, 17
-# for digits) and the backward pass has no per-row reduction at all.
-@njit(inline="always", **_OPTS)
-def _fwdT(WT, a, out, r, c):
-    """out[:c] = sigmoid(a[:r] @ WT.T): four outputs' dot products at a time
-    over contiguous i (four independent vector accumulators, each reduced
-    once at the end), then the rest one at a time."""
-    c4 = c - c % 4
-    a0 = a[0]
-    for j in range(0, c4, 4):
-        s0 = WT[j, 0] * a0
-        s1 = WT[j + 1, 0] * a0
-        s2 = WT[j + 2, 0] * a0
-        s3 = WT[j + 3, 0] * a0
-        for i in range(1, r):
-            ai = a[i]
-            s0 += WT[j, i] * ai
-            s1 += WT[j + 1, i] * ai
-            s2 += WT[j + 2, i] * ai
-            s3 += WT[j + 3, i] * ai
-        out[j] = s0
-        out[j + 1] = s1
-        out[j + 2] = s2
-        out[j + 3] = s3
-    for j in range(c4, c):
-        s = WT[j, 0] * a0
-        for i in range(1, r):
-            s += WT[j, i] * a[i]
-        out[j] = s
-    _sigmoid_row(out, c)
-
-
-@njit(inline="always", **_OPTS)
-def _bwdT(WT, a, d, d_prev, r, c, alpha, one):
-    """Fused hidden delta and update, WT of shape (c, r): for each output j,
-    ONE pass over row j of WT (contiguous over the inputs i) that adds
-    WT[j, i] * d[j] to d_prev[i] (old weight) and then updates it,
-    WT[j, i] -= (alpha * d[j]) * a[i]; the sigmoid derivative is applied to
-    d_prev at the end. No horizontal reductions."""
-    for i in range(r):
-        d_prev[i] = 0
-    for j in range(c):
-        dj = d[j]
-        gj = alpha * dj
-        for i in range(r):
-            w = WT[j, i]
-            d_prev[i] += w * dj
-            WT[j, i] = w - gj * a[i]
-    for i in range(r):
-        ai = a[i]
-        d_prev[i] = d_prev[i] * ai * (one - ai)
-
-
-@njit(inline="always", **_OPTS)
-def _updT(WT, a, d, r, c, alpha):
-    """The first layer's update (no delta below it), WT of shape (c, r)."""
-    for j in range(c):
-        gj = alpha * d[j]
-        for i in range(r):
-            WT[j, i] -= gj * a[i]
-
-
-# --------------------------------------------- whole epoch, fixed arity
-# One function per layer count 1..4 (fixed-arity weight arguments: no
-# container of arrays indexed at run time, no view made per sample; every
-# W* is TRANSPOSED, (c, r) = W[l].T C-contiguous), and a general one for any
-# layer count below (row-major weights). dims: the L+1 layer widths (bias
-# units included); act, dlt: (L+1, max width) scratch of the weights' dtype;
-# alpha, one: scalars of the weights' dtype.
-@njit(inline="always", **_OPTS)
-def _epoch1(W0, dims, X, Y, alpha, one, act, dlt):
-    a0, a1 = act[0], act[1]
-    d1 = dlt[1]
-    for n in range(X.shape[0]):
-        _load(X, n, a0, dims[0])
-        _fwdT(W0, a0, a1, dims[0], dims[1])
-        _out_delta(a1, Y, n, d1, dims[1], one)
-        _updT(W0, a0, d1, dims[0], dims[1], alpha)
-
-
-@njit(inline="always", **_OPTS)
-def _epoch2(W0, W1, dims, X, Y, alpha, one, act, dlt):
-    a0, a1, a2 = act[0], act[1], act[2]
-    d1, d2 = dlt[1], dlt[2]
-    for n in range(X.shape[0]):
-        _load(X, n, a0, dims[0])
-        _fwdT(W0, a0, a1, dims[0], dims[1])
-        _fwdT(W1, a1, a2, dims[1], dims[2])
-        _out_delta(a2, Y, n, d2, dims[2], one)
-        _bwdT(W1, a1, d2, d1, dims[1], dims[2], alpha, one)
-        _updT(W0, a0, d1, dims[0], dims[1], alpha)
-
-
-@njit(inline="always", **_OPTS)
-def _epoch3(W0, W1, W2, dims, X, Y, alpha, one, act, dlt):
-    a0, a1, a2, a3 = act[0], act[1], act[2], act[3]
-    d1, d2, d3 = dlt[1], dlt[2], dlt[3]
-    for n in range(X.shape[0]):
-        _load(X, n, a0, dims[0])
-        _fwdT(W0, a0, a1, dims[0], dims[1])
-        _fwdT(W1, a1, a2, dims[1], dims[2])
-        _fwdT(W2, a2, a3, dims[2], dims[3])
-        _out_delta(a3, Y, n, d3, dims[3], one)
-        _bwdT(W2, a2, d3, d2, dims[2], dims[3], alpha, one)
-        _bwdT(W1, a1, d2, d1, dims[1], dims[2], alpha, one)
-        _updT(W0, a0, d1, dims[0], dims[1], alpha)
-
-
-@njit(inline="always", **_OPTS)
-def _epoch4(W0, W1, W2, W3, dims, X, Y, alpha, one, act, dlt):
-    a0, a1, a2, a3, a4 = act[0], act[1], act[2], act[3], act[4]
-    d1, d2, d3, d4 = dlt[1], dlt[2], dlt[3], dlt[4]
-    for n in range(X.shape[0]):
-        _load(X, n, a0, dims[0])
-        _fwdT(W0, a0, a1, dims[0], dims[1])
-        _fwdT(W1, a1, a2, dims[1], dims[2])
-        _fwdT(W2, a2, a3, dims[2], dims[3])
-        _fwdT(W3, a3, a4, dims[3], dims[4])
-        _out_delta(a4, Y, n, d4, dims[4], one)
-        _bwdT(W3, a3, d4, d3, dims[3], dims[4], alpha, one)
-        _bwdT(W2, a2, d3, d2, dims[2], dims[3], alpha, one)
-        _bwdT(W1, a1, d2, d1, dims[1], dims[2], alpha, one)
-        _updT(W0, a0, d1, dims[0], dims[1], alpha)
-
-
-@njit(inline="always", **_OPTS)
-def _epoch_gen(wb, offs, dims, pdims, X, Y, alpha, one, act, dlt):
-    """Any layer count: weights in one flat buffer, layer l the C-ordered
-    (pdims[l], pdims[l+1]) block at offs[l] (pdims == dims). A view per layer per sample
-    (reference counting, reshape): slower than the fixed-arity functions."""
-    L = dims.shape[0] - 1
-    for n in range(X.shape[0]):
-        _load(X, n, act[0], dims[0])
-        for l in range(L):
-            W = wb[offs[l] : offs[l + 1]].reshape((pdims[l], pdims[l + 1]))
-            _fwd(W, act[l], act[l + 1], dims[l], dims[l + 1])
-        _out_delta(act[L], Y, n, dlt[L], dims[L], one)
-        for l in range(L - 1, -1, -1):
-            W = wb[offs[l] : offs[l + 1]].reshape((pdims[l], pdims[l + 1]))
-            _bwd(W, act[l], dlt[l + 1], dlt[l], dims[l], alpha, one, l > 0)
+def _train(Wn, geo, wp, X, Y, alpha, one, S):
+    """Per-sample SGD over every row of X, in order, for one network."""
+    L = geo.shape[0]
+    N, nx = X.shape
+    dl = (L + 1) * wp
+    w0, r0, c0, cp0 = geo[0, 0], geo[0, 1], geo[0, 2], geo[0, 3]
+    vec_forward(Wn, w0, X, 0, S, wp, r0, cp0)
+    _sigmoid_row(S, wp, c0)
+    for n in range(N):
+        for l in range(1, L):
+            vec_forward(Wn, geo[l, 0], S, l * wp, S, (l + 1) * wp, geo[l, 1], geo[l, 3])
+            _sigmoid_row(S, (l + 1) * wp, geo[l, 2])
+        ao = L * wp
+        do = dl + L * wp
+        for j in range(geo[L - 1, 2]):
+            o = S[ao + j]
+            S[do + j] = (o - Y[n, j]) * o * (one - o)
+        for l in range(L - 1, 0, -1):
+            vec_backward(Wn, geo[l, 0], S, l * wp, S, dl + (l + 1) * wp, S, dl + l * wp, geo[l, 1], geo[l, 3], alpha)
+        if n + 1 < N:
+            # this sample's first-layer update fused with the next sample's
+            # first-layer product (each first-layer weight touched once)
+            vec_update_forward(Wn, w0, X, n * nx, S, dl + wp, X, (n + 1) * nx, S, wp, r0, cp0, alpha)
+            _sigmoid_row(S, wp, c0)
+        else:
+            vec_update(Wn, w0, X, n * nx, S, dl + wp, r0, cp0, alpha)
 
 
 @njit(**_OPTS)
-def sgd_epoch_1(W0, dims, X, Y, alpha, one, act, dlt):
-    """Per-sample SGD over every row of X, in order (1 weight matrix)."""
-    _epoch1(W0, dims, X, Y, alpha, one, act, dlt)
-
-
-@njit(**_OPTS)
-def sgd_epoch_2(W0, W1, dims, X, Y, alpha, one, act, dlt):
-    """Per-sample SGD over every row of X, in order (2 weight matrices)."""
-    _epoch2(W0, W1, dims, X, Y, alpha, one, act, dlt)
-
-
-@njit(**_OPTS)
-def sgd_epoch_3(W0, W1, W2, dims, X, Y, alpha, one, act, dlt):
-    """Per-sample SGD over every row of X, in order (3 weight matrices)."""
-    _epoch3(W0, W1, W2, dims, X, Y, alpha, one, act, dlt)
-
-
-@njit(**_OPTS)
-def sgd_epoch_4(W0, W1, W2, W3, dims, X, Y, alpha, one, act, dlt):
-    """Per-sample SGD over every row of X, in order (4 weight matrices)."""
-    _epoch4(W0, W1, W2, W3, dims, X, Y, alpha, one, act, dlt)
-
-
-@njit(**_OPTS)
-def sgd_epoch_gen(wb, offs, dims, pdims, X, Y, alpha, one, act, dlt):
-    """Per-sample SGD over every row of X, in order (any number of layers)."""
-    _epoch_gen(wb, offs, dims, pdims, X, Y, alpha, one, act, dlt)
-
-
-# K networks at once: W* stacked (K, r, c), act / dlt (K, L+1, width),
-# alphas (K,); network k runs the same code as alone, on its own scratch.
-@njit(parallel=True, **_OPTS)
-def sgd_epoch_many_1(W0, dims, X, Y, alphas, one, act, dlt):
-    for k in prange(W0.shape[0]):
-        _epoch1(W0[k], dims, X, Y, alphas[k], one, act[k], dlt[k])
+def sgd_epoch(slab, geo, wp, X, Y, alphas, one, scratch):
+    """Per-sample SGD over every row of X for each network k (row k of slab
+    and scratch, alphas[k]), one after the other."""
+    for k in range(slab.shape[0]):
+        _train(slab[k], geo, wp, X, Y, alphas[k], one, scratch[k])
 
 
 @njit(parallel=True, **_OPTS)
-def sgd_epoch_many_2(W0, W1, dims, X, Y, alphas, one, act, dlt):
-    for k in prange(W0.shape[0]):
-        _epoch2(W0[k], W1[k], dims, X, Y, alphas[k], one, act[k], dlt[k])
-
-
-@njit(parallel=True, **_OPTS)
-def sgd_epoch_many_3(W0, W1, W2, dims, X, Y, alphas, one, act, dlt):
-    for k in prange(W0.shape[0]):
-        _epoch3(W0[k], W1[k], W2[k], dims, X, Y, alphas[k], one, act[k], dlt[k])
-
-
-@njit(parallel=True, **_OPTS)
-def sgd_epoch_many_4(W0, W1, W2, W3, dims, X, Y, alphas, one, act, dlt):
-    for k in prange(W0.shape[0]):
-        _epoch4(W0[k], W1[k], W2[k], W3[k], dims, X, Y, alphas[k], one, act[k], dlt[k])
-
-
-@njit(parallel=True, **_OPTS)
-def sgd_epoch_many_gen(wb, offs, dims, pdims, X, Y, alphas, one, act, dlt):
-    for k in prange(wb.shape[0]):
-        _epoch_gen(wb[k], offs, dims, pdims, X, Y, alphas[k], one, act[k], dlt[k])
+def sgd_epoch_many(slab, geo, wp, X, Y, alphas, one, scratch):
+    """sgd_epoch with the networks spread over threads (prange): network k
+    runs exactly the code it runs alone."""
+    for k in prange(slab.shape[0]):
+        _train(slab[k], geo, wp, X, Y, alphas[k], one, scratch[k])
 
 
 # ------------------------------------------------------ single kernels
 @njit(**_OPTS)
 def sigmoid_inplace(Z):
     """Z = 1 / (1 + exp(-Z)) in place (Z C-contiguous, any shape)."""
-    _sigmoid_row(Z.reshape(Z.size), Z.size)
+    _sigmoid_row(Z.reshape(Z.size), 0, Z.size)
 
 
 @njit(**_OPTS)

@@ -138,9 +138,59 @@ def _writable(arrs, name="W"):
             raise ValueError(f"{name}[{l}] is read-only; weights are updated in place")
 
 
-def _scratch(dims, dtype, K=None):
-    shape = (len(dims), int(max(dims)))
-    return np.zeros(shape if K is None else (K,) + shape, dtype)
+def _round_up(n: int, m: int) -> int:
+    return -(-n // m) * m
+
+
+def _aligned_zeros(shape, dtype, align=128):
+    """Zeros whose data starts on an ``align``-byte boundary."""
+    dtype = np.dtype(dtype)
+    n = int(np.prod(shape)) * dtype.itemsize
+    buf = np.zeros(n + align, np.uint8)
+    start = (-buf.ctypes.data) % align
+    return buf[start : start + n].view(dtype).reshape(shape)
+
+
+class _Layout:
+    """Where one network's weights and scratch live in the flat per-network
+    buffers of the compiled epoch (see ``_numba_simd``): layer l row-major
+    ``(r, cp)`` at ``geo[l, 0]``, its c columns zero-padded to ``cp`` (a
+    whole number of vectors), each layer 64-byte aligned; each network's
+    weights and scratch take a multiple of 128 bytes (two cache lines), so
+    networks trained by different threads never share a line."""
+
+    def __init__(self, dims, dtype):
+        dtype = np.dtype(dtype)
+        V = _k().lanes(dtype)
+        line, pair = 64 // dtype.itemsize, 128 // dtype.itemsize
+        L = len(dims) - 1
+        self.geo = np.zeros((L, 4), np.int64)
+        off = 0
+        for l in range(L):
+            r, c = int(dims[l]), int(dims[l + 1])
+            cp = _round_up(c, V)
+            self.geo[l] = off, r, c, cp
+            off = _round_up(off + r * cp, line)
+        self.stride = _round_up(off, pair)
+        self.wp = _round_up(int(max(dims)), V)
+        self.scratch = _round_up(2 * (L + 1) * self.wp, pair)
+        self.dtype = dtype
+
+    def pack(self, Ws):
+        """Stacked weights (K, r, c) per layer -> (K, stride) buffer."""
+        K = Ws[0].shape[0]
+        slab = _aligned_zeros((K, self.stride), self.dtype)
+        for w, (off, r, c, cp) in zip(Ws, self.geo):
+            slab[:, off : off + r * cp].reshape(K, r, cp)[:, :, :c] = w
+        return slab
+
+    def unpack(self, slab, Ws):
+        K = slab.shape[0]
+        for w, (off, r, c, cp) in zip(Ws, self.geo):
+            w[...] = slab[:, off : off + r * cp].reshape(K, r, cp)[:, :, :c]
+
+    def scratch_for(self, K):
+        return _aligned_zeros((K, self.scratch), self.dtype)
 
 
 class NumbaBackend(Backend):
@@ -229,24 +279,17 @@ class NumbaBackend(Backend):
         a = _scalar(alpha, dtype)
         if X1.shape[0] == 0:
             return
-        k = _k()
-        dims = np.array([W[0].shape[0]] + [w.shape[1] for w in W], dtype=np.int64)
-        act, dlt = _scratch(dims, dtype), _scratch(dims, dtype)
-        one = dtype.type(1)
-        L = len(W)
-        if L <= 4:
-            _writable(W)
-            # the fixed-arity kernels keep each weight matrix transposed, (c, r):
-            # one copy in and one copy back per call, none per sample
-            WT = [np.ascontiguousarray(w.T) for w in W]
-            fn = (k.sgd_epoch_1, k.sgd_epoch_2, k.sgd_epoch_3, k.sgd_epoch_4)[L - 1]
-            fn(*WT, dims, X1, Y, a, one, act, dlt)
-            for w, wt in zip(W, WT):
-                w[...] = wt.T
-        else:
-            wb, offs = _pack(W, dtype)
-            k.sgd_epoch_gen(wb, offs, dims, dims, X1, Y, a, one, act, dlt)
-            _unpack(wb, offs, W)
+        _writable(W)
+        self._epoch(_k().sgd_epoch, [w[None] for w in W], X1, Y, np.array([a]))
+
+    def _epoch(self, fn, Ws, X1, Y, alphas):
+        """Runs the compiled epoch ``fn`` over stacked weights (K, r, c) per
+        layer: packed into the kernels' layout, trained, written back."""
+        dims = [Ws[0].shape[1]] + [w.shape[2] for w in Ws]
+        lay = _Layout(dims, X1.dtype)
+        slab = lay.pack(Ws)
+        fn(slab, lay.geo, lay.wp, X1, Y, alphas, X1.dtype.type(1), lay.scratch_for(slab.shape[0]))
+        lay.unpack(slab, Ws)
 
     def predict(self, W, X1):
         return self.forward(W, X1)[-1]
@@ -273,28 +316,8 @@ class NumbaBackend(Backend):
             raise ValueError(f"alphas has {alphas.shape[0]} values but Ws stacks {K} networks")
         if X1.shape[0] == 0:
             return
-        k = _k()
-        dims = np.array([Ws[0].shape[1]] + [w.shape[2] for w in Ws], dtype=np.int64)
-        act, dlt = _scratch(dims, dtype, K), _scratch(dims, dtype, K)
-        one = dtype.type(1)
-        L = len(Ws)
         _writable(Ws, "Ws")
-        if L <= 4:
-            # transposed per network, (K, c, r), as in sgd_epoch
-            WT = [np.ascontiguousarray(w.transpose(0, 2, 1)) for w in Ws]
-            fn = (k.sgd_epoch_many_1, k.sgd_epoch_many_2, k.sgd_epoch_many_3, k.sgd_epoch_many_4)[L - 1]
-            fn(*WT, dims, X1, Y, alphas, one, act, dlt)
-            for w, wt in zip(Ws, WT):
-                w[...] = wt.transpose(0, 2, 1)
-        else:
-            offs = np.zeros(L + 1, np.int64)
-            offs[1:] = np.cumsum([w.shape[1] * w.shape[2] for w in Ws])
-            wb = np.empty((K, int(offs[-1])), dtype)
-            for l, w in enumerate(Ws):
-                wb[:, offs[l] : offs[l + 1]] = w.reshape(K, -1)
-            k.sgd_epoch_many_gen(wb, offs, dims, dims, X1, Y, alphas, one, act, dlt)
-            for l, w in enumerate(Ws):
-                w[...] = wb[:, offs[l] : offs[l + 1]].reshape(w.shape)
+        self._epoch(_k().sgd_epoch_many, Ws, X1, Y, alphas)
 
     def loss_many(self, Ws, X1, Y):
         """Every network's loss with one stacked BLAS product per layer (the
@@ -315,20 +338,6 @@ class NumbaBackend(Backend):
                 A = Z
             out[k0 : k0 + chunk] = 0.5 * ((A - Y) ** 2).sum(axis=(1, 2))
         return out
-
-
-def _pack(W, dtype):
-    offs = np.zeros(len(W) + 1, np.int64)
-    offs[1:] = np.cumsum([w.size for w in W])
-    wb = np.empty(int(offs[-1]), dtype)
-    for l, w in enumerate(W):
-        wb[offs[l] : offs[l + 1]] = w.reshape(-1)
-    return wb, offs
-
-
-def _unpack(wb, offs, W):
-    for l, w in enumerate(W):
-        w[...] = wb[offs[l] : offs[l + 1]].reshape(w.shape)
 
 
 def _host_cpu_name():
