@@ -368,6 +368,37 @@ def test_sigmoid_accuracy_against_expit(nb):
     np.testing.assert_allclose(got, want, rtol=4 * np.finfo(float).eps, atol=0)
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
+def test_epoch_sigmoid_accuracy_against_expit(dtype):
+    """The vector sigmoid of the compiled epoch (Estrin polynomial) against
+    scipy's expit, including the clamped tails, infinities and NaN."""
+    from numba import njit
+    from scipy.special import expit
+
+    from fastbp.backends import _numba_kernels as k
+
+    @njit
+    def run(z, off, n):
+        k.vec_sigmoid(z, off, n)
+
+    rs = np.random.RandomState(0)
+    z = np.concatenate([np.linspace(-40, 40, 20001), rs.randn(10000) * 5, [-800.0, 800.0, -709.5, 709.5, np.inf, -np.inf, np.nan]])
+    want = expit(z.astype(dtype).astype(np.float64))
+    buf = np.zeros(len(z) + 16, dtype)
+    buf[3 : 3 + len(z)] = z
+    run(buf, 3, len(z))
+    got = buf[3 : 3 + len(z)].astype(np.float64)
+    assert buf[0] == buf[1] == buf[2] == 0  # before the offset: untouched
+    assert np.isnan(got[-1]) and got[-3] == 1.0 and 0.0 <= got[-2] < 1e-300  # clamped at exp(-708)
+    fin = slice(0, len(z) - 7)
+    if dtype == np.float64:
+        np.testing.assert_allclose(got[fin], want[fin], rtol=4 * np.finfo(float).eps, atol=0)
+    else:
+        np.testing.assert_allclose(got[fin], want[fin].astype(np.float32), rtol=np.finfo(np.float32).eps, atol=0)
+    tails = got[-7:-3]
+    assert np.isfinite(tails).all() and tails[1] == 1.0 and tails[3] == 1.0 and 0 <= tails[0] < 1e-300
+
+
 def test_constructing_the_backend_compiles_nothing():
     code = (
         "import sys, fastbp.backends as b; be = b.get_backend('numba'); "
