@@ -173,8 +173,15 @@ def test_network_buffers_share_no_cache_line():
         size = np.dtype(dtype).itemsize
         assert lay.stride * size % 128 == 0 and lay.scratch * size % 128 == 0
         assert all(off * size % 64 == 0 for off in lay.geo[:, 0])
-        slab = lay.pack([np.ones((3, 65, 33), dtype), np.ones((3, 33, 17), dtype), np.ones((3, 17, 10), dtype)])
-        assert slab.ctypes.data % 128 == 0 and lay.scratch_for(3).ctypes.data % 128 == 0
+        slab, scratch = lay.buffers(3)
+        assert slab.flags.c_contiguous and scratch.flags.c_contiguous
+        assert slab.ctypes.data % 128 == 0 and scratch.ctypes.data % 128 == 0
+        Ws = [np.random.rand(3, 65, 33).astype(dtype), np.random.rand(3, 33, 17).astype(dtype), np.random.rand(3, 17, 10).astype(dtype)]
+        lay.pack(Ws, slab)
+        back = [np.zeros_like(w) for w in Ws]
+        lay.unpack(slab, back)
+        for w, b in zip(Ws, back):
+            np.testing.assert_array_equal(w, b)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])

@@ -14,6 +14,8 @@ Numba's on-disk cache, ``cache=True``) on its first call.
 
 from __future__ import annotations
 
+import functools
+import math
 import numbers
 import os
 from typing import Any, Sequence
@@ -145,52 +147,62 @@ def _round_up(n: int, m: int) -> int:
 def _aligned_zeros(shape, dtype, align=128):
     """Zeros whose data starts on an ``align``-byte boundary."""
     dtype = np.dtype(dtype)
-    n = int(np.prod(shape)) * dtype.itemsize
+    n = math.prod(shape) * dtype.itemsize  # (np.prod of a tuple costs ~9 us: XOR calls are ~20 us)
     buf = np.zeros(n + align, np.uint8)
     start = (-buf.ctypes.data) % align
     return buf[start : start + n].view(dtype).reshape(shape)
 
 
+@functools.lru_cache(maxsize=64)
+def _layout(dims, dtype):
+    """The (cached) _Layout of one network shape and dtype."""
+    return _Layout(dims, dtype)
+
+
 class _Layout:
     """Where one network's weights and scratch live in the flat per-network
-    buffers of the compiled epoch (see ``_numba_simd``): layer l row-major
-    ``(r, cp)`` at ``geo[l, 0]``, its c columns zero-padded to ``cp`` (a
-    whole number of vectors), each layer 64-byte aligned; each network's
-    weights and scratch take a multiple of 128 bytes (two cache lines), so
-    networks trained by different threads never share a line."""
+    buffers of the compiled epoch (see the "explicit vectors" section of
+    ``_numba_kernels``): layer l row-major ``(r, cp)`` at ``geo[l, 0]``, its
+    c columns zero-padded to ``cp`` (a whole number of vectors), each layer
+    64-byte aligned; each network's weights and scratch take a multiple of
+    128 bytes (two cache lines), so networks trained by different threads
+    never share a line."""
 
     def __init__(self, dims, dtype):
         dtype = np.dtype(dtype)
         V = _k().lanes(dtype)
         line, pair = 64 // dtype.itemsize, 128 // dtype.itemsize
         L = len(dims) - 1
-        self.geo = np.zeros((L, 4), np.int64)
+        self.parts = []  # (offset, r, c, cp) per layer, Python ints
         off = 0
         for l in range(L):
             r, c = int(dims[l]), int(dims[l + 1])
             cp = _round_up(c, V)
-            self.geo[l] = off, r, c, cp
+            self.parts.append((off, r, c, cp))
             off = _round_up(off + r * cp, line)
+        self.geo = np.array(self.parts, np.int64)
         self.stride = _round_up(off, pair)
         self.wp = _round_up(int(max(dims)), V)
         self.scratch = _round_up(2 * (L + 1) * self.wp, pair)
         self.dtype = dtype
 
-    def pack(self, Ws):
-        """Stacked weights (K, r, c) per layer -> (K, stride) buffer."""
-        K = Ws[0].shape[0]
-        slab = _aligned_zeros((K, self.stride), self.dtype)
-        for w, (off, r, c, cp) in zip(Ws, self.geo):
+    def buffers(self, K):
+        """Zeroed (K, stride) weights and (K, scratch) scratch, both 128-byte
+        aligned, from one allocation."""
+        both = _aligned_zeros((K * (self.stride + self.scratch),), self.dtype)
+        n = K * self.stride
+        return both[:n].reshape(K, self.stride), both[n:].reshape(K, self.scratch)
+
+    def pack(self, Ws, slab):
+        """Stacked weights (K, r, c) per layer into the (K, stride) slab."""
+        K = slab.shape[0]
+        for w, (off, r, c, cp) in zip(Ws, self.parts):
             slab[:, off : off + r * cp].reshape(K, r, cp)[:, :, :c] = w
-        return slab
 
     def unpack(self, slab, Ws):
         K = slab.shape[0]
-        for w, (off, r, c, cp) in zip(Ws, self.geo):
+        for w, (off, r, c, cp) in zip(Ws, self.parts):
             w[...] = slab[:, off : off + r * cp].reshape(K, r, cp)[:, :, :c]
-
-    def scratch_for(self, K):
-        return _aligned_zeros((K, self.scratch), self.dtype)
 
 
 class NumbaBackend(Backend):
@@ -285,10 +297,10 @@ class NumbaBackend(Backend):
     def _epoch(self, fn, Ws, X1, Y, alphas):
         """Runs the compiled epoch ``fn`` over stacked weights (K, r, c) per
         layer: packed into the kernels' layout, trained, written back."""
-        dims = [Ws[0].shape[1]] + [w.shape[2] for w in Ws]
-        lay = _Layout(dims, X1.dtype)
-        slab = lay.pack(Ws)
-        fn(slab, lay.geo, lay.wp, X1, Y, alphas, X1.dtype.type(1), lay.scratch_for(slab.shape[0]))
+        lay = _layout(tuple([Ws[0].shape[1]] + [w.shape[2] for w in Ws]), X1.dtype)
+        slab, scratch = lay.buffers(Ws[0].shape[0])
+        lay.pack(Ws, slab)
+        fn(slab, lay.geo, lay.wp, X1, Y, alphas, X1.dtype.type(1), scratch)
         lay.unpack(slab, Ws)
 
     def predict(self, W, X1):
