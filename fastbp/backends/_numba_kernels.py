@@ -283,39 +283,69 @@ def _check(*arrays):
     return dt
 
 
-@intrinsic
-def vec_forward(typingctx, W, wo, A, ao, O, oo, r, cp):
-    """O[oo:oo+cp] = A[ao:ao+r] @ W[wo: wo+r*cp].reshape(r, cp)."""
-    dt = _check(W, A, O)
-    sig = types.void(W, types.intp, A, types.intp, O, types.intp, types.intp, types.intp)
-
+def _forward_codegen(split):
     def codegen(context, builder, sig, args):
+        dt = sig.args[0].dtype
         e = _Emit(context, builder, dt)
         Wv, wov, Av, aov, Ov, oov, rv, cpv = args
         w0 = e.ptr(context, sig.args[0], Wv, wov)
         a0 = e.ptr(context, sig.args[2], Av, aov)
         o0 = e.ptr(context, sig.args[4], Ov, oov)
-        acc = [cgutils.alloca_once(builder, e.vty) for _ in range(PANEL)]
+        sets = 2 if split else 1
+        acc = [[cgutils.alloca_once(builder, e.vty) for _ in range(PANEL)] for _ in range(sets)]
         nvec = builder.udiv(cpv, e.const(e.V))
 
         def body(start, nv):
             col = builder.mul(start, e.const(e.V))
-            for v in range(nv):
-                builder.store(e.zero, acc[v])
-            with cgutils.for_range(builder, rv) as li:
-                i = li.index
+
+            def step(i, a):
                 x = e.splat(builder.load(e.at(a0, i)))
                 row = e.at(w0, builder.add(builder.mul(i, cpv), col))
                 for v in range(nv):
                     w = e.load(e.at(row, e.const(v * e.V)))
-                    builder.store(e.fma(w, x, builder.load(acc[v])), acc[v])
+                    builder.store(e.fma(w, x, builder.load(a[v])), a[v])
+
+            for a in acc:
+                for v in range(nv):
+                    builder.store(e.zero, a[v])
+            if split:  # inputs 0, 2, 4, ... into one set, 1, 3, 5, ... into the other
+                with cgutils.for_range(builder, builder.udiv(rv, e.const(2))) as li:
+                    i = builder.mul(li.index, e.const(2))
+                    step(i, acc[0])
+                    step(builder.add(i, e.const(1)), acc[1])
+                with cgutils.for_range(builder, builder.urem(rv, e.const(2))) as li:
+                    step(builder.sub(rv, e.const(1)), acc[0])
+            else:
+                with cgutils.for_range(builder, rv) as li:
+                    step(li.index, acc[0])
             for v in range(nv):
-                e.store(builder.load(acc[v]), e.at(o0, builder.add(col, e.const(v * e.V))))
+                out = builder.load(acc[0][v])
+                if split:
+                    out = builder.fadd(out, builder.load(acc[1][v]))
+                e.store(out, e.at(o0, builder.add(col, e.const(v * e.V))))
 
         e.panels(nvec, body)
         return context.get_dummy_value()
 
-    return sig, codegen
+    return codegen
+
+
+@intrinsic
+def vec_forward(typingctx, W, wo, A, ao, O, oo, r, cp):
+    """O[oo:oo+cp] = A[ao:ao+r] @ W[wo: wo+r*cp].reshape(r, cp), summed in
+    input order (the order of vec_update_forward: the first layer)."""
+    _check(W, A, O)
+    ip = types.intp
+    return types.void(W, ip, A, ip, O, ip, ip, ip), _forward_codegen(False)
+
+
+@intrinsic
+def vec_forward_split(typingctx, W, wo, A, ao, O, oo, r, cp):
+    """vec_forward with the even and the odd inputs summed separately, then
+    added: half the dependency chain (hidden layers, latency-bound)."""
+    _check(W, A, O)
+    ip = types.intp
+    return types.void(W, ip, A, ip, O, ip, ip, ip), _forward_codegen(True)
 
 
 @intrinsic
@@ -509,7 +539,7 @@ def _train(Wn, geo, wp, X, Y, alpha, one, S):
     vec_sigmoid(S, wp, c0)
     for n in range(N):
         for l in range(1, L):
-            vec_forward(Wn, geo[l, 0], S, l * wp, S, (l + 1) * wp, geo[l, 1], geo[l, 3])
+            vec_forward_split(Wn, geo[l, 0], S, l * wp, S, (l + 1) * wp, geo[l, 1], geo[l, 3])
             vec_sigmoid(S, (l + 1) * wp, geo[l, 2])
         ao = L * wp
         do = dl + L * wp
