@@ -39,28 +39,26 @@ vectorised: Numba runs LLVM without the SLP vectoriser); widths as
 compile-time constants (0.6-0.7x); skipping zero inputs of layer 0 (no
 gain); indexing one flat buffer with signed offsets in Numba source (the
 negative-index wraparound then costs a select per access and nothing
-vectorises; the sigmoid below indexes with unsigned integers for that
-reason).
+vectorises).
 
 Fast-math and the sigmoid
 -------------------------
-The arithmetic kernels use every LLVM fast-math flag except ``nnan`` and
-``ninf`` (reassociation and FMA contraction vectorise the dots and updates;
-IEEE infinities and NaNs keep their meaning, so a diverging network still
-shows NaN/inf). ``error_model="numpy"`` removes the division-by-zero branch.
+The remaining Numba loops use every LLVM fast-math flag except ``nnan`` and
+``ninf`` (IEEE infinities and NaNs keep their meaning, so a diverging network
+still shows NaN/inf); ``error_model="numpy"`` removes the division-by-zero
+branch. The vector kernels carry no fast-math flags at all.
 
-The sigmoid ``1 / (1 + exp(-z))`` has its own exp, written so that it
-vectorises (libm's ``exp`` is a scalar call: without SVML it was half the
+The sigmoid ``1 / (1 + exp(-z))`` (``vec_sigmoid``, the only sigmoid of this
+backend: the epoch and the batched ``forward``/``predict``/``loss`` use it)
+has its own exp, since libm's is a scalar call (without SVML it was half the
 cost of a digits epoch): Cody-Waite reduction ``x = k ln2 + r``, a degree-13
-Taylor polynomial for ``e^r`` on ``|r| <= ln2/2`` (truncation error < 1e-17),
-and ``2^k`` built from the bits of the round-to-nearest shifter. It is
-within 2 ulp of ``scipy.special.expit`` for the sigmoid. ``x`` is clamped
-to [-708, 708], so no finite input overflows: ``z = +-1000`` gives exactly
-1 and 3.3e-308 (expit: 1 and 0), never NaN/inf. This function is compiled
-with only the ``contract`` flag: reassociation would fold the shifter's
-``(t + S) - S`` into ``t`` and break the rounding. float32 activations are
-computed through the float64 sigmoid (then rounded once), which costs little
-and keeps float32 sigmoids correctly rounded in practice.
+Taylor polynomial for ``e^r`` on ``|r| <= ln2/2`` (truncation error < 1e-17,
+evaluated by Estrin's scheme), and ``2^k`` built from the bits of the
+round-to-nearest shifter ``t = x log2(e) + 1.5 * 2**52``. Within 4 ulp of
+``scipy.special.expit`` (tested). ``x`` is clamped to [-708, 708], so no
+finite input overflows: ``z = +-1000`` gives exactly 1 and 3.3e-308 (expit:
+1 and 0), never NaN/inf; NaN stays NaN. float32 activations are computed
+through the float64 sigmoid (then rounded once).
 """
 
 from __future__ import annotations
@@ -78,63 +76,13 @@ FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 _OPTS = dict(cache=True, fastmath=FASTMATH, error_model="numpy", nogil=True, boundscheck=False)
 
 
-# ------------------------------------------------------------ vector exp
-@intrinsic
-def _f64_bits(typingctx, x):
-    """The IEEE bit pattern of a float64, as an int64 (a free bitcast)."""
-
-    def codegen(context, builder, sig, args):
-        return builder.bitcast(args[0], context.get_value_type(types.int64))
-
-    return types.int64(types.float64), codegen
-
-
-@intrinsic
-def _bits_f64(typingctx, x):
-    """The float64 whose IEEE bit pattern is the int64 ``x``."""
-
-    def codegen(context, builder, sig, args):
-        return builder.bitcast(args[0], context.get_value_type(types.float64))
-
-    return types.float64(types.int64), codegen
-
-
+# ------------------------------------------------------------ sigmoid constants
 _LOG2E = 1.4426950408889634
 _SHIFT = 6755399441055744.0  # 1.5 * 2**52: t = y + S rounds y to an integer in t's low bits
 _LN2HI = 6.93147180369123816490e-01  # Cody-Waite split of ln 2 (fdlibm)
 _LN2LO = 1.90821492927058770002e-10
 _EXPC = tuple(1.0 / math.factorial(i) for i in range(14))
 _XMAX = 708.0  # e^708 and e^-708 are normal float64s
-
-
-@njit(cache=True, fastmath={"contract"}, error_model="numpy", nogil=True, boundscheck=False)
-def _sigmoid_row(z, n):
-    """z[:n] = 1 / (1 + exp(-z[:n])) in place, z 1-D (float32 or float64)."""
-    c = _EXPC
-    for j in range(n):
-        x = -float(z[j])
-        x = min(max(x, -_XMAX), _XMAX)
-        t = x * _LOG2E + _SHIFT
-        kf = t - _SHIFT
-        r = x - kf * _LN2HI
-        r = r - kf * _LN2LO
-        p = c[13]
-        p = p * r + c[12]
-        p = p * r + c[11]
-        p = p * r + c[10]
-        p = p * r + c[9]
-        p = p * r + c[8]
-        p = p * r + c[7]
-        p = p * r + c[6]
-        p = p * r + c[5]
-        p = p * r + c[4]
-        p = p * r + c[3]
-        p = p * r + c[2]
-        p = p * r + c[1]
-        p = p * r + c[0]
-        # low bits of t hold k; (k << 52) + (1023 << 52) are the bits of 2**k
-        s = _bits_f64((_f64_bits(t) << 52) + (1023 << 52))
-        z[j] = 1.0 / (1.0 + p * s)
 
 
 # ======================================================= explicit vectors
@@ -464,10 +412,10 @@ def vec_update(typingctx, W, wo, A, ao, D, do, r, cp, alpha):
 def vec_sigmoid(typingctx, Z, zo, n):
     """Z[zo:zo+n] = 1 / (1 + exp(-Z[zo:zo+n])) in place, in whole vectors:
     the lanes up to the next multiple of ``lanes`` are computed too (padding:
-    nothing reads them). The steps of ``_sigmoid_row`` (Cody-Waite
-    reduction, degree-13 Taylor polynomial, 2**k from the shifter's bits), in
-    float64 (float32 lanes widened and rounded back once), with the
-    polynomial evaluated by Estrin's scheme: a dependency chain of 4
+    nothing reads them). Cody-Waite reduction, degree-13 Taylor polynomial,
+    2**k from the shifter's bits (module docstring), in float64 (float32
+    lanes widened and rounded back once), the polynomial evaluated by
+    Estrin's scheme: a dependency chain of 4
     multiply-adds instead of Horner's 13, which mattered because the
     sigmoid of one layer's few vectors is latency-bound."""
     dt = _check(Z)
@@ -575,9 +523,11 @@ def sgd_epoch_many(slab, geo, wp, X, Y, alphas, one, scratch):
 
 # ------------------------------------------------------ single kernels
 @njit(**_OPTS)
-def sigmoid_inplace(Z):
-    """Z = 1 / (1 + exp(-Z)) in place (Z C-contiguous, any shape)."""
-    _sigmoid_row(Z.reshape(Z.size), Z.size)
+def sigmoid_padded(buf, n):
+    """buf[:n] = 1 / (1 + exp(-buf[:n])) in place (buf 1-D, C-contiguous,
+    with room for one more whole vector after n: those lanes are computed
+    and left as they come out)."""
+    vec_sigmoid(buf, 0, n)
 
 
 @njit(**_OPTS)

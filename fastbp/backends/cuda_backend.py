@@ -19,7 +19,6 @@ and the install command) when CuPy, a driver or a GPU is missing.
 from __future__ import annotations
 
 import os
-import time
 from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np

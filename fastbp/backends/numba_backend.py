@@ -140,6 +140,20 @@ def _writable(arrs, name="W"):
             raise ValueError(f"{name}[{l}] is read-only; weights are updated in place")
 
 
+def _sigmoid_of_product(A, w):
+    """sigmoid(A @ w) (``np.matmul`` shapes) as a new C-contiguous array: the
+    BLAS product into a buffer with room for one more 256-bit vector, then
+    the compiled vector sigmoid over whole vectors (the same sigmoid as in
+    the training epoch)."""
+    shape = np.broadcast_shapes(A.shape[:-2], w.shape[:-2]) + (A.shape[-2], w.shape[-1])
+    n = math.prod(shape)
+    buf = np.empty(n + 8, A.dtype)  # 8 >= elements per vector (4 float64, 8 float32)
+    Z = buf[:n].reshape(shape)
+    np.matmul(A, w, out=Z)
+    _k().sigmoid_padded(buf, n)
+    return Z
+
+
 def _round_up(n: int, m: int) -> int:
     return -(-n // m) * m
 
@@ -241,11 +255,8 @@ class NumbaBackend(Backend):
         dtype = _check_weights(W)
         X1, _ = _check_batch(W, X1, None, dtype)
         A = [X1]
-        sig = _k().sigmoid_inplace
         for w in W:
-            Z = np.ascontiguousarray(A[-1] @ w)  # BLAS product, then the compiled sigmoid pass
-            sig(Z)
-            A.append(Z)
+            A.append(_sigmoid_of_product(A[-1], w))
         return A
 
     def output_delta(self, AL, Y):
@@ -338,16 +349,13 @@ class NumbaBackend(Backend):
         dtype = _check_weights(Ws, "Ws", stacked=True)
         X1, Y = _check_batch(Ws, X1, Y, dtype, "Ws")
         K = Ws[0].shape[0]
-        sig = _k().sigmoid_inplace
         width = max(w.shape[2] for w in Ws)
         chunk = max(1, int(64e6 // max(1, X1.shape[0] * width * dtype.itemsize)))
         out = np.empty(K)
         for k0 in range(0, K, chunk):
             A = X1
             for w in Ws:
-                Z = np.ascontiguousarray(np.matmul(A, w[k0 : k0 + chunk]))
-                sig(Z)
-                A = Z
+                A = _sigmoid_of_product(A, w[k0 : k0 + chunk])
             out[k0 : k0 + chunk] = 0.5 * ((A - Y) ** 2).sum(axis=(1, 2))
         return out
 
