@@ -151,6 +151,19 @@ class _Emit:
         data = context.make_array(aryty)(context, self.b, ary).data
         return self.b.gep(data, [off])
 
+    def operands(self, context, sig, args):
+        """Pointers for the (array, element offset) argument pairs, in order,
+        and the other (scalar) arguments, in order."""
+        ptrs, rest, k = [], [], 0
+        while k < len(args):
+            if isinstance(sig.args[k], types.Array):
+                ptrs.append(self.ptr(context, sig.args[k], args[k], args[k + 1]))
+                k += 2
+            else:
+                rest.append(args[k])
+                k += 1
+        return ptrs, rest
+
     def at(self, p, n):
         return self.b.gep(p, [n])
 
@@ -235,10 +248,7 @@ def _forward_codegen(split):
     def codegen(context, builder, sig, args):
         dt = sig.args[0].dtype
         e = _Emit(context, builder, dt)
-        Wv, wov, Av, aov, Ov, oov, rv, cpv = args
-        w0 = e.ptr(context, sig.args[0], Wv, wov)
-        a0 = e.ptr(context, sig.args[2], Av, aov)
-        o0 = e.ptr(context, sig.args[4], Ov, oov)
+        (w0, a0, o0), (rv, cpv) = e.operands(context, sig, args)
         sets = 2 if split else 1
         acc = [[cgutils.alloca_once(builder, e.vty) for _ in range(PANEL)] for _ in range(sets)]
         nvec = builder.udiv(cpv, e.const(e.V))
@@ -306,12 +316,7 @@ def vec_update_forward(typingctx, W, wo, P, po, D, do, A, ao, O, oo, r, cp, alph
 
     def codegen(context, builder, sig, args):
         e = _Emit(context, builder, dt)
-        Wv, wov, Pv, pov, Dv, dov, Av, aov, Ov, oov, rv, cpv, alv = args
-        w0 = e.ptr(context, sig.args[0], Wv, wov)
-        p0 = e.ptr(context, sig.args[2], Pv, pov)
-        d0 = e.ptr(context, sig.args[4], Dv, dov)
-        a0 = e.ptr(context, sig.args[6], Av, aov)
-        o0 = e.ptr(context, sig.args[8], Ov, oov)
+        (w0, p0, d0, a0, o0), (rv, cpv, alv) = e.operands(context, sig, args)
         acc = [cgutils.alloca_once(builder, e.vty) for _ in range(PANEL)]
         nvec = builder.udiv(cpv, e.const(e.V))
 
@@ -345,14 +350,9 @@ def _backward_codegen(with_delta):
     def codegen(context, builder, sig, args):
         dt = sig.args[0].dtype
         e = _Emit(context, builder, dt)
-        if with_delta:
-            Wv, wov, Av, aov, Dv, dov, DPv, dpov, rv, cpv, alv = args
-            dp0 = e.ptr(context, sig.args[6], DPv, dpov)
-        else:
-            Wv, wov, Av, aov, Dv, dov, rv, cpv, alv = args
-        w0 = e.ptr(context, sig.args[0], Wv, wov)
-        a0 = e.ptr(context, sig.args[2], Av, aov)
-        d0 = e.ptr(context, sig.args[4], Dv, dov)
+        ptrs, (rv, cpv, alv) = e.operands(context, sig, args)
+        w0, a0, d0 = ptrs[:3]
+        dp0 = ptrs[3] if with_delta else None
         acc = [cgutils.alloca_once(builder, e.vty) for _ in range(G)]
         nvec = builder.udiv(cpv, e.const(e.V))
 
@@ -424,8 +424,7 @@ def vec_sigmoid(typingctx, Z, zo, n):
     def codegen(context, builder, sig, args):
         b = builder
         e = _Emit(context, b, dt)
-        Zv, zov, nv = args
-        z0 = e.ptr(context, sig.args[0], Zv, zov)
+        (z0,), (nv,) = e.operands(context, sig, args)
         V = e.V
         dty = ir.VectorType(ir.DoubleType(), V)
         ity = ir.VectorType(ir.IntType(64), V)
