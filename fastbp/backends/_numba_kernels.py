@@ -376,10 +376,15 @@ def _backward_codegen(with_delta):
             if not with_delta:
                 return
             sums = e.reduce4([builder.load(acc[k]) for k in range(n)])
-            for k in range(n):
-                x = builder.extract_element(sums, ir.Constant(ir.IntType(32), k)) if n > 1 else sums
-                dp = builder.fmul(builder.fmul(x, ai[k]), builder.fsub(ir.Constant(e.f, 1.0), ai[k]))
-                builder.store(dp, e.at(dp0, builder.add(first, e.const(k))))
+            if n == G:  # the four deltas as one 4-lane store (a later vector load can forward from it)
+                v4 = ir.VectorType(e.f, G)
+                a4 = builder.load(builder.bitcast(e.at(a0, first), v4.as_pointer()), align=e.size)
+                one4 = ir.Constant(v4, [1.0] * G)
+                dp = builder.fmul(builder.fmul(sums, a4), builder.fsub(one4, a4))
+                builder.store(dp, builder.bitcast(e.at(dp0, first), v4.as_pointer()), align=e.size)
+            else:
+                dp = builder.fmul(builder.fmul(sums, ai[0]), builder.fsub(ir.Constant(e.f, 1.0), ai[0]))
+                builder.store(dp, e.at(dp0, first))
 
         ngroups = builder.udiv(rv, e.const(G))
         with cgutils.for_range(builder, ngroups) as lg:
