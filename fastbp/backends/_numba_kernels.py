@@ -320,19 +320,23 @@ def vec_update_forward(typingctx, W, wo, P, po, D, do, A, ao, O, oo, r, cp, alph
         acc = [cgutils.alloca_once(builder, e.vty) for _ in range(PANEL)]
         nvec = builder.udiv(cpv, e.const(e.V))
 
+        nalpha = builder.fneg(alv)  # (-alpha) * p == -(alpha * p) exactly
+
         def body(start, nv):
             col = builder.mul(start, e.const(e.V))
-            d = [e.load(e.at(d0, builder.add(col, e.const(v * e.V)))) for v in range(nv)]
+            dcol = e.at(d0, col)
             for v in range(nv):
                 builder.store(e.zero, acc[v])
             with cgutils.for_range(builder, rv) as li:
                 i = li.index
-                g = e.splat(builder.fneg(builder.fmul(alv, builder.load(e.at(p0, i)))))
+                g = e.splat(builder.fmul(nalpha, builder.load(e.at(p0, i))))
                 x = e.splat(builder.load(e.at(a0, i)))
                 row = e.at(w0, builder.add(builder.mul(i, cpv), col))
                 for v in range(nv):
                     pw = e.at(row, e.const(v * e.V))
-                    w = e.fma(g, d[v], e.load(pw))
+                    # d is read from memory each time (a folded FMA operand): held in
+                    # registers beside the accumulators it made LLVM spill
+                    w = e.fma(g, e.load(e.at(dcol, e.const(v * e.V))), e.load(pw))
                     e.store(w, pw)
                     builder.store(e.fma(w, x, builder.load(acc[v])), acc[v])
             for v in range(nv):
@@ -355,11 +359,12 @@ def _backward_codegen(with_delta):
         dp0 = ptrs[3] if with_delta else None
         acc = [cgutils.alloca_once(builder, e.vty) for _ in range(G)]
         nvec = builder.udiv(cpv, e.const(e.V))
+        nalpha = builder.fneg(alv)  # (-alpha) * a == -(alpha * a) exactly
 
         def rows(first, n):
             """Delta and update of rows first .. first+n-1 (n a Python int)."""
             ai = [builder.load(e.at(a0, builder.add(first, e.const(k)))) for k in range(n)]
-            g = [e.splat(builder.fneg(builder.fmul(alv, x))) for x in ai]
+            g = [e.splat(builder.fmul(nalpha, x)) for x in ai]
             row = [e.at(w0, builder.mul(builder.add(first, e.const(k)), cpv)) for k in range(n)]
             if with_delta:
                 for k in range(n):
