@@ -20,11 +20,13 @@ cp)`` at offset ``geo[l, 0]``, its ``c`` output columns zero-padded to
 ``cp``, a whole number of 256-bit vectors; each layer starts on a cache line
 and each network's buffers take a multiple of 128 bytes, so networks trained
 by different threads never share a cache line (sharing one cost the 2-core
-K=8 run a third of its throughput). Padding lanes stay zero.
+K=8 run a third of its throughput). Padded weights and delta lanes stay
+zero; padded activation lanes hold sigmoids of whatever is there and are
+never read.
 
 Per sample (REFERENCE.md), with the explicit-vector kernels below:
-``vec_forward`` for layers 1.. (the outputs of a layer held in vector
-registers while the loop runs over its inputs), the sigmoid, the output
+``vec_forward_split`` for layers 1.. (the outputs of a layer held in vector
+registers while the loop runs over its inputs), ``vec_sigmoid``, the output
 delta, then for l = L-1 .. 1 ``vec_backward``: per row i of W[l] the hidden
 delta ``(W[i] . d) * a_i * (1 - a_i)`` from the old weights (four rows' dot
 products reduced together) and the update ``W[i] -= (alpha a_i) d`` in the
@@ -97,7 +99,8 @@ _XMAX = 708.0  # e^708 and e^-708 are normal float64s
 # buffer; layer l is row-major ``(r, cp)`` at element offset ``woff``, its
 # ``c`` columns zero-padded to ``cp``, a multiple of ``lanes(dtype)`` (4 float64 /
 # 8 float32 per 256-bit vector), each layer 64-byte aligned. Activations and
-# deltas are rows of another flat buffer, each ``cp`` wide, padding zero.
+# deltas are rows of another flat buffer (padded delta lanes are zero; padded
+# activation lanes are never read).
 # Every offset below counts elements from the start of an array's data.
 #
 # - ``vec_forward(W, wo, A, ao, O, oo, r, cp)``: ``O[oo:oo+cp] = A[ao:ao+r] @ W``,
@@ -112,11 +115,14 @@ _XMAX = 708.0  # e^708 and e^-708 are normal float64s
 #   weights before the update, then the update ``W[i] -= (alpha * a_i) * D``.
 # - ``vec_update(W, wo, A, ao, D, do, r, cp, alpha)``: the update alone.
 #
-# The arithmetic per weight is the same in all of them (``w + (-(alpha*a_i))
-# * d_j`` as one FMA; forward sums in input order, one FMA per input), so a
-# batch in one call gives bit for bit the weights of one call per sample.
-# Padding lanes stay zero: their weights are zero, their deltas are zero.
-# They carry no fast-math flags: their sums run in the order written.
+# - ``vec_forward_split``: vec_forward summing even and odd inputs apart
+#   (hidden layers); ``vec_sigmoid``: the sigmoid over whole vectors.
+#
+# The update of a weight is the same FMA in all of them (``w + (-(alpha a_i))
+# * d_j``) and the first layer's forward sums in input order in both of its
+# kernels, so a batch in one call gives bit for bit the weights of one call
+# per sample. Padded weights stay zero (their deltas are zero). These
+# kernels carry no fast-math flags: their sums run in the order written.
 
 #: bytes per vector (AVX2 ymm; LLVM splits or joins them for other targets)
 VEC_BYTES = 32
