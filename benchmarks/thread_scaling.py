@@ -6,7 +6,7 @@ This script interleaves them: each round times one digits epoch of K=1, then
 K=2, then K=8 networks (64-32-16-10, float64 by default, fresh weight copies),
 and reports medians and the network-samples/s of each K relative to K=1.
 
-    python benchmarks/thread_scaling.py [--rounds 60] [--dtype float32] [--backend numba]
+    python -m benchmarks.thread_scaling [--rounds 60] [--dtype float32] [--backend numba]
 """
 
 from __future__ import annotations
@@ -18,10 +18,8 @@ import time
 import numpy as np
 
 from fastbp.backends import get_backend
-from fastbp.datasets import digits
-from fastbp.network import add_bias, init_weights
 
-LAYERS = [64, 32, 16, 10]
+from ._common import DIGITS_LAYERS, digits_host, on_backend, stacked_weights_host
 
 
 def main() -> None:
@@ -33,15 +31,13 @@ def main() -> None:
     args = ap.parse_args()
     be = get_backend(args.backend)
     dt = np.dtype(args.dtype)
-    ds = digits()
-    X1 = be.asarray(add_bias(ds.X_train), dt)
-    Y = be.asarray(ds.Y_train, dt)
+    X1, Y = on_backend(be, dt, *digits_host())
     ks = [int(k) for k in args.ks.split(",")]
-    nets = {K: [np.stack([init_weights(LAYERS, seed=s)[l] for s in range(K)]).astype(dt) for l in range(3)] for K in ks}
+    nets = {K: stacked_weights_host(DIGITS_LAYERS, K) for K in ks}
     times = {K: [] for K in ks}
     for r in range(args.rounds + 1):
         for K in ks:
-            Ws = [be.asarray(w, dt) for w in nets[K]]
+            (Ws,) = on_backend(be, dt, nets[K])
             t = time.perf_counter()
             be.sgd_epoch_many(Ws, X1, Y, np.full(K, 0.1))
             if r:  # round 0 compiles and warms up
