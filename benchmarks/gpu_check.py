@@ -266,8 +266,17 @@ def safe(fn, *a, **k):
 def time_epoch(backend, layers, X1, Y, dtype, reps, bench, variant="", alpha=0.1, seed=0, max_s=None):
     W = [backend.asarray(w, dtype) for w in init_weights(layers, seed)]
     X1d, Yd = backend.asarray(X1, dtype), backend.asarray(Y, dtype)
-    fn = lambda: backend.sgd_epoch(W, X1d, Yd, alpha)  # noqa: E731
-    # one warm-up call (compilation), then estimate before committing to reps
+    med, ts, how = _time_call(backend, lambda: backend.sgd_epoch(W, X1d, Yd, alpha), reps, max_s)
+    n = X1.shape[0]
+    record(bench=bench, backend=backend.name, dtype=np.dtype(dtype).name, variant=variant, samples=n,
+           median_s=med, runs_s=ts, us_per_sample=med / n * 1e6, samples_per_s=n / med, **how)
+    return med
+
+
+def _time_call(backend, fn, reps, max_s=None):
+    """(median s, times, how it ran): one warm-up call (compilation), reps cut so
+    they fit in ``max_s`` by that call's time, then the median of the timed
+    calls; ``how`` holds the plan and kernel the backend reports it used."""
     t0 = time.perf_counter()
     fn()
     backend.synchronize()
@@ -275,13 +284,10 @@ def time_epoch(backend, layers, X1, Y, dtype, reps, bench, variant="", alpha=0.1
     if max_s is not None:
         reps = max(1, min(reps, int(max_s / max(first, 1e-6))))
     med, ts = median_time(fn, reps, sync=backend.synchronize, warmup=1 if first < 1.0 else 0)
-    n = X1.shape[0]
     plan = getattr(backend, "last_plan", None)
-    record(bench=bench, backend=backend.name, dtype=np.dtype(dtype).name, variant=variant, samples=n,
-           median_s=med, runs_s=ts, us_per_sample=med / n * 1e6, samples_per_s=n / med,
-           plan=(plan.__dict__ if plan is not None else None), kernel=getattr(backend, "last_kernel", None),
-           specialize_failed=getattr(backend, "specialize_failed", None))
-    return med
+    how = dict(plan=(plan.__dict__ if plan is not None else None), kernel=getattr(backend, "last_kernel", None),
+               specialize_failed=getattr(backend, "specialize_failed", None))
+    return med, ts, how
 
 
 @stage("digits epoch")
@@ -353,20 +359,10 @@ def time_many(backend, K, X1, Y, dtype, reps, variant="", max_s=None):
     Ws = [backend.asarray(np.stack([n[l] for n in nets]), dtype) for l in range(L)]
     alphas = np.linspace(0.05, 0.5, K)
     X1d, Yd = backend.asarray(X1, dtype), backend.asarray(Y, dtype)
-    fn = lambda: backend.sgd_epoch_many(Ws, X1d, Yd, alphas)  # noqa: E731
-    t0 = time.perf_counter()
-    fn()
-    backend.synchronize()
-    first = time.perf_counter() - t0
-    if max_s is not None:
-        reps = max(1, min(reps, int(max_s / max(first, 1e-6))))
-    med, ts = median_time(fn, reps, sync=backend.synchronize, warmup=1 if first < 1.0 else 0)
+    med, ts, how = _time_call(backend, lambda: backend.sgd_epoch_many(Ws, X1d, Yd, alphas), reps, max_s)
     n = X1.shape[0]
-    plan = getattr(backend, "last_plan", None)
     record(bench="many_digits_epoch", backend=backend.name, dtype=np.dtype(dtype).name, variant=variant, K=K,
-           samples=n, median_s=med, runs_s=ts, samples_per_s=K * n / med, us_per_sample=med / n * 1e6,
-           plan=(plan.__dict__ if plan is not None else None), kernel=getattr(backend, "last_kernel", None),
-           specialize_failed=getattr(backend, "specialize_failed", None))
+           samples=n, median_s=med, runs_s=ts, samples_per_s=K * n / med, us_per_sample=med / n * 1e6, **how)
 
 
 @stage("many networks")
