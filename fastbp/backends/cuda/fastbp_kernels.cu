@@ -581,6 +581,25 @@ __device__ __forceinline__ unsigned long long fastbp_globaltimer() {
 #endif
 }
 
+// One step of a barrier's spin loop (thread 0): every 1024th spin, true (and
+// *s_abort set) when another block reported a failure or this wait has
+// passed timeout_ns (then the status becomes FASTBP_STATUS_BARRIER_TIMEOUT).
+__device__ __forceinline__ bool fastbp_barrier_give_up(unsigned int* spins, unsigned long long* t0,
+                                                       volatile int* status, unsigned long long timeout_ns,
+                                                       int* s_abort) {
+    if ((++*spins & 1023u) != 0u) return false;
+    if (*status != FASTBP_STATUS_OK) { *s_abort = 1; return true; }
+    const unsigned long long now = fastbp_globaltimer();
+    if (*t0 == 0) {
+        *t0 = now;
+    } else if (now - *t0 > timeout_ns) {
+        atomicCAS((int*)status, FASTBP_STATUS_OK, FASTBP_STATUS_BARRIER_TIMEOUT);
+        *s_abort = 1;
+        return true;
+    }
+    return false;
+}
+
 // Returns false when the barrier timed out or another block reported a
 // failure (then every thread of the block must return).
 __device__ __forceinline__ bool fastbp_grid_barrier(unsigned long long* counter, unsigned long long target,
@@ -594,16 +613,7 @@ __device__ __forceinline__ bool fastbp_grid_barrier(unsigned long long* counter,
         unsigned long long t0 = 0;
         unsigned int spins = 0;
         while (*vc < target) {
-            if ((++spins & 1023u) == 0u) {
-                if (*status != FASTBP_STATUS_OK) { *s_abort = 1; break; }
-                const unsigned long long now = fastbp_globaltimer();
-                if (t0 == 0) t0 = now;
-                else if (now - t0 > timeout_ns) {
-                    atomicCAS((int*)status, FASTBP_STATUS_OK, FASTBP_STATUS_BARRIER_TIMEOUT);
-                    *s_abort = 1;
-                    break;
-                }
-            }
+            if (fastbp_barrier_give_up(&spins, &t0, status, timeout_ns, s_abort)) break;
         }
         __threadfence();  // acquire: later ld.cg see the other blocks' writes
     }
@@ -644,16 +654,7 @@ __device__ __forceinline__ bool fastbp_grid_barrier_acqrel(unsigned long long* c
         unsigned long long t0 = 0;
         unsigned int spins = 0;
         while (fastbp_ld_acquire(counter) < target) {
-            if ((++spins & 1023u) == 0u) {
-                if (*status != FASTBP_STATUS_OK) { *s_abort = 1; break; }
-                const unsigned long long now = fastbp_globaltimer();
-                if (t0 == 0) t0 = now;
-                else if (now - t0 > timeout_ns) {
-                    atomicCAS((int*)status, FASTBP_STATUS_OK, FASTBP_STATUS_BARRIER_TIMEOUT);
-                    *s_abort = 1;
-                    break;
-                }
-            }
+            if (fastbp_barrier_give_up(&spins, &t0, status, timeout_ns, s_abort)) break;
         }
     }
     __syncthreads();
