@@ -141,11 +141,12 @@ def _writable(arrs, name="W"):
 
 
 def _sigmoid_of_product(A, w):
-    """sigmoid(A @ w) (``np.matmul`` shapes) as a new C-contiguous array: the
-    BLAS product into a buffer with room for one more 256-bit vector, then
-    the compiled vector sigmoid over whole vectors (the same sigmoid as in
-    the training epoch)."""
-    shape = np.broadcast_shapes(A.shape[:-2], w.shape[:-2]) + (A.shape[-2], w.shape[-1])
+    """sigmoid(A @ w) as a new C-contiguous array, A (..., N, r) and w (..., r,
+    c) with the same stacking dimensions or none on one side: the BLAS
+    product into a buffer with room for one more 256-bit vector, then the
+    compiled vector sigmoid over whole vectors (the same sigmoid as in the
+    training epoch)."""
+    shape = (w.shape[:-2] or A.shape[:-2]) + (A.shape[-2], w.shape[-1])  # (np.broadcast_shapes: 4 us)
     n = math.prod(shape)
     buf = np.empty(n + 8, A.dtype)  # 8 >= elements per vector (4 float64, 8 float32)
     Z = buf[:n].reshape(shape)
@@ -158,13 +159,12 @@ def _round_up(n: int, m: int) -> int:
     return -(-n // m) * m
 
 
-def _aligned_zeros(shape, dtype, align=128):
-    """Zeros whose data starts on an ``align``-byte boundary."""
-    dtype = np.dtype(dtype)
-    n = math.prod(shape) * dtype.itemsize  # (np.prod of a tuple costs ~9 us: XOR calls are ~20 us)
-    buf = np.zeros(n + align, np.uint8)
+def _aligned_zeros(n, dtype, align=128):
+    """``n`` zeros whose data starts on an ``align``-byte boundary."""
+    size = n * dtype.itemsize
+    buf = np.zeros(size + align, np.uint8)
     start = (-buf.ctypes.data) % align
-    return buf[start : start + n].view(dtype).reshape(shape)
+    return buf[start : start + size].view(dtype)
 
 
 @functools.lru_cache(maxsize=64)
@@ -202,21 +202,13 @@ class _Layout:
 
     def buffers(self, K):
         """Zeroed (K, stride) weights and (K, scratch) scratch, both 128-byte
-        aligned, from one allocation."""
-        both = _aligned_zeros((K * (self.stride + self.scratch),), self.dtype)
+        aligned, from one allocation, and the views of the weights: views[l]
+        is layer l of every network, (K, r, c), the padding left out."""
+        both = _aligned_zeros(K * (self.stride + self.scratch), self.dtype)
         n = K * self.stride
-        return both[:n].reshape(K, self.stride), both[n:].reshape(K, self.scratch)
-
-    def pack(self, Ws, slab):
-        """Stacked weights (K, r, c) per layer into the (K, stride) slab."""
-        K = slab.shape[0]
-        for w, (off, r, c, cp) in zip(Ws, self.parts):
-            slab[:, off : off + r * cp].reshape(K, r, cp)[:, :, :c] = w
-
-    def unpack(self, slab, Ws):
-        K = slab.shape[0]
-        for w, (off, r, c, cp) in zip(Ws, self.parts):
-            w[...] = slab[:, off : off + r * cp].reshape(K, r, cp)[:, :, :c]
+        slab = both[:n].reshape(K, self.stride)
+        views = [slab[:, off : off + r * cp].reshape(K, r, cp)[:, :, :c] for off, r, c, cp in self.parts]
+        return slab, both[n:].reshape(K, self.scratch), views
 
 
 class NumbaBackend(Backend):
@@ -302,17 +294,20 @@ class NumbaBackend(Backend):
         a = _scalar(alpha, dtype)
         if X1.shape[0] == 0:
             return
-        _writable(W)
-        self._epoch(_k().sgd_epoch, [w[None] for w in W], X1, Y, np.array([a]))
+        self._epoch(_k().sgd_epoch, [w[None] for w in W], X1, Y, np.array([a]), "W")
 
-    def _epoch(self, fn, Ws, X1, Y, alphas):
+    def _epoch(self, fn, Ws, X1, Y, alphas, name):
         """Runs the compiled epoch ``fn`` over stacked weights (K, r, c) per
-        layer: packed into the kernels' layout, trained, written back."""
+        layer (``name`` in errors): packed into the kernels' layout, trained,
+        written back."""
+        _writable(Ws, name)
         lay = _layout(tuple([Ws[0].shape[1]] + [w.shape[2] for w in Ws]), X1.dtype)
-        slab, scratch = lay.buffers(Ws[0].shape[0])
-        lay.pack(Ws, slab)
+        slab, scratch, views = lay.buffers(Ws[0].shape[0])
+        for v, w in zip(views, Ws):
+            v[...] = w
         fn(slab, lay.geo, lay.wp, X1, Y, alphas, X1.dtype.type(1), scratch)
-        lay.unpack(slab, Ws)
+        for v, w in zip(views, Ws):
+            w[...] = v
 
     def predict(self, W, X1):
         return self.forward(W, X1)[-1]
@@ -339,8 +334,7 @@ class NumbaBackend(Backend):
             raise ValueError(f"alphas has {alphas.shape[0]} values but Ws stacks {K} networks")
         if X1.shape[0] == 0:
             return
-        _writable(Ws, "Ws")
-        self._epoch(_k().sgd_epoch_many, Ws, X1, Y, alphas)
+        self._epoch(_k().sgd_epoch_many, Ws, X1, Y, alphas, "Ws")
 
     def loss_many(self, Ws, X1, Y):
         """Every network's loss with one stacked BLAS product per layer (the
