@@ -119,7 +119,22 @@ DIGITS = [64, 32, 16, 10]
 WIDE = [784, 256, 128, 10]
 
 
+def _record_kernel(name, kernel, extra=()):
+    """A compiled kernel's attributes (registers, local and shared memory, ...)
+    into the results and the log; an attribute that cannot be read is noted."""
+    attrs = {}
+    for a in ("num_regs", "local_size_bytes", "shared_size_bytes", "max_threads_per_block", *extra):
+        try:
+            attrs[a] = int(getattr(kernel, a))
+        except Exception as exc:
+            attrs[a] = f"? {exc}"
+    RESULTS["kernels"][name] = attrs
+    log(f"  kernel {name}: {attrs}")
+
+
+
 # ---------------------------------------------------------------- stages
+
 @stage("environment")
 def environment():
     m = RESULTS["meta"]
@@ -167,14 +182,7 @@ def environment():
     m["cuda_info"] = cb.info()
     log("cuda info:", json.dumps(m["cuda_info"]))
     for ne, k in cb._kernels.items():
-        attrs = {}
-        for a in ("num_regs", "local_size_bytes", "shared_size_bytes", "max_threads_per_block", "binary_version", "ptx_version"):
-            try:
-                attrs[a] = int(getattr(k, a))
-            except Exception as exc:
-                attrs[a] = f"? {exc}"
-        RESULTS["kernels"][ne] = attrs
-        log(f"  kernel {ne}: {attrs}")
+        _record_kernel(ne, k, ("binary_version", "ptx_version"))
     m["cuda_specialize_default"] = getattr(cb, "specialize", None)
     for dt in (np.float64, np.float32):
         for many_ in (False, True):
@@ -184,14 +192,7 @@ def environment():
                 if k is None:
                     log(f"  fixed kernel for digits {np.dtype(dt).name} {p.threads} threads: NOT built: {cb.specialize_failed}")
                     continue
-                attrs = {}
-                for a in ("num_regs", "local_size_bytes", "shared_size_bytes", "max_threads_per_block"):
-                    try:
-                        attrs[a] = int(getattr(k, a))
-                    except Exception as exc:
-                        attrs[a] = f"? {exc}"
-                RESULTS["kernels"][ne] = attrs
-                log(f"  kernel {ne}: {attrs}")
+                _record_kernel(ne, k)
             except Exception as exc:
                 log(f"  fixed kernel attributes failed: {type(exc).__name__}: {exc}")
     for name, d in (("digits", [65, 33, 17, 10]), ("wide", [785, 257, 129, 10])):
