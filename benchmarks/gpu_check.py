@@ -132,7 +132,6 @@ def _record_kernel(name, kernel, extra=()):
     log(f"  kernel {name}: {attrs}")
 
 
-
 # ---------------------------------------------------------------- stages
 
 @stage("environment")
