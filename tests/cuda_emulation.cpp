@@ -11,7 +11,7 @@
 // NVRTC itself.
 //
 // Usage: cuda_emulation DIR   (files written by tests/test_cuda_source.py)
-//   DIR/params.i64: kernel (0 block, 1 grid, 2 block_fixed, 3 grid with the acq/rel barrier), itemsize, L, N, K, blocks, threads, smem_bytes, timeout_ns
+//   DIR/params.i64: kernel (0 block, 1 grid, 2 block_fixed, 3 grid with the acq/rel barrier, 4 regs), itemsize, L, N, K, blocks, threads, smem_bytes, timeout_ns
 //   DIR/dims.i32, DIR/w<l>.bin (K stacked), DIR/x.bin, DIR/y.bin, DIR/alphas.bin
 // Writes DIR/w<l>.out and DIR/status.txt.
 //
@@ -20,6 +20,7 @@
 // -DFASTBP_EMU_FIXED_LIST='F(double, 128, 65, 33, 17, 10) F(float, ...) ...'
 // (element type, threads, widths), and kernel 2 runs the instantiation whose
 // type, threads and widths match the run's (exit 3 when none does).
+// Likewise fastbp_sgd_regs<T, NT, D...> (kernel 4) with -DFASTBP_EMU_REGS_LIST.
 #include <atomic>
 #include <barrier>
 #include <cmath>
@@ -61,6 +62,7 @@ static std::vector<std::unique_ptr<std::barrier<>>> g_warp_bar;
 static double g_warp_buf[32][32];
 
 static inline void __syncthreads() { g_block_bar->arrive_and_wait(); }
+static inline void __syncwarp(unsigned int = 0xffffffffu) { g_warp_bar[threadIdx.x >> 5]->arrive_and_wait(); }
 static inline void __threadfence() { std::atomic_thread_fence(std::memory_order_seq_cst); }
 
 template <typename T>
@@ -148,10 +150,9 @@ static int run(const std::string& dir, const std::vector<long long>& prm) {
     const T* A = (const T*)ab.data();
     int status_code = 0;
     blockDim.x = threads;
-    if (kernel == 2) {
+    if (kernel == 2 || kernel == 4) {
         gridDim.x = K;
         bool found = false;
-#ifdef FASTBP_EMU_FIXED_LIST
         auto try_fixed = [&](auto kern, int nt, std::initializer_list<int> shape) {
             if (found || nt != threads || (int)shape.size() != L + 1) return;
             int i = 0;
@@ -164,11 +165,18 @@ static int run(const std::string& dir, const std::vector<long long>& prm) {
         };
 #define F(TT, NT, ...)                                                                          \
         if constexpr (std::is_same_v<T, TT>) try_fixed(fastbp_sgd_block_fixed<TT, NT, __VA_ARGS__>, NT, {__VA_ARGS__});
-        FASTBP_EMU_FIXED_LIST
-#undef F
+#ifdef FASTBP_EMU_FIXED_LIST
+        if (kernel == 2) { FASTBP_EMU_FIXED_LIST }
 #endif
+#undef F
+#define F(TT, NT, ...)                                                                          \
+        if constexpr (std::is_same_v<T, TT>) try_fixed(fastbp_sgd_regs<TT, NT, __VA_ARGS__>, NT, {__VA_ARGS__});
+#ifdef FASTBP_EMU_REGS_LIST
+        if (kernel == 4) { FASTBP_EMU_REGS_LIST }
+#endif
+#undef F
         if (!found) {
-            std::fprintf(stderr, "no fastbp_sgd_block_fixed instantiation for this shape/threads/type\n");
+            std::fprintf(stderr, "no fastbp_sgd_block_fixed / fastbp_sgd_regs instantiation for this shape/threads/type\n");
             return 3;
         }
     } else if (kernel == 0) {

@@ -80,6 +80,16 @@ FIXED_CHECKED = [
     (np.float64, 512, (785, 33, 10)),
 ]
 FIXED_NAMES = [src.fixed_block_name(dt, nt, d) for dt, nt, d in FIXED_CHECKED]
+#: Register-resident kernels compiled by the NVRTC / nvcc checks: digits and
+#: XOR at the backend's thread counts, and the largest float64 tiles allowed.
+REGS_CHECKED = [
+    (np.float64, src.regs_threads_for((65, 33, 17, 10)), (65, 33, 17, 10)),
+    (np.float32, src.regs_threads_for((65, 33, 17, 10)), (65, 33, 17, 10)),
+    (np.float64, src.regs_threads_for((3, 3, 1)), (3, 3, 1)),
+    (np.float64, src.regs_threads_for((65, 41, 17, 10)), (65, 41, 17, 10)),
+    (np.float32, src.regs_threads_for((65, 49, 33, 10)), (65, 49, 33, 10)),
+]
+REGS_NAMES = [src.regs_block_name(dt, nt, d) for dt, nt, d in REGS_CHECKED]
 ACQREL_NAMES = [src.grid_kernel_name(dt, "acqrel") for dt in (np.float32, np.float64)]
 
 
@@ -103,7 +113,7 @@ def test_nvrtc_compiles_every_entry(arch):
     nvrtc = _nvrtc()
     code = src.load_source().encode()
     (prog,) = _check(nvrtc, nvrtc.nvrtcCreateProgram(code, b"fastbp_kernels.cu", 0, [], []), "create")
-    names = [*src.NAME_EXPRESSIONS, *FIXED_NAMES, *ACQREL_NAMES]
+    names = [*src.NAME_EXPRESSIONS, *FIXED_NAMES, *REGS_NAMES, *ACQREL_NAMES]
     try:
         for ne in names:
             _check(nvrtc, nvrtc.nvrtcAddNameExpression(prog, ne.encode()), f"name {ne}")
@@ -152,6 +162,10 @@ def _instantiation_unit(tmp_path: Path) -> Path:
         t = src.CTYPES[np.dtype(dt)]
         args = ", ".join(map(str, d))
         lines.append(f"template __global__ void fastbp_sgd_block_fixed<{t}, {nt}, {args}>({sig.replace('T', t)});")
+    for dt, nt, d in REGS_CHECKED:
+        t = src.CTYPES[np.dtype(dt)]
+        args = ", ".join(map(str, d))
+        lines.append(f"template __global__ void fastbp_sgd_regs<{t}, {nt}, {args}>({sig.replace('T', t)});")
     for t in ("float", "double"):
         lines.append(f"template __global__ void fastbp_sgd_grid<{t}, 1>({sigs['fastbp_sgd_grid'].replace('T', t)});")
     p = tmp_path / "fastbp_all.cu"
@@ -168,7 +182,7 @@ def test_nvcc_resource_usage_no_spills(arch, tmp_path):
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     out = r.stdout + r.stderr
     assert r.returncode == 0, out
-    n_entries = 2 * len(src.KERNEL_TEMPLATES) + len(FIXED_CHECKED) + 2
+    n_entries = 2 * len(src.KERNEL_TEMPLATES) + len(FIXED_CHECKED) + len(REGS_CHECKED) + 2
     funcs = re.findall(r"Function properties for (\S+)\s*\n\s*(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads", out)
     assert len(funcs) == n_entries, out
     for name, stack, st, ld in funcs:
@@ -182,13 +196,16 @@ def test_nvcc_resource_usage_no_spills(arch, tmp_path):
         usage.append((name, regs.group(1), smem.group(1) if smem else "0"))
     assert len(usage) == n_entries, out
     for name, regs, smem in usage:
-        if "fixed" in name:
+        if "fixed" in name or "regs" in name:
             assert int(smem) == 0, (name, smem)  # no shape tables: every offset is a constant
         for t, budget in src.STATIC_SMEM_BYTES.items():
             if t in name:
                 assert int(smem) <= budget, f"{name}: {smem} B static shared memory > {budget} B assumed"
         if "sgd_block" in name:  # 512 threads x regs must fit the 64K register file
             assert int(regs) * src.BLOCK_MAX_THREADS <= 65536, (name, regs)
+        if "sgd_regs" in name:  # its threads x regs must fit the 64K register file
+            nt = int(re.search(r"sgd_regsI[fd]Li(\d+)E", name).group(1))
+            assert int(regs) * nt <= 65536, (name, regs, nt)
         # the GEMM tiles' static shared memory is within the 48 KB default
         assert int(smem) <= src.DEFAULT_SMEM_BYTES
 
@@ -289,7 +306,18 @@ EMU_FIXED = [
     ("float", 32, (81, 5, 2)),
     ("double", 64, (151, 10, 3)),
 ]
-_KERNEL_IDS = {"block": 0, "grid": 1, "block_fixed": 2, "grid_acqrel": 3}
+#: Shapes of fastbp_sgd_regs compiled into the emulator (the same format).
+EMU_REGS = [
+    ("double", 320, (65, 33, 17, 10)),
+    ("float", 320, (65, 33, 17, 10)),
+    ("double", 64, (3, 3, 1)),
+    ("double", 96, (3, 100, 2)),
+    ("double", 128, (5, 9, 40)),
+    ("float", 64, (5, 3, 40)),
+    ("double", 64, (5, 40, 3)),
+    ("double", 96, (7, 6, 5, 4, 3)),
+]
+_KERNEL_IDS = {"block": 0, "grid": 1, "block_fixed": 2, "grid_acqrel": 3, "regs": 4}
 
 
 @pytest.fixture(scope="module")
@@ -298,8 +326,9 @@ def emulator(tmp_path_factory):
     if gxx is None:
         pytest.skip("no C++ compiler: kernel emulation not run")
     exe = tmp_path_factory.mktemp("emu") / "cuda_emulation"
-    fixed = " ".join(f"F({t}, {nt}, {', '.join(map(str, d))})" for t, nt, d in EMU_FIXED)
+    fixed, regs = (" ".join(f"F({t}, {nt}, {', '.join(map(str, d))})" for t, nt, d in lst) for lst in (EMU_FIXED, EMU_REGS))
     cmd = [gxx, "-std=c++20", "-O1", "-pthread", "-ffp-contract=off", f"-DFASTBP_EMU_FIXED_LIST={fixed}",
+           f"-DFASTBP_EMU_REGS_LIST={regs}",
            "-o", str(exe), str(ROOT / "tests" / "cuda_emulation.cpp")]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     if r.returncode != 0 and "barrier" in r.stderr and "No such file" in r.stderr:
@@ -321,7 +350,10 @@ def _emulate(exe, tmp_path, kernel, layers, N, K, dtype, threads, nb=1, seed=0):
     Y = (rng.rand(N, d[-1]) > 0.5).astype(dtype)
     alphas = (0.1 + 0.4 * rng.rand(K)).astype(dtype)
     itemsize = np.dtype(dtype).itemsize
-    elems = src.grid_smem_elems(d, nb, threads) if kernel.startswith("grid") else src.block_smem_elems(d, threads)
+    if kernel.startswith("grid"):
+        elems = src.grid_smem_elems(d, nb, threads)
+    else:
+        elems = src.regs_smem_elems(d) if kernel == "regs" else src.block_smem_elems(d, threads)
     t = tmp_path
     params = [_KERNEL_IDS[kernel], itemsize, L, N, K, nb, threads, elems * itemsize, int(60e9)]
     np.array(params, np.int64).tofile(t / "params.i64")
@@ -419,3 +451,46 @@ def test_gpu_tests_pass_against_numpy_fake_cupy():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900, cwd=ROOT)
     assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
     assert " passed" in r.stdout and "skipped" not in r.stdout.splitlines()[-1], r.stdout[-2000:]
+
+
+@pytest.mark.parametrize(
+    "layers,N,K,dtype,threads",
+    [
+        ([64, 32, 16, 10], 16, 2, np.float64, 320),   # digits, 2 networks (blockIdx = network)
+        ([64, 32, 16, 10], 12, 1, np.float32, 320),
+        ([64, 32, 16, 10], 1, 1, np.float64, 320),    # one sample: flush only, no prefetch
+        ([2, 2, 1], 8, 3, np.float64, 64),            # XOR shape, 3 alphas
+        ([2, 99, 2], 6, 1, np.float64, 96),           # 2 columns of W[0] per thread (groups of 1)
+        ([4, 8, 40], 5, 1, np.float64, 128),          # 40 outputs: two target registers per lane
+        ([4, 2, 40], 5, 2, np.float32, 64),           # 2 sigmoids per lane in warp 0
+        ([4, 39, 3], 6, 1, np.float64, 64),           # 2 hidden-delta stores per lane
+        ([6, 5, 4, 3, 3], 7, 1, np.float64, 96),      # 4 weight matrices
+    ],
+)
+def test_regs_kernel_emulated_matches_numpy(emulator, tmp_path, layers, N, K, dtype, threads):
+    """fastbp_sgd_regs (weights in registers, two block barriers per sample)
+    gives NumPy's weights for one and several networks."""
+    d = _dims(layers)
+    ctype = "double" if dtype == np.float64 else "float"
+    assert (ctype, threads, tuple(d)) in EMU_REGS, "add the shape to EMU_REGS"
+    assert src.regs_block_applies(d, np.dtype(dtype).itemsize, threads)
+    _emulate(emulator, tmp_path, "regs", layers, N, K, dtype, threads)
+
+
+def test_regs_layout_host_mirror():
+    """The host's copies of the .cu's constexpr choices for fastbp_sgd_regs."""
+    assert src.regs_block_name(np.float64, 320, DIGITS) == "fastbp_sgd_regs<double, 320, 65, 33, 17, 10>"
+    assert src.regs_threads_for(DIGITS) == 320            # warp 0 + 33 columns x 8 lanes (9 warps)
+    assert src.regs_elems(DIGITS, 320) == (25 + 9, 9 + 2 * 9)
+    assert src.warp_tile(33, 17) == (8, 4, 5, 5) and src.warp_tile(17, 10) == (8, 4, 3, 3)
+    assert src.warp_tile(3, 40) == (4, 8, 1, 5) and src.warp_tile(40, 3) == (8, 4, 5, 1)
+    assert src.regs_block_applies(DIGITS, 8) and src.regs_block_applies(DIGITS, 4)
+    assert not src.regs_block_applies([3, 1], 8)          # one matrix: fastbp_sgd_block_fixed
+    assert not src.regs_block_applies(WIDE, 4)            # too many weights per thread
+    assert not src.regs_block_applies([785, 33, 10], 8)   # 99 x values per thread
+    assert src.regs_smem_elems(DIGITS) == 2 * (33 + 17 + 10) + 2 * 10
+    # the register budget follows the thread count (nvcc spilled 43 doubles at 448 threads)
+    assert src.regs_data_budget(320) == 96 and src.regs_data_budget(448) == 80
+    assert not src.regs_block_applies([65, 49, 17, 10], 8) and src.regs_block_applies([65, 49, 17, 10], 4)
+    for dt, nt, d in REGS_CHECKED:  # the nvcc-checked instantiations are ones the backend uses
+        assert nt == src.regs_threads_for(d) and src.regs_block_applies(d, np.dtype(dt).itemsize)

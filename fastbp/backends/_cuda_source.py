@@ -104,8 +104,95 @@ def generic_group_size(n_out: int, n_red: int, threads: int) -> int:
 
 
 def fixed_group_size(n_out: int, n_red: int, threads: int) -> int:
-    """fastbp_group_fixed of the .cu: the generic size capped at one warp."""
-    return min(32, generic_group_size(n_out, n_red, threads))
+    """fastbp_group_fixed of the .cu: the generic size capped at one warp
+    (for any thread count, not only powers of two)."""
+    g = min(32, threads)
+    red = _pow2_at_least(n_red)
+    while g > 1 and (g > red or g * n_out > threads):
+        g >>= 1
+    return g
+
+
+#: Register-resident single-block kernel: template <T, NT, d0, ..., dL>,
+#: L >= 2, compiled per network shape (regs_block_name); the default "block"
+#: kernel for one network when regs_block_applies (CudaBackend(registers=...)).
+REGS_BLOCK_TEMPLATE = "fastbp_sgd_regs"
+#: Registers one thread of fastbp_sgd_regs may spend on weight-sized values
+#: (warp 0: its tiles of W[1..L-1]; warps 1..: its elements of W[0] plus two
+#: x rows): at most REGS_MAX_DATA, and REGS_OVERHEAD below the per-thread
+#: share of the 64K register file (nvcc: digits float64 uses 68 + 54).
+REGS_MAX_DATA = 96
+REGS_OVERHEAD = 64
+
+
+def warp_tile(rows: int, cols: int) -> Tuple[int, int, int, int]:
+    """FastbpWarpTile of the .cu: the 32 lanes of a warp as PK x PJ for a
+    rows x cols matrix, fewest elements per lane, then the shortest dot
+    products. Returns (PK, PJ, RA, CB): lane kp + PK jp owns rows kp + a PK
+    (a < RA) and columns jp + b PJ (b < CB)."""
+    def ra(pk):
+        return -(-rows // pk)
+
+    def cb(pk):
+        return -(-cols // (32 // pk))
+
+    best = 1
+    for pk in (2, 4, 8, 16, 32):
+        e, eb = ra(pk) * cb(pk), ra(best) * cb(best)
+        if e < eb or (e == eb and ra(pk) + cb(pk) < ra(best) + cb(best)):
+            best = pk
+    return best, 32 // best, ra(best), cb(best)
+
+
+def regs_threads_for(d: Sequence[int]) -> int:
+    """Threads of fastbp_sgd_regs for widths ``d``: warp 0 (layers 1..L-1)
+    plus G x d[1] threads for W[0] rounded up to whole warps, G the largest
+    power of two <= 32 (and <= the next power of two of d[0]) that keeps
+    the block within BLOCK_MAX_THREADS."""
+    room = BLOCK_MAX_THREADS - 32
+    g = min(32, _pow2_at_least(d[0]))
+    while g > 1 and -(-g * d[1] // 32) * 32 > room:
+        g >>= 1
+    return 32 + min(room, -(-g * d[1] // 32) * 32)
+
+
+def regs_elems(d: Sequence[int], threads: int) -> Tuple[int, int]:
+    """Weight-sized values per thread of fastbp_sgd_regs: (warp 0: its tiles
+    of W[1..L-1], warps 1..: its W[0] elements plus two x rows)."""
+    nt0 = threads - 32
+    g0 = fixed_group_size(d[1], d[0], nt0)
+    p0, k0 = -(-d[1] // (nt0 // g0)), -(-d[0] // g0)
+    w1 = sum(warp_tile(d[l], d[l + 1])[2] * warp_tile(d[l], d[l + 1])[3] for l in range(1, len(d) - 1))
+    return w1, p0 * k0 + 2 * k0
+
+
+def regs_block_applies(d: Sequence[int], itemsize: int, threads: Optional[int] = None) -> bool:
+    """Whether fastbp_sgd_regs serves widths ``d``: 2..FIXED_MAX_LAYERS
+    weight matrices whose per-thread values fit regs_data_budget."""
+    if not 2 <= len(d) - 1 <= FIXED_MAX_LAYERS:
+        return False
+    threads = threads or regs_threads_for(d)
+    if threads % 32 or not 64 <= threads <= BLOCK_MAX_THREADS:
+        return False
+    return max(regs_elems(d, threads)) * (int(itemsize) // 4) <= regs_data_budget(threads)
+
+
+def regs_data_budget(threads: int) -> int:
+    """32-bit registers per thread of fastbp_sgd_regs for weight-sized values."""
+    share = min(255, (65536 // threads) // 8 * 8)
+    return min(REGS_MAX_DATA, share - REGS_OVERHEAD)
+
+
+def regs_block_name(dtype, threads: int, d: Sequence[int]) -> str:
+    """Name expression of the register-resident kernel, e.g.
+    ``fastbp_sgd_regs<double, 320, 65, 33, 17, 10>``."""
+    return f"{REGS_BLOCK_TEMPLATE}<{CTYPES[np.dtype(dtype)]}, {int(threads)}, {', '.join(str(int(x)) for x in d)}>"
+
+
+def regs_smem_elems(d: Sequence[int]) -> int:
+    """Dynamic shared memory of fastbp_sgd_regs, in elements: A[1..L],
+    D[1..L] and two target rows (the weights are in registers)."""
+    return 2 * sum(d[1:]) + 2 * d[-1]
 
 
 #: Grid barriers of fastbp_sgd_grid<T, BAR>: "fence" (BAR 0, __threadfence on

@@ -549,6 +549,306 @@ fastbp_sgd_block_fixed(const unsigned long long* __restrict__ wptrs, const int* 
 }
 
 // ------------------------------------------------------------------------
+// Register-resident persistent SGD (the default "block" kernel for one
+// network whose weights fit in registers): fastbp_sgd_regs<T, NT, D...>,
+// e.g. "fastbp_sgd_regs<double, 320, 65, 33, 17, 10>", L >= 2. One block
+// per network (blockIdx.x = network, as fastbp_sgd_block). Every weight
+// lives in exactly one thread's registers for the whole epoch; shared memory
+// holds only A[1..L], D[1..L] and two target rows (a few hundred bytes).
+//  * W[0] belongs to warps 1.. (NT - 32 threads): a group of G0 lanes per
+//    column j (j = group + p * groups), lane r of the group owning rows
+//    k = r + i * G0. Forward: its partial dot product, a shuffle sum over the
+//    group, one sigmoid. The update of W[0] is lazy (applied by the next
+//    sample's forward pass, flushed after the last sample). Each thread
+//    loads its own elements of x straight from global memory into
+//    registers, one sample ahead.
+//  * W[1..L-1] belong to warp 0: layer l's matrix is tiled over the 32 lanes
+//    as PK x PJ (FastbpWarpTile: lane = kp + PK * jp owns rows kp + a PK and
+//    columns jp + b PJ), so both the forward pass (column sums: shuffles
+//    over kp) and the hidden delta (row sums: shuffles over jp) stay inside
+//    the warp; the update of W[l] is fused into the hidden delta as in the
+//    other kernels.
+//  * So one sample costs 2 __syncthreads: after phase A (warps 1..: layer 0)
+//    and after phase B (warp 0: forward of layers 1..L-1 with the output
+//    delta, then the hidden deltas top down, __syncwarp between them),
+//    instead of 2L - 1 block barriers, and no weight goes through shared
+//    memory (no bank conflicts, no shared-memory bandwidth per weight).
+// Same update arithmetic as the other kernels (_rn, NumPy's order); the
+// summation order differs (it is a sum of partial sums).
+// Dynamic shared memory (T units), see regs_smem_elems() in _cuda_source.py:
+// A[l], l=1..L: d[l] each | D[l], l=1..L: d[l] each | y: 2 x dL.
+// ------------------------------------------------------------------------
+// The 32 lanes of a warp as PK x PJ for an R x C matrix: fewest elements per
+// lane, then the shortest dot products (ra + cb).
+template <int R, int C>
+struct FastbpWarpTile {
+    __host__ __device__ static constexpr int ra(int pk) { return (R + pk - 1) / pk; }
+    __host__ __device__ static constexpr int cb(int pk) { return (C + 32 / pk - 1) / (32 / pk); }
+    __host__ __device__ static constexpr int pick() {
+        int best = 1;
+        for (int pk = 2; pk <= 32; pk <<= 1) {
+            const int e = ra(pk) * cb(pk), eb = ra(best) * cb(best);
+            if (e < eb || (e == eb && ra(pk) + cb(pk) < ra(best) + cb(best))) best = pk;
+        }
+        return best;
+    }
+    static constexpr int PK = pick(), PJ = 32 / PK, RA = ra(PK), CB = cb(PK);
+};
+
+// Warp 0's weights of layers l..L-1: one register array per layer.
+template <typename T, typename S, int l, bool END = (l >= S::L)>
+struct FastbpWarpW {
+    using Tile = FastbpWarpTile<S::d(l), S::d(l + 1)>;
+    T w[Tile::RA][Tile::CB];
+    FastbpWarpW<T, S, l + 1> next;
+};
+template <typename T, typename S, int l>
+struct FastbpWarpW<T, S, l, true> {};
+
+template <int... D>
+struct FastbpRegsShape : FastbpShape<D...> {
+    using B = FastbpShape<D...>;
+    __host__ __device__ static constexpr int aoff(int l) {  // l = 1..L
+        int o = 0;
+        for (int i = 1; i < l; ++i) o += B::d(i);
+        return o;
+    }
+    __host__ __device__ static constexpr int doff(int l) { return aoff(B::L + 1) + aoff(l); }
+    static constexpr int YOFF = 2 * aoff(B::L + 1);
+};
+
+// v = part[b] for a run-time b (selects; the array stays in registers).
+template <int N, typename T>
+__device__ __forceinline__ T fastbp_pick(const T (&part)[N], int b) {
+    T v = part[0];
+#pragma unroll
+    for (int i = 1; i < N; ++i) v = (b == i) ? part[i] : v;
+    return v;
+}
+
+// Warp 0: weights of layers l..L-1 from (STORE: to) global memory.
+template <typename T, typename S, int l, bool STORE, typename WW>
+__device__ __forceinline__ void fastbp_warp_copy(WW& ww, const unsigned long long* __restrict__ wptrs, int net,
+                                                 int lane) {
+    if constexpr (l < S::L) {
+        using Tl = FastbpWarpTile<S::d(l), S::d(l + 1)>;
+        constexpr int R = S::d(l), C = S::d(l + 1);
+        T* g = reinterpret_cast<T*>(wptrs[l]) + (size_t)net * R * C;
+        const int kp = lane % Tl::PK, jp = lane / Tl::PK;
+#pragma unroll
+        for (int a = 0; a < Tl::RA; ++a) {
+#pragma unroll
+            for (int b = 0; b < Tl::CB; ++b) {
+                const int k = kp + a * Tl::PK, j = jp + b * Tl::PJ;
+                if (STORE) {
+                    if (k < R && j < C) g[k * C + j] = ww.w[a][b];
+                } else {
+                    ww.w[a][b] = (k < R && j < C) ? g[k * C + j] : T(0);
+                }
+            }
+        }
+        fastbp_warp_copy<T, S, l + 1, STORE>(ww.next, wptrs, net, lane);
+    }
+}
+
+// Warp 0: forward passes of layers l..L-1 (the last also makes D[L]).
+template <typename T, typename S, int l, typename WW>
+__device__ __forceinline__ void fastbp_warp_forward(WW& ww, T* sm, int lane, const T* y) {
+    if constexpr (l < S::L) {
+        using Tl = FastbpWarpTile<S::d(l), S::d(l + 1)>;
+        constexpr int R = S::d(l), C = S::d(l + 1), PK = Tl::PK, PJ = Tl::PJ, RA = Tl::RA, CB = Tl::CB;
+        const int kp = lane % PK, jp = lane / PK;
+        const T* in = sm + S::aoff(l);
+        T* out = sm + S::aoff(l + 1);
+        T act[RA];
+#pragma unroll
+        for (int a = 0; a < RA; ++a) act[a] = (kp + a * PK < R) ? in[kp + a * PK] : T(0);
+        T part[CB];
+#pragma unroll
+        for (int b = 0; b < CB; ++b) {
+            T acc = T(0);
+#pragma unroll
+            for (int a = 0; a < RA; ++a) acc += act[a] * ww.w[a][b];
+            part[b] = acc;
+        }
+#pragma unroll
+        for (int b = 0; b < CB; ++b) part[b] = fastbp_group_sum_fixed<PK>(part[b]);
+        // every lane of a column part now holds its CB sums: lane kp takes
+        // b = kp, kp + PK, ... (the sigmoids run side by side, not in turn)
+#pragma unroll
+        for (int r = 0; r < (CB + PK - 1) / PK; ++r) {
+            const int b = kp + r * PK, j = jp + b * PJ;
+            const T v = fastbp_pick(part, b);
+            if (b < CB && j < C) {
+                const T a = Ops<T>::sigmoid(v);
+                out[j] = a;
+                if (l == S::L - 1) sm[S::doff(S::L) + j] = (a - y[j]) * a * (T(1) - a);
+            }
+        }
+        __syncwarp();
+        fastbp_warp_forward<T, S, l + 1>(ww.next, sm, lane, y);
+    }
+}
+
+// Warp 0: hidden deltas D[L-1..l] (top down) with the fused updates of W[l].
+template <typename T, typename S, int l, typename WW>
+__device__ __forceinline__ void fastbp_warp_backward(WW& ww, T* sm, int lane, T alpha) {
+    if constexpr (l < S::L) {
+        fastbp_warp_backward<T, S, l + 1>(ww.next, sm, lane, alpha);  // the layers above first
+        using Tl = FastbpWarpTile<S::d(l), S::d(l + 1)>;
+        constexpr int R = S::d(l), C = S::d(l + 1), PK = Tl::PK, PJ = Tl::PJ, RA = Tl::RA, CB = Tl::CB;
+        const int kp = lane % PK, jp = lane / PK;
+        const T* dn = sm + S::doff(l + 1);
+        const T* al = sm + S::aoff(l);
+        T dv[CB], ak[RA], part[RA];
+#pragma unroll
+        for (int b = 0; b < CB; ++b) dv[b] = (jp + b * PJ < C) ? dn[jp + b * PJ] : T(0);
+#pragma unroll
+        for (int a = 0; a < RA; ++a) ak[a] = (kp + a * PK < R) ? al[kp + a * PK] : T(0);
+#pragma unroll
+        for (int a = 0; a < RA; ++a) {
+            T acc = T(0);
+#pragma unroll
+            for (int b = 0; b < CB; ++b) {
+                const T wold = ww.w[a][b];
+                acc += dv[b] * wold;
+                ww.w[a][b] = Ops<T>::upd(wold, alpha, ak[a], dv[b]);
+            }
+            part[a] = acc;
+        }
+#pragma unroll
+        for (int a = 0; a < RA; ++a) {
+#pragma unroll
+            for (int off = PK; off < 32; off <<= 1) part[a] += __shfl_xor_sync(0xffffffffu, part[a], off);
+        }
+        T* dout = sm + S::doff(l);
+#pragma unroll
+        for (int r = 0; r < (RA + PJ - 1) / PJ; ++r) {
+            const int a = jp + r * PJ, k = kp + a * PK;
+            const T v = fastbp_pick(part, a), akk = fastbp_pick(ak, a);
+            if (a < RA && k < R) dout[k] = v * akk * (T(1) - akk);  // NumPy's order
+        }
+        __syncwarp();
+    }
+}
+
+template <typename T, int NT, int... D>
+__global__ void __launch_bounds__(NT)
+fastbp_sgd_regs(const unsigned long long* __restrict__ wptrs, const int* __restrict__ dims_g, int L,
+                const T* __restrict__ X1, const T* __restrict__ Y, int N, const T* __restrict__ alphas) {
+    using S = FastbpRegsShape<D...>;
+    static_assert(S::L >= 2 && S::L < FASTBP_MAX_DIMS, "2..63 weight matrices (one: fastbp_sgd_block_fixed)");
+    static_assert(NT % 32 == 0 && NT >= 64 && NT <= FASTBP_BLOCK_MAX_THREADS, "NT: a multiple of 32 in [64, 512]");
+    FASTBP_DYNAMIC_SMEM(fastbp_smem_raw);
+    T* sm = reinterpret_cast<T*>(fastbp_smem_raw);
+    constexpr int d0 = S::d(0), d1 = S::d(1), dL = S::d(S::L);
+    constexpr int NT0 = NT - 32;                              // threads of layer 0
+    constexpr int G0 = fastbp_group_fixed(d1, d0, NT0);       // lanes per column
+    constexpr int NG0 = NT0 / G0, P0 = (d1 + NG0 - 1) / NG0, K0 = (d0 + G0 - 1) / G0;
+    constexpr int YR = (dL + 31) / 32;
+    const int tid = threadIdx.x;
+    const int net = blockIdx.x;
+    if (L != S::L || (int)blockDim.x != NT) return;  // host guarantees both
+    (void)dims_g;
+    const T alpha = alphas[net];
+
+    if (tid < 32) {  // ------------------------------ warp 0: layers 1..L-1
+        const int lane = tid;
+        FastbpWarpW<T, S, 1> ww;
+        fastbp_warp_copy<T, S, 1, false>(ww, wptrs, net, lane);
+        T yn[YR];
+#pragma unroll
+        for (int r = 0; r < YR; ++r) {
+            const int j = lane + 32 * r;
+            if (j < dL && N > 0) sm[S::YOFF + j] = Y[j];
+        }
+        for (int s = 0; s < N; ++s) {
+            const bool pf = s + 1 < N;
+#pragma unroll
+            for (int r = 0; r < YR; ++r) {  // the next target row, stored after phase B
+                const int j = lane + 32 * r;
+                yn[r] = (pf && j < dL) ? Y[(size_t)(s + 1) * dL + j] : T(0);
+            }
+            __syncthreads();  // A[1] of sample s is ready
+            fastbp_warp_forward<T, S, 1>(ww, sm, lane, sm + S::YOFF + (s & 1) * dL);
+            fastbp_warp_backward<T, S, 1>(ww, sm, lane, alpha);
+#pragma unroll
+            for (int r = 0; r < YR; ++r) {
+                const int j = lane + 32 * r;
+                if (pf && j < dL) sm[S::YOFF + ((s + 1) & 1) * dL + j] = yn[r];
+            }
+            __syncthreads();  // D[1] of sample s is ready
+        }
+        fastbp_warp_copy<T, S, 1, true>(ww, wptrs, net, lane);
+    } else {  // ----------------------------------------- warps 1..: layer 0
+        const int t0 = tid - 32, grp = t0 / G0, r0 = t0 % G0;
+        T* g0 = reinterpret_cast<T*>(wptrs[0]) + (size_t)net * d0 * d1;
+        T w0[P0][K0], xc[K0], xn[K0];
+#pragma unroll
+        for (int p = 0; p < P0; ++p) {
+#pragma unroll
+            for (int i = 0; i < K0; ++i) {
+                const int j = grp + p * NG0, k = r0 + i * G0;
+                w0[p][i] = (j < d1 && k < d0) ? g0[k * d1 + j] : T(0);
+            }
+        }
+#pragma unroll
+        for (int i = 0; i < K0; ++i) {
+            const int k = r0 + i * G0;
+            xn[i] = (k < d0 && N > 0) ? X1[k] : T(0);
+            xc[i] = T(0);
+        }
+        T* a1 = sm + S::aoff(1);
+        const T* D1 = sm + S::doff(1);
+        for (int s = 0; s < N; ++s) {
+            if (s > 0) {  // lazy update of W[0] by sample s-1 (x in xc, its D[1])
+#pragma unroll
+                for (int p = 0; p < P0; ++p) {
+                    const int j = grp + p * NG0;
+                    const T dj = j < d1 ? D1[j] : T(0);
+#pragma unroll
+                    for (int i = 0; i < K0; ++i) w0[p][i] = Ops<T>::upd(w0[p][i], alpha, xc[i], dj);
+                }
+            }
+#pragma unroll
+            for (int i = 0; i < K0; ++i) {  // x of sample s; load sample s+1
+                const int k = r0 + i * G0;
+                xc[i] = xn[i];
+                xn[i] = (k < d0 && s + 1 < N) ? X1[(size_t)(s + 1) * d0 + k] : T(0);
+            }
+            T part[P0];
+#pragma unroll
+            for (int p = 0; p < P0; ++p) {
+                T acc = T(0);
+#pragma unroll
+                for (int i = 0; i < K0; ++i) acc += xc[i] * w0[p][i];
+                part[p] = fastbp_group_sum_fixed<G0>(acc);
+            }
+#pragma unroll
+            for (int q = 0; q < (P0 + G0 - 1) / G0; ++q) {  // lane r0 takes p = r0, r0 + G0, ...
+                const int p = r0 + q * G0, j = grp + p * NG0;
+                const T v = fastbp_pick(part, p);
+                if (p < P0 && j < d1) a1[j] = Ops<T>::sigmoid(v);
+            }
+            __syncthreads();  // A[1] of sample s is ready
+            __syncthreads();  // D[1] of sample s is ready
+        }
+        if (N > 0) {  // flush the update of W[0] by the last sample, write back
+#pragma unroll
+            for (int p = 0; p < P0; ++p) {
+                const int j = grp + p * NG0;
+                const T dj = j < d1 ? D1[j] : T(0);
+#pragma unroll
+                for (int i = 0; i < K0; ++i) {
+                    const int k = r0 + i * G0;
+                    if (j < d1 && k < d0) g0[k * d1 + j] = Ops<T>::upd(w0[p][i], alpha, xc[i], dj);
+                }
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------------------
 // Persistent multi-block SGD for networks too large for one block's shared
 // memory: the weights are spread over the shared memory of all blocks.
 // Block b of nb owns, for every layer l, the contiguous column slice
