@@ -66,7 +66,7 @@ def _sgd_model(args, K, dtype):
 class RawKernel:
     def __init__(self, name):
         self.name = name
-        self.shared_size_bytes = 2592 if "grid" in name else 0 if "fixed" in name else 1040
+        self.shared_size_bytes = 2592 if "grid" in name else 0 if ("fixed" in name or "regs" in name) else 1040
         self.max_dynamic_shared_size_bytes = 48 * 1024
         self.num_regs = 40
         self.local_size_bytes = 0
@@ -94,6 +94,18 @@ class RawKernel:
             _, nt, *shape = [x.strip() for x in self.name[len("fastbp_sgd_block_fixed<"):-1].split(",")]
             assert len(args) == 7 and block[0] == int(nt), (self.name, block)
             assert [int(x) for x in shape] == [int(x) for x in args[1]] and int(args[2]) == len(shape) - 1
+            FIXED_LAUNCHES.append(self.name)
+            _sgd_model(args, grid[0], dtype)
+        elif self.name.startswith("fastbp_sgd_regs<"):
+            # fastbp_sgd_regs<T, NT, d0, ..., dL>: NT threads, shared memory
+            # for A, D and two target rows only
+            from fastbp.backends import _cuda_source as src
+
+            _, nt, *shape = [x.strip() for x in self.name[len("fastbp_sgd_regs<"):-1].split(",")]
+            d = [int(x) for x in shape]
+            assert len(args) == 7 and block[0] == int(nt) == src.regs_threads_for(d), (self.name, block)
+            assert d == [int(x) for x in args[1]] and int(args[2]) == len(d) - 1
+            assert shared_mem == src.regs_smem_elems(d) * np.dtype(dtype).itemsize, (self.name, shared_mem)
             FIXED_LAUNCHES.append(self.name)
             _sgd_model(args, grid[0], dtype)
         elif self.name.startswith("fastbp_sgd_block"):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from fastbp.backends import _cuda_source as src
 from fastbp.backends import get_backend, unavailable_reason
 from fastbp.datasets import digits as fastbp_digits
 from fastbp.network import add_bias
@@ -139,13 +140,25 @@ def test_every_kernel_matches_numpy(numpy_b, dtype, cublas):
 
 
 # ------------------------------------------------------- sgd_epoch paths
-#: The persistent single-block kernels: "fixed" = fastbp_sgd_block_fixed
-#: (shape-specialised, the default), "generic" = fastbp_sgd_block.
-BLOCK_KERNELS = {"fixed": True, "generic": False}
+#: The persistent single-block kernels, as CudaBackend options: "regs" =
+#: fastbp_sgd_regs (weights in registers, the default where it applies),
+#: "fixed" = fastbp_sgd_block_fixed (shape-specialised, shared memory),
+#: "generic" = fastbp_sgd_block.
+BLOCK_KERNELS = {
+    "regs": dict(registers=True),
+    "fixed": dict(registers=False, specialize=True),
+    "generic": dict(registers=False, specialize=False),
+}
 
 
-def _check_block_kernel(cuda, variant, dtype):
+def _check_block_kernel(cuda, variant, dtype, d=None):
     name = cuda.last_kernel or ""
+    if variant == "regs":
+        assert cuda.registers_failed is None, cuda.registers_failed
+        if d is None or src.regs_block_applies(d, np.dtype(dtype).itemsize):
+            assert name.startswith("fastbp_sgd_regs<"), name
+            return
+        variant = "fixed"  # one weight matrix, or too many weights per thread
     if variant == "acqrel":
         assert cuda.grid_barrier_failed is None, cuda.grid_barrier_failed
         assert name == f"fastbp_sgd_grid<{'double' if np.dtype(dtype) == np.float64 else 'float'}, 1>", name
@@ -157,12 +170,13 @@ def _check_block_kernel(cuda, variant, dtype):
 
 
 @pytest.mark.parametrize("epochs", [1, 10])
-@pytest.mark.parametrize("path,variant", [("block", "fixed"), ("block", "generic"), ("grid", ""), ("grid", "acqrel")],
-                         ids=["block-fixed", "block-generic", "grid", "grid-acqrel"])
+@pytest.mark.parametrize("path,variant", [("block", "regs"), ("block", "fixed"), ("block", "generic"), ("grid", ""),
+                                          ("grid", "acqrel")],
+                         ids=["block-regs", "block-fixed", "block-generic", "grid", "grid-acqrel"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
 def test_sgd_epoch_digits_matches_numpy(numpy_b, dtype, path, variant, epochs):
     cuda = CudaBackend(path=path, grid_blocks=None if path == "block" else 7,
-                       specialize=BLOCK_KERNELS.get(variant, True),
+                       **BLOCK_KERNELS.get(variant, {}),
                        grid_barrier="acqrel" if variant == "acqrel" else "fence")
     W = init_weights(DIGITS, 42)
     X1, Y, _, _ = digits_data()
@@ -176,29 +190,30 @@ def test_sgd_epoch_digits_matches_numpy(numpy_b, dtype, path, variant, epochs):
     assert_weights_close([cuda.to_numpy(w) for w in Wd], ref, dtype, f"{path} {variant} {epochs} epochs")
 
 
-@pytest.mark.parametrize("variant", ["fixed", "generic"])
+@pytest.mark.parametrize("variant", ["regs", "fixed", "generic"])
 @pytest.mark.parametrize(
     "layers,threads",
     [([2, 2, 1], None), ([2, 1], None), ([70, 3, 1], 256), ([80, 4, 2], 32), ([64, 32, 16, 10], 128), ([30, 40, 20, 10, 5], None)],
 )
 def test_block_kernels_other_shapes_match_numpy(numpy_b, layers, threads, variant):
-    """Both block kernels on shapes unlike digits: no hidden layer, groups
-    wider than a warp (generic), an x row wider than the block, 4 layers."""
-    cuda = CudaBackend(path="block", block_threads=threads, specialize=BLOCK_KERNELS[variant])
+    """The block kernels on shapes unlike digits: no hidden layer (regs: the
+    fixed kernel runs), groups wider than a warp (generic), an x row wider
+    than the block, 4 layers."""
+    cuda = CudaBackend(path="block", block_threads=threads, **BLOCK_KERNELS[variant])
     W = init_weights(layers, 11)
     X1, Y = random_data(layers, 37)
     ref = _ref_epochs(numpy_b, W, X1, Y, 0.3, 2, np.float64)
     Wd = [cuda.asarray(w, np.float64) for w in W]
     for _ in range(2):
         cuda.sgd_epoch(Wd, cuda.asarray(X1, np.float64), cuda.asarray(Y, np.float64), 0.3)
-    _check_block_kernel(cuda, variant, np.float64)
+    _check_block_kernel(cuda, variant, np.float64, src.dims_of([w.shape for w in W]))
     assert_weights_close([cuda.to_numpy(w) for w in Wd], ref, np.float64, f"{layers} {variant}")
 
 
 def test_block_shape_too_long_for_the_fixed_kernel_runs_generic(numpy_b):
     """An 8400-input perceptron would unroll too far (263 iterations per
     lane): the generic kernel runs (float32: 131 KB of shared memory)."""
-    cuda = CudaBackend(path="block", specialize=True)
+    cuda = CudaBackend(path="block", specialize=True)  # registers: one matrix, not applicable
     W = init_weights([8400, 1], 12)
     X1, Y = random_data([8400, 1], 3)
     ref = _ref_epochs(numpy_b, W, X1, Y, 0.01, 1, np.float32)
@@ -208,16 +223,40 @@ def test_block_shape_too_long_for_the_fixed_kernel_runs_generic(numpy_b):
     assert_weights_close([cuda.to_numpy(w) for w in Wd], ref, np.float32, "8400-1")
 
 
-def test_specialized_block_kernel_is_the_default(cuda):
+def test_register_kernel_is_the_default(cuda):
     from fastbp.backends import cuda_backend
 
-    assert cuda.specialize == cuda_backend.SPECIALIZE_DEFAULT
+    assert cuda.specialize == cuda_backend.SPECIALIZE_DEFAULT and cuda.registers == cuda_backend.REGISTERS_DEFAULT
     W = [cuda.asarray(w, np.float64) for w in init_weights(DIGITS, 0)]
     X1, Y = random_data(DIGITS, 8)
     cuda.sgd_epoch(W, cuda.asarray(X1, np.float64), cuda.asarray(Y, np.float64), 0.1)
+    if cuda_backend.REGISTERS_DEFAULT is None:
+        assert cuda.last_kernel == "fastbp_sgd_regs<double, 320, 65, 33, 17, 10>", cuda.last_kernel
+        assert cuda.last_plan.threads == 320 and "registers" in cuda.last_plan.reason
+    nor = CudaBackend(registers=False)
+    nor.sgd_epoch(W, cuda.asarray(X1, np.float64), cuda.asarray(Y, np.float64), 0.1)
     if cuda_backend.SPECIALIZE_DEFAULT:
-        assert cuda.last_kernel == "fastbp_sgd_block_fixed<double, 512, 65, 33, 17, 10>", cuda.last_kernel
+        assert nor.last_kernel == "fastbp_sgd_block_fixed<double, 512, 65, 33, 17, 10>", nor.last_kernel
     assert not CudaBackend(specialize=False).specialize
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
+def test_register_kernel_batch_is_one_call_per_sample_bitwise(dtype):
+    """fastbp_sgd_regs: an epoch in one launch gives bit for bit the weights
+    of one launch per sample (the lazy W[0] update and the flush after the
+    last sample are the same operations)."""
+    cuda = CudaBackend(registers=True)
+    W = init_weights(DIGITS, 21, dtype)
+    X1, Y, _, _ = digits_data(40)
+    X1d, Yd = cuda.asarray(X1, dtype), cuda.asarray(Y, dtype)
+    batch = [cuda.asarray(w, dtype) for w in W]
+    cuda.sgd_epoch(batch, X1d, Yd, 0.1)
+    assert cuda.last_kernel.startswith("fastbp_sgd_regs<")
+    step = [cuda.asarray(w, dtype) for w in W]
+    for i in range(X1.shape[0]):
+        cuda.sgd_step(step, X1d[i : i + 1], Yd[i : i + 1], 0.1)
+    for l, (b, s1) in enumerate(zip(batch, step)):
+        np.testing.assert_array_equal(cuda.to_numpy(b), cuda.to_numpy(s1), err_msg=f"W[{l}]")
 
 
 def test_sgd_epoch_default_path_for_digits_is_block(cuda):
@@ -276,10 +315,10 @@ def test_sgd_epoch_accepts_host_data_and_validates(cuda):
 
 
 # ----------------------------------------------------------- many networks
-@pytest.mark.parametrize("variant", ["fixed", "generic"])
+@pytest.mark.parametrize("variant", ["regs", "fixed", "generic"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
 def test_sgd_epoch_many_matches_each_network(numpy_b, dtype, variant):
-    cuda = CudaBackend(specialize=BLOCK_KERNELS[variant])
+    cuda = CudaBackend(**BLOCK_KERNELS[variant])
     K = 6
     alphas = np.linspace(0.05, 0.5, K)
     nets = [init_weights(DIGITS, 100 + k) for k in range(K)]
@@ -303,6 +342,24 @@ def test_sgd_epoch_many_matches_each_network(numpy_b, dtype, variant):
         assert_weights_close([h[k] for h in host], [cuda.to_numpy(w).astype(np.float64) for w in alone], dtype, f"alone {k}")
         lk = cuda.loss([w[k] for w in Ws], X1d, Yd)
         assert losses[k] == pytest.approx(lk, rel=1e-9 if dtype == np.float64 else 1e-4)
+
+
+def test_many_networks_beyond_one_wave_use_the_shared_memory_kernel(numpy_b):
+    """registers=None: more networks than SMs run fastbp_sgd_block_fixed
+    (several blocks per SM), up to one per SM fastbp_sgd_regs."""
+    cuda = CudaBackend()
+    if cuda.registers is False:
+        pytest.skip("FASTBP_CUDA_REGISTERS=0")
+    X1, Y = random_data([4, 3, 2], 5)
+    for K, prefix in ((cuda.sm_count, "fastbp_sgd_regs<"), (cuda.sm_count + 1, "fastbp_sgd_block_fixed<")):
+        nets = [init_weights([4, 3, 2], 300 + k) for k in range(K)]
+        Ws = [cuda.asarray(np.stack([n[l] for n in nets]), np.float64) for l in range(2)]
+        alphas = np.linspace(0.1, 0.5, K)
+        cuda.sgd_epoch_many(Ws, cuda.asarray(X1, np.float64), cuda.asarray(Y, np.float64), alphas)
+        assert cuda.last_kernel.startswith(prefix), (K, cuda.last_kernel)
+        for k in (0, K - 1):
+            ref = _ref_epochs(numpy_b, nets[k], X1, Y, alphas[k], 1, np.float64)
+            assert_weights_close([cuda.to_numpy(w[k]) for w in Ws], ref, np.float64, f"K={K} network {k}")
 
 
 def test_sgd_epoch_many_large_networks_fall_back(numpy_b):

@@ -18,6 +18,7 @@ and the install command) when CuPy, a driver or a GPU is missing.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -71,6 +72,11 @@ if _problem is not None:
 #: FASTBP_CUDA_SPECIALIZE=0) to make the generic fastbp_sgd_block<T> the
 #: default again.
 SPECIALIZE_DEFAULT = os.environ.get("FASTBP_CUDA_SPECIALIZE", "1") != "0"
+#: Default of CudaBackend(registers=...): None = the register-resident
+#: fastbp_sgd_regs<T, NT, d...> for one network, and for many networks when
+#: they fit one wave (K <= SMs), wherever its registers suffice
+#: (_cuda_source.regs_block_applies). FASTBP_CUDA_REGISTERS=0: never.
+REGISTERS_DEFAULT = None if os.environ.get("FASTBP_CUDA_REGISTERS", "1") != "0" else False
 
 # Elementwise / reduction helpers (CuPy compiles them on first use).
 _sigmoid = cupy.ElementwiseKernel("T z", "T a", "a = T(1) / (T(1) + exp(-z))", "fastbp_sigmoid")
@@ -106,6 +112,12 @@ class CudaBackend(Backend):
     (default: release/acquire barrier of the grid path, 1.1x faster than the
     fence barrier on an H200, falls back to "fence" if it fails to compile,
     ``grid_barrier_failed``) or "fence" (``__threadfence`` on both sides).
+    ``registers``: the "block" path keeps the weights in registers
+    (fastbp_sgd_regs: two block barriers per sample; its own thread count,
+    ``block_threads`` does not apply) where they fit: None (default,
+    REGISTERS_DEFAULT) for one network and for up to one network per SM,
+    True also for more networks, False never. If it fails to compile or
+    launch, the shared-memory kernel runs (``registers_failed`` says why).
     ``last_kernel``: the name expression of the last persistent kernel
     launched.
     """
@@ -126,6 +138,7 @@ class CudaBackend(Backend):
         device: Optional[int] = None,
         specialize: Optional[bool] = None,
         grid_barrier: str = "acqrel",
+        registers: Optional[bool] = REGISTERS_DEFAULT,
     ):
         if grid_barrier not in src.GRID_BARRIERS:
             raise ValueError(f"grid_barrier must be one of {sorted(src.GRID_BARRIERS)}, got {grid_barrier!r}")
@@ -150,6 +163,8 @@ class CudaBackend(Backend):
         self.grid_barrier = grid_barrier
         self.grid_barrier_failed: Optional[str] = None
         self._acqrel_modules: Dict[bool, Any] = {}
+        self.registers = None if registers is None else bool(registers)
+        self.registers_failed: Optional[str] = None
         with cupy.cuda.Device(self.device_id):
             props = cupy.cuda.runtime.getDeviceProperties(self.device_id)
             self._props = props
@@ -388,6 +403,19 @@ class CudaBackend(Backend):
         """One per-sample step: the persistent kernel on one row (one launch)."""
         self.sgd_epoch(W, x1, y, alpha)
 
+    def _shape_kernel(self, name: str):
+        """A kernel compiled for one network shape (its own RawModule, cached
+        per name expression; CuPy's disk cache makes later processes cheap)."""
+        kern = self._fixed_kernels.get(name)
+        if kern is None:
+            with cupy.cuda.Device(self.device_id):
+                mod = cupy.RawModule(code=self.source, options=src.COMPILE_OPTIONS, name_expressions=[name])
+                kern = mod.get_function(name)
+            if len(self._fixed_kernels) > 64:
+                self._fixed_kernels.clear()
+            self._fixed_kernels[name] = kern
+        return kern
+
     def _fixed_block_kernel(self, dt, threads: int, d: Sequence[int]):
         """The shape-specialised block kernel (compiled once per shape), or
         None when it does not apply or failed to compile (then the generic
@@ -395,27 +423,40 @@ class CudaBackend(Backend):
         if not self.specialize or self.specialize_failed is not None or not src.fixed_block_applies(d, threads):
             return None, None
         name = src.fixed_block_name(dt, threads, d)
-        kern = self._fixed_kernels.get(name)
-        if kern is None:
-            try:
-                with cupy.cuda.Device(self.device_id):
-                    mod = cupy.RawModule(code=self.source, options=src.COMPILE_OPTIONS, name_expressions=[name])
-                    kern = mod.get_function(name)
-            except Exception as exc:  # fall back to the generic kernel
-                self.specialize_failed = f"{name}: {type(exc).__name__}: {exc}"
-                return None, None
-            if len(self._fixed_kernels) > 64:
-                self._fixed_kernels.clear()
-            self._fixed_kernels[name] = kern
-        return kern, name
+        try:
+            return self._shape_kernel(name), name
+        except Exception as exc:  # fall back to the generic kernel
+            self.specialize_failed = f"{name}: {type(exc).__name__}: {exc}"
+            return None, None
+
+    def _launch_regs(self, d, dt, K, args, plan) -> bool:
+        """fastbp_sgd_regs where it applies (see ``registers``); False when
+        the shared-memory kernels must run instead."""
+        if self.registers is False or self.registers_failed is not None:
+            return False
+        if not (src.regs_block_applies(d, dt.itemsize) and (self.registers or K <= self.sm_count)):
+            return False
+        nt = src.regs_threads_for(d)
+        name = src.regs_block_name(dt, nt, d)
+        smem = src.regs_smem_elems(d) * dt.itemsize
+        try:
+            self._shape_kernel(name)((int(K),), (nt,), args, shared_mem=smem)
+        except Exception as exc:  # not compiled or refused: the shared-memory kernel
+            self.registers_failed = f"{name}: {type(exc).__name__}: {exc}"
+            return False
+        self.last_kernel = name
+        self.last_plan = dataclasses.replace(plan, threads=nt, smem_bytes=smem, reason=f"{plan.reason}; weights in registers")
+        return True
 
     def _launch_block(self, W, d, X1, Y, alphas, K, plan):
         dt = W[0].dtype
+        wptrs, dims, alph = self._device_meta([w.data.ptr for w in W], d, alphas)
+        args = (wptrs, dims, np.int32(len(d) - 1), X1, Y, np.int32(X1.shape[0]), alph)
+        if self._launch_regs(d, dt, K, args, plan):
+            return
         kern, name = self._fixed_block_kernel(dt, plan.threads, d)
         if kern is None:
             kern, name = self._kernel("fastbp_sgd_block", dt), src.kernel_name("fastbp_sgd_block", dt)
-        wptrs, dims, alph = self._device_meta([w.data.ptr for w in W], d, alphas)
-        args = (wptrs, dims, np.int32(len(d) - 1), X1, Y, np.int32(X1.shape[0]), alph)
         if name.startswith(src.FIXED_BLOCK_TEMPLATE):
             try:
                 self._set_smem(kern, plan.smem_bytes)
