@@ -8,10 +8,12 @@ results written to OUT after every stage:
      rest of the suite with -k cuda;
   3. timings (warm-up first, a synchronize inside every timed call, median):
      digits epoch (1347 x 64-32-16-10) numpy / numba / cuda: the
-     shape-specialised block kernel (default, "block fixed") against the
-     generic one ("block generic (old)"), float64 and float32, a small
-     thread sweep of the fixed kernel; wide 784-256-128-10 epoch numba /
-     cuda grid acqrel barrier (default) / cuda grid fence barrier (old); sgd_epoch_many K = 1..512 fixed, K = 1, 512 generic;
+     register-resident block kernel (default, "block regs") against the
+     shared-memory ones ("block fixed", the previous default, and "block
+     generic"), float64 and float32; wide 784-256-128-10 epoch numba /
+     cuda grid acqrel barrier (default) / cuda grid fence barrier (old);
+     sgd_epoch_many K = 1..512 default (regs up to one network per SM, then
+     fixed), fixed K = 1, 64, 512, regs forced at K = 512;
 Writes OUT/gpu_results.json, OUT/gpu_results.md; prints a table at the end.
 """
 
@@ -183,6 +185,16 @@ def environment():
     for ne, k in cb._kernels.items():
         _record_kernel(ne, k, ("binary_version", "ptx_version"))
     m["cuda_specialize_default"] = getattr(cb, "specialize", None)
+    m["cuda_registers_default"] = getattr(cb, "registers", None)
+    from fastbp.backends import _cuda_source as src
+
+    for dt in (np.float64, np.float32):
+        ne = src.regs_block_name(dt, src.regs_threads_for([65, 33, 17, 10]), [65, 33, 17, 10])
+        try:
+            _record_kernel(ne, cb._shape_kernel(ne))
+        except Exception as exc:
+            log(f"  {ne}: NOT built: {type(exc).__name__}: {exc}")
+            RESULTS["errors"].append({"stage": f"build {ne}", "error": f"{type(exc).__name__}: {exc}"})
     for dt in (np.float64, np.float32):
         for many_ in (False, True):
             try:
@@ -286,7 +298,8 @@ def _time_call(backend, fn, reps, max_s=None):
     med, ts = median_time(fn, reps, sync=backend.synchronize, warmup=1 if first < 1.0 else 0)
     plan = getattr(backend, "last_plan", None)
     how = dict(plan=(plan.__dict__ if plan is not None else None), kernel=getattr(backend, "last_kernel", None),
-               specialize_failed=getattr(backend, "specialize_failed", None))
+               specialize_failed=getattr(backend, "specialize_failed", None),
+               registers_failed=getattr(backend, "registers_failed", None))
     return med, ts, how
 
 
@@ -297,19 +310,18 @@ def digits_epoch():
     X1, Y = digits_train()
     numba_b = _numba()
     cuda = safe(get_backend, "cuda")
-    old_b = safe(_cuda, specialize=False) if cuda is not None else None
+    fixed_b = safe(_cuda, registers=False) if cuda is not None else None
+    generic_b = safe(_cuda, registers=False, specialize=False) if cuda is not None else None
     for dt in (np.float64, np.float32):
-        if cuda is not None:
-            safe(time_epoch, cuda, DIGITS, X1, Y, dt, 15, "digits_epoch", FIXED)
-        if old_b is not None:
-            safe(time_epoch, old_b, DIGITS, X1, Y, dt, 15, "digits_epoch", GENERIC)
-        if numba_b is not None:
-            safe(time_epoch, numba_b, DIGITS, X1, Y, dt, 7, "digits_epoch", max_s=5)
+        # numba and the cuda kernels interleaved twice (the CPU's clock and
+        # the host's load drift): each row is the median of its own calls
+        for _ in range(2):
+            for b, label in ((cuda, REGS), (fixed_b, FIXED), (generic_b, GENERIC)):
+                if b is not None:
+                    safe(time_epoch, b, DIGITS, X1, Y, dt, 15, "digits_epoch", label)
+            if numba_b is not None:
+                safe(time_epoch, numba_b, DIGITS, X1, Y, dt, 9, "digits_epoch", max_s=5)
         safe(time_epoch, get_backend("numpy"), DIGITS, X1, Y, dt, 2, "digits_epoch", max_s=3)
-    # thread count of the fixed kernel (the default is 512 for digits)
-    for threads in (128, 256):
-        safe(time_epoch_cuda, dict(block_threads=threads), DIGITS, X1, Y, np.float64, 9, "digits_epoch",
-             f"block fixed {threads} threads")
 
 
 @stage("wide epoch")
@@ -333,10 +345,12 @@ def wide_epoch():
             safe(time_epoch_cuda, dict(path="grid", grid_blocks=nb), WIDE, X1, Y, np.float64, 3, "wide_epoch", f"grid {nb} blocks", alpha=0.05)
 
 
-#: variant labels of the two single-block kernels
-FIXED = "block fixed (auto)"
+#: variant labels of the single-block kernels
+REGS = "block regs (auto)"
+FIXED = "block fixed (previous default)"
 GENERIC = "block generic (old)"
 GRID_ACQREL = "grid acqrel barrier (auto)"
+AUTO_MANY = "auto (regs if K <= SMs, else fixed)"
 
 
 def _cuda_ok() -> bool:
@@ -374,10 +388,10 @@ def many():
     for dt in (np.float64, np.float32):
         for K in (1, 8, 64, 512):
             if cuda is not None:
-                safe(time_many, cuda, K, X1, Y, dt, 5 if K < 512 else 3, FIXED)
-        for K in (1, 512):
-            safe(time_many_cuda, dict(specialize=False), K, X1, Y, dt, 5 if K < 512 else 3, GENERIC)
-    safe(time_many_cuda, dict(many_threads=128), 512, X1, Y, np.float32, 3, "block fixed 128 threads")
+                safe(time_many, cuda, K, X1, Y, dt, 5 if K < 512 else 3, AUTO_MANY)
+        for K in (1, 64, 512):
+            safe(time_many_cuda, dict(registers=False), K, X1, Y, dt, 5 if K < 512 else 3, FIXED)
+        safe(time_many_cuda, dict(registers=True), 512, X1, Y, dt, 3, "block regs (forced)")
     numba_b = _numba()
     if numba_b is not None:
         for K in (1, 8):
@@ -397,34 +411,47 @@ def _find(bench, backend, dtype, variant=None, K=None):
     return None
 
 
+def _median_of(bench, backend, dtype, variant=None, K=None):
+    """Median over every row that matches (the interleaved repeats)."""
+    rows = [t for t in RESULTS["timings"] if t.get("bench") == bench and t.get("backend") == backend
+            and t.get("dtype") == dtype and (variant is None or t.get("variant") == variant)
+            and (K is None or t.get("K") == K)]
+    return statistics.median(t["median_s"] for t in rows) if rows else None
+
+
 def ratios():
+    """Speed-ups, as (bench, dtype, what, x): x = peer's time / cuda's time."""
     out = []
-    for bench, cv in (("digits_epoch", FIXED), ("digits_epoch", GENERIC), ("wide_epoch", "grid fence barrier (old)"),
-                      ("wide_epoch", GRID_ACQREL)):
-        for dt in ("float64", "float32"):
-            c = _find(bench, "cuda", dt, cv)
+
+    def add(bench, dt, what, peer_s, new_s):
+        if peer_s and new_s:
+            out.append({"bench": bench, "dtype": dt, "what": what, "x": peer_s / new_s})
+
+    for dt in ("float64", "float32"):
+        for cv in (REGS, FIXED, GENERIC):
             for peer in ("numba", "numpy"):
-                p = _find(bench, peer, dt)
-                if c and p:
-                    out.append({"bench": f"{bench} ({cv})", "dtype": dt, "peer": peer,
-                                "speedup_cuda_vs_peer": p["median_s"] / c["median_s"]})
-    for dt in ("float64", "float32"):
-        for bench, K in (("digits_epoch", None), ("many_digits_epoch", 1), ("many_digits_epoch", 512)):
-            new, old = _find(bench, "cuda", dt, FIXED, K), _find(bench, "cuda", dt, GENERIC, K)
-            if new and old:
-                out.append({"bench": bench + (f" K={K}" if K else ""), "dtype": dt, "peer": "cuda generic (old)",
-                            "speedup_cuda_vs_peer": old["median_s"] / new["median_s"], "new_vs_old": True})
-        new, old = _find("wide_epoch", "cuda", dt, GRID_ACQREL), _find("wide_epoch", "cuda", dt, "grid fence barrier (old)")
-        if new and old:
-            out.append({"bench": "wide_epoch", "dtype": dt, "speedup_cuda_vs_peer": old["median_s"] / new["median_s"],
-                        "acqrel_vs_fence": True})
-    for dt in ("float64", "float32"):
-        one = _find("many_digits_epoch", "cuda", dt, FIXED, 1)
+                add("digits_epoch", dt, f"cuda {cv} vs {peer}", _median_of("digits_epoch", peer, dt),
+                    _median_of("digits_epoch", "cuda", dt, cv))
+        add("digits_epoch", dt, f"{REGS} vs {FIXED}", _median_of("digits_epoch", "cuda", dt, FIXED),
+            _median_of("digits_epoch", "cuda", dt, REGS))
+        add("digits_epoch", dt, f"{REGS} vs {GENERIC}", _median_of("digits_epoch", "cuda", dt, GENERIC),
+            _median_of("digits_epoch", "cuda", dt, REGS))
+        for cv in (GRID_ACQREL, "grid fence barrier (old)"):
+            for peer in ("numba", "numpy"):
+                add("wide_epoch", dt, f"cuda {cv} vs {peer}", _median_of("wide_epoch", peer, dt),
+                    _median_of("wide_epoch", "cuda", dt, cv))
+        for K in (1, 64, 512):
+            add(f"many_digits_epoch K={K}", dt, f"{AUTO_MANY} vs {FIXED}",
+                _median_of("many_digits_epoch", "cuda", dt, FIXED, K), _median_of("many_digits_epoch", "cuda", dt, AUTO_MANY, K))
+        add("many_digits_epoch K=512", dt, f"block regs (forced) vs {FIXED}",
+            _median_of("many_digits_epoch", "cuda", dt, FIXED, 512),
+            _median_of("many_digits_epoch", "cuda", dt, "block regs (forced)", 512))
+        one = _find("many_digits_epoch", "cuda", dt, AUTO_MANY, 1)
         for K in (8, 64, 512):
-            k = _find("many_digits_epoch", "cuda", dt, FIXED, K)
+            k = _find("many_digits_epoch", "cuda", dt, AUTO_MANY, K)
             if one and k:
-                out.append({"bench": "many_digits_epoch", "dtype": dt, "K": K,
-                            "throughput_vs_K1": k["samples_per_s"] / one["samples_per_s"]})
+                out.append({"bench": "many_digits_epoch", "dtype": dt, "what": f"K={K} throughput vs K=1 ({AUTO_MANY})",
+                            "x": k["samples_per_s"] / one["samples_per_s"]})
     RESULTS["ratios"] = out
     return out
 
@@ -457,24 +484,15 @@ def markdown():
             f"{t.get('samples')} | {t['median_s'] * 1e3:.3f} | {'' if us is None else f'{us:.2f}'} | {t['samples_per_s']:,.0f} | "
             f"{t.get('kernel') or ''} |"
         )
-    failed = sorted({t["specialize_failed"] for t in RESULTS["timings"] if t.get("specialize_failed")})
-    if failed:
-        lines += ["", "**The specialised block kernel failed (the generic kernel ran instead):**", ""]
-        lines += [f"- {f}" for f in failed]
+    for key, what in (("specialize_failed", "The specialised block kernel failed (the generic kernel ran instead)"),
+                      ("registers_failed", "The register kernel failed (a shared-memory kernel ran instead)")):
+        failed = sorted({t[key] for t in RESULTS["timings"] if t.get(key)})
+        if failed:
+            lines += ["", f"**{what}:**", ""] + [f"- {f}" for f in failed]
     r = ratios()
     if r:
-        lines += ["", "## Ratios", ""]
-        for x in r:
-            if x.get("acqrel_vs_fence"):
-                lines.append(f"- {x['bench']} {x['dtype']}: grid acqrel barrier (default) is "
-                             f"{x['speedup_cuda_vs_peer']:.2f}x grid fence barrier (old)")
-            elif x.get("new_vs_old"):
-                lines.append(f"- {x['bench']} {x['dtype']}: block fixed (new) is {x['speedup_cuda_vs_peer']:.2f}x "
-                             f"block generic (old)")
-            elif "peer" in x:
-                lines.append(f"- {x['bench']} {x['dtype']}: cuda is {x['speedup_cuda_vs_peer']:.2f}x {x['peer']}")
-            else:
-                lines.append(f"- {x['bench']} {x['dtype']} K={x['K']}: {x['throughput_vs_K1']:.1f}x the K=1 throughput")
+        lines += ["", "## Ratios (medians over the interleaved repeats; > 1: the first is faster)", ""]
+        lines += [f"- {x['bench']} {x['dtype']}: {x['what']}: {x['x']:.2f}x" for x in r]
     if RESULTS["kernels"]:
         lines += ["", "## Kernels", ""]
         for ne, a in RESULTS["kernels"].items():
