@@ -11,6 +11,7 @@
 // NVRTC itself.
 //
 // Usage: cuda_emulation DIR   (files written by tests/test_cuda_source.py)
+//        cuda_emulation --sigmoid DIR   (DIR/z.bin -> DIR/s.bin, the float64 sigmoid)
 //   DIR/params.i64: kernel (0 block, 1 grid, 2 block_fixed, 3 grid with the acq/rel barrier, 4 regs), itemsize, L, N, K, blocks, threads, smem_bytes, timeout_ns
 //   DIR/dims.i32, DIR/w<l>.bin (K stacked), DIR/x.bin, DIR/y.bin, DIR/alphas.bin
 // Writes DIR/w<l>.out and DIR/status.txt.
@@ -88,6 +89,8 @@ template <typename T> static inline void __stcg(T* p, T v) { *(volatile T*)p = v
 static inline double __dsub_rn(double a, double b) { return a - b; }
 static inline double __dmul_rn(double a, double b) { return a * b; }
 static inline double __drcp_rn(double a) { return 1.0 / a; }
+static inline long long __double_as_longlong(double x) { long long i; std::memcpy(&i, &x, 8); return i; }
+static inline double __longlong_as_double(long long i) { double x; std::memcpy(&x, &i, 8); return x; }
 static inline float __fsub_rn(float a, float b) { return a - b; }
 static inline float __fmul_rn(float a, float b) { return a * b; }
 
@@ -228,8 +231,17 @@ static int run(const std::string& dir, const std::vector<long long>& prm) {
 }
 
 int main(int argc, char** argv) {
-    if (argc != 2) { std::fprintf(stderr, "usage: %s DIR\n", argv[0]); return 2; }
+    if (argc != 2 && argc != 3) { std::fprintf(stderr, "usage: %s DIR | --sigmoid DIR\n", argv[0]); return 2; }
     const std::string dir = argv[1];
+    if (dir == "--sigmoid" && argc == 3) {  // DIR/z.bin (float64) -> DIR/s.bin: Ops<double>::sigmoid
+        const std::string d2 = argv[2];
+        auto zb = read_file(d2 + "/z.bin");
+        std::vector<double> z(zb.size() / 8), out(zb.size() / 8);
+        std::memcpy(z.data(), zb.data(), zb.size());
+        for (size_t i = 0; i < z.size(); ++i) out[i] = Ops<double>::sigmoid(z[i]);
+        std::ofstream(d2 + "/s.bin", std::ios::binary).write((const char*)out.data(), (std::streamsize)(8 * out.size()));
+        return 0;
+    }
     auto pb = read_file(dir + "/params.i64");
     std::vector<long long> prm(pb.size() / sizeof(long long));
     std::memcpy(prm.data(), pb.data(), pb.size());
