@@ -481,14 +481,14 @@ def test_regs_layout_host_mirror():
     """The host's copies of the .cu's constexpr choices for fastbp_sgd_regs."""
     assert src.regs_block_name(np.float64, 320, DIGITS) == "fastbp_sgd_regs<double, 320, 65, 33, 17, 10>"
     assert src.regs_threads_for(DIGITS) == 320            # warp 0 + 33 columns x 8 lanes (9 warps)
-    assert src.regs_elems(DIGITS, 320) == (25 + 9, 9 + 2 * 9)
+    assert src.regs_elems(DIGITS, 320) == (25 + 9, 9 + 3 * 9)
     assert src.warp_tile(33, 17) == (8, 4, 5, 5) and src.warp_tile(17, 10) == (8, 4, 3, 3)
     assert src.warp_tile(3, 40) == (4, 8, 1, 5) and src.warp_tile(40, 3) == (8, 4, 5, 1)
     assert src.regs_block_applies(DIGITS, 8) and src.regs_block_applies(DIGITS, 4)
     assert not src.regs_block_applies([3, 1], 8)          # one matrix: fastbp_sgd_block_fixed
     assert not src.regs_block_applies(WIDE, 4)            # too many weights per thread
     assert not src.regs_block_applies([785, 33, 10], 8)   # 99 x values per thread
-    assert src.regs_smem_elems(DIGITS) == 2 * (33 + 17 + 10) + 2 * 10
+    assert src.regs_smem_elems(DIGITS) == 2 * (33 + 17 + 10) + 4 * 33 + 2 * 10 + 2
     # the register budget follows the thread count (nvcc spilled 43 doubles at 448 threads)
     assert src.regs_data_budget(320) == 96 and src.regs_data_budget(448) == 80
     assert not src.regs_block_applies([65, 49, 17, 10], 8) and src.regs_block_applies([65, 49, 17, 10], 4)

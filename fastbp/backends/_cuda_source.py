@@ -118,8 +118,8 @@ def fixed_group_size(n_out: int, n_red: int, threads: int) -> int:
 #: kernel for one network when regs_block_applies (CudaBackend(registers=...)).
 REGS_BLOCK_TEMPLATE = "fastbp_sgd_regs"
 #: Registers one thread of fastbp_sgd_regs may spend on weight-sized values
-#: (warp 0: its tiles of W[1..L-1]; warps 1..: its elements of W[0] plus two
-#: x rows): at most REGS_MAX_DATA, and REGS_OVERHEAD below the per-thread
+#: (warp 0: its tiles of W[1..L-1]; warps 1..: its elements of W[0] plus
+#: three x rows): at most REGS_MAX_DATA, and REGS_OVERHEAD below the per-thread
 #: share of the 64K register file (nvcc: digits float64 uses 68 + 54).
 REGS_MAX_DATA = 96
 REGS_OVERHEAD = 64
@@ -158,12 +158,12 @@ def regs_threads_for(d: Sequence[int]) -> int:
 
 def regs_elems(d: Sequence[int], threads: int) -> Tuple[int, int]:
     """Weight-sized values per thread of fastbp_sgd_regs: (warp 0: its tiles
-    of W[1..L-1], warps 1..: its W[0] elements plus two x rows)."""
+    of W[1..L-1], warps 1..: its W[0] elements plus three x rows)."""
     nt0 = threads - 32
     g0 = fixed_group_size(d[1], d[0], nt0)
     p0, k0 = -(-d[1] // (nt0 // g0)), -(-d[0] // g0)
     w1 = sum(warp_tile(d[l], d[l + 1])[2] * warp_tile(d[l], d[l + 1])[3] for l in range(1, len(d) - 1))
-    return w1, p0 * k0 + 2 * k0
+    return w1, p0 * k0 + 3 * k0
 
 
 def regs_block_applies(d: Sequence[int], itemsize: int, threads: Optional[int] = None) -> bool:
@@ -191,8 +191,9 @@ def regs_block_name(dtype, threads: int, d: Sequence[int]) -> str:
 
 def regs_smem_elems(d: Sequence[int]) -> int:
     """Dynamic shared memory of fastbp_sgd_regs, in elements: A[1..L],
-    D[1..L] and two target rows (the weights are in registers)."""
-    return 2 * sum(d[1:]) + 2 * d[-1]
+    D[1..L], D[1] twice more, two target rows, two first-layer products
+    and two scalars (the weights are in registers)."""
+    return 2 * sum(d[1:]) + 4 * d[1] + 2 * d[-1] + 2
 
 
 #: Grid barriers of fastbp_sgd_grid<T, BAR>: "fence" (BAR 0, __threadfence on

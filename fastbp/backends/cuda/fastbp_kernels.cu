@@ -585,29 +585,34 @@ fastbp_sgd_block_fixed(const unsigned long long* __restrict__ wptrs, const int* 
 // e.g. "fastbp_sgd_regs<double, 320, 65, 33, 17, 10>", L >= 2. One block
 // per network (blockIdx.x = network, as fastbp_sgd_block). Every weight
 // lives in exactly one thread's registers for the whole epoch; shared memory
-// holds only A[1..L], D[1..L] and two target rows (a few hundred bytes).
-//  * W[0] belongs to warps 1.. (NT - 32 threads): a group of G0 lanes per
-//    column j (j = group + p * groups), lane r of the group owning rows
-//    k = r + i * G0. Forward: its partial dot product, a shuffle sum over the
-//    group, one sigmoid. The update of W[0] is lazy (applied by the next
-//    sample's forward pass, flushed after the last sample). Each thread
-//    loads its own elements of x straight from global memory into
-//    registers, one sample ahead.
-//  * W[1..L-1] belong to warp 0: layer l's matrix is tiled over the 32 lanes
-//    as PK x PJ (FastbpWarpTile: lane = kp + PK * jp owns rows kp + a PK and
-//    columns jp + b PJ), so both the forward pass (column sums: shuffles
-//    over kp) and the hidden delta (row sums: shuffles over jp) stay inside
-//    the warp; the update of W[l] is fused into the hidden delta as in the
-//    other kernels.
-//  * So one sample costs 2 __syncthreads: after phase A (warps 1..: layer 0)
-//    and after phase B (warp 0: forward of layers 1..L-1 with the output
-//    delta, then the hidden deltas top down, __syncwarp between them),
-//    instead of 2L - 1 block barriers, and no weight goes through shared
-//    memory (no bank conflicts, no shared-memory bandwidth per weight).
-// Same update arithmetic as the other kernels (_rn, NumPy's order); the
-// summation order differs (it is a sum of partial sums).
+// holds only activations, deltas, targets and the first layer's products.
+// ONE __syncthreads per sample:
+//  * warp 0 runs the whole per-sample chain: z = x_s W[0] from the product
+//    the other warps prepared (below), A[1] = s(z), then the forward passes of
+//    layers 1..L-1 with the output delta, and the hidden deltas top down with
+//    the fused updates of W[L-1..1], down to D[1] (__syncwarp between its
+//    phases). W[1..L-1] live in warp 0's registers, each layer's matrix tiled
+//    over the 32 lanes as PK x PJ (FastbpWarpTile: lane kp + PK jp owns rows
+//    kp + a PK and columns jp + b PJ), so the forward pass (column sums:
+//    shuffles over kp) and the hidden delta (row sums: shuffles over jp) both
+//    stay inside the warp.
+//  * warps 1.. (NT - 32 threads) hold W[0], a group of G0 lanes per column j
+//    (j = group + p * groups), lane r owning rows k = r + i * G0, and work
+//    one sample ahead: while warp 0 runs sample s they apply the update of
+//    sample s-1 (x_{s-1}, D[1] of s-1) and compute P = x_{s+1} W[0] and
+//    c = x_{s+1} . x_s for the next sample. Then, exactly,
+//      x_{s+1} (W[0] - alpha x_s^T D1_s) = P - alpha c D1_s,
+//    so warp 0 gets sample s+1's first-layer input with one multiply-add per
+//    unit once its own D[1] is known, and the 65-long products and their
+//    reductions are off the per-sample critical path. Each thread loads its
+//    own elements of x from global memory into registers two samples ahead.
+// The weights get the same update arithmetic as the other kernels (_rn,
+// NumPy's order, lazily for W[0]: flushed after the last sample); the
+// activations differ from NumPy's by rounding (sums of partial sums, and
+// the first layer's product by the identity above).
 // Dynamic shared memory (T units), see regs_smem_elems() in _cuda_source.py:
-// A[l], l=1..L: d[l] each | D[l], l=1..L: d[l] each | y: 2 x dL.
+// A[l], l=1..L: d[l] each | D[l], l=1..L: d[l] each (D[1] unused) |
+// D[1]: 2 x d1 (sample parity) | y: 2 x dL | P: 2 x d1 | c: 2.
 // ------------------------------------------------------------------------
 // The 32 lanes of a warp as PK x PJ for an R x C matrix: fewest elements per
 // lane, then the shortest dot products (ra + cb).
@@ -645,7 +650,10 @@ struct FastbpRegsShape : FastbpShape<D...> {
         return o;
     }
     __host__ __device__ static constexpr int doff(int l) { return aoff(B::L + 1) + aoff(l); }
-    static constexpr int YOFF = 2 * aoff(B::L + 1);
+    static constexpr int D1OFF = 2 * aoff(B::L + 1);  // D[1] of samples with parity 0, 1
+    static constexpr int YOFF = D1OFF + 2 * B::d(1);
+    static constexpr int POFF = YOFF + 2 * B::d(B::L);
+    static constexpr int COFF = POFF + 2 * B::d(1);
 };
 
 // v = part[b] for a run-time b (selects; the array stays in registers).
@@ -721,11 +729,12 @@ __device__ __forceinline__ void fastbp_warp_forward(WW& ww, T* sm, int lane, con
     }
 }
 
-// Warp 0: hidden deltas D[L-1..l] (top down) with the fused updates of W[l].
+// Warp 0: hidden deltas D[L-1..l] (top down) with the fused updates of W[l];
+// D[1] goes to d1out.
 template <typename T, typename S, int l, typename WW>
-__device__ __forceinline__ void fastbp_warp_backward(WW& ww, T* sm, int lane, T alpha) {
+__device__ __forceinline__ void fastbp_warp_backward(WW& ww, T* sm, int lane, T alpha, T* d1out) {
     if constexpr (l < S::L) {
-        fastbp_warp_backward<T, S, l + 1>(ww.next, sm, lane, alpha);  // the layers above first
+        fastbp_warp_backward<T, S, l + 1>(ww.next, sm, lane, alpha, d1out);  // the layers above first
         using Tl = FastbpWarpTile<S::d(l), S::d(l + 1)>;
         constexpr int R = S::d(l), C = S::d(l + 1), PK = Tl::PK, PJ = Tl::PJ, RA = Tl::RA, CB = Tl::CB;
         const int kp = lane % PK, jp = lane / PK;
@@ -752,7 +761,7 @@ __device__ __forceinline__ void fastbp_warp_backward(WW& ww, T* sm, int lane, T 
 #pragma unroll
             for (int off = PK; off < 32; off <<= 1) part[a] += __shfl_xor_sync(0xffffffffu, part[a], off);
         }
-        T* dout = sm + S::doff(l);
+        T* dout = l == 1 ? d1out : sm + S::doff(l);
 #pragma unroll
         for (int r = 0; r < (RA + PJ - 1) / PJ; ++r) {
             const int a = jp + r * PJ, k = kp + a * PK;
@@ -773,17 +782,17 @@ fastbp_sgd_regs(const unsigned long long* __restrict__ wptrs, const int* __restr
     FASTBP_DYNAMIC_SMEM(fastbp_smem_raw);
     T* sm = reinterpret_cast<T*>(fastbp_smem_raw);
     constexpr int d0 = S::d(0), d1 = S::d(1), dL = S::d(S::L);
-    constexpr int NT0 = NT - 32;                              // threads of layer 0
+    constexpr int NT0 = NT - 32;                              // threads of W[0]
     constexpr int G0 = fastbp_group_fixed(d1, d0, NT0);       // lanes per column
     constexpr int NG0 = NT0 / G0, P0 = (d1 + NG0 - 1) / NG0, K0 = (d0 + G0 - 1) / G0;
-    constexpr int YR = (dL + 31) / 32;
+    constexpr int YR = (dL + 31) / 32, Z1 = (d1 + 31) / 32;
     const int tid = threadIdx.x;
     const int net = blockIdx.x;
     if (L != S::L || (int)blockDim.x != NT) return;  // host guarantees both
     (void)dims_g;
     const T alpha = alphas[net];
 
-    if (tid < 32) {  // ------------------------------ warp 0: layers 1..L-1
+    if (tid < 32) {  // ---------------------- warp 0: the per-sample chain
         const int lane = tid;
         FastbpWarpW<T, S, 1> ww;
         fastbp_warp_copy<T, S, 1, false>(ww, wptrs, net, lane);
@@ -793,86 +802,116 @@ fastbp_sgd_regs(const unsigned long long* __restrict__ wptrs, const int* __restr
             const int j = lane + 32 * r;
             if (j < dL && N > 0) sm[S::YOFF + j] = Y[j];
         }
+        __syncthreads();  // P and c of sample 0 are ready
         for (int s = 0; s < N; ++s) {
+            const int p = s & 1;
             const bool pf = s + 1 < N;
 #pragma unroll
-            for (int r = 0; r < YR; ++r) {  // the next target row, stored after phase B
+            for (int r = 0; r < YR; ++r) {  // the next target row, stored after the step
                 const int j = lane + 32 * r;
                 yn[r] = (pf && j < dL) ? Y[(size_t)(s + 1) * dL + j] : T(0);
             }
-            __syncthreads();  // A[1] of sample s is ready
-            fastbp_warp_forward<T, S, 1>(ww, sm, lane, sm + S::YOFF + (s & 1) * dL);
-            fastbp_warp_backward<T, S, 1>(ww, sm, lane, alpha);
+            // A[1] = s(P - alpha c D[1] of sample s-1): x_s times the updated W[0]
+            const T* P = sm + S::POFF + p * d1;
+            const T* Dp = sm + S::D1OFF + (p ^ 1) * d1;
+            const T ac = s > 0 ? alpha * sm[S::COFF + p] : T(0);
+#pragma unroll
+            for (int r = 0; r < Z1; ++r) {
+                const int j = lane + 32 * r;
+                if (j < d1) sm[S::aoff(1) + j] = Ops<T>::sigmoid(s > 0 ? P[j] - ac * Dp[j] : P[j]);
+            }
+            __syncwarp();
+            fastbp_warp_forward<T, S, 1>(ww, sm, lane, sm + S::YOFF + p * dL);
+            fastbp_warp_backward<T, S, 1>(ww, sm, lane, alpha, sm + S::D1OFF + p * d1);
 #pragma unroll
             for (int r = 0; r < YR; ++r) {
                 const int j = lane + 32 * r;
-                if (pf && j < dL) sm[S::YOFF + ((s + 1) & 1) * dL + j] = yn[r];
+                if (pf && j < dL) sm[S::YOFF + (p ^ 1) * dL + j] = yn[r];
             }
-            __syncthreads();  // D[1] of sample s is ready
+            __syncthreads();  // D[1] of sample s, P and c of sample s+1 are ready
         }
         fastbp_warp_copy<T, S, 1, true>(ww, wptrs, net, lane);
-    } else {  // ----------------------------------------- warps 1..: layer 0
+    } else {  // ----------------------- warps 1..: W[0], one sample ahead
         const int t0 = tid - 32, grp = t0 / G0, r0 = t0 % G0;
         T* g0 = reinterpret_cast<T*>(wptrs[0]) + (size_t)net * d0 * d1;
-        T w0[P0][K0], xc[K0], xn[K0];
+        // x rows s-1, s, s+1 (xa, xb, xc) at the start of step s
+        T w0[P0][K0], xa[K0], xb[K0], xc[K0];
 #pragma unroll
-        for (int p = 0; p < P0; ++p) {
+        for (int q = 0; q < P0; ++q) {
 #pragma unroll
             for (int i = 0; i < K0; ++i) {
-                const int j = grp + p * NG0, k = r0 + i * G0;
-                w0[p][i] = (j < d1 && k < d0) ? g0[k * d1 + j] : T(0);
+                const int j = grp + q * NG0, k = r0 + i * G0;
+                w0[q][i] = (j < d1 && k < d0) ? g0[k * d1 + j] : T(0);
             }
         }
 #pragma unroll
         for (int i = 0; i < K0; ++i) {
             const int k = r0 + i * G0;
-            xn[i] = (k < d0 && N > 0) ? X1[k] : T(0);
-            xc[i] = T(0);
+            xa[i] = T(0);
+            xb[i] = (k < d0 && N > 0) ? X1[k] : T(0);
+            xc[i] = (k < d0 && N > 1) ? X1[(size_t)d0 + k] : T(0);
         }
-        T* a1 = sm + S::aoff(1);
-        const T* D1 = sm + S::doff(1);
+        // P = x W[0] and c = x . x_prev (full sums in every lane of a group);
+        // lane 0 of group j stores P[j], group 0 also c
+        auto products = [&](const T (&x)[K0], const T (&xp)[K0], int slot) {
+            T part[P0];
+#pragma unroll
+            for (int q = 0; q < P0; ++q) {
+                T acc = T(0);
+#pragma unroll
+                for (int i = 0; i < K0; ++i) acc += x[i] * w0[q][i];
+                part[q] = fastbp_group_sum_fixed<G0>(acc);
+            }
+            T c = T(0);
+#pragma unroll
+            for (int i = 0; i < K0; ++i) c += x[i] * xp[i];
+            c = fastbp_group_sum_fixed<G0>(c);
+#pragma unroll
+            for (int u = 0; u < (P0 + G0 - 1) / G0; ++u) {  // lane r0 stores q = r0, r0 + G0, ...
+                const int q = r0 + u * G0, j = grp + q * NG0;
+                if (q < P0 && j < d1) sm[S::POFF + slot * d1 + j] = fastbp_pick(part, q);
+            }
+            if (t0 == 0) sm[S::COFF + slot] = c;
+        };
+        if (N > 0) products(xb, xa, 0);
+        __syncthreads();  // P and c of sample 0 are ready
         for (int s = 0; s < N; ++s) {
-            if (s > 0) {  // lazy update of W[0] by sample s-1 (x in xc, its D[1])
+            const int p = s & 1;
+            if (s > 0) {  // the update of W[0] by sample s-1 (x in xa, its D[1])
+                const T* Dp = sm + S::D1OFF + (p ^ 1) * d1;
 #pragma unroll
-                for (int p = 0; p < P0; ++p) {
-                    const int j = grp + p * NG0;
-                    const T dj = j < d1 ? D1[j] : T(0);
+                for (int q = 0; q < P0; ++q) {
+                    const int j = grp + q * NG0;
+                    const T dj = j < d1 ? Dp[j] : T(0);
 #pragma unroll
-                    for (int i = 0; i < K0; ++i) w0[p][i] = Ops<T>::upd(w0[p][i], alpha, xc[i], dj);
+                    for (int i = 0; i < K0; ++i) w0[q][i] = Ops<T>::upd(w0[q][i], alpha, xa[i], dj);
                 }
             }
 #pragma unroll
-            for (int i = 0; i < K0; ++i) {  // x of sample s; load sample s+1
+            for (int i = 0; i < K0; ++i) {  // x_{s+2} into the free row
                 const int k = r0 + i * G0;
-                xc[i] = xn[i];
-                xn[i] = (k < d0 && s + 1 < N) ? X1[(size_t)(s + 1) * d0 + k] : T(0);
+                xa[i] = (k < d0 && s + 2 < N) ? X1[(size_t)(s + 2) * d0 + k] : T(0);
             }
-            T part[P0];
+            if (s + 1 < N) products(xc, xb, p ^ 1);
 #pragma unroll
-            for (int p = 0; p < P0; ++p) {
-                T acc = T(0);
-#pragma unroll
-                for (int i = 0; i < K0; ++i) acc += xc[i] * w0[p][i];
-                part[p] = fastbp_group_sum_fixed<G0>(acc);
+            for (int i = 0; i < K0; ++i) {  // rows s, s+1, s+2 -> s-1, s, s+1 of step s+1
+                const T t = xa[i];
+                xa[i] = xb[i];
+                xb[i] = xc[i];
+                xc[i] = t;
             }
-#pragma unroll
-            for (int q = 0; q < (P0 + G0 - 1) / G0; ++q) {  // lane r0 takes p = r0, r0 + G0, ...
-                const int p = r0 + q * G0, j = grp + p * NG0;
-                const T v = fastbp_pick(part, p);
-                if (p < P0 && j < d1) a1[j] = Ops<T>::sigmoid(v);
-            }
-            __syncthreads();  // A[1] of sample s is ready
-            __syncthreads();  // D[1] of sample s is ready
+            __syncthreads();  // D[1] of sample s, P and c of sample s+1 are ready
         }
-        if (N > 0) {  // flush the update of W[0] by the last sample, write back
+        if (N > 0) {  // flush the update of W[0] by the last sample (x in xa), write back
+            const T* Dl = sm + S::D1OFF + ((N - 1) & 1) * d1;
 #pragma unroll
-            for (int p = 0; p < P0; ++p) {
-                const int j = grp + p * NG0;
-                const T dj = j < d1 ? D1[j] : T(0);
+            for (int q = 0; q < P0; ++q) {
+                const int j = grp + q * NG0;
+                const T dj = j < d1 ? Dl[j] : T(0);
 #pragma unroll
                 for (int i = 0; i < K0; ++i) {
                     const int k = r0 + i * G0;
-                    if (j < d1 && k < d0) g0[k * d1 + j] = Ops<T>::upd(w0[p][i], alpha, xc[i], dj);
+                    if (j < d1 && k < d0) g0[k * d1 + j] = Ops<T>::upd(w0[q][i], alpha, xa[i], dj);
                 }
             }
         }
