@@ -277,6 +277,7 @@ def grid_smem_elems(d: Sequence[int], nblocks: int, threads: int = GRID_THREADS)
     o = sum(-(-d[l + 1] // nb) * d[l] for l in range(L))
     o += sum(-(-d[l] // nb) * d[l + 1] for l in range(1, L))
     o += 3 * d[0] + 2 * d[L] + sum(2 * d[l] for l in range(1, L)) + max(d) + threads // 32
+    o += 2 * -(-d[1] // nb) + 1  # the first layer's products, own D[1] and x . x_prev
     return o
 
 

@@ -20,7 +20,11 @@
 //     every layer) is applied lazily by the next sample's forward pass for
 //     that layer, by the thread that owns the column, before it uses the
 //     weight; after the last sample a flush applies the pending update.
-// So one sample costs 2L - 1 barriers (L forward passes, L - 1 hidden deltas).
+// So one sample costs 2L - 1 barriers (L forward passes, L - 1 hidden deltas)
+// in the shared-memory block kernels; the grid kernel (L >= 2) computes the
+// first layer one sample ahead from x_{s+1} (W[0] - alpha x_s^T D1_s) =
+// x_{s+1} W[0] - alpha (x_{s+1} . x_s) D1_s and needs 2L - 2; the register
+// kernel fastbp_sgd_regs uses the same identity and one block barrier.
 //
 // The update is written with _rn intrinsics (never contracted into an FMA) so
 // that it is exactly NumPy's w - alpha * (a * d), and so that the two copies
@@ -927,6 +931,8 @@ fastbp_sgd_regs(const unsigned long long* __restrict__ wptrs, const int* __restr
 // slice rows [b * d[l] / nb, (b + 1) * d[l] / nb) of W[l] (stored row-major:
 // hidden delta and its fused update). The two copies receive the same
 // updates from the same operands, so they stay bitwise identical.
+// For L >= 2 the first layer is block-local and one sample ahead (see the
+// comment at first_layer below): 2L - 2 grid barriers per sample.
 // Activations and deltas are exchanged through global memory (ws, written
 // with st.cg, read with ld.cg so the non-coherent L1 is bypassed), with a
 // grid-wide barrier between phases (monotonic 64-bit counter, zeroed by the
@@ -939,7 +945,8 @@ fastbp_sgd_regs(const unsigned long long* __restrict__ wptrs, const int* __restr
 // Dynamic shared memory (T units), with cmax[l] = ceil(d[l+1] / nb),
 // rmax[l] = ceil(d[l] / nb): Wc[l]: cmax[l] * d[l] (l = 0..L-1) |
 // Wr[l]: rmax[l] * d[l+1] (l = 1..L-1) | x: 3 x d0 | y: 2 x dL |
-// Av[l]: 2 x d[l] (l = 1..L-1) | dv: max d | scratch: blockDim / 32.
+// Av[l]: 2 x d[l] (l = 1..L-1) | dv: max d | P, own D[1]: cmax[0] each, c: 1 |
+// scratch: blockDim / 32.
 // ------------------------------------------------------------------------
 __device__ __forceinline__ unsigned long long fastbp_globaltimer() {
 #ifdef FASTBP_HOST_EMULATION
@@ -1055,7 +1062,7 @@ fastbp_sgd_grid(const unsigned long long* __restrict__ wptrs, const int* __restr
     __shared__ int r0[FASTBP_MAX_DIMS], nr[FASTBP_MAX_DIMS];   // own rows of W[l]
     __shared__ int wcoff[FASTBP_MAX_DIMS], wroff[FASTBP_MAX_DIMS], avoff[FASTBP_MAX_DIMS];
     __shared__ int gaoff[FASTBP_MAX_DIMS], gdoff[FASTBP_MAX_DIMS];
-    __shared__ int xoff, yoff, dvoff, soff;
+    __shared__ int xoff, yoff, dvoff, poff, soff;
     __shared__ int s_abort;
 
     const int tid = threadIdx.x;
@@ -1088,6 +1095,7 @@ fastbp_sgd_grid(const unsigned long long* __restrict__ wptrs, const int* __restr
         avoff[0] = -1;
         for (int l = 1; l < L; ++l) { avoff[l] = o; o += 2 * d[l]; }
         dvoff = o; o += dmax;
+        poff = o; o += 2 * ((d[1] + nb - 1) / nb) + 1;  // P, own D[1], c (L >= 2)
         soff = o;
         int go = 0;
         for (int l = 1; l <= L; ++l) { gaoff[l] = go; go += 2 * d[l]; }
@@ -1126,10 +1134,85 @@ fastbp_sgd_grid(const unsigned long long* __restrict__ wptrs, const int* __restr
     for (int i = tid; i < dL; i += nthreads) smem[yoff + i] = Y[i];
     __syncthreads();
 
+    // L >= 2: the first layer runs one sample ahead, block-locally (as in
+    // fastbp_sgd_regs): block b owns columns [c0[0], c0[0] + nc[0]) of W[0]
+    // and the same rows of W[1], so it computes D[1] of exactly the units it
+    // feeds. During sample s it applies the update of sample s-1 (its own
+    // D[1]), computes P = x_{s+1} W[0] (own columns) and c = x_{s+1} . x_s,
+    // and when its D[1] of sample s is known it writes A[1] of sample s+1 =
+    // s(P - alpha c D1_s) (= s(x_{s+1} W[0] after the update of sample s))
+    // with it, before the same grid barrier: 2L - 2 grid barriers per sample
+    // instead of 2L - 1. L == 1: the first layer is a forward phase.
+    const bool pre = L >= 2;
+    T* P = smem + poff;
+    T* d1own = P + (d[1] + nb - 1) / nb;
+    T* cxx = d1own + (d[1] + nb - 1) / nb;
+    const int cols0 = nc[0], cstart0 = c0[0];
+    // first_layer(s, upd, prod): apply the update of sample s-1 to the own
+    // columns of W[0] (upd), then P = x_{s+1} W[0] and c = x_{s+1} . x_s
+    // (prod; c only for s >= 0). x_t is in slot t % 3. All threads call it.
+    auto first_layer = [&](int s, bool upd, bool prod) {
+        const T* xprev = smem + xoff + ((s + 2) % 3) * d0;  // x_{s-1}
+        const T* xcur = smem + xoff + ((s + 3) % 3) * d0;   // x_s
+        const T* xnext = smem + xoff + ((s + 4) % 3) * d0;  // x_{s+1}
+        T* wc = smem + wcoff[0];
+        const int g = fastbp_group_size(cols0 > 0 ? cols0 : 1, d0, nthreads);
+        const int ngroups = nthreads / g;
+        const int grp = tid / g, lane = tid % g;
+        for (int base = 0; base < cols0; base += ngroups) {
+            const int c = base + grp;
+            T acc = T(0);
+            if (c < cols0) {
+                T* wcol = wc + c * d0;
+                const T dj = upd ? d1own[c] : T(0);
+                for (int k = lane; k < d0; k += g) {
+                    T wk = wcol[k];
+                    if (upd) {
+                        wk = Ops<T>::upd(wk, alpha, xprev[k], dj);
+                        wcol[k] = wk;
+                    }
+                    if (prod) acc += xnext[k] * wk;
+                }
+            }
+            acc = fastbp_group_sum(acc, g, scratch);
+            if (prod && c < cols0 && lane == 0) P[c] = acc;
+        }
+        if (prod && s >= 0) {
+            T v = T(0);
+            for (int k = tid; k < d0; k += nthreads) v += xnext[k] * xcur[k];
+            v = fastbp_group_sum(v, nthreads, scratch);
+            if (tid == 0) *cxx = v;
+        }
+    };
+    if (pre && N > 0) {  // x_1 into slot 1; A[1] of sample 0 = s(x_0 W[0]), own columns
+        if (N > 1)
+            for (int i = tid; i < d0; i += nthreads) smem[xoff + d0 + i] = X1[(size_t)d0 + i];
+        first_layer(-1, false, true);
+        __syncthreads();
+        for (int c = tid; c < cols0; c += nthreads) fastbp_stcg(ws + gaoff[1] + cstart0 + c, Ops<T>::sigmoid(P[c]));
+        target += (unsigned long long)nb;
+        if (!fastbp_grid_sync<BAR>(counter, target, status, timeout_ns, &s_abort)) return;
+    }
+
     for (int s = 0; s < N; ++s) {
         const int p = s & 1, q = p ^ 1;
+        if (pre) {  // the first layer, one sample ahead (see above)
+            const bool px = s + 2 < N, py = s + 1 < N;
+            const T* xs = X1 + (size_t)(px ? s + 2 : s) * d0;
+            const T* ys = Y + (size_t)(py ? s + 1 : s) * dL;
+            FastbpPrefetch<T, 4> xpf;
+            FastbpPrefetch<T, 1> ypf;
+            if (px) xpf.load(xs, d0, tid, nthreads);
+            if (py) ypf.load(ys, dL, tid, nthreads);
+            if (s > 0) first_layer(s, true, false);  // the update of sample s-1 (reads x_{s-1})
+            __syncthreads();
+            if (px) xpf.store(smem + xoff + ((s + 2) % 3) * d0, xs, d0, tid, nthreads);  // held x_{s-1}
+            if (py) ypf.store(smem + yoff + q * dL, ys, dL, tid, nthreads);              // held y_{s-1}
+            if (py) first_layer(s, false, true);  // P = x_{s+1} W[0], c = x_{s+1} . x_s
+            // (the first barrier below orders these shared-memory writes for their readers)
+        }
         // ---------------- forward
-        for (int l = 0; l < L; ++l) {
+        for (int l = pre ? 1 : 0; l < L; ++l) {
             const int m = d[l], n = d[l + 1];
             const int cols = nc[l], cstart = c0[l];
             const bool lazy = s > 0;
@@ -1225,8 +1308,16 @@ fastbp_sgd_grid(const unsigned long long* __restrict__ wptrs, const int* __restr
                     }
                 }
                 acc = fastbp_group_sum(acc, g, scratch);
-                if (r < rows && lane == 0)
-                    fastbp_stcg(ws + gdoff[l] + p * m + rstart + r, acc * ak * (T(1) - ak));
+                if (r < rows && lane == 0) {
+                    const T dk = acc * ak * (T(1) - ak);  // NumPy's order
+                    if (l == 1 && pre) {  // own D[1]; A[1] of sample s+1 (rows of W[1] = columns of W[0])
+                        d1own[r] = dk;
+                        if (s + 1 < N)
+                            fastbp_stcg(ws + gaoff[1] + q * m + rstart + r, Ops<T>::sigmoid(P[r] - alpha * *cxx * dk));
+                    } else {
+                        fastbp_stcg(ws + gdoff[l] + p * m + rstart + r, dk);
+                    }
+                }
             }
             target += (unsigned long long)nb;
             if (!fastbp_grid_sync<BAR>(counter, target, status, timeout_ns, &s_abort)) return;
@@ -1241,7 +1332,7 @@ fastbp_sgd_grid(const unsigned long long* __restrict__ wptrs, const int* __restr
             const T* aprev = (l == 0) ? smem + xoff + (s % 3) * d0 : smem + avoff[l] + p * m;
             const T* gd = ws + gdoff[l + 1] + p * n + cstart;
             __syncthreads();
-            for (int i = tid; i < cols; i += nthreads) dv[i] = fastbp_ldcg(gd + i);
+            for (int i = tid; i < cols; i += nthreads) dv[i] = (pre && l == 0) ? d1own[i] : fastbp_ldcg(gd + i);
             __syncthreads();
             T* wc = smem + wcoff[l];
             for (int i = tid; i < cols * m; i += nthreads) {
