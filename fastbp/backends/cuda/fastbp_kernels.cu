@@ -977,28 +977,9 @@ __device__ __forceinline__ bool fastbp_barrier_give_up(unsigned int* spins, unsi
     return false;
 }
 
-// Returns false when the barrier timed out or another block reported a
-// failure (then every thread of the block must return).
-__device__ __forceinline__ bool fastbp_grid_barrier(unsigned long long* counter, unsigned long long target,
-                                                    volatile int* status, unsigned long long timeout_ns,
-                                                    int* s_abort) {
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        __threadfence();  // publish this block's writes before arriving
-        atomicAdd(counter, 1ULL);
-        volatile unsigned long long* vc = counter;
-        unsigned long long t0 = 0;
-        unsigned int spins = 0;
-        while (*vc < target) {
-            if (fastbp_barrier_give_up(&spins, &t0, status, timeout_ns, s_abort)) break;
-        }
-        __threadfence();  // acquire: later ld.cg see the other blocks' writes
-    }
-    __syncthreads();
-    return *s_abort == 0;
-}
-
-// The same barrier without the two __threadfence: thread 0 arrives with
+// The grid barrier (fastbp_grid_sync below). BAR 0: thread 0 arrives with a
+// __threadfence then atomicAdd and spins, then __threadfence (acquire).
+// BAR 1, without the two __threadfence: thread 0 arrives with
 // red.release.gpu (publishes the block's writes, ordered before it by the
 // __syncthreads, without waiting for the atomic's return) and spins with
 // ld.acquire.gpu (later reads, ordered after it by the __syncthreads, see the
@@ -1022,27 +1003,43 @@ __device__ __forceinline__ unsigned long long fastbp_ld_acquire(const unsigned l
 #endif
 }
 
-__device__ __forceinline__ bool fastbp_grid_barrier_acqrel(unsigned long long* counter, unsigned long long target,
-                                                           volatile int* status, unsigned long long timeout_ns,
-                                                           int* s_abort) {
+// Grid barrier with block-local work between arriving and waiting: work()
+// is run by every thread of the block after thread 0 has arrived (so the
+// other blocks need not wait for it) and before it spins; it must touch only
+// this block's shared memory. Returns false when the barrier timed out or
+// another block reported a failure (then every thread of the block must
+// return).
+template <int BAR, typename F>
+__device__ __forceinline__ bool fastbp_grid_sync(unsigned long long* counter, unsigned long long target,
+                                                 volatile int* status, unsigned long long timeout_ns, int* s_abort,
+                                                 F&& work) {
     __syncthreads();
     if (threadIdx.x == 0) {
-        fastbp_red_release_add(counter, 1ULL);
+        if constexpr (BAR == 1) {
+            fastbp_red_release_add(counter, 1ULL);
+        } else {
+            __threadfence();  // publish this block's writes before arriving
+            atomicAdd(counter, 1ULL);
+        }
+    }
+    work();
+    if (threadIdx.x == 0) {
         unsigned long long t0 = 0;
         unsigned int spins = 0;
-        while (fastbp_ld_acquire(counter) < target) {
-            if (fastbp_barrier_give_up(&spins, &t0, status, timeout_ns, s_abort)) break;
+        if constexpr (BAR == 1) {
+            while (fastbp_ld_acquire(counter) < target) {
+                if (fastbp_barrier_give_up(&spins, &t0, status, timeout_ns, s_abort)) break;
+            }
+        } else {
+            volatile unsigned long long* vc = counter;
+            while (*vc < target) {
+                if (fastbp_barrier_give_up(&spins, &t0, status, timeout_ns, s_abort)) break;
+            }
+            __threadfence();  // acquire: later ld.cg see the other blocks' writes
         }
     }
     __syncthreads();
     return *s_abort == 0;
-}
-
-template <int BAR>
-__device__ __forceinline__ bool fastbp_grid_sync(unsigned long long* counter, unsigned long long target,
-                                                 volatile int* status, unsigned long long timeout_ns, int* s_abort) {
-    if constexpr (BAR == 1) return fastbp_grid_barrier_acqrel(counter, target, status, timeout_ns, s_abort);
-    else return fastbp_grid_barrier(counter, target, status, timeout_ns, s_abort);
 }
 
 template <typename T>
@@ -1134,27 +1131,28 @@ fastbp_sgd_grid(const unsigned long long* __restrict__ wptrs, const int* __restr
     for (int i = tid; i < dL; i += nthreads) smem[yoff + i] = Y[i];
     __syncthreads();
 
-    // L >= 2: the first layer runs one sample ahead, block-locally (as in
+    // L >= 2: the first layer runs block-locally, ahead of the chain (as in
     // fastbp_sgd_regs): block b owns columns [c0[0], c0[0] + nc[0]) of W[0]
     // and the same rows of W[1], so it computes D[1] of exactly the units it
-    // feeds. During sample s it applies the update of sample s-1 (its own
-    // D[1]), computes P = x_{s+1} W[0] (own columns) and c = x_{s+1} . x_s,
-    // and when its D[1] of sample s is known it writes A[1] of sample s+1 =
-    // s(P - alpha c D1_s) (= s(x_{s+1} W[0] after the update of sample s))
-    // with it, before the same grid barrier: 2L - 2 grid barriers per sample
-    // instead of 2L - 1. L == 1: the first layer is a forward phase.
+    // feeds. In the hidden-delta phase of W[1] for sample s it writes A[1] of
+    // sample s+1 = s(P - alpha c D1_s) with P = x_{s+1} W[0] and c =
+    // x_{s+1} . x_s prepared one sample earlier (exactly s(x_{s+1} W[0]
+    // after the update of sample s)); then, between arriving at that phase's
+    // grid barrier and waiting for it, it applies the update of sample s to
+    // its columns of W[0] and prepares P and c for sample s+2. So the first
+    // layer costs no grid barrier (2L - 2 per sample instead of 2L - 1) and
+    // its work hides behind the barrier's latency. L == 1: the first layer
+    // is a forward phase as before.
     const bool pre = L >= 2;
     T* P = smem + poff;
     T* d1own = P + (d[1] + nb - 1) / nb;
     T* cxx = d1own + (d[1] + nb - 1) / nb;
     const int cols0 = nc[0], cstart0 = c0[0];
-    // first_layer(s, upd, prod): apply the update of sample s-1 to the own
-    // columns of W[0] (upd), then P = x_{s+1} W[0] and c = x_{s+1} . x_s
-    // (prod; c only for s >= 0). x_t is in slot t % 3. All threads call it.
-    auto first_layer = [&](int s, bool upd, bool prod) {
-        const T* xprev = smem + xoff + ((s + 2) % 3) * d0;  // x_{s-1}
-        const T* xcur = smem + xoff + ((s + 3) % 3) * d0;   // x_s
-        const T* xnext = smem + xoff + ((s + 4) % 3) * d0;  // x_{s+1}
+    auto xrow = [&](int t) { return smem + xoff + (t % 3) * d0; };  // x_t lives in slot t % 3
+    // First layer, own columns: with xu, W[0] -= alpha xu^T D1 (own D[1]);
+    // with xp, P = xp W[0] (after that update) and, with xq too, c = xp . xq.
+    // Every thread calls it (it synchronises the block).
+    auto first_layer = [&](const T* xu, const T* xp, const T* xq) {
         T* wc = smem + wcoff[0];
         const int g = fastbp_group_size(cols0 > 0 ? cols0 : 1, d0, nthreads);
         const int ngroups = nthreads / g;
@@ -1164,53 +1162,53 @@ fastbp_sgd_grid(const unsigned long long* __restrict__ wptrs, const int* __restr
             T acc = T(0);
             if (c < cols0) {
                 T* wcol = wc + c * d0;
-                const T dj = upd ? d1own[c] : T(0);
+                const T dj = xu ? d1own[c] : T(0);
                 for (int k = lane; k < d0; k += g) {
                     T wk = wcol[k];
-                    if (upd) {
-                        wk = Ops<T>::upd(wk, alpha, xprev[k], dj);
+                    if (xu) {
+                        wk = Ops<T>::upd(wk, alpha, xu[k], dj);
                         wcol[k] = wk;
                     }
-                    if (prod) acc += xnext[k] * wk;
+                    if (xp) acc += xp[k] * wk;
                 }
             }
-            acc = fastbp_group_sum(acc, g, scratch);
-            if (prod && c < cols0 && lane == 0) P[c] = acc;
+            if (xp) {
+                acc = fastbp_group_sum(acc, g, scratch);
+                if (c < cols0 && lane == 0) P[c] = acc;
+            }
         }
-        if (prod && s >= 0) {
+        if (xp && xq) {
             T v = T(0);
-            for (int k = tid; k < d0; k += nthreads) v += xnext[k] * xcur[k];
+            for (int k = tid; k < d0; k += nthreads) v += xp[k] * xq[k];
             v = fastbp_group_sum(v, nthreads, scratch);
             if (tid == 0) *cxx = v;
         }
     };
-    if (pre && N > 0) {  // x_1 into slot 1; A[1] of sample 0 = s(x_0 W[0]), own columns
+    if (pre && N > 0) {  // A[1] of sample 0 = s(x_0 W[0]); then P, c of sample 1
         if (N > 1)
-            for (int i = tid; i < d0; i += nthreads) smem[xoff + d0 + i] = X1[(size_t)d0 + i];
-        first_layer(-1, false, true);
+            for (int i = tid; i < d0; i += nthreads) xrow(1)[i] = X1[(size_t)d0 + i];
+        first_layer(nullptr, xrow(0), nullptr);
         __syncthreads();
         for (int c = tid; c < cols0; c += nthreads) fastbp_stcg(ws + gaoff[1] + cstart0 + c, Ops<T>::sigmoid(P[c]));
         target += (unsigned long long)nb;
-        if (!fastbp_grid_sync<BAR>(counter, target, status, timeout_ns, &s_abort)) return;
+        if (!fastbp_grid_sync<BAR>(counter, target, status, timeout_ns, &s_abort, [&] {
+                if (N > 1) first_layer(nullptr, xrow(1), xrow(0));
+            }))
+            return;
     }
 
     for (int s = 0; s < N; ++s) {
         const int p = s & 1, q = p ^ 1;
-        if (pre) {  // the first layer, one sample ahead (see above)
-            const bool px = s + 2 < N, py = s + 1 < N;
-            const T* xs = X1 + (size_t)(px ? s + 2 : s) * d0;
-            const T* ys = Y + (size_t)(py ? s + 1 : s) * dL;
-            FastbpPrefetch<T, 4> xpf;
-            FastbpPrefetch<T, 1> ypf;
-            if (px) xpf.load(xs, d0, tid, nthreads);
-            if (py) ypf.load(ys, dL, tid, nthreads);
-            if (s > 0) first_layer(s, true, false);  // the update of sample s-1 (reads x_{s-1})
-            __syncthreads();
-            if (px) xpf.store(smem + xoff + ((s + 2) % 3) * d0, xs, d0, tid, nthreads);  // held x_{s-1}
-            if (py) ypf.store(smem + yoff + q * dL, ys, dL, tid, nthreads);              // held y_{s-1}
-            if (py) first_layer(s, false, true);  // P = x_{s+1} W[0], c = x_{s+1} . x_s
-            // (the first barrier below orders these shared-memory writes for their readers)
-        }
+        // rows stored at the end of the first phase: x_{s+2} (pre; its slot held
+        // x_{s-1}, whose update is applied) or x_{s+1} (L == 1), and y_{s+1}
+        const int xa = pre ? s + 2 : s + 1;
+        const bool px = xa < N, py = s + 1 < N;
+        const T* xs = X1 + (size_t)(px ? xa : s) * d0;
+        const T* ys = Y + (size_t)(py ? s + 1 : s) * dL;
+        FastbpPrefetch<T, 4> xpf;
+        FastbpPrefetch<T, 1> ypf;
+        if (px) xpf.load(xs, d0, tid, nthreads);
+        if (py) ypf.load(ys, dL, tid, nthreads);
         // ---------------- forward
         for (int l = pre ? 1 : 0; l < L; ++l) {
             const int m = d[l], n = d[l + 1];
@@ -1218,19 +1216,9 @@ fastbp_sgd_grid(const unsigned long long* __restrict__ wptrs, const int* __restr
             const bool lazy = s > 0;
             const T* in;
             const T* inprev;
-            // next sample's row: loads issued now, stored after the compute
-            const bool pf = (l == 0) && (s + 1 < N);
-            const T* xs = X1 + (size_t)(s + 1 < N ? s + 1 : s) * d0;
-            const T* ys = Y + (size_t)(s + 1 < N ? s + 1 : s) * dL;
-            FastbpPrefetch<T, 4> xpf;
-            FastbpPrefetch<T, 1> ypf;
             if (l == 0) {
-                in = smem + xoff + (s % 3) * d0;
-                inprev = smem + xoff + ((s + 2) % 3) * d0;
-                if (pf) {
-                    xpf.load(xs, d0, tid, nthreads);
-                    ypf.load(ys, dL, tid, nthreads);
-                }
+                in = xrow(s);
+                inprev = xrow(s + 2);  // x_{s-1}
             } else {
                 T* av = smem + avoff[l];
                 const T* ga = ws + gaoff[l] + p * m;
@@ -1274,12 +1262,12 @@ fastbp_sgd_grid(const unsigned long long* __restrict__ wptrs, const int* __restr
                     }
                 }
             }
-            if (pf) {
-                xpf.store(smem + xoff + ((s + 1) % 3) * d0, xs, d0, tid, nthreads);  // held sample s-2
-                ypf.store(smem + yoff + q * dL, ys, dL, tid, nthreads);              // held sample s-1
+            if (l == (pre ? 1 : 0)) {  // first phase of the step: the prefetched rows
+                if (px) xpf.store(xrow(xa), xs, d0, tid, nthreads);
+                if (py) ypf.store(smem + yoff + q * dL, ys, dL, tid, nthreads);  // held y_{s-1}
             }
             target += (unsigned long long)nb;
-            if (!fastbp_grid_sync<BAR>(counter, target, status, timeout_ns, &s_abort)) return;
+            if (!fastbp_grid_sync<BAR>(counter, target, status, timeout_ns, &s_abort, [] {})) return;
         }
         // ---------------- hidden deltas (row copies updated in the same pass)
         for (int l = L - 1; l >= 1; --l) {
@@ -1320,19 +1308,24 @@ fastbp_sgd_grid(const unsigned long long* __restrict__ wptrs, const int* __restr
                 }
             }
             target += (unsigned long long)nb;
-            if (!fastbp_grid_sync<BAR>(counter, target, status, timeout_ns, &s_abort)) return;
+            // after the last phase, while the barrier completes: the update of
+            // W[0] by sample s, and P, c for sample s+2
+            if (!fastbp_grid_sync<BAR>(counter, target, status, timeout_ns, &s_abort, [&] {
+                    if (l == 1 && pre) first_layer(xrow(s), s + 2 < N ? xrow(s + 2) : nullptr, xrow(s + 1));
+                }))
+                return;
         }
     }
 
     // flush the pending (lazy) update of every column copy, write back
     if (N > 0) {
         const int s = N - 1, p = s & 1;
-        for (int l = 0; l < L; ++l) {
+        for (int l = pre ? 1 : 0; l < L; ++l) {  // (pre: W[0]'s update by the last sample is applied)
             const int m = d[l], n = d[l + 1], cols = nc[l], cstart = c0[l];
             const T* aprev = (l == 0) ? smem + xoff + (s % 3) * d0 : smem + avoff[l] + p * m;
             const T* gd = ws + gdoff[l + 1] + p * n + cstart;
             __syncthreads();
-            for (int i = tid; i < cols; i += nthreads) dv[i] = (pre && l == 0) ? d1own[i] : fastbp_ldcg(gd + i);
+            for (int i = tid; i < cols; i += nthreads) dv[i] = fastbp_ldcg(gd + i);
             __syncthreads();
             T* wc = smem + wcoff[l];
             for (int i = tid; i < cols * m; i += nthreads) {
