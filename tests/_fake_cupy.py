@@ -112,7 +112,8 @@ class RawKernel:
             assert len(args) == 7 and block[0] % 32 == 0 and block[0] <= 512
             _sgd_model(args, grid[0], dtype)
         elif self.name.startswith("fastbp_sgd_grid"):
-            assert len(args) == 11 and isinstance(args[10], np.uint64) and block[0] <= 256
+            assert len(args) == 12 and isinstance(args[10], np.uint64) and block[0] <= 256
+            assert isinstance(args[11], np.int32) and int(args[11]) in (0, 1)
             assert args[8].dtype == np.uint64 and args[9].dtype == np.int32
             _sgd_model(args[:7], 1, dtype)
         else:  # pragma: no cover

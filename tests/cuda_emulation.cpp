@@ -12,7 +12,7 @@
 //
 // Usage: cuda_emulation DIR   (files written by tests/test_cuda_source.py)
 //        cuda_emulation --sigmoid DIR   (DIR/z.bin -> DIR/s.bin, the float64 sigmoid)
-//   DIR/params.i64: kernel (0 block, 1 grid, 2 block_fixed, 3 grid with the acq/rel barrier, 4 regs), itemsize, L, N, K, blocks, threads, smem_bytes, timeout_ns
+//   DIR/params.i64: kernel (0 block, 1 grid, 2 block_fixed, 3 grid with the acq/rel barrier, 4 regs), itemsize, L, N, K, blocks, threads, smem_bytes, timeout_ns, replicate (grid: last layer in every block)
 //   DIR/dims.i32, DIR/w<l>.bin (K stacked), DIR/x.bin, DIR/y.bin, DIR/alphas.bin
 // Writes DIR/w<l>.out and DIR/status.txt.
 //
@@ -134,6 +134,7 @@ static int run(const std::string& dir, const std::vector<long long>& prm) {
     const int nb = (int)prm[5], threads = (int)prm[6];
     const size_t smem = (size_t)prm[7];
     const unsigned long long timeout_ns = (unsigned long long)prm[8];
+    const int replicate = prm.size() > 9 ? (int)prm[9] : 0;
     auto dimsb = read_file(dir + "/dims.i32");
     std::vector<int> dims(L + 1);
     std::memcpy(dims.data(), dimsb.data(), sizeof(int) * (L + 1));
@@ -206,9 +207,11 @@ static int run(const std::string& dir, const std::vector<long long>& prm) {
                 blockIdx.x = b;
                 run_block(threads, smem, [&] {
                     if (kernel == 3)
-                        fastbp_sgd_grid<T, 1>(wptrs.data(), dims.data(), L, X, Y, N, A, ws, counter, status, timeout_ns);
+                        fastbp_sgd_grid<T, 1>(wptrs.data(), dims.data(), L, X, Y, N, A, ws, counter, status, timeout_ns,
+                                              replicate);
                     else
-                        fastbp_sgd_grid<T>(wptrs.data(), dims.data(), L, X, Y, N, A, ws, counter, status, timeout_ns);
+                        fastbp_sgd_grid<T>(wptrs.data(), dims.data(), L, X, Y, N, A, ws, counter, status, timeout_ns,
+                                           replicate);
                 });
                 std::fflush(nullptr);
                 _exit(0);

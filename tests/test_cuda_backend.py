@@ -171,13 +171,14 @@ def _check_block_kernel(cuda, variant, dtype, d=None):
 
 @pytest.mark.parametrize("epochs", [1, 10])
 @pytest.mark.parametrize("path,variant", [("block", "regs"), ("block", "fixed"), ("block", "generic"), ("grid", ""),
-                                          ("grid", "acqrel")],
-                         ids=["block-regs", "block-fixed", "block-generic", "grid", "grid-acqrel"])
+                                          ("grid", "acqrel"), ("grid", "slices")],
+                         ids=["block-regs", "block-fixed", "block-generic", "grid", "grid-acqrel", "grid-slices"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
 def test_sgd_epoch_digits_matches_numpy(numpy_b, dtype, path, variant, epochs):
     cuda = CudaBackend(path=path, grid_blocks=None if path == "block" else 7,
                        **BLOCK_KERNELS.get(variant, {}),
-                       grid_barrier="acqrel" if variant == "acqrel" else "fence")
+                       grid_barrier="acqrel" if variant == "acqrel" else "fence",
+                       grid_replicate_last=variant != "slices")
     W = init_weights(DIGITS, 42)
     X1, Y, _, _ = digits_data()
     ref = _ref_epochs(numpy_b, W, X1, Y, 0.1, epochs, dtype)
@@ -186,6 +187,8 @@ def test_sgd_epoch_digits_matches_numpy(numpy_b, dtype, path, variant, epochs):
     for _ in range(epochs):
         cuda.sgd_epoch(Wd, X1d, Yd, 0.1)
     assert cuda.last_plan.path == path
+    if path == "grid":  # the last layer in every block unless asked for slices
+        assert cuda.last_plan.replicate_last == (variant != "slices"), cuda.last_plan
     _check_block_kernel(cuda, variant, dtype)
     assert_weights_close([cuda.to_numpy(w) for w in Wd], ref, dtype, f"{path} {variant} {epochs} epochs")
 
@@ -281,7 +284,7 @@ def test_sgd_epoch_step_path_matches_numpy(numpy_b, dtype):
 @pytest.mark.parametrize("barrier", ["fence", "acqrel"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
 def test_wide_network_grid_path_matches_numpy(numpy_b, dtype, barrier):
-    cuda = CudaBackend(grid_barrier=barrier)
+    cuda = CudaBackend(grid_barrier=barrier, grid_replicate_last=barrier == "acqrel")
     W = init_weights(WIDE, 7)
     X1, Y = random_data(WIDE, 64)
     ref = _ref_epochs(numpy_b, W, X1, Y, 0.05, 2, dtype)

@@ -148,7 +148,7 @@ def _instantiation_unit(tmp_path: Path) -> Path:
     no name expressions; explicit instantiation gives the same symbols)."""
     sigs = {
         "fastbp_sgd_block": "const unsigned long long*, const int*, int, const T*, const T*, int, const T*",
-        "fastbp_sgd_grid": "const unsigned long long*, const int*, int, const T*, const T*, int, const T*, T*, unsigned long long*, int*, unsigned long long",
+        "fastbp_sgd_grid": "const unsigned long long*, const int*, int, const T*, const T*, int, const T*, T*, unsigned long long*, int*, unsigned long long, int",
         "fastbp_forward": "const T*, const T*, T*, int, int, int",
         "fastbp_hidden_delta": "const T*, const T*, const T*, T*, int, int, int",
     }
@@ -235,6 +235,15 @@ def test_plan_wide_network_uses_grid():
     p = src.plan_sgd(WIDE, 8, H100_OPTIN, 132)
     assert p.path == "grid" and p.blocks == 132 and p.threads == src.GRID_THREADS
     assert p.smem_bytes <= H100_OPTIN
+    # the last matrix (129 x 10) in every block instead of its slices
+    assert p.replicate_last and p.smem_bytes == 8 * src.grid_smem_elems(WIDE, 132, replicate=True)
+    q = src.plan_sgd(WIDE, 8, H100_OPTIN, 132, replicate_last=False)
+    assert not q.replicate_last and q.smem_bytes == 8 * src.grid_smem_elems(WIDE, 132)
+    # 2048-1024-10 float64: a replicated 1025 x 10 matrix would not fit beside W[0]'s slices
+    big = [2049, 1025, 10]
+    assert not src.plan_sgd(big, 8, H100_OPTIN, 132).replicate_last
+    assert src.plan_sgd(big, 4, H100_OPTIN, 132).replicate_last
+    assert not src.plan_sgd([785, 10], 8, H100_OPTIN, 132, force="grid").replicate_last  # one matrix
     # float32 784-256-128-10 (~0.9 MB) does not fit one block either
     assert src.plan_sgd(WIDE, 4, H100_OPTIN, 132).path == "grid"
     # a 48 KB-only device with few SMs falls back to per-step launches
@@ -341,7 +350,7 @@ def _dims(layers):
     return [layers[0] + 1] + [n + 1 for n in layers[1:-1]] + [layers[-1]]
 
 
-def _emulate(exe, tmp_path, kernel, layers, N, K, dtype, threads, nb=1, seed=0):
+def _emulate(exe, tmp_path, kernel, layers, N, K, dtype, threads, nb=1, seed=0, replicate=False):
     rng = np.random.RandomState(seed)
     d = _dims(layers)
     L = len(d) - 1
@@ -351,11 +360,11 @@ def _emulate(exe, tmp_path, kernel, layers, N, K, dtype, threads, nb=1, seed=0):
     alphas = (0.1 + 0.4 * rng.rand(K)).astype(dtype)
     itemsize = np.dtype(dtype).itemsize
     if kernel.startswith("grid"):
-        elems = src.grid_smem_elems(d, nb, threads)
+        elems = src.grid_smem_elems(d, nb, threads, replicate=replicate)
     else:
         elems = src.regs_smem_elems(d) if kernel == "regs" else src.block_smem_elems(d, threads)
     t = tmp_path
-    params = [_KERNEL_IDS[kernel], itemsize, L, N, K, nb, threads, elems * itemsize, int(60e9)]
+    params = [_KERNEL_IDS[kernel], itemsize, L, N, K, nb, threads, elems * itemsize, int(60e9), int(replicate)]
     np.array(params, np.int64).tofile(t / "params.i64")
     np.array(d, np.int32).tofile(t / "dims.i32")
     for l, w in enumerate(Ws):
@@ -396,10 +405,20 @@ def _emulate(exe, tmp_path, kernel, layers, N, K, dtype, threads, nb=1, seed=0):
         ("grid", [150, 9, 3], 6, 1, np.float64, 32, 3),
         ("grid_acqrel", [64, 32, 16, 10], 10, 1, np.float64, 64, 3),   # release/acquire barrier
         ("grid_acqrel", [20, 7, 5, 3], 8, 1, np.float32, 256, 2),
+        # the grid kernel with all of the last weight matrix in every block
+        ("grid_replicated", [64, 32, 16, 10], 10, 1, np.float64, 64, 3),
+        ("grid_replicated", [64, 32, 16, 10], 8, 1, np.float32, 64, 4),
+        ("grid_replicated", [20, 7, 5, 3], 8, 1, np.float64, 256, 2),
+        ("grid_replicated", [150, 9, 3], 6, 1, np.float64, 32, 3),   # two matrices: one barrier a sample
+        ("grid_replicated", [5, 4, 3, 3, 2], 7, 1, np.float64, 32, 3),  # four matrices
+        ("grid_acqrel_replicated", [64, 32, 16, 10], 10, 1, np.float64, 64, 3),
+        ("grid_acqrel_replicated", [9, 40, 3], 5, 1, np.float32, 64, 5),
     ],
 )
 def test_persistent_kernels_emulated_match_numpy(emulator, tmp_path, kernel, layers, N, K, dtype, threads, nb):
-    _emulate(emulator, tmp_path, kernel, layers, N, K, dtype, threads, nb)
+    replicate = kernel.endswith("_replicated")
+    _emulate(emulator, tmp_path, kernel.removesuffix("_replicated"), layers, N, K, dtype, threads, nb,
+             replicate=replicate)
 
 
 @pytest.mark.parametrize(

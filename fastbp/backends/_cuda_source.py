@@ -270,14 +270,19 @@ def block_smem_elems(d: Sequence[int], threads: int) -> int:
     return w + 3 * d[0] + 2 * d[L] + 2 * sum(d[1:]) + 2 * sum(d[1:]) + threads // 32
 
 
-def grid_smem_elems(d: Sequence[int], nblocks: int, threads: int = GRID_THREADS) -> int:
-    """Dynamic shared memory of fastbp_sgd_grid per block, in elements."""
+def grid_smem_elems(d: Sequence[int], nblocks: int, threads: int = GRID_THREADS, replicate: bool = False) -> int:
+    """Dynamic shared memory of fastbp_sgd_grid per block, in elements;
+    ``replicate``: every block holds all of W[L-1] instead of its slices
+    (L >= 2; see the .cu)."""
     L = len(d) - 1
     nb = nblocks
-    o = sum(-(-d[l + 1] // nb) * d[l] for l in range(L))
-    o += sum(-(-d[l] // nb) * d[l + 1] for l in range(1, L))
+    rep = replicate and L >= 2
+    o = sum(-(-d[l + 1] // nb) * d[l] for l in range(L - 1 if rep else L))
+    o += sum(-(-d[l] // nb) * d[l + 1] for l in range(1, L - 1 if rep else L))
     o += 3 * d[0] + 2 * d[L] + sum(2 * d[l] for l in range(1, L)) + max(d) + threads // 32
     o += 2 * -(-d[1] // nb) + 1  # the first layer's products, own D[1] and x . x_prev
+    if rep:
+        o += d[L - 1] * d[L] + 2 * d[L] + d[L - 1]
     return o
 
 
@@ -295,6 +300,7 @@ class Plan:
     blocks: int = 0
     smem_bytes: int = 0
     reason: str = ""
+    replicate_last: bool = False  # grid: every block holds all of the last weight matrix
 
 
 def plan_sgd(
@@ -307,6 +313,7 @@ def plan_sgd(
     grid_blocks: Optional[int] = None,
     block_threads: Optional[int] = None,
     many: bool = False,
+    replicate_last: bool = True,
 ) -> Plan:
     """Choose the sgd_epoch path for widths ``d`` (host-side, no GPU needed).
 
@@ -314,6 +321,8 @@ def plan_sgd(
     already reduced by the kernels' static shared memory. "block" when the
     whole network fits one block, else "grid" when its slices fit the
     shared memory of at most ``sm_count`` co-resident blocks, else "step".
+    "grid" replicates the last weight matrix in every block (two fewer grid
+    barriers per sample) when ``replicate_last`` and it fits.
     """
     if force not in (None, "block", "grid", "step"):
         raise ValueError(f"path must be None, 'block', 'grid' or 'step', got {force!r}")
@@ -330,6 +339,12 @@ def plan_sgd(
         widest = max(d[1:])
         nb = grid_blocks or min(sm_count, widest)
         nb = max(1, min(nb, sm_count))
+        if replicate_last and len(d) >= 3:
+            r_bytes = grid_smem_elems(d, nb, replicate=True) * itemsize
+            if r_bytes <= smem_optin:
+                return Plan("grid", GRID_THREADS, nb, r_bytes,
+                            f"spread over {nb} blocks ({r_bytes} B each of {smem_optin} B), last layer in every block",
+                            replicate_last=True)
         g_bytes = grid_smem_elems(d, nb) * itemsize
         if g_bytes <= smem_optin:
             return Plan("grid", GRID_THREADS, nb, g_bytes, f"spread over {nb} blocks ({g_bytes} B each of {smem_optin} B)")

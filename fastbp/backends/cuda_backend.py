@@ -118,6 +118,9 @@ class CudaBackend(Backend):
     REGISTERS_DEFAULT) for one network and for up to one network per SM,
     True also for more networks, False never. If it fails to compile or
     launch, the shared-memory kernel runs (``registers_failed`` says why).
+    ``grid_replicate_last``: the grid path keeps all of the last weight
+    matrix in every block where it fits (computed redundantly: two fewer grid
+    barriers per sample); False: slices like the other layers.
     ``last_kernel``: the name expression of the last persistent kernel
     launched.
     """
@@ -139,6 +142,7 @@ class CudaBackend(Backend):
         specialize: Optional[bool] = None,
         grid_barrier: str = "acqrel",
         registers: Optional[bool] = REGISTERS_DEFAULT,
+        grid_replicate_last: bool = True,
     ):
         if grid_barrier not in src.GRID_BARRIERS:
             raise ValueError(f"grid_barrier must be one of {sorted(src.GRID_BARRIERS)}, got {grid_barrier!r}")
@@ -165,6 +169,7 @@ class CudaBackend(Backend):
         self._acqrel_modules: Dict[bool, Any] = {}
         self.registers = None if registers is None else bool(registers)
         self.registers_failed: Optional[str] = None
+        self.grid_replicate_last = bool(grid_replicate_last)
         with cupy.cuda.Device(self.device_id):
             props = cupy.cuda.runtime.getDeviceProperties(self.device_id)
             self._props = props
@@ -212,6 +217,7 @@ class CudaBackend(Backend):
             grid_blocks=self.grid_blocks,
             block_threads=self.many_threads if many else self.block_threads,
             many=many,
+            replicate_last=self.grid_replicate_last,
         )
 
     @staticmethod
@@ -521,7 +527,7 @@ class CudaBackend(Backend):
         wptrs, dims, alph = self._device_meta([w.data.ptr for w in W], d, alphas)
         args = (
             wptrs, dims, np.int32(len(d) - 1), X1, Y, np.int32(X1.shape[0]), alph,
-            ws, counter, status, np.uint64(int(self.barrier_timeout_s * 1e9)),
+            ws, counter, status, np.uint64(int(self.barrier_timeout_s * 1e9)), np.int32(1 if plan.replicate_last else 0),
         )
         kern, coop = self._grid_kernel(dt)
         acqrel = self.grid_barrier == "acqrel" and self.grid_barrier_failed is None

@@ -1051,7 +1051,7 @@ template <typename T, int BAR = 0>  // BAR 0: __threadfence barrier; 1: release/
 __global__ void __launch_bounds__(FASTBP_GRID_THREADS, 1)  // (256, 1): without the 1 ptxas capped at 40 registers and spilled
 fastbp_sgd_grid(const unsigned long long* __restrict__ wptrs, const int* __restrict__ dims_g, int L,
                 const T* __restrict__ X1, const T* __restrict__ Y, int N, const T* __restrict__ alphas,
-                T* ws, unsigned long long* counter, int* status, unsigned long long timeout_ns) {
+                T* ws, unsigned long long* counter, int* status, unsigned long long timeout_ns, int replicate) {
     FASTBP_DYNAMIC_SMEM(fastbp_smem_raw);
     T* smem = reinterpret_cast<T*>(fastbp_smem_raw);
     __shared__ int d[FASTBP_MAX_DIMS];
@@ -1059,8 +1059,8 @@ fastbp_sgd_grid(const unsigned long long* __restrict__ wptrs, const int* __restr
     __shared__ int r0[FASTBP_MAX_DIMS], nr[FASTBP_MAX_DIMS];   // own rows of W[l]
     __shared__ int wcoff[FASTBP_MAX_DIMS], wroff[FASTBP_MAX_DIMS], avoff[FASTBP_MAX_DIMS];
     __shared__ int gaoff[FASTBP_MAX_DIMS], gdoff[FASTBP_MAX_DIMS];
-    __shared__ int xoff, yoff, dvoff, poff, soff;
-    __shared__ int s_abort;
+    __shared__ int xoff, yoff, dvoff, poff, wfoff, soff;
+    __shared__ int s_abort, s_rep;
 
     const int tid = threadIdx.x;
     const int nthreads = blockDim.x;
@@ -1070,22 +1070,23 @@ fastbp_sgd_grid(const unsigned long long* __restrict__ wptrs, const int* __restr
 
     if (tid == 0) {
         s_abort = 0;
+        s_rep = replicate != 0 && L >= 2;
         for (int l = 0; l <= L; ++l) d[l] = dims_g[l];
         int o = 0, dmax = 0;
         for (int l = 0; l <= L; ++l) dmax = d[l] > dmax ? d[l] : dmax;
-        for (int l = 0; l < L; ++l) {
+        for (int l = 0; l < L; ++l) {  // (replicated last layer: no slices of W[L-1])
             const int n = d[l + 1];
             c0[l] = (int)(((long long)b * n) / nb);
             nc[l] = (int)(((long long)(b + 1) * n) / nb) - c0[l];
             wcoff[l] = o;
-            o += ((n + nb - 1) / nb) * d[l];
+            if (!(s_rep && l == L - 1)) o += ((n + nb - 1) / nb) * d[l];
         }
         for (int l = 1; l < L; ++l) {
             const int n = d[l];
             r0[l] = (int)(((long long)b * n) / nb);
             nr[l] = (int)(((long long)(b + 1) * n) / nb) - r0[l];
             wroff[l] = o;
-            o += ((n + nb - 1) / nb) * d[l + 1];
+            if (!(s_rep && l == L - 1)) o += ((n + nb - 1) / nb) * d[l + 1];
         }
         xoff = o; o += 3 * d[0];
         yoff = o; o += 2 * d[L];
@@ -1093,6 +1094,8 @@ fastbp_sgd_grid(const unsigned long long* __restrict__ wptrs, const int* __restr
         for (int l = 1; l < L; ++l) { avoff[l] = o; o += 2 * d[l]; }
         dvoff = o; o += dmax;
         poff = o; o += 2 * ((d[1] + nb - 1) / nb) + 1;  // P, own D[1], c (L >= 2)
+        wfoff = o;  // replicated last layer: W[L-1] | A[L] | D[L] | D[L-1]
+        if (s_rep) o += d[L - 1] * d[L] + 2 * d[L] + d[L - 1];
         soff = o;
         int go = 0;
         for (int l = 1; l <= L; ++l) { gaoff[l] = go; go += 2 * d[l]; }
@@ -1104,6 +1107,7 @@ fastbp_sgd_grid(const unsigned long long* __restrict__ wptrs, const int* __restr
     }
     __syncthreads();
     if (s_abort) return;
+    const bool rep = s_rep;
 
     const T alpha = alphas[0];
     T* scratch = smem + soff;
@@ -1112,10 +1116,14 @@ fastbp_sgd_grid(const unsigned long long* __restrict__ wptrs, const int* __restr
     const int dL = d[L];
     unsigned long long target = 0;
 
-    // load the owned slices
+    // load the owned slices (replicated last layer: all of W[L-1])
     for (int l = 0; l < L; ++l) {
         const int n = d[l + 1], m = d[l], cols = nc[l], cstart = c0[l];
         const T* src = reinterpret_cast<const T*>(wptrs[l]);
+        if (rep && l == L - 1) {
+            for (int i = tid; i < m * n; i += nthreads) smem[wfoff + i] = src[i];
+            continue;
+        }
         T* wc = smem + wcoff[l];
         for (int i = tid; i < cols * m; i += nthreads) {
             const int k = i / cols, c = i - k * cols;   // coalesced along columns
@@ -1209,8 +1217,9 @@ fastbp_sgd_grid(const unsigned long long* __restrict__ wptrs, const int* __restr
         FastbpPrefetch<T, 1> ypf;
         if (px) xpf.load(xs, d0, tid, nthreads);
         if (py) ypf.load(ys, dL, tid, nthreads);
-        // ---------------- forward
-        for (int l = pre ? 1 : 0; l < L; ++l) {
+        // ---------------- forward (replicated last layer: up to W[L-2])
+        const int fwd0 = pre ? 1 : 0, fwd1 = rep ? L - 1 : L;
+        for (int l = fwd0; l < fwd1; ++l) {
             const int m = d[l], n = d[l + 1];
             const int cols = nc[l], cstart = c0[l];
             const bool lazy = s > 0;
@@ -1262,18 +1271,97 @@ fastbp_sgd_grid(const unsigned long long* __restrict__ wptrs, const int* __restr
                     }
                 }
             }
-            if (l == (pre ? 1 : 0)) {  // first phase of the step: the prefetched rows
+            if (l == fwd0) {  // first phase of the step: the prefetched rows
                 if (px) xpf.store(xrow(xa), xs, d0, tid, nthreads);
                 if (py) ypf.store(smem + yoff + q * dL, ys, dL, tid, nthreads);  // held y_{s-1}
             }
             target += (unsigned long long)nb;
             if (!fastbp_grid_sync<BAR>(counter, target, status, timeout_ns, &s_abort, [] {})) return;
         }
-        // ---------------- hidden deltas (row copies updated in the same pass)
-        for (int l = L - 1; l >= 1; --l) {
+        // ---------------- replicated last layer: every block computes A[L],
+        // D[L], D[L-1] (all units) and the update of its copy of W[L-1]: the
+        // same operations on the same values in every block, so the copies
+        // stay identical, and no grid barrier between these three steps.
+        T* Wf = smem + wfoff;
+        T* aLv = Wf + d[L - 1] * dL;
+        T* DLv = aLv + dL;
+        T* Dm = DLv + dL;
+        if (rep) {
+            const int m = d[L - 1], n = dL;
+            T* av = smem + avoff[L - 1];
+            const T* ga = ws + gaoff[L - 1] + p * m;
+            for (int i = tid; i < m; i += nthreads) av[p * m + i] = fastbp_ldcg(ga + i);
+            if (fwd0 == fwd1) {  // no forward phase: the prefetched rows here
+                if (px) xpf.store(xrow(xa), xs, d0, tid, nthreads);
+                if (py) ypf.store(smem + yoff + q * dL, ys, dL, tid, nthreads);
+            }
+            __syncthreads();
+            const T* a = av + p * m;
+            {
+                const int g = fastbp_group_size(n, m, nthreads);
+                const int ngroups = nthreads / g;
+                const int grp = tid / g, lane = tid % g;
+                for (int base = 0; base < n; base += ngroups) {
+                    const int j = base + grp;
+                    T acc = T(0);
+                    if (j < n)
+                        for (int k = lane; k < m; k += g) acc += a[k] * Wf[k * n + j];
+                    acc = fastbp_group_sum(acc, g, scratch);
+                    if (j < n && lane == 0) {
+                        const T aj = Ops<T>::sigmoid(acc);
+                        const T yj = smem[yoff + p * dL + j];
+                        aLv[j] = aj;
+                        DLv[j] = (aj - yj) * aj * (T(1) - aj);
+                    }
+                }
+            }
+            __syncthreads();
+            {
+                const int g = fastbp_group_size(m, n, nthreads);
+                const int ngroups = nthreads / g;
+                const int grp = tid / g, lane = tid % g;
+                for (int base = 0; base < m; base += ngroups) {
+                    const int r = base + grp;
+                    T acc = T(0);
+                    T ak = T(0);
+                    if (r < m) {
+                        ak = a[r];
+                        T* wrow = Wf + r * n;
+                        for (int j = lane; j < n; j += g) {
+                            const T wold = wrow[j];
+                            const T dj = DLv[j];
+                            acc += dj * wold;
+                            wrow[j] = Ops<T>::upd(wold, alpha, ak, dj);
+                        }
+                    }
+                    acc = fastbp_group_sum(acc, g, scratch);
+                    if (r < m && lane == 0) Dm[r] = acc * ak * (T(1) - ak);  // NumPy's order
+                }
+            }
+            __syncthreads();
+            if (L == 2) {  // D[1] of every unit is here: own units' A[1] of sample s+1
+                for (int r = tid; r < nr[1]; r += nthreads) {
+                    const T dk = Dm[r0[1] + r];
+                    d1own[r] = dk;
+                    if (s + 1 < N)
+                        fastbp_stcg(ws + gaoff[1] + q * m + r0[1] + r, Ops<T>::sigmoid(P[r] - alpha * *cxx * dk));
+                }
+                target += (unsigned long long)nb;
+                if (!fastbp_grid_sync<BAR>(counter, target, status, timeout_ns, &s_abort, [&] {
+                        first_layer(xrow(s), s + 2 < N ? xrow(s + 2) : nullptr, xrow(s + 1));
+                    }))
+                    return;
+            } else {  // own columns of W[L-2] need D[L-1] for their (lazy) update
+                for (int c = tid; c < nc[L - 2]; c += nthreads)
+                    fastbp_stcg(ws + gdoff[L - 1] + p * m + c0[L - 2] + c, Dm[c0[L - 2] + c]);
+            }
+        }
+        // ---------------- hidden deltas (row copies updated in the same pass;
+        // replicated last layer: from D[L-1] above, in the same phase)
+        for (int l = rep ? L - 2 : L - 1; l >= 1; --l) {
             const int m = d[l], n = d[l + 1];
             const T* gd = ws + gdoff[l + 1] + p * n;
-            for (int i = tid; i < n; i += nthreads) dv[i] = fastbp_ldcg(gd + i);
+            for (int i = tid; i < n; i += nthreads) dv[i] = (rep && l == L - 2) ? Dm[i] : fastbp_ldcg(gd + i);
             __syncthreads();
             const T* a = smem + avoff[l] + p * m;   // loaded by this sample's forward
             T* wr = smem + wroff[l];
@@ -1320,7 +1408,7 @@ fastbp_sgd_grid(const unsigned long long* __restrict__ wptrs, const int* __restr
     // flush the pending (lazy) update of every column copy, write back
     if (N > 0) {
         const int s = N - 1, p = s & 1;
-        for (int l = pre ? 1 : 0; l < L; ++l) {  // (pre: W[0]'s update by the last sample is applied)
+        for (int l = pre ? 1 : 0; l < (rep ? L - 1 : L); ++l) {  // (pre: W[0]'s update is applied; rep: W[L-1]'s)
             const int m = d[l], n = d[l + 1], cols = nc[l], cstart = c0[l];
             const T* aprev = (l == 0) ? smem + xoff + (s % 3) * d0 : smem + avoff[l] + p * m;
             const T* gd = ws + gdoff[l + 1] + p * n + cstart;
@@ -1338,6 +1426,11 @@ fastbp_sgd_grid(const unsigned long long* __restrict__ wptrs, const int* __restr
     for (int l = 0; l < L; ++l) {
         const int n = d[l + 1], m = d[l], cols = nc[l], cstart = c0[l];
         T* dst = reinterpret_cast<T*>(wptrs[l]);
+        if (rep && l == L - 1) {  // the copies are identical: block 0 writes its own
+            if (b == 0)
+                for (int i = tid; i < m * n; i += nthreads) dst[i] = smem[wfoff + i];
+            continue;
+        }
         const T* wc = smem + wcoff[l];
         for (int i = tid; i < cols * m; i += nthreads) {
             const int k = i / cols, c = i - k * cols;
