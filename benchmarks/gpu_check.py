@@ -11,7 +11,8 @@ results written to OUT after every stage:
      register-resident block kernel (default, "block regs") against the
      shared-memory ones ("block fixed", the previous default, and "block
      generic"), float64 and float32; wide 784-256-128-10 epoch numba /
-     cuda grid acqrel barrier (default) / cuda grid fence barrier (old);
+     cuda grid acqrel barrier with the last layer replicated (default) /
+     the same with the last layer in slices / fence barrier (old);
      sgd_epoch_many K = 1..512 default (regs up to one network per SM, then
      fixed), fixed K = 1, 64, 512, regs forced at K = 512;
 Writes OUT/gpu_results.json, OUT/gpu_results.md; prints a table at the end.
@@ -333,9 +334,12 @@ def wide_epoch():
     numba_b = _numba()
     cuda = safe(get_backend, "cuda")
     acq = safe(_cuda, grid_barrier="fence") if cuda is not None else None
+    slices = safe(_cuda, grid_replicate_last=False) if cuda is not None else None
     for dt in (np.float64, np.float32):
         if cuda is not None:
             safe(time_epoch, cuda, WIDE, X1, Y, dt, 7, "wide_epoch", GRID_ACQREL, alpha=0.05)
+        if slices is not None:
+            safe(time_epoch, slices, WIDE, X1, Y, dt, 7, "wide_epoch", GRID_SLICES, alpha=0.05)
         if acq is not None:
             safe(time_epoch, acq, WIDE, X1, Y, dt, 7, "wide_epoch", "grid fence barrier (old)", alpha=0.05)
         if numba_b is not None and left() > 60:
@@ -349,7 +353,8 @@ def wide_epoch():
 REGS = "block regs (auto)"
 FIXED = "block fixed (previous default)"
 GENERIC = "block generic (old)"
-GRID_ACQREL = "grid acqrel barrier (auto)"
+GRID_ACQREL = "grid acqrel barrier, last layer replicated (auto)"
+GRID_SLICES = "grid acqrel barrier, last layer in slices"
 AUTO_MANY = "auto (regs if K <= SMs, else fixed)"
 
 
@@ -436,7 +441,9 @@ def ratios():
             _median_of("digits_epoch", "cuda", dt, REGS))
         add("digits_epoch", dt, f"{REGS} vs {GENERIC}", _median_of("digits_epoch", "cuda", dt, GENERIC),
             _median_of("digits_epoch", "cuda", dt, REGS))
-        for cv in (GRID_ACQREL, "grid fence barrier (old)"):
+        add("wide_epoch", dt, f"{GRID_ACQREL} vs {GRID_SLICES}", _median_of("wide_epoch", "cuda", dt, GRID_SLICES),
+            _median_of("wide_epoch", "cuda", dt, GRID_ACQREL))
+        for cv in (GRID_ACQREL, GRID_SLICES, "grid fence barrier (old)"):
             for peer in ("numba", "numpy"):
                 add("wide_epoch", dt, f"cuda {cv} vs {peer}", _median_of("wide_epoch", peer, dt),
                     _median_of("wide_epoch", "cuda", dt, cv))
