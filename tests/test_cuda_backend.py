@@ -241,6 +241,11 @@ def test_register_kernel_is_the_default(cuda):
     if cuda_backend.SPECIALIZE_DEFAULT:
         assert nor.last_kernel == "fastbp_sgd_block_fixed<double, 512, 65, 33, 17, 10>", nor.last_kernel
     assert not CudaBackend(specialize=False).specialize
+    # before Volta (per-warp barriers) the register kernel's two code paths may not share a barrier
+    old = CudaBackend(registers=True)
+    old._props = dict(old._props, major=6)
+    old.sgd_epoch(W, cuda.asarray(X1, np.float64), cuda.asarray(Y, np.float64), 0.1)
+    assert not old.last_kernel.startswith("fastbp_sgd_regs"), old.last_kernel
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])

@@ -440,6 +440,8 @@ class CudaBackend(Backend):
         the shared-memory kernels must run instead."""
         if self.registers is False or self.registers_failed is not None:
             return False
+        if int(self._props.get("major", 0)) < 7:  # its two warp roles meet at __syncthreads from different code
+            return False                          # paths: per-thread barriers (Volta and later) only
         if not (src.regs_block_applies(d, dt.itemsize) and (self.registers or K <= self.sm_count)):
             return False
         nt = src.regs_threads_for(d)

@@ -590,7 +590,9 @@ fastbp_sgd_block_fixed(const unsigned long long* __restrict__ wptrs, const int* 
 // per network (blockIdx.x = network, as fastbp_sgd_block). Every weight
 // lives in exactly one thread's registers for the whole epoch; shared memory
 // holds only activations, deltas, targets and the first layer's products.
-// ONE __syncthreads per sample:
+// ONE __syncthreads per sample (warp 0 and warps 1.. reach it from their own
+// code paths: valid where barriers count threads, compute capability 7.0
+// and later; the host uses this kernel only there):
 //  * warp 0 runs the whole per-sample chain: z = x_s W[0] from the product
 //    the other warps prepared (below), A[1] = s(z), then the forward passes of
 //    layers 1..L-1 with the output delta, and the hidden deltas top down with
