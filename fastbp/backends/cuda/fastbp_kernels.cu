@@ -131,6 +131,37 @@ __device__ __forceinline__ T fastbp_group_sum(T v, int g, T* scratch) {
     return v;
 }
 
+// Hidden delta with the fused update, for the rows r < rows of the
+// row-major rows x n matrix w (the generic kernels): with the old weights
+// acc = sum_j dn[j] w[r][j], then w[r][j] -= alpha a[r] dn[j]; one lane per
+// row calls out(r, acc * a_r * (1 - a_r)) (NumPy's order). Every thread of
+// the block calls it (group sums).
+template <typename T, typename F>
+__device__ __forceinline__ void fastbp_rows_delta(T* w, int rows, int n, const T* a, const T* dn, T alpha, T* scratch,
+                                                  F out) {
+    const int nthreads = blockDim.x, tid = threadIdx.x;
+    const int g = fastbp_group_size(rows > 0 ? rows : 1, n, nthreads);
+    const int ngroups = nthreads / g;
+    const int grp = tid / g, lane = tid % g;
+    for (int base = 0; base < rows; base += ngroups) {
+        const int r = base + grp;
+        T acc = T(0);
+        T ar = T(0);
+        if (r < rows) {
+            ar = a[r];
+            T* wr = w + r * n;
+            for (int j = lane; j < n; j += g) {
+                const T wold = wr[j];
+                const T dj = dn[j];
+                acc += dj * wold;
+                wr[j] = Ops<T>::upd(wold, alpha, ar, dj);
+            }
+        }
+        acc = fastbp_group_sum(acc, g, scratch);
+        if (r < rows && lane == 0) out(r, acc * ar * (T(1) - ar));
+    }
+}
+
 // Prefetch of the next sample's row: load() issues up to R loads per thread
 // into registers at the start of a phase, store() writes them to shared
 // memory at its end (the latency hides behind the phase's compute); any
@@ -275,30 +306,9 @@ fastbp_sgd_block(const unsigned long long* __restrict__ wptrs, const int* __rest
         // ---------------- hidden deltas, top down, with the W[l] update fused
         for (int l = L - 1; l >= 1; --l) {
             const int n_rows = d[l], n_red = d[l + 1];
-            const T* dn = smem + doff[l + 1] + p * n_red;
-            const T* a = smem + aoff[l] + p * n_rows;
             T* dout = smem + doff[l] + p * n_rows;
-            T* w = smem + woff[l];
-            const int g = fastbp_group_size(n_rows, n_red, nthreads);
-            const int ngroups = nthreads / g;
-            const int grp = tid / g, lane = tid % g;
-            for (int base = 0; base < n_rows; base += ngroups) {
-                const int k = base + grp;
-                T acc = T(0);
-                T ak = T(0);
-                if (k < n_rows) {
-                    ak = a[k];
-                    T* wr = w + k * n_red;
-                    for (int j = lane; j < n_red; j += g) {
-                        const T wold = wr[j];
-                        const T dj = dn[j];
-                        acc += dj * wold;
-                        wr[j] = Ops<T>::upd(wold, alpha, ak, dj);
-                    }
-                }
-                acc = fastbp_group_sum(acc, g, scratch);
-                if (k < n_rows && lane == 0) dout[k] = acc * ak * (T(1) - ak);  // NumPy's order
-            }
+            fastbp_rows_delta(smem + woff[l], n_rows, n_red, smem + aoff[l] + p * n_rows,
+                              smem + doff[l + 1] + p * n_red, alpha, scratch, [&](int k, T dk) { dout[k] = dk; });
             __syncthreads();
         }
     }
@@ -1318,28 +1328,7 @@ fastbp_sgd_grid(const unsigned long long* __restrict__ wptrs, const int* __restr
                 }
             }
             __syncthreads();
-            {
-                const int g = fastbp_group_size(m, n, nthreads);
-                const int ngroups = nthreads / g;
-                const int grp = tid / g, lane = tid % g;
-                for (int base = 0; base < m; base += ngroups) {
-                    const int r = base + grp;
-                    T acc = T(0);
-                    T ak = T(0);
-                    if (r < m) {
-                        ak = a[r];
-                        T* wrow = Wf + r * n;
-                        for (int j = lane; j < n; j += g) {
-                            const T wold = wrow[j];
-                            const T dj = DLv[j];
-                            acc += dj * wold;
-                            wrow[j] = Ops<T>::upd(wold, alpha, ak, dj);
-                        }
-                    }
-                    acc = fastbp_group_sum(acc, g, scratch);
-                    if (r < m && lane == 0) Dm[r] = acc * ak * (T(1) - ak);  // NumPy's order
-                }
-            }
+            fastbp_rows_delta(Wf, m, n, a, DLv, alpha, scratch, [&](int r, T dk) { Dm[r] = dk; });
             __syncthreads();
             if (L == 2) {  // D[1] of every unit is here: own units' A[1] of sample s+1
                 for (int r = tid; r < nr[1]; r += nthreads) {
@@ -1365,38 +1354,19 @@ fastbp_sgd_grid(const unsigned long long* __restrict__ wptrs, const int* __restr
             const T* gd = ws + gdoff[l + 1] + p * n;
             for (int i = tid; i < n; i += nthreads) dv[i] = (rep && l == L - 2) ? Dm[i] : fastbp_ldcg(gd + i);
             __syncthreads();
-            const T* a = smem + avoff[l] + p * m;   // loaded by this sample's forward
-            T* wr = smem + wroff[l];
-            const int rows = nr[l], rstart = r0[l];
-            const int g = fastbp_group_size(rows > 0 ? rows : 1, n, nthreads);
-            const int ngroups = nthreads / g;
-            const int grp = tid / g, lane = tid % g;
-            for (int base = 0; base < rows; base += ngroups) {
-                const int r = base + grp;
-                T acc = T(0);
-                T ak = T(0);
-                if (r < rows) {
-                    ak = a[rstart + r];
-                    T* wrow = wr + r * n;
-                    for (int j = lane; j < n; j += g) {
-                        const T wold = wrow[j];
-                        const T dj = dv[j];
-                        acc += dj * wold;
-                        wrow[j] = Ops<T>::upd(wold, alpha, ak, dj);
-                    }
-                }
-                acc = fastbp_group_sum(acc, g, scratch);
-                if (r < rows && lane == 0) {
-                    const T dk = acc * ak * (T(1) - ak);  // NumPy's order
-                    if (l == 1 && pre) {  // own D[1]; A[1] of sample s+1 (rows of W[1] = columns of W[0])
-                        d1own[r] = dk;
-                        if (s + 1 < N)
-                            fastbp_stcg(ws + gaoff[1] + q * m + rstart + r, Ops<T>::sigmoid(P[r] - alpha * *cxx * dk));
-                    } else {
-                        fastbp_stcg(ws + gdoff[l] + p * m + rstart + r, dk);
-                    }
-                }
-            }
+            const int rstart = r0[l];
+            // own rows, with A[l] loaded by this sample's forward
+            fastbp_rows_delta(smem + wroff[l], nr[l], n, smem + avoff[l] + p * m + rstart, dv, alpha, scratch,
+                              [&](int r, T dk) {
+                                  if (l == 1 && pre) {  // own D[1]; A[1] of sample s+1 (rows of W[1] = columns of W[0])
+                                      d1own[r] = dk;
+                                      if (s + 1 < N)
+                                          fastbp_stcg(ws + gaoff[1] + q * m + rstart + r,
+                                                      Ops<T>::sigmoid(P[r] - alpha * *cxx * dk));
+                                  } else {
+                                      fastbp_stcg(ws + gdoff[l] + p * m + rstart + r, dk);
+                                  }
+                              });
             target += (unsigned long long)nb;
             // after the last phase, while the barrier completes: the update of
             // W[0] by sample s, and P, c for sample s+2
