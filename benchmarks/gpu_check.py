@@ -405,22 +405,21 @@ def many():
 
 
 # ---------------------------------------------------------------- report
+def _rows(bench, backend, dtype, variant=None, K=None):
+    """The timing rows that match (variant / K None: any)."""
+    return [t for t in RESULTS["timings"] if t.get("bench") == bench and t.get("backend") == backend
+            and t.get("dtype") == dtype and (variant is None or t.get("variant") == variant)
+            and (K is None or t.get("K") == K)]
+
+
 def _find(bench, backend, dtype, variant=None, K=None):
-    for t in RESULTS["timings"]:
-        if t.get("bench") == bench and t.get("backend") == backend and t.get("dtype") == dtype:
-            if variant is not None and t.get("variant") != variant:
-                continue
-            if K is not None and t.get("K") != K:
-                continue
-            return t
-    return None
+    rows = _rows(bench, backend, dtype, variant, K)
+    return rows[0] if rows else None
 
 
 def _median_of(bench, backend, dtype, variant=None, K=None):
     """Median over every row that matches (the interleaved repeats)."""
-    rows = [t for t in RESULTS["timings"] if t.get("bench") == bench and t.get("backend") == backend
-            and t.get("dtype") == dtype and (variant is None or t.get("variant") == variant)
-            and (K is None or t.get("K") == K)]
+    rows = _rows(bench, backend, dtype, variant, K)
     return statistics.median(t["median_s"] for t in rows) if rows else None
 
 

@@ -88,24 +88,19 @@ class RawKernel:
             Dn, W, Al, C, M, N, K = args
             assert Dn.shape == (M, K) and W.shape == (N, K) and Al.shape == (M, N)
             C[...] = (Dn @ W.T) * Al * (1 - Al)
-        elif self.name.startswith("fastbp_sgd_block_fixed<"):
-            # fastbp_sgd_block_fixed<T, NT, d0, ..., dL>: launched with NT
-            # threads for exactly those widths
-            _, nt, *shape = [x.strip() for x in self.name[len("fastbp_sgd_block_fixed<"):-1].split(",")]
-            assert len(args) == 7 and block[0] == int(nt), (self.name, block)
-            assert [int(x) for x in shape] == [int(x) for x in args[1]] and int(args[2]) == len(shape) - 1
-            FIXED_LAUNCHES.append(self.name)
-            _sgd_model(args, grid[0], dtype)
-        elif self.name.startswith("fastbp_sgd_regs<"):
-            # fastbp_sgd_regs<T, NT, d0, ..., dL>: NT threads, shared memory
-            # for A, D and two target rows only
+        elif self.name.startswith(("fastbp_sgd_block_fixed<", "fastbp_sgd_regs<")):
+            # the shape-specialised kernels <T, NT, d0, ..., dL>: launched with NT
+            # threads for exactly those widths; fastbp_sgd_regs with the shared
+            # memory for A, D, two target rows and the first layer's products only
             from fastbp.backends import _cuda_source as src
 
-            _, nt, *shape = [x.strip() for x in self.name[len("fastbp_sgd_regs<"):-1].split(",")]
+            _, nt, *shape = [x.strip() for x in self.name[self.name.index("<") + 1:-1].split(",")]
             d = [int(x) for x in shape]
-            assert len(args) == 7 and block[0] == int(nt) == src.regs_threads_for(d), (self.name, block)
+            assert len(args) == 7 and block[0] == int(nt), (self.name, block)
             assert d == [int(x) for x in args[1]] and int(args[2]) == len(d) - 1
-            assert shared_mem == src.regs_smem_elems(d) * np.dtype(dtype).itemsize, (self.name, shared_mem)
+            if self.name.startswith("fastbp_sgd_regs<"):
+                assert int(nt) == src.regs_threads_for(d), (self.name, block)
+                assert shared_mem == src.regs_smem_elems(d) * np.dtype(dtype).itemsize, (self.name, shared_mem)
             FIXED_LAUNCHES.append(self.name)
             _sgd_model(args, grid[0], dtype)
         elif self.name.startswith("fastbp_sgd_block"):

@@ -162,7 +162,7 @@ def regs_elems(d: Sequence[int], threads: int) -> Tuple[int, int]:
     nt0 = threads - 32
     g0 = fixed_group_size(d[1], d[0], nt0)
     p0, k0 = -(-d[1] // (nt0 // g0)), -(-d[0] // g0)
-    w1 = sum(warp_tile(d[l], d[l + 1])[2] * warp_tile(d[l], d[l + 1])[3] for l in range(1, len(d) - 1))
+    w1 = sum(ra * cb for _, _, ra, cb in (warp_tile(d[l], d[l + 1]) for l in range(1, len(d) - 1)))
     return w1, p0 * k0 + 3 * k0
 
 

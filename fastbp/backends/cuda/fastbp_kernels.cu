@@ -1229,6 +1229,25 @@ fastbp_sgd_grid(const unsigned long long* __restrict__ wptrs, const int* __restr
         FastbpPrefetch<T, 1> ypf;
         if (px) xpf.load(xs, d0, tid, nthreads);
         if (py) ypf.load(ys, dL, tid, nthreads);
+        auto store_rows = [&] {
+            if (px) xpf.store(xrow(xa), xs, d0, tid, nthreads);
+            if (py) ypf.store(smem + yoff + q * dL, ys, dL, tid, nthreads);  // held y_{s-1}
+        };
+        // own unit r of D[1] (= own column r of W[0]): kept for the update of
+        // W[0], and A[1] of sample s+1 = s(P - alpha c D1_s) from it
+        auto own_d1 = [&](int r, T dk) {
+            d1own[r] = dk;
+            if (s + 1 < N)
+                fastbp_stcg(ws + gaoff[1] + q * d[1] + r0[1] + r, Ops<T>::sigmoid(P[r] - alpha * *cxx * dk));
+        };
+        // the step's last grid barrier; while it completes, the update of W[0]
+        // by sample s and P, c for sample s+2
+        auto last_barrier = [&] {
+            target += (unsigned long long)nb;
+            return fastbp_grid_sync<BAR>(counter, target, status, timeout_ns, &s_abort, [&] {
+                first_layer(xrow(s), s + 2 < N ? xrow(s + 2) : nullptr, xrow(s + 1));
+            });
+        };
         // ---------------- forward (replicated last layer: up to W[L-2])
         const int fwd0 = pre ? 1 : 0, fwd1 = rep ? L - 1 : L;
         for (int l = fwd0; l < fwd1; ++l) {
@@ -1283,10 +1302,7 @@ fastbp_sgd_grid(const unsigned long long* __restrict__ wptrs, const int* __restr
                     }
                 }
             }
-            if (l == fwd0) {  // first phase of the step: the prefetched rows
-                if (px) xpf.store(xrow(xa), xs, d0, tid, nthreads);
-                if (py) ypf.store(smem + yoff + q * dL, ys, dL, tid, nthreads);  // held y_{s-1}
-            }
+            if (l == fwd0) store_rows();  // first phase of the step: the prefetched rows
             target += (unsigned long long)nb;
             if (!fastbp_grid_sync<BAR>(counter, target, status, timeout_ns, &s_abort, [] {})) return;
         }
@@ -1303,10 +1319,7 @@ fastbp_sgd_grid(const unsigned long long* __restrict__ wptrs, const int* __restr
             T* av = smem + avoff[L - 1];
             const T* ga = ws + gaoff[L - 1] + p * m;
             for (int i = tid; i < m; i += nthreads) av[p * m + i] = fastbp_ldcg(ga + i);
-            if (fwd0 == fwd1) {  // no forward phase: the prefetched rows here
-                if (px) xpf.store(xrow(xa), xs, d0, tid, nthreads);
-                if (py) ypf.store(smem + yoff + q * dL, ys, dL, tid, nthreads);
-            }
+            if (fwd0 == fwd1) store_rows();  // no forward phase: the prefetched rows here
             __syncthreads();
             const T* a = av + p * m;
             {
@@ -1330,18 +1343,9 @@ fastbp_sgd_grid(const unsigned long long* __restrict__ wptrs, const int* __restr
             __syncthreads();
             fastbp_rows_delta(Wf, m, n, a, DLv, alpha, scratch, [&](int r, T dk) { Dm[r] = dk; });
             __syncthreads();
-            if (L == 2) {  // D[1] of every unit is here: own units' A[1] of sample s+1
-                for (int r = tid; r < nr[1]; r += nthreads) {
-                    const T dk = Dm[r0[1] + r];
-                    d1own[r] = dk;
-                    if (s + 1 < N)
-                        fastbp_stcg(ws + gaoff[1] + q * m + r0[1] + r, Ops<T>::sigmoid(P[r] - alpha * *cxx * dk));
-                }
-                target += (unsigned long long)nb;
-                if (!fastbp_grid_sync<BAR>(counter, target, status, timeout_ns, &s_abort, [&] {
-                        first_layer(xrow(s), s + 2 < N ? xrow(s + 2) : nullptr, xrow(s + 1));
-                    }))
-                    return;
+            if (L == 2) {  // D[1] of every unit is here: the step ends
+                for (int r = tid; r < nr[1]; r += nthreads) own_d1(r, Dm[r0[1] + r]);
+                if (!last_barrier()) return;
             } else {  // own columns of W[L-2] need D[L-1] for their (lazy) update
                 for (int c = tid; c < nc[L - 2]; c += nthreads)
                     fastbp_stcg(ws + gdoff[L - 1] + p * m + c0[L - 2] + c, Dm[c0[L - 2] + c]);
@@ -1358,22 +1362,15 @@ fastbp_sgd_grid(const unsigned long long* __restrict__ wptrs, const int* __restr
             // own rows, with A[l] loaded by this sample's forward
             fastbp_rows_delta(smem + wroff[l], nr[l], n, smem + avoff[l] + p * m + rstart, dv, alpha, scratch,
                               [&](int r, T dk) {
-                                  if (l == 1 && pre) {  // own D[1]; A[1] of sample s+1 (rows of W[1] = columns of W[0])
-                                      d1own[r] = dk;
-                                      if (s + 1 < N)
-                                          fastbp_stcg(ws + gaoff[1] + q * m + rstart + r,
-                                                      Ops<T>::sigmoid(P[r] - alpha * *cxx * dk));
-                                  } else {
-                                      fastbp_stcg(ws + gdoff[l] + p * m + rstart + r, dk);
-                                  }
+                                  if (l == 1 && pre) own_d1(r, dk);
+                                  else fastbp_stcg(ws + gdoff[l] + p * m + rstart + r, dk);
                               });
-            target += (unsigned long long)nb;
-            // after the last phase, while the barrier completes: the update of
-            // W[0] by sample s, and P, c for sample s+2
-            if (!fastbp_grid_sync<BAR>(counter, target, status, timeout_ns, &s_abort, [&] {
-                    if (l == 1 && pre) first_layer(xrow(s), s + 2 < N ? xrow(s + 2) : nullptr, xrow(s + 1));
-                }))
-                return;
+            if (l == 1 && pre) {
+                if (!last_barrier()) return;
+            } else {
+                target += (unsigned long long)nb;
+                if (!fastbp_grid_sync<BAR>(counter, target, status, timeout_ns, &s_abort, [] {})) return;
+            }
         }
     }
 
