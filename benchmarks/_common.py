@@ -23,8 +23,8 @@ of rows*cols of W[l]; update the same; hidden deltas = the same sum over l >= 1.
 from __future__ import annotations
 
 import time
-from functools import lru_cache
-from typing import Callable, Dict, Optional, Sequence
+from collections.abc import Callable, Sequence
+from functools import cache
 
 import numpy as np
 
@@ -40,7 +40,7 @@ SECTIONS = ("kernels", "end-to-end", "scaling", "many")
 
 
 # --------------------------------------------------------------------- FLOPs
-def macs_per_sample(layers: Sequence[int]) -> Dict[str, int]:
+def macs_per_sample(layers: Sequence[int]) -> dict[str, int]:
     """Multiply-adds of one sample: forward, hidden deltas, update, sgd (all three)."""
     return macs_breakdown(list(layers))
 
@@ -55,7 +55,7 @@ def layers_id(layers: Sequence[int]) -> str:
 
 
 # ---------------------------------------------------------------- data sets
-@lru_cache(maxsize=None)
+@cache
 def _digits_host():
     from fastbp.datasets import digits
 
@@ -63,7 +63,7 @@ def _digits_host():
     return add_bias(ds.X_train), np.ascontiguousarray(ds.Y_train)
 
 
-def digits_host(n: Optional[int] = None):
+def digits_host(n: int | None = None):
     """(X1, Y) of the digits training split (1,347 rows, bias column added), host float64."""
     X1, Y = _digits_host()
     return (X1, Y) if n is None else (X1[:n], Y[:n])
@@ -132,9 +132,9 @@ def measure(
     layers: Sequence[int],
     samples: int,
     flops: float,
-    setup: Optional[Callable[[], tuple]] = None,
+    setup: Callable[[], tuple] | None = None,
     unit: str = "samples/s",
-    column: Optional[str] = None,
+    column: str | None = None,
     peer: bool = False,
     **extra,
 ):

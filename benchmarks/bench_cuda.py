@@ -42,8 +42,12 @@ def _run_epoch(benchmark, be, layers, X1, Y, dtype, alpha):
 
     epoch()  # warm-up: compilation and opt-in attributes, not timed
     benchmark.extra_info.update(
-        samples=int(X1.shape[0]), path=be.last_plan.path, threads=be.last_plan.threads,
-        blocks=be.last_plan.blocks, smem_bytes=be.last_plan.smem_bytes, gpu=be.info()["gpu"],
+        samples=int(X1.shape[0]),
+        path=be.last_plan.path,
+        threads=be.last_plan.threads,
+        blocks=be.last_plan.blocks,
+        smem_bytes=be.last_plan.smem_bytes,
+        gpu=be.info()["gpu"],
     )
     benchmark.pedantic(epoch, rounds=10, iterations=1, warmup_rounds=1)
     assert be.all_finite(W)
@@ -82,6 +86,7 @@ def test_cuda_many_digits_epoch(benchmark, cuda_cls, dtype, K):
         be.synchronize()
 
     epoch()
-    benchmark.extra_info.update(K=K, network_samples=K * int(X1.shape[0]), path=be.last_plan.path,
-                                threads=be.last_plan.threads)
+    benchmark.extra_info.update(
+        K=K, network_samples=K * int(X1.shape[0]), path=be.last_plan.path, threads=be.last_plan.threads
+    )
     benchmark.pedantic(epoch, rounds=5, iterations=1, warmup_rounds=1)

@@ -37,6 +37,16 @@ def test_fit(benchmark, request, backend, dtype, case):
     n = len(ds.X_train)
     per_epoch = n * (flops_per_sample(layers, "sgd") + flops_per_sample(layers, "forward"))
     measure(
-        benchmark, request, fn, setup=setup, backend=backend, workload=workload, section="end-to-end",
-        dtype=dtype, layers=layers, samples=n * epochs, flops=per_epoch * epochs, epochs=epochs,
+        benchmark,
+        request,
+        fn,
+        setup=setup,
+        backend=backend,
+        workload=workload,
+        section="end-to-end",
+        dtype=dtype,
+        layers=layers,
+        samples=n * epochs,
+        flops=per_epoch * epochs,
+        epochs=epochs,
     )

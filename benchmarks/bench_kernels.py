@@ -45,6 +45,7 @@ def test_kernel(benchmark, request, backend, dtype, kernel):
     n = X1h.shape[0]
     setup = None
     if kernel == "forward":
+
         def fn():
             return be.forward(W, X1)
     elif kernel == "hidden_delta":
@@ -71,6 +72,15 @@ def test_kernel(benchmark, request, backend, dtype, kernel):
 
     workload, what = KERNELS[kernel]
     measure(
-        benchmark, request, fn, setup=setup, backend=be, workload=workload, section="kernels",
-        dtype=dtype, layers=DIGITS_LAYERS, samples=n, flops=n * flops_per_sample(DIGITS_LAYERS, what),
+        benchmark,
+        request,
+        fn,
+        setup=setup,
+        backend=be,
+        workload=workload,
+        section="kernels",
+        dtype=dtype,
+        layers=DIGITS_LAYERS,
+        samples=n,
+        flops=n * flops_per_sample(DIGITS_LAYERS, what),
     )

@@ -11,7 +11,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ._common import DIGITS_LAYERS, digits_host, flops_per_sample, measure, on_backend, stacked_weights_host, weight_resetter
+from ._common import (
+    DIGITS_LAYERS,
+    digits_host,
+    flops_per_sample,
+    measure,
+    on_backend,
+    stacked_weights_host,
+    weight_resetter,
+)
 
 KS = (1, 8, 64, 512)
 #: network-samples per call for backends that loop over networks in Python
@@ -35,8 +43,18 @@ def test_sgd_many(benchmark, request, backend, dtype, K):
         backend.sgd_epoch_many(Wr, X1, Y, alphas)
 
     measure(
-        benchmark, request, fn, setup=weight_resetter(backend, Ws), backend=backend,
-        workload=f"sgd_epoch_many, K={K} networks", section="many", unit="network-samples/s",
-        dtype=dtype, layers=DIGITS_LAYERS, samples=K * n, flops=K * n * flops_per_sample(DIGITS_LAYERS, "sgd"),
-        networks=K, samples_per_network=n,
+        benchmark,
+        request,
+        fn,
+        setup=weight_resetter(backend, Ws),
+        backend=backend,
+        workload=f"sgd_epoch_many, K={K} networks",
+        section="many",
+        unit="network-samples/s",
+        dtype=dtype,
+        layers=DIGITS_LAYERS,
+        samples=K * n,
+        flops=K * n * flops_per_sample(DIGITS_LAYERS, "sgd"),
+        networks=K,
+        samples_per_network=n,
     )

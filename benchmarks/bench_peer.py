@@ -76,7 +76,9 @@ class TorchManualPeer:
     def __init__(self, dtype):
         self.torch = pytest.importorskip("torch", reason="PyTorch is not installed (a benchmark-only peer)")
         self.version = self.torch.__version__
-        self.tdtype = {np.dtype(np.float64): self.torch.float64, np.dtype(np.float32): self.torch.float32}[np.dtype(dtype)]
+        self.tdtype = {np.dtype(np.float64): self.torch.float64, np.dtype(np.float32): self.torch.float32}[
+            np.dtype(dtype)
+        ]
 
     def data(self, X1, Y):
         return self.torch.tensor(X1, dtype=self.tdtype), self.torch.tensor(Y, dtype=self.tdtype)
@@ -158,7 +160,18 @@ def test_peer_sgd(benchmark, request, dtype, peer_name):
 
     n = X1h.shape[0]
     measure(
-        benchmark, request, fn, setup=setup, backend=None, column=peer.column, peer=True,
-        workload=DIGITS_EPOCH, section="kernels", dtype=dtype, layers=DIGITS_LAYERS,
-        samples=n, flops=n * flops_per_sample(DIGITS_LAYERS, "sgd"), peer_version=peer.version,
+        benchmark,
+        request,
+        fn,
+        setup=setup,
+        backend=None,
+        column=peer.column,
+        peer=True,
+        workload=DIGITS_EPOCH,
+        section="kernels",
+        dtype=dtype,
+        layers=DIGITS_LAYERS,
+        samples=n,
+        flops=n * flops_per_sample(DIGITS_LAYERS, "sgd"),
+        peer_version=peer.version,
     )

@@ -28,7 +28,15 @@ def test_sgd_scaling(benchmark, request, backend, dtype, layers):
         backend.sgd_epoch(Wr, X1, Y, 0.1)
 
     measure(
-        benchmark, request, fn, setup=weight_resetter(backend, W), backend=backend,
-        workload=f"per-sample SGD, random data ({n} steps)", section="scaling",
-        dtype=dtype, layers=layers, samples=n, flops=n * flops_per_sample(layers, "sgd"),
+        benchmark,
+        request,
+        fn,
+        setup=weight_resetter(backend, W),
+        backend=backend,
+        workload=f"per-sample SGD, random data ({n} steps)",
+        section="scaling",
+        dtype=dtype,
+        layers=layers,
+        samples=n,
+        flops=n * flops_per_sample(layers, "sgd"),
     )

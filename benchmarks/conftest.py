@@ -75,7 +75,9 @@ def _nvidia_smi() -> dict:
     try:
         out = subprocess.run(
             [exe, "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"],
-            capture_output=True, text=True, timeout=20,
+            capture_output=True,
+            text=True,
+            timeout=20,
         )
     except (OSError, subprocess.SubprocessError):
         return {}
@@ -100,10 +102,18 @@ def fastbp_machine_info() -> dict:
         "usable_cpus": affinity,
         "numpy": np.__version__,
         "blas": _blas(),
-        "env": {k: os.environ[k] for k in (
-            "OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-            "NUMBA_NUM_THREADS", "CUDA_VISIBLE_DEVICES",
-        ) if k in os.environ},
+        "env": {
+            k: os.environ[k]
+            for k in (
+                "OPENBLAS_CORETYPE",
+                "OPENBLAS_NUM_THREADS",
+                "OMP_NUM_THREADS",
+                "MKL_NUM_THREADS",
+                "NUMBA_NUM_THREADS",
+                "CUDA_VISIBLE_DEVICES",
+            )
+            if k in os.environ
+        },
         "backends": {},
     }
     if hasattr(os, "getloadavg"):  # other work on the machine skews timings: say how busy it was (at save time)

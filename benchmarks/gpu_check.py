@@ -72,7 +72,9 @@ def stage(name):
             finally:
                 log(f"=== {name} done in {time.perf_counter() - t0:.1f}s")
                 save()
+
         return run
+
     return deco
 
 
@@ -96,8 +98,10 @@ def record(**kw):
     extra = ""
     if "samples_per_s" in kw:
         extra = f"  {kw['samples_per_s']:,.0f} (network-)samples/s"
-    log(f"  {kw.get('bench')}: {kw.get('backend')} {kw.get('dtype')} {kw.get('variant', '')} "
-        f"median {kw.get('median_s', float('nan')) * 1e3:.3f} ms{extra}")
+    log(
+        f"  {kw.get('bench')}: {kw.get('backend')} {kw.get('dtype')} {kw.get('variant', '')} "
+        f"median {kw.get('median_s', float('nan')) * 1e3:.3f} ms{extra}"
+    )
 
 
 # ------------------------------------------------------------------ data
@@ -137,6 +141,7 @@ def _record_kernel(name, kernel, extra=()):
 
 # ---------------------------------------------------------------- stages
 
+
 @stage("environment")
 def environment():
     m = RESULTS["meta"]
@@ -159,8 +164,12 @@ def environment():
     except Exception as exc:
         m["numba"] = f"unavailable: {exc}"
     try:
-        r = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total,clocks.max.sm",
-                            "--format=csv,noheader"], capture_output=True, text=True, timeout=30)
+        r = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name,driver_version,memory.total,clocks.max.sm", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         m["nvidia_smi"] = r.stdout.strip()
     except Exception as exc:
         m["nvidia_smi"] = f"failed: {exc}"
@@ -202,7 +211,9 @@ def environment():
                 p = cb.plan([65, 33, 17, 10], dt, many=many_)
                 k, ne = cb._fixed_block_kernel(np.dtype(dt), p.threads, [65, 33, 17, 10])
                 if k is None:
-                    log(f"  fixed kernel for digits {np.dtype(dt).name} {p.threads} threads: NOT built: {cb.specialize_failed}")
+                    log(
+                        f"  fixed kernel for digits {np.dtype(dt).name} {p.threads} threads: NOT built: {cb.specialize_failed}"
+                    )
                     continue
                 _record_kernel(ne, k)
             except Exception as exc:
@@ -236,13 +247,26 @@ def run_pytest(name, args, timeout):
 def tests():
     # the host emulation and the fake-CuPy run of test_cuda_source.py need no
     # GPU (they run in CI); deselected here to leave time for the timings
-    run_pytest("cuda", ["tests/test_cuda_backend.py", "tests/test_cuda_source.py", "--durations=8",
-                        "-k", "not emulated and not fake_cupy"],
-               timeout=max(60, min(150, left() - 110)))
-    RESULTS["notes"].append("test_cuda_source.py's host-emulation and fake-CuPy tests deselected here (GPU-free, run in CI)")
+    run_pytest(
+        "cuda",
+        [
+            "tests/test_cuda_backend.py",
+            "tests/test_cuda_source.py",
+            "--durations=8",
+            "-k",
+            "not emulated and not fake_cupy",
+        ],
+        timeout=max(60, min(150, left() - 110)),
+    )
+    RESULTS["notes"].append(
+        "test_cuda_source.py's host-emulation and fake-CuPy tests deselected here (GPU-free, run in CI)"
+    )
     if left() > 150:
-        run_pytest("k_cuda", ["tests", "-k", "cuda", "--ignore=tests/test_cuda_backend.py",
-                              "--ignore=tests/test_cuda_source.py"], timeout=max(30, min(60, left() - 120)))
+        run_pytest(
+            "k_cuda",
+            ["tests", "-k", "cuda", "--ignore=tests/test_cuda_backend.py", "--ignore=tests/test_cuda_source.py"],
+            timeout=max(30, min(60, left() - 120)),
+        )
     else:
         RESULTS["notes"].append("skipped `pytest tests -k cuda` (time budget)")
 
@@ -281,8 +305,18 @@ def time_epoch(backend, layers, X1, Y, dtype, reps, bench, variant="", alpha=0.1
     X1d, Yd = backend.asarray(X1, dtype), backend.asarray(Y, dtype)
     med, ts, how = _time_call(backend, lambda: backend.sgd_epoch(W, X1d, Yd, alpha), reps, max_s)
     n = X1.shape[0]
-    record(bench=bench, backend=backend.name, dtype=np.dtype(dtype).name, variant=variant, samples=n,
-           median_s=med, runs_s=ts, us_per_sample=med / n * 1e6, samples_per_s=n / med, **how)
+    record(
+        bench=bench,
+        backend=backend.name,
+        dtype=np.dtype(dtype).name,
+        variant=variant,
+        samples=n,
+        median_s=med,
+        runs_s=ts,
+        us_per_sample=med / n * 1e6,
+        samples_per_s=n / med,
+        **how,
+    )
     return med
 
 
@@ -298,9 +332,12 @@ def _time_call(backend, fn, reps, max_s=None):
         reps = max(1, min(reps, int(max_s / max(first, 1e-6))))
     med, ts = median_time(fn, reps, sync=backend.synchronize, warmup=1 if first < 1.0 else 0)
     plan = getattr(backend, "last_plan", None)
-    how = dict(plan=(plan.__dict__ if plan is not None else None), kernel=getattr(backend, "last_kernel", None),
-               specialize_failed=getattr(backend, "specialize_failed", None),
-               registers_failed=getattr(backend, "registers_failed", None))
+    how = dict(
+        plan=(plan.__dict__ if plan is not None else None),
+        kernel=getattr(backend, "last_kernel", None),
+        specialize_failed=getattr(backend, "specialize_failed", None),
+        registers_failed=getattr(backend, "registers_failed", None),
+    )
     return med, ts, how
 
 
@@ -346,7 +383,18 @@ def wide_epoch():
             safe(time_epoch, numba_b, WIDE, X1, Y, dt, 3, "wide_epoch", alpha=0.05, max_s=8)
     if left() > 60:
         for nb in (33, 66):
-            safe(time_epoch_cuda, dict(path="grid", grid_blocks=nb), WIDE, X1, Y, np.float64, 3, "wide_epoch", f"grid {nb} blocks", alpha=0.05)
+            safe(
+                time_epoch_cuda,
+                dict(path="grid", grid_blocks=nb),
+                WIDE,
+                X1,
+                Y,
+                np.float64,
+                3,
+                "wide_epoch",
+                f"grid {nb} blocks",
+                alpha=0.05,
+            )
 
 
 #: variant labels of the single-block kernels
@@ -380,8 +428,19 @@ def time_many(backend, K, X1, Y, dtype, reps, variant="", max_s=None):
     X1d, Yd = backend.asarray(X1, dtype), backend.asarray(Y, dtype)
     med, ts, how = _time_call(backend, lambda: backend.sgd_epoch_many(Ws, X1d, Yd, alphas), reps, max_s)
     n = X1.shape[0]
-    record(bench="many_digits_epoch", backend=backend.name, dtype=np.dtype(dtype).name, variant=variant, K=K,
-           samples=n, median_s=med, runs_s=ts, samples_per_s=K * n / med, us_per_sample=med / n * 1e6, **how)
+    record(
+        bench="many_digits_epoch",
+        backend=backend.name,
+        dtype=np.dtype(dtype).name,
+        variant=variant,
+        K=K,
+        samples=n,
+        median_s=med,
+        runs_s=ts,
+        samples_per_s=K * n / med,
+        us_per_sample=med / n * 1e6,
+        **how,
+    )
 
 
 @stage("many networks")
@@ -407,9 +466,15 @@ def many():
 # ---------------------------------------------------------------- report
 def _rows(bench, backend, dtype, variant=None, K=None):
     """The timing rows that match (variant / K None: any)."""
-    return [t for t in RESULTS["timings"] if t.get("bench") == bench and t.get("backend") == backend
-            and t.get("dtype") == dtype and (variant is None or t.get("variant") == variant)
-            and (K is None or t.get("K") == K)]
+    return [
+        t
+        for t in RESULTS["timings"]
+        if t.get("bench") == bench
+        and t.get("backend") == backend
+        and t.get("dtype") == dtype
+        and (variant is None or t.get("variant") == variant)
+        and (K is None or t.get("K") == K)
+    ]
 
 
 def _find(bench, backend, dtype, variant=None, K=None):
@@ -434,30 +499,70 @@ def ratios():
     for dt in ("float64", "float32"):
         for cv in (REGS, FIXED, GENERIC):
             for peer in ("numba", "numpy"):
-                add("digits_epoch", dt, f"cuda {cv} vs {peer}", _median_of("digits_epoch", peer, dt),
-                    _median_of("digits_epoch", "cuda", dt, cv))
-        add("digits_epoch", dt, f"{REGS} vs {FIXED}", _median_of("digits_epoch", "cuda", dt, FIXED),
-            _median_of("digits_epoch", "cuda", dt, REGS))
-        add("digits_epoch", dt, f"{REGS} vs {GENERIC}", _median_of("digits_epoch", "cuda", dt, GENERIC),
-            _median_of("digits_epoch", "cuda", dt, REGS))
-        add("wide_epoch", dt, f"{GRID_ACQREL} vs {GRID_SLICES}", _median_of("wide_epoch", "cuda", dt, GRID_SLICES),
-            _median_of("wide_epoch", "cuda", dt, GRID_ACQREL))
+                add(
+                    "digits_epoch",
+                    dt,
+                    f"cuda {cv} vs {peer}",
+                    _median_of("digits_epoch", peer, dt),
+                    _median_of("digits_epoch", "cuda", dt, cv),
+                )
+        add(
+            "digits_epoch",
+            dt,
+            f"{REGS} vs {FIXED}",
+            _median_of("digits_epoch", "cuda", dt, FIXED),
+            _median_of("digits_epoch", "cuda", dt, REGS),
+        )
+        add(
+            "digits_epoch",
+            dt,
+            f"{REGS} vs {GENERIC}",
+            _median_of("digits_epoch", "cuda", dt, GENERIC),
+            _median_of("digits_epoch", "cuda", dt, REGS),
+        )
+        add(
+            "wide_epoch",
+            dt,
+            f"{GRID_ACQREL} vs {GRID_SLICES}",
+            _median_of("wide_epoch", "cuda", dt, GRID_SLICES),
+            _median_of("wide_epoch", "cuda", dt, GRID_ACQREL),
+        )
         for cv in (GRID_ACQREL, GRID_SLICES, "grid fence barrier (old)"):
             for peer in ("numba", "numpy"):
-                add("wide_epoch", dt, f"cuda {cv} vs {peer}", _median_of("wide_epoch", peer, dt),
-                    _median_of("wide_epoch", "cuda", dt, cv))
+                add(
+                    "wide_epoch",
+                    dt,
+                    f"cuda {cv} vs {peer}",
+                    _median_of("wide_epoch", peer, dt),
+                    _median_of("wide_epoch", "cuda", dt, cv),
+                )
         for K in (1, 64, 512):
-            add(f"many_digits_epoch K={K}", dt, f"{AUTO_MANY} vs {FIXED}",
-                _median_of("many_digits_epoch", "cuda", dt, FIXED, K), _median_of("many_digits_epoch", "cuda", dt, AUTO_MANY, K))
-        add("many_digits_epoch K=512", dt, f"block regs (forced) vs {FIXED}",
+            add(
+                f"many_digits_epoch K={K}",
+                dt,
+                f"{AUTO_MANY} vs {FIXED}",
+                _median_of("many_digits_epoch", "cuda", dt, FIXED, K),
+                _median_of("many_digits_epoch", "cuda", dt, AUTO_MANY, K),
+            )
+        add(
+            "many_digits_epoch K=512",
+            dt,
+            f"block regs (forced) vs {FIXED}",
             _median_of("many_digits_epoch", "cuda", dt, FIXED, 512),
-            _median_of("many_digits_epoch", "cuda", dt, "block regs (forced)", 512))
+            _median_of("many_digits_epoch", "cuda", dt, "block regs (forced)", 512),
+        )
         one = _find("many_digits_epoch", "cuda", dt, AUTO_MANY, 1)
         for K in (8, 64, 512):
             k = _find("many_digits_epoch", "cuda", dt, AUTO_MANY, K)
             if one and k:
-                out.append({"bench": "many_digits_epoch", "dtype": dt, "what": f"K={K} throughput vs K=1 ({AUTO_MANY})",
-                            "x": k["samples_per_s"] / one["samples_per_s"]})
+                out.append(
+                    {
+                        "bench": "many_digits_epoch",
+                        "dtype": dt,
+                        "what": f"K={K} throughput vs K=1 ({AUTO_MANY})",
+                        "x": k["samples_per_s"] / one["samples_per_s"],
+                    }
+                )
     RESULTS["ratios"] = out
     return out
 
@@ -480,9 +585,13 @@ def markdown():
     ]
     for name, t in RESULTS["tests"].items():
         lines.append(f"- `{name}`: rc={t['rc']} in {t['seconds']} s: {t['tail'][-1] if t['tail'] else ''}")
-    lines += ["", "## Timings (median; synchronize inside the timed call; warm-up excluded)", "",
-              "| bench | backend | dtype | variant | K | samples | median ms | us/sample | (network-)samples/s | kernel |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Timings (median; synchronize inside the timed call; warm-up excluded)",
+        "",
+        "| bench | backend | dtype | variant | K | samples | median ms | us/sample | (network-)samples/s | kernel |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for t in RESULTS["timings"]:
         us = t.get("us_per_sample")
         lines.append(
@@ -490,8 +599,10 @@ def markdown():
             f"{t.get('samples')} | {t['median_s'] * 1e3:.3f} | {'' if us is None else f'{us:.2f}'} | {t['samples_per_s']:,.0f} | "
             f"{t.get('kernel') or ''} |"
         )
-    for key, what in (("specialize_failed", "The specialised block kernel failed (the generic kernel ran instead)"),
-                      ("registers_failed", "The register kernel failed (a shared-memory kernel ran instead)")):
+    for key, what in (
+        ("specialize_failed", "The specialised block kernel failed (the generic kernel ran instead)"),
+        ("registers_failed", "The register kernel failed (a shared-memory kernel ran instead)"),
+    ):
         failed = sorted({t[key] for t in RESULTS["timings"] if t.get(key)})
         if failed:
             lines += ["", f"**{what}:**", ""] + [f"- {f}" for f in failed]

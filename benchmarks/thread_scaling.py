@@ -42,13 +42,17 @@ def main() -> None:
             be.sgd_epoch_many(Ws, X1, Y, np.full(K, 0.1))
             if r:  # round 0 compiles and warms up
                 times[K].append(time.perf_counter() - t)
-    print(f"{args.backend} {args.dtype}, digits epoch ({X1.shape[0]} samples), {args.rounds} interleaved rounds, "
-          f"{os.cpu_count()} logical CPUs, threads={be.info().get('threads')}")
+    print(
+        f"{args.backend} {args.dtype}, digits epoch ({X1.shape[0]} samples), {args.rounds} interleaved rounds, "
+        f"{os.cpu_count()} logical CPUs, threads={be.info().get('threads')}"
+    )
     base = np.median(times[ks[0]]) / ks[0]
     for K in ks:
         med = np.median(times[K])
-        print(f"  K={K:<4d} median {med * 1e3:8.3f} ms  min {min(times[K]) * 1e3:8.3f} ms  "
-              f"{K * X1.shape[0] / med / 1e6:6.2f} M network-samples/s  {base * K / med:5.2f}x the K={ks[0]} rate")
+        print(
+            f"  K={K:<4d} median {med * 1e3:8.3f} ms  min {min(times[K]) * 1e3:8.3f} ms  "
+            f"{K * X1.shape[0] / med / 1e6:6.2f} M network-samples/s  {base * K / med:5.2f}x the K={ks[0]} rate"
+        )
 
 
 if __name__ == "__main__":

@@ -24,9 +24,9 @@ import json
 import math
 import subprocess
 import sys
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence
 
 #: fastbp's backends, in column order; other columns follow, peers last.
 BACKEND_ORDER = ("numpy", "numba", "cuda")
@@ -85,7 +85,7 @@ def load_run(path) -> dict:
     return run
 
 
-def records(run: dict, stat: str = "min") -> List[Record]:
+def records(run: dict, stat: str = "min") -> list[Record]:
     """The run's benchmarks that carry fastbp's extra_info (others are ignored)."""
     if stat not in STATS:
         raise ValueError(f"stat must be one of {', '.join(STATS)}, got {stat!r}")
@@ -115,13 +115,13 @@ def records(run: dict, stat: str = "min") -> List[Record]:
 
 
 def _first_seen(items: Iterable) -> list:
-    seen: Dict = {}
+    seen: dict = {}
     for x in items:
         seen.setdefault(x, None)
     return list(seen)
 
 
-def columns(recs: Sequence[Record]) -> List[str]:
+def columns(recs: Sequence[Record]) -> list[str]:
     """Column headers: fastbp's backends (known order first), then the peers."""
     labels = _first_seen(r.label for r in recs)
     peers = [l for l in labels if l.startswith("peer: ")]
@@ -131,7 +131,7 @@ def columns(recs: Sequence[Record]) -> List[str]:
     return own + peers
 
 
-def rows(recs: Sequence[Record]) -> List[tuple]:
+def rows(recs: Sequence[Record]) -> list[tuple]:
     """Row keys (workload, layers, dtype) in section order, float64 first."""
     keys = _first_seen(r.row for r in recs)
     section = {r.row: r.section for r in recs}
@@ -166,8 +166,11 @@ def _grid(recs: Sequence[Record]):
     return {(r.row, r.label): r for r in recs}
 
 
-def _md_table(header: List[str], body: List[List[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" if i < 3 else "--:" for i in range(len(header))) + "|"]
+def _md_table(header: list[str], body: list[list[str]]) -> str:
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---" if i < 3 else "--:" for i in range(len(header))) + "|",
+    ]
     lines += ["| " + " | ".join(row) + " |" for row in body]
     return "\n".join(lines)
 
@@ -224,7 +227,7 @@ def machine_line(run: dict) -> str:
     return "; ".join(parts)
 
 
-def gpu_line(run: dict) -> Optional[str]:
+def gpu_line(run: dict) -> str | None:
     mi = run.get("machine_info") or {}
     fb = mi.get("fastbp") or {}
     cuda = (fb.get("backends") or {}).get("cuda") or {}
@@ -244,20 +247,28 @@ def gpu_line(run: dict) -> Optional[str]:
     return text
 
 
-def _details(run: dict, stat: str) -> List[str]:
+def _details(run: dict, stat: str) -> list[str]:
     mi = run.get("machine_info") or {}
     fb = mi.get("fastbp") or {}
     ci = run.get("commit_info") or {}
     lines = [f"- Machine: {machine_line(run)}"]
     if ci.get("id"):
-        lines.append(f"- Commit: {ci['id'][:12]}{' (with uncommitted changes)' if ci.get('dirty') else ''}, "
-                     f"run {run.get('datetime', '?')}")
+        lines.append(
+            f"- Commit: {ci['id'][:12]}{' (with uncommitted changes)' if ci.get('dirty') else ''}, "
+            f"run {run.get('datetime', '?')}"
+        )
     if fb.get("numpy"):
         lines.append(f"- NumPy {fb['numpy']} with {fb.get('blas', 'unknown BLAS')}")
     env = fb.get("env") or {}
     coretype = env.get("OPENBLAS_CORETYPE")
-    lines.append("- OPENBLAS_CORETYPE: " + (f"`{coretype}` (set: it selects OpenBLAS's kernels and can slow NumPy's "
-                 "matrix products)" if coretype else "not set"))
+    lines.append(
+        "- OPENBLAS_CORETYPE: "
+        + (
+            f"`{coretype}` (set: it selects OpenBLAS's kernels and can slow NumPy's matrix products)"
+            if coretype
+            else "not set"
+        )
+    )
     other = {k: v for k, v in env.items() if k != "OPENBLAS_CORETYPE"}
     if other:
         lines.append("- Thread settings: " + ", ".join(f"{k}={v}" for k, v in other.items()))
@@ -275,8 +286,10 @@ def _details(run: dict, stat: str) -> List[str]:
         if fb.get("cpu_pressure"):
             busy += f"; CPU pressure (PSI): `{fb['cpu_pressure']}`"
         lines.append(busy)
-    lines.append(f"- Statistic: the {stat} of each benchmark's rounds"
-                 + (" (the fastest: other load on the machine only slows rounds down)" if stat == "min" else ""))
+    lines.append(
+        f"- Statistic: the {stat} of each benchmark's rounds"
+        + (" (the fastest: other load on the machine only slows rounds down)" if stat == "min" else "")
+    )
     return lines
 
 
@@ -290,25 +303,34 @@ LEGEND = (
 )
 
 
-def render_markdown(run: dict, stat: str = "min", chart: Optional[str] = None, title: Optional[str] = None,
-                    note: Optional[str] = None) -> str:
+def render_markdown(
+    run: dict, stat: str = "min", chart: str | None = None, title: str | None = None, note: str | None = None
+) -> str:
     """The full report: header (machine), rate table, GFLOP/s table, chart link."""
     recs = records(run, stat)
     if not recs:
-        raise ValueError("the run has no fastbp benchmarks (no extra_info 'workload'); was it made with --benchmark-only?")
+        raise ValueError(
+            "the run has no fastbp benchmarks (no extra_info 'workload'); was it made with --benchmark-only?"
+        )
     out = [f"# {title or 'fastbp benchmarks'}", "", *_details(run, stat), ""]
     if note:
         out += [note, ""]
-    out += ["## Throughput", "",
-           rate_table(recs), "", LEGEND, ""]
+    out += ["## Throughput", "", rate_table(recs), "", LEGEND, ""]
     if chart:
         out += [f"![throughput, log scale]({chart})", ""]
-    out += ["## GFLOP/s", "", "2 FLOPs per multiply-add, counted from the weight shapes (bias rows and the "
-            "reference's extra hidden unit included).", "", gflops_table(recs), ""]
+    out += [
+        "## GFLOP/s",
+        "",
+        "2 FLOPs per multiply-add, counted from the weight shapes (bias rows and the "
+        "reference's extra hidden unit included).",
+        "",
+        gflops_table(recs),
+        "",
+    ]
     return "\n".join(out)
 
 
-def render_readme_table(run: dict, stat: str = "min", note: Optional[str] = None) -> str:
+def render_readme_table(run: dict, stat: str = "min", note: str | None = None) -> str:
     """The table for the README, with the machine named."""
     recs = records(run, stat)
     date = str(run.get("datetime", ""))[:10]
@@ -317,7 +339,7 @@ def render_readme_table(run: dict, stat: str = "min", note: Optional[str] = None
 
 
 # -------------------------------------------------------------------- chart
-def plot(run_or_records, path, stat: str = "min", title: Optional[str] = None) -> None:
+def plot(run_or_records, path, stat: str = "min", title: str | None = None) -> None:
     """A horizontal grouped bar chart of the rates, log scale, one panel per dtype."""
     try:
         import matplotlib
@@ -333,8 +355,9 @@ def plot(run_or_records, path, stat: str = "min", title: Optional[str] = None) -
     # Each group gets as many bar slots as it has columns in any dtype (no gaps for "-").
     present = [[c for c in cols if any(((w, l, d), c) in grid for d in dtypes)] for w, l in groups]
     n_slots = sum(len(p) for p in present) + len(groups)
-    fig, axes = plt.subplots(1, len(dtypes), figsize=(7.0 * len(dtypes) + 2.5, max(4.0, 0.17 * n_slots + 2.0)),
-                             sharey=True, squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(dtypes), figsize=(7.0 * len(dtypes) + 2.5, max(4.0, 0.17 * n_slots + 2.0)), sharey=True, squeeze=False
+    )
     colors = {c: plt.get_cmap("tab10")(j % 10) for j, c in enumerate(cols)}
     ticks, labels, y = [], [], 0.0
     slots = {}
@@ -352,8 +375,16 @@ def plot(run_or_records, path, stat: str = "min", title: Optional[str] = None) -
                 if r is not None and r.rate > 0 and math.isfinite(r.rate):
                     ys.append(slots[(workload, layers, c)])
                     xs.append(r.rate)
-            ax.barh(ys, xs, height=0.85, color=colors[c], label=c,
-                    hatch="//" if c.startswith("peer: ") else None, edgecolor="white", linewidth=0.3)
+            ax.barh(
+                ys,
+                xs,
+                height=0.85,
+                color=colors[c],
+                label=c,
+                hatch="//" if c.startswith("peer: ") else None,
+                edgecolor="white",
+                linewidth=0.3,
+            )
             for yy, xx in zip(ys, xs):
                 ax.text(xx, yy, " " + human(xx), va="center", ha="left", fontsize=6)
         ax.set_xscale("log")
@@ -374,8 +405,9 @@ def plot(run_or_records, path, stat: str = "min", title: Optional[str] = None) -
 
 
 # ------------------------------------------------------------------- output
-def write_report(json_path, out_dir=None, *, stat: str = "min", readme_table=None, chart: bool = True,
-                 note: Optional[str] = None) -> dict:
+def write_report(
+    json_path, out_dir=None, *, stat: str = "min", readme_table=None, chart: bool = True, note: str | None = None
+) -> dict:
     """Write ``<stem>.md`` (and ``<stem>.png``) next to ``json_path`` or in
     ``out_dir``; optionally the README table. Returns the paths written."""
     json_path = Path(json_path)
@@ -389,8 +421,10 @@ def write_report(json_path, out_dir=None, *, stat: str = "min", readme_table=Non
         plot(run, png, stat, title=f"fastbp throughput: {machine_line(run).split(';')[0]}")
         written["png"] = png
     md = out_dir / f"{stem}.md"
-    md.write_text(render_markdown(run, stat, chart=png.name if chart else None,
-                                  title=f"fastbp benchmarks: {stem}", note=note), encoding="utf-8")
+    md.write_text(
+        render_markdown(run, stat, chart=png.name if chart else None, title=f"fastbp benchmarks: {stem}", note=note),
+        encoding="utf-8",
+    )
     written["md"] = md
     if readme_table:
         readme_table = Path(readme_table)
@@ -406,8 +440,9 @@ def _repo_root() -> Path:
 
 
 def _cmd_report(args) -> int:
-    written = write_report(args.run, args.out, stat=args.stat, readme_table=args.readme_table,
-                           chart=not args.no_chart, note=args.note)
+    written = write_report(
+        args.run, args.out, stat=args.stat, readme_table=args.readme_table, chart=not args.no_chart, note=args.note
+    )
     print(rate_table(records(load_run(args.run), args.stat)))
     for kind, path in written.items():
         print(f"{kind}: {path}")
@@ -424,14 +459,25 @@ def _default_run_name() -> str:
 def _cmd_run(args) -> int:
     root = _repo_root()
     if not (root / "benchmarks" / "conftest.py").exists():
-        print("error: the benchmark suite (benchmarks/) is part of fastbp's source checkout, not of the "
-              "installed package; run this from a clone", file=sys.stderr)
+        print(
+            "error: the benchmark suite (benchmarks/) is part of fastbp's source checkout, not of the "
+            "installed package; run this from a clone",
+            file=sys.stderr,
+        )
         return 2
     out = Path(args.out) if args.out else root / "benchmarks" / "results"
     out.mkdir(parents=True, exist_ok=True)
     json_path = out / f"{args.name or _default_run_name()}.json"
-    cmd = [sys.executable, "-m", "pytest", "--benchmark-only", f"--benchmark-json={json_path}",
-           f"--benchmark-max-time={args.max_time}", f"--benchmark-min-rounds={args.min_rounds}", *args.pytest_args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "--benchmark-only",
+        f"--benchmark-json={json_path}",
+        f"--benchmark-max-time={args.max_time}",
+        f"--benchmark-min-rounds={args.min_rounds}",
+        *args.pytest_args,
+    ]
     print("$ " + " ".join(cmd), flush=True)
     rc = subprocess.call(cmd, cwd=root)
     if rc != 0 or not json_path.exists():
@@ -442,8 +488,12 @@ def _cmd_run(args) -> int:
 
 
 def _add_report_args(p) -> None:
-    p.add_argument("--stat", default="min", choices=STATS,
-                   help="timing statistic: min (default; the fastest round, least disturbed by other load), median, mean")
+    p.add_argument(
+        "--stat",
+        default="min",
+        choices=STATS,
+        help="timing statistic: min (default; the fastest round, least disturbed by other load), median, mean",
+    )
     p.add_argument("--readme-table", metavar="MD", help="also write the table alone, machine named, for the README")
     p.add_argument("--no-chart", action="store_true", help="no PNG (no matplotlib needed)")
     p.add_argument("--note", help="a paragraph for the report's header (e.g. what else ran on the machine)")
@@ -451,8 +501,11 @@ def _add_report_args(p) -> None:
 
 def add_subcommand(subparsers) -> None:
     """Register ``fastbp bench`` (``report`` and ``run``) on the CLI."""
-    bench = subparsers.add_parser("bench", help="run the benchmark suite, or report a saved run",
-                                  description="Benchmarks of the backends (pytest-benchmark) and their report.")
+    bench = subparsers.add_parser(
+        "bench",
+        help="run the benchmark suite, or report a saved run",
+        description="Benchmarks of the backends (pytest-benchmark) and their report.",
+    )
     sub = bench.add_subparsers(dest="bench_command", required=True)
     rep = sub.add_parser("report", help="markdown table and PNG chart of a saved --benchmark-json run")
     rep.add_argument("run", type=Path, help="the JSON file of `pytest --benchmark-only --benchmark-json RUN.json`")
@@ -475,7 +528,7 @@ def _run_with_remainder(args) -> int:
     return _cmd_run(args)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """``python -m fastbp.bench_report [report|run] ...``; a bare JSON path means ``report``."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] not in ("report", "run", "-h", "--help"):

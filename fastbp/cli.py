@@ -5,16 +5,17 @@ from __future__ import annotations
 import argparse
 import platform
 import sys
-from typing import List, Optional
 
 from .errors import FastbpError
 
 
-def _int_list(text: str) -> List[int]:
+def _int_list(text: str) -> list[int]:
     try:
         return [int(t) for t in text.replace("-", ",").split(",") if t.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 64,32,16,10, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers such as 64,32,16,10, got {text!r}"
+        ) from None
 
 
 def _add_train(sub) -> None:
@@ -78,7 +79,9 @@ def _cmd_info(args) -> int:
     from . import __version__
     from .backends import auto_choice, backend_names, get_backend, unavailable_reason
 
-    print(f"fastbp {__version__}, Python {platform.python_version()}, {platform.machine()}, {platform.processor() or platform.system()}")
+    print(
+        f"fastbp {__version__}, Python {platform.python_version()}, {platform.machine()}, {platform.processor() or platform.system()}"
+    )
     for name in backend_names():
         why = unavailable_reason(name)
         if why is None:
@@ -93,7 +96,9 @@ def _cmd_info(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fastbp", description="Exact per-sample backpropagation on NumPy, Numba and CUDA.")
+    parser = argparse.ArgumentParser(
+        prog="fastbp", description="Exact per-sample backpropagation on NumPy, Numba and CUDA."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train(sub)
     _add_info(sub)
@@ -106,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
 _EXTRA_COMMANDS: list = []
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     _load_extra_commands()
     parser = build_parser()
     args = parser.parse_args(argv)

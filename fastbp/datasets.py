@@ -10,8 +10,8 @@ from __future__ import annotations
 import gzip
 import os
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
 
 import numpy as np
 
@@ -28,11 +28,11 @@ class Dataset:
     name: str
     X_train: np.ndarray
     Y_train: np.ndarray
-    X_test: Optional[np.ndarray] = None
-    Y_test: Optional[np.ndarray] = None
-    labels_test: Optional[np.ndarray] = None
-    classes: Optional[np.ndarray] = None
-    layers: Optional[list] = None
+    X_test: np.ndarray | None = None
+    Y_test: np.ndarray | None = None
+    labels_test: np.ndarray | None = None
+    classes: np.ndarray | None = None
+    layers: list | None = None
     alpha: float = 0.1
     epochs: int = 1000
     meta: dict = field(default_factory=dict)
@@ -71,7 +71,7 @@ def xor() -> Dataset:
     )
 
 
-def one_hot(labels: np.ndarray, classes: Optional[np.ndarray] = None):
+def one_hot(labels: np.ndarray, classes: np.ndarray | None = None):
     """(one-hot matrix, classes) for integer or string labels (LabelBinarizer
     semantics, but always one column per class, also for two classes)."""
     labels = np.asarray(labels)
@@ -95,7 +95,7 @@ def minmax_scale(X: np.ndarray) -> np.ndarray:
     return (X - lo) / (hi - lo)
 
 
-def digits(test_size: float = 0.25, random_state: Optional[int] = 0) -> Dataset:
+def digits(test_size: float = 0.25, random_state: int | None = 0) -> Dataset:
     """scikit-learn's 8x8 digits as the reference prepares them.
 
     1,797 images of 64 features, min-max scaled to [0, 1] over the whole array,
@@ -131,7 +131,7 @@ def from_arrays(
     X_test=None,
     y_test=None,
     name: str = "arrays",
-    classify: Optional[bool] = None,
+    classify: bool | None = None,
 ) -> Dataset:
     """A Dataset from user arrays.
 
@@ -145,7 +145,8 @@ def from_arrays(
     y_arr = np.asarray(y)
     if classify is None:
         classify = y_arr.ndim == 1 and (
-            y_arr.dtype.kind in "iubUSO" or (y_arr.dtype.kind == "f" and len(np.unique(y_arr)) > 2 and np.all(y_arr == np.round(y_arr)))
+            y_arr.dtype.kind in "iubUSO"
+            or (y_arr.dtype.kind == "f" and len(np.unique(y_arr)) > 2 and np.all(y_arr == np.round(y_arr)))
         )
     classes = None
     labels_test = None
@@ -213,7 +214,9 @@ def load_npz(path, scale: bool = False) -> Dataset:
         X, y = arrays.get("X"), arrays.get("y", arrays.get("Y"))
         Xt = yt = None
     if X is None or y is None:
-        raise ValueError(f"path {os.fspath(path)!r} holds keys {sorted(arrays)}; expected 'X' and 'y' or 'X_train' and 'y_train'")
+        raise ValueError(
+            f"path {os.fspath(path)!r} holds keys {sorted(arrays)}; expected 'X' and 'y' or 'X_train' and 'y_train'"
+        )
     if scale:
         lo, hi = float(np.min(X)), float(np.max(X))
         span = (hi - lo) or 1.0
@@ -242,12 +245,13 @@ def read_idx(path) -> np.ndarray:
 def load_idx(
     images: str,
     labels: str,
-    test_images: Optional[str] = None,
-    test_labels: Optional[str] = None,
-    limit: Optional[int] = None,
+    test_images: str | None = None,
+    test_labels: str | None = None,
+    limit: int | None = None,
 ) -> Dataset:
     """An IDX (MNIST-format) data set: images scaled to [0, 1] by 255 and
     flattened, labels one-hot. ``limit`` keeps the first rows only."""
+
     def prep(img_path, lab_path):
         X = read_idx(img_path).astype(np.float64)
         X = X.reshape(X.shape[0], -1)
@@ -268,7 +272,7 @@ def load_idx(
 BUILTIN = {"xor": xor, "digits": digits}
 
 
-def get_dataset(name_or_data, seed_split: Optional[int] = 0) -> Dataset:
+def get_dataset(name_or_data, seed_split: int | None = 0) -> Dataset:
     """A Dataset from a built-in name, a Dataset, a path (.npz) or arrays."""
     if isinstance(name_or_data, Dataset):
         return name_or_data
@@ -280,7 +284,9 @@ def get_dataset(name_or_data, seed_split: Optional[int] = 0) -> Dataset:
             return BUILTIN[key]()
         if key.endswith(".npz") and os.path.exists(name_or_data):
             return load_npz(name_or_data)
-        raise ValueError(f"unknown dataset {name_or_data!r}; valid names are {sorted(BUILTIN)} or a path to an .npz file")
+        raise ValueError(
+            f"unknown dataset {name_or_data!r}; valid names are {sorted(BUILTIN)} or a path to an .npz file"
+        )
     if isinstance(name_or_data, (tuple, list)) and len(name_or_data) in (2, 4):
         return from_arrays(*name_or_data)
     raise TypeError(
@@ -291,13 +297,13 @@ def get_dataset(name_or_data, seed_split: Optional[int] = 0) -> Dataset:
 
 __all__: Sequence[str] = [
     "Dataset",
-    "xor",
     "digits",
     "from_arrays",
-    "load_npz",
-    "load_idx",
-    "read_idx",
-    "one_hot",
-    "minmax_scale",
     "get_dataset",
+    "load_idx",
+    "load_npz",
+    "minmax_scale",
+    "one_hot",
+    "read_idx",
+    "xor",
 ]

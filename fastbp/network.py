@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import zipfile
-from typing import List, Optional
 
 import numpy as np
 
@@ -28,7 +27,7 @@ _FILE_FORMAT = "fastbp-network"
 _FILE_VERSION = 1
 
 
-def init_weights(layers: List[int], seed: Optional[int] = None) -> List[np.ndarray]:
+def init_weights(layers: list[int], seed: int | None = None) -> list[np.ndarray]:
     """The reference's initial weights (float64, host).
 
     ``W[i] = randn(rows, cols) / sqrt(layers[i])`` drawn in layer order from
@@ -44,7 +43,7 @@ def init_weights(layers: List[int], seed: Optional[int] = None) -> List[np.ndarr
     return W
 
 
-def weight_shapes(layers: List[int]) -> List[tuple]:
+def weight_shapes(layers: list[int]) -> list[tuple]:
     shapes = [(layers[i] + 1, layers[i + 1] + 1) for i in range(len(layers) - 2)]
     shapes.append((layers[-2] + 1, layers[-1]))
     return shapes
@@ -94,7 +93,7 @@ class NeuralNetwork:
         return self._backend
 
     @property
-    def W(self) -> List[np.ndarray]:
+    def W(self) -> list[np.ndarray]:
         """The weights as NumPy arrays (copies), one per layer, bias rows included."""
         return [self._backend.to_numpy(w) for w in self._W]
 
@@ -103,10 +102,12 @@ class NeuralNetwork:
         host = self._check_weights(weights)
         self._W = [self._backend.asarray(w, self.dtype) for w in host]
 
-    def _check_weights(self, weights) -> List[np.ndarray]:
+    def _check_weights(self, weights) -> list[np.ndarray]:
         shapes = weight_shapes(self.layers)
         if len(weights) != len(shapes):
-            raise ValueError(f"weights must be a list of {len(shapes)} arrays for layers {self.layers}, got {len(weights)}")
+            raise ValueError(
+                f"weights must be a list of {len(shapes)} arrays for layers {self.layers}, got {len(weights)}"
+            )
         out = []
         for i, (w, shape) in enumerate(zip(weights, shapes)):
             w = check_matrix(w, f"weights[{i}]")
@@ -191,7 +192,7 @@ class NeuralNetwork:
         return be.loss(self._W, be.asarray(X1, self.dtype), be.asarray(Y, self.dtype))
 
     # --------------------------------------------------------------- extras
-    def to(self, backend=None, dtype=None) -> "NeuralNetwork":
+    def to(self, backend=None, dtype=None) -> NeuralNetwork:
         """A copy of this network on another backend and/or dtype."""
         return NeuralNetwork(
             self.layers,
@@ -216,7 +217,7 @@ class NeuralNetwork:
             np.savez(f, meta=np.array(json.dumps(meta)), **arrays)
 
     @classmethod
-    def load(cls, path, *, backend="auto") -> "NeuralNetwork":
+    def load(cls, path, *, backend="auto") -> NeuralNetwork:
         """A network saved by ``save``; raises NetworkFileError for a corrupt
         or foreign file."""
         where = os.fspath(path)
@@ -234,7 +235,9 @@ class NeuralNetwork:
         if not isinstance(meta, dict) or meta.get("format") != _FILE_FORMAT:
             raise NetworkFileError(f"{where!r} is not a fastbp network file (format {meta!r})")
         if meta.get("version") != _FILE_VERSION:
-            raise NetworkFileError(f"{where!r} has file version {meta.get('version')!r}; this fastbp reads version {_FILE_VERSION}")
+            raise NetworkFileError(
+                f"{where!r} has file version {meta.get('version')!r}; this fastbp reads version {_FILE_VERSION}"
+            )
         try:
             layers = check_layers(meta["layers"])
             n = len(layers) - 1

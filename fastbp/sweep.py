@@ -17,8 +17,8 @@ import itertools
 import math
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import List, Optional, Sequence
 
 import numpy as np
 
@@ -38,8 +38,8 @@ class NetworkResult:
     network: NeuralNetwork
     loss_epochs: np.ndarray
     loss_history: np.ndarray
-    accuracy: Optional[float]
-    diverged_at: Optional[int] = None
+    accuracy: float | None
+    diverged_at: int | None = None
 
     @property
     def final_loss(self) -> float:
@@ -50,11 +50,11 @@ class NetworkResult:
 class SweepResult:
     """What ``train_many`` returns: one result per network, in input order."""
 
-    results: List[NetworkResult]
+    results: list[NetworkResult]
     dataset: str
     backend: str
     dtype: str
-    layers: List[int]
+    layers: list[int]
     epochs: int
     wall_time: float
     n_train: int
@@ -64,8 +64,9 @@ class SweepResult:
     def network_samples_per_second(self) -> float:
         return len(self.results) * self.epochs * self.n_train / self.wall_time if self.wall_time > 0 else float("nan")
 
-    def ranked(self) -> List[NetworkResult]:
+    def ranked(self) -> list[NetworkResult]:
         """Best first: highest test accuracy, then lowest final loss."""
+
         def key(r):
             acc = -1.0 if r.accuracy is None else r.accuracy
             loss = r.final_loss if math.isfinite(r.final_loss) else float("inf")
@@ -76,7 +77,7 @@ class SweepResult:
     def best(self) -> NetworkResult:
         return self.ranked()[0]
 
-    def table(self, limit: Optional[int] = None) -> str:
+    def table(self, limit: int | None = None) -> str:
         """A markdown table of the networks, best first."""
         rows = self.ranked()[: limit or None]
         lines = ["| rank | alpha | seed | final loss | test accuracy | note |", "|---:|---:|---:|---:|---:|---|"]
@@ -146,8 +147,8 @@ def _train_block(layers, specs, X_train, Y_train, backend, dtype, epochs, loss_e
     Ws = [be.asarray(np.stack([inits[k][l] for k in active]), dtype) for l in range(L)]
     good = be.copy_weights(Ws)
     alphas = np.array([a for a, _ in specs], dtype=np.float64)
-    histories: List[List[float]] = [[] for _ in range(K)]
-    loss_epochs: List[List[int]] = [[] for _ in range(K)]
+    histories: list[list[float]] = [[] for _ in range(K)]
+    loss_epochs: list[list[int]] = [[] for _ in range(K)]
     final: dict = {}
     diverged: dict = {}
     for epoch in range(1, epochs + 1):
@@ -213,10 +214,10 @@ def train_many(
     backend="auto",
     epochs=None,
     dtype="float64",
-    split_seed: Optional[int] = 0,
+    split_seed: int | None = 0,
     loss_every: int = 1,
     client=None,
-    chunk_size: Optional[int] = None,
+    chunk_size: int | None = None,
     retries: int = 2,
     verbose: bool = False,
     out=None,
@@ -260,7 +261,9 @@ def train_many(
 
     results = []
     for k, r in enumerate(raw):
-        net = NeuralNetwork(layers, r["alpha"], backend=local_backend, dtype=dtype, seed=r["seed"], weights=r["weights"])
+        net = NeuralNetwork(
+            layers, r["alpha"], backend=local_backend, dtype=dtype, seed=r["seed"], weights=r["weights"]
+        )
         acc = evaluate(net, ds)[0]
         results.append(
             NetworkResult(
@@ -304,13 +307,23 @@ def _run_distributed(client, layers, specs, ds: Dataset, backend, dtype, epochs,
     X_f, Y_f = ds.X_train, ds.Y_train
     futures = [
         client.submit(
-            _train_block, layers, chunk, X_f, Y_f, backend, dtype, epochs, loss_every,
-            key=f"fastbp-chunk-{start}-{len(chunk)}-{id(specs):x}", pure=False, retries=retries,
+            _train_block,
+            layers,
+            chunk,
+            X_f,
+            Y_f,
+            backend,
+            dtype,
+            epochs,
+            loss_every,
+            key=f"fastbp-chunk-{start}-{len(chunk)}-{id(specs):x}",
+            pure=False,
+            retries=retries,
         )
         for start, chunk in chunks
     ]
     gathered = client.gather(futures)
-    raw: List[dict] = []
+    raw: list[dict] = []
     for (start, chunk), part in zip(chunks, gathered):
         if len(part) != len(chunk):  # pragma: no cover - defensive
             raise RuntimeError(f"chunk at {start} returned {len(part)} results for {len(chunk)} networks")
@@ -318,12 +331,12 @@ def _run_distributed(client, layers, specs, ds: Dataset, backend, dtype, epochs,
     return raw
 
 
-def _parse_floats(text: str) -> List[float]:
+def _parse_floats(text: str) -> list[float]:
     return [float(t) for t in text.split(",") if t.strip()]
 
 
-def _parse_seeds(text: str) -> List[int]:
-    seeds: List[int] = []
+def _parse_seeds(text: str) -> list[int]:
+    seeds: list[int] = []
     for part in text.split(","):
         part = part.strip()
         if not part:
@@ -346,7 +359,9 @@ def add_subcommand(sub) -> None:
         try:
             return _parse_floats(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected comma-separated numbers such as 0.05,0.1,0.5, got {text!r}") from None
+            raise argparse.ArgumentTypeError(
+                f"expected comma-separated numbers such as 0.05,0.1,0.5, got {text!r}"
+            ) from None
 
     def seeds(text):
         try:
@@ -381,9 +396,18 @@ def _cmd_sweep(args) -> int:
         client = Client(args.scheduler)
     try:
         res = train_many(
-            args.dataset, args.layers, alphas=args.alphas, seeds=args.seeds, grid=not args.zip,
-            backend=args.backend, epochs=args.epochs, dtype=args.dtype, split_seed=args.split_seed,
-            loss_every=args.loss_every, client=client, verbose=True,
+            args.dataset,
+            args.layers,
+            alphas=args.alphas,
+            seeds=args.seeds,
+            grid=not args.zip,
+            backend=args.backend,
+            epochs=args.epochs,
+            dtype=args.dtype,
+            split_seed=args.split_seed,
+            loss_every=args.loss_every,
+            client=client,
+            verbose=True,
         )
     finally:
         if client is not None:

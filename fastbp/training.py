@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional
 
 import numpy as np
 
@@ -34,7 +34,7 @@ class ProgressBar:
         self.start = time.perf_counter()
         self._last = 0.0
 
-    def update(self, done: int, loss: Optional[float] = None, force: bool = False) -> None:
+    def update(self, done: int, loss: float | None = None, force: bool = False) -> None:
         now = time.perf_counter()
         if not force and now - self._last < 0.1 and done < self.total:
             return
@@ -80,10 +80,10 @@ def run_epochs(
     *,
     display_update: int = 100,
     verbose: bool = True,
-    progress: Optional[bool] = None,
+    progress: bool | None = None,
     loss_every: int = 1,
     out=None,
-    callback: Optional[Callable[[int, float], None]] = None,
+    callback: Callable[[int, float], None] | None = None,
 ):
     """Train ``net`` in place for ``epochs`` epochs on backend arrays
     ``X1`` (bias column included) and ``Y``.
@@ -102,8 +102,8 @@ def run_epochs(
     bar = ProgressBar(epochs) if progress and epochs > 0 else None
     display_update = int(display_update) if display_update else 0
     loss_every = max(int(loss_every), 1)
-    epochs_seen: List[int] = []
-    losses: List[float] = []
+    epochs_seen: list[int] = []
+    losses: list[float] = []
     good = be.copy_weights(net._W)
     good_epoch = 0
     try:
@@ -149,19 +149,19 @@ class TrainResult:
     backend: str
     backend_note: str
     dtype: str
-    layers: List[int]
+    layers: list[int]
     alpha: float
     epochs: int
-    seed: Optional[int]
+    seed: int | None
     loss_epochs: np.ndarray
     loss_history: np.ndarray
     wall_time: float
     samples_per_second: float
     n_train: int
-    accuracy: Optional[float] = None
-    report: Optional[str] = None
-    report_dict: Optional[dict] = None
-    test_outputs: Optional[np.ndarray] = None
+    accuracy: float | None = None
+    report: str | None = None
+    report_dict: dict | None = None
+    test_outputs: np.ndarray | None = None
     extra: dict = field(default_factory=dict)
 
     @property
@@ -256,10 +256,10 @@ def train(
     alpha=None,
     dtype="float64",
     seed=None,
-    split_seed: Optional[int] = 0,
+    split_seed: int | None = 0,
     display_update: int = 100,
     verbose: bool = True,
-    progress: Optional[bool] = None,
+    progress: bool | None = None,
     loss_every: int = 1,
     out=None,
 ) -> TrainResult:
@@ -289,14 +289,25 @@ def train(
     get_backend(name)  # raises BackendUnavailableError with its reason
     net = NeuralNetwork(layers, alpha, backend=name, dtype=dtype, seed=seed)
     if verbose:
-        print(f"[INFO] {net!r}, backend={name} ({note}), dtype={net.dtype.name}, "
-              f"alpha={alpha}, epochs={epochs}, seed={seed}, {len(ds.X_train)} training samples", file=out, flush=True)
+        print(
+            f"[INFO] {net!r}, backend={name} ({note}), dtype={net.dtype.name}, "
+            f"alpha={alpha}, epochs={epochs}, seed={seed}, {len(ds.X_train)} training samples",
+            file=out,
+            flush=True,
+        )
     X1, Y = net.prepare(ds.X_train, ds.Y_train, names=("X", "y"))
     t0 = time.perf_counter()
     try:
         loss_epochs, losses = run_epochs(
-            net, X1, Y, epochs, display_update=display_update, verbose=verbose,
-            progress=progress, loss_every=loss_every, out=out,
+            net,
+            X1,
+            Y,
+            epochs,
+            display_update=display_update,
+            verbose=verbose,
+            progress=progress,
+            loss_every=loss_every,
+            out=out,
         )
     except TrainingDivergedError as exc:
         exc.network = net

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import List
 
 import numpy as np
 
@@ -33,7 +32,7 @@ def check_matrix(value, name: str, ndim: int = 2, promote_1d: bool = False) -> n
     return arr
 
 
-def check_layers(layers) -> List[int]:
+def check_layers(layers) -> list[int]:
     """A list of at least two positive integer widths."""
     if isinstance(layers, (str, bytes)) or not hasattr(layers, "__len__"):
         raise TypeError(f"layers must be a list of layer widths such as [64, 32, 16, 10], got {layers!r}")

@@ -27,7 +27,7 @@ class _Mem:
         self.ptr = ptr
 
 
-class ndarray(np.ndarray):  # noqa: N801 - mimics cupy.ndarray
+class ndarray(np.ndarray):
     @property
     def data(self):
         return _Mem(self.__array_interface__["data"][0])
@@ -56,11 +56,16 @@ def _sgd_model(args, K, dtype):
     assert len(d) == L + 1 and X1.shape == (N, d[0]) and Y.shape == (N, d[L])
     nb = NumpyBackend()
     for k in range(K):
-        W = [_view(int(wptrs[l]) + k * d[l] * d[l + 1] * np.dtype(dtype).itemsize, d[l] * d[l + 1], dtype)
-             .reshape(d[l], d[l + 1]) for l in range(L)]
+        W = [
+            _view(int(wptrs[l]) + k * d[l] * d[l + 1] * np.dtype(dtype).itemsize, d[l] * d[l + 1], dtype).reshape(
+                d[l], d[l + 1]
+            )
+            for l in range(L)
+        ]
         for i in range(N):
-            nb.sgd_step(W, np.asarray(X1[i : i + 1]).view(np.ndarray), np.asarray(Y[i : i + 1]).view(np.ndarray),
-                        alphas[k])
+            nb.sgd_step(
+                W, np.asarray(X1[i : i + 1]).view(np.ndarray), np.asarray(Y[i : i + 1]).view(np.ndarray), alphas[k]
+            )
 
 
 class RawKernel:
@@ -94,7 +99,7 @@ class RawKernel:
             # memory for A, D, two target rows and the first layer's products only
             from fastbp.backends import _cuda_source as src
 
-            _, nt, *shape = [x.strip() for x in self.name[self.name.index("<") + 1:-1].split(",")]
+            _, nt, *shape = [x.strip() for x in self.name[self.name.index("<") + 1 : -1].split(",")]
             d = [int(x) for x in shape]
             assert len(args) == 7 and block[0] == int(nt), (self.name, block)
             assert d == [int(x) for x in args[1]] and int(args[2]) == len(d) - 1
@@ -152,9 +157,16 @@ class ReductionKernel:
 
 
 def _device_props(i=0):
-    return {"name": b"Fake GPU (NumPy)", "multiProcessorCount": 132, "sharedMemPerBlockOptin": 232448,
-            "sharedMemPerBlock": 49152, "major": 9, "minor": 0, "totalGlobalMem": 80 << 30,
-            "cooperativeLaunch": 1}
+    return {
+        "name": b"Fake GPU (NumPy)",
+        "multiProcessorCount": 132,
+        "sharedMemPerBlockOptin": 232448,
+        "sharedMemPerBlock": 49152,
+        "major": 9,
+        "minor": 0,
+        "totalGlobalMem": 80 << 30,
+        "cooperativeLaunch": 1,
+    }
 
 
 class _Device:
@@ -175,7 +187,9 @@ def install():
     cp = types.ModuleType("cupy")
     cp.__version__ = "0.0-fake"
     cp.ndarray = ndarray
-    cp.asarray = lambda a, dtype=None: _wrap(np.array(a, dtype=dtype, copy=True) if not isinstance(a, ndarray) or dtype else a)
+    cp.asarray = lambda a, dtype=None: _wrap(
+        np.array(a, dtype=dtype, copy=True) if not isinstance(a, ndarray) or dtype else a
+    )
     cp.array = lambda a, dtype=None, order="C", copy=True: _wrap(np.array(a, dtype=dtype, order=order, copy=copy))
     cp.ascontiguousarray = lambda a, dtype=None: _wrap(np.ascontiguousarray(a, dtype=dtype))
     cp.asnumpy = lambda a: np.array(a, copy=True).view(np.ndarray)
@@ -189,8 +203,11 @@ def install():
     cp.ReductionKernel = ReductionKernel
     cuda = types.ModuleType("cupy.cuda")
     runtime = types.SimpleNamespace(
-        getDeviceCount=lambda: 1, getDevice=lambda: 0, getDeviceProperties=_device_props,
-        driverGetVersion=lambda: 13000, runtimeGetVersion=lambda: 13000,
+        getDeviceCount=lambda: 1,
+        getDevice=lambda: 0,
+        getDeviceProperties=_device_props,
+        driverGetVersion=lambda: 13000,
+        runtimeGetVersion=lambda: 13000,
     )
     cuda.runtime = runtime
     cuda.Device = _Device

@@ -24,9 +24,9 @@ class ReferenceNetwork:
         return a * (1 - a)
 
     def fit(self, X, y, epochs=1000):
-        X = np.c_[X, np.ones((X.shape[0]))]
+        X = np.c_[X, np.ones(X.shape[0])]
         for _ in np.arange(0, epochs):
-            for (x, target) in zip(X, y):
+            for x, target in zip(X, y):
                 self.fit_partial(x, target)
 
     def fit_partial(self, x, y):
@@ -45,7 +45,7 @@ class ReferenceNetwork:
     def predict(self, X, addBias=True):
         p = np.atleast_2d(X)
         if addBias:
-            p = np.c_[p, np.ones((p.shape[0]))]
+            p = np.c_[p, np.ones(p.shape[0])]
         for layer in np.arange(0, len(self.W)):
             p = self.sigmoid(np.dot(p, self.W[layer]))
         return p

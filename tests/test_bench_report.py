@@ -17,8 +17,19 @@ from fastbp.cli import main as cli_main
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _bench(workload, backend, dtype, seconds, samples, *, section="kernels", layers="64-32-16-10",
-           peer=False, unit="samples/s", flops=None):
+def _bench(
+    workload,
+    backend,
+    dtype,
+    seconds,
+    samples,
+    *,
+    section="kernels",
+    layers="64-32-16-10",
+    peer=False,
+    unit="samples/s",
+    flops=None,
+):
     return {
         "group": f"{workload} | {layers} [{dtype}]",
         "name": f"test_x[{backend}-{dtype}]",
@@ -26,8 +37,14 @@ def _bench(workload, backend, dtype, seconds, samples, *, section="kernels", lay
         "params": {"backend": backend},
         "param": f"{backend}-{dtype}",
         "extra_info": {
-            "workload": workload, "section": section, "backend": backend, "peer": peer, "dtype": dtype,
-            "layers": layers, "samples": samples, "flops": flops if flops is not None else samples * 12966.0,
+            "workload": workload,
+            "section": section,
+            "backend": backend,
+            "peer": peer,
+            "dtype": dtype,
+            "layers": layers,
+            "samples": samples,
+            "flops": flops if flops is not None else samples * 12966.0,
             "unit": unit,
         },
         "stats": {"min": seconds, "median": seconds * 1.25, "mean": seconds * 1.5, "rounds": 7, "iterations": 1},
@@ -38,11 +55,17 @@ def _bench(workload, backend, dtype, seconds, samples, *, section="kernels", lay
 def run():
     return {
         "machine_info": {
-            "system": "Linux", "release": "6.1", "python_version": "3.11.7",
+            "system": "Linux",
+            "release": "6.1",
+            "python_version": "3.11.7",
             "cpu": {"brand_raw": "Fallback CPU", "count": 2},
             "fastbp": {
-                "cpu_model": "AMD EPYC 9999", "cpu_flags": "avx2,fma,avx512f", "usable_cpus": 2,
-                "numpy": "2.4.6", "blas": "scipy-openblas 0.3.31", "env": {"OPENBLAS_CORETYPE": "Haswell"},
+                "cpu_model": "AMD EPYC 9999",
+                "cpu_flags": "avx2,fma,avx512f",
+                "usable_cpus": 2,
+                "numpy": "2.4.6",
+                "blas": "scipy-openblas 0.3.31",
+                "env": {"OPENBLAS_CORETYPE": "Haswell"},
                 "backends": {
                     "numpy": {"name": "numpy", "numpy": "2.4.6"},
                     "numba": {"unavailable": "backend 'numba' is unavailable: numba missing"},
@@ -54,10 +77,12 @@ def run():
         "datetime": "2026-11-27T12:00:00",
         "benchmarks": [
             # deliberately out of report order
-            _bench("sgd_epoch_many, K=8 networks", "numpy", "float64", 1.0, 8000, section="many",
-                   unit="network-samples/s"),
-            _bench("sgd_epoch_many, K=8 networks", "cuda", "float64", 0.01, 8000, section="many",
-                   unit="network-samples/s"),
+            _bench(
+                "sgd_epoch_many, K=8 networks", "numpy", "float64", 1.0, 8000, section="many", unit="network-samples/s"
+            ),
+            _bench(
+                "sgd_epoch_many, K=8 networks", "cuda", "float64", 0.01, 8000, section="many", unit="network-samples/s"
+            ),
             _bench("per-sample SGD epoch", "torch (manual)", "float64", 0.5, 1347, peer=True),
             _bench("per-sample SGD epoch", "cuda", "float64", 0.025, 1347),
             _bench("per-sample SGD epoch", "numpy", "float64", 0.1, 1347),
@@ -92,10 +117,13 @@ def test_table_layout_speedups_and_peers(run):
     assert lines[0] == "| workload | network | dtype | numpy | cuda | peer: torch (manual) |"
     body = lines[2:]
     # kernels before many; float64 before float32
-    assert body[0].startswith("| per-sample SGD epoch | 64-32-16-10 | float64 | 13.5 k | 53.9 k (4.0x) | 2.69 k (0.20x) |")
+    assert body[0].startswith(
+        "| per-sample SGD epoch | 64-32-16-10 | float64 | 13.5 k | 53.9 k (4.0x) | 2.69 k (0.20x) |"
+    )
     assert body[1].startswith("| per-sample SGD epoch | 64-32-16-10 | float32 | 26.9 k | - | - |")
-    assert body[2] == ("| sgd_epoch_many, K=8 networks (network-samples/s) | 64-32-16-10 | float64 "
-                       "| 8 k | 800 k (100x) | - |")
+    assert body[2] == (
+        "| sgd_epoch_many, K=8 networks (network-samples/s) | 64-32-16-10 | float64 | 8 k | 800 k (100x) | - |"
+    )
 
 
 def test_human_format():
@@ -136,8 +164,21 @@ def test_write_report_files(run_file, tmp_path):
 
 
 def test_cli_bench_report(run_file, tmp_path, capsys):
-    assert cli_main(["bench", "report", str(run_file), "--out", str(tmp_path / "cli"), "--no-chart",
-                     "--note", "A shared machine."]) == 0
+    assert (
+        cli_main(
+            [
+                "bench",
+                "report",
+                str(run_file),
+                "--out",
+                str(tmp_path / "cli"),
+                "--no-chart",
+                "--note",
+                "A shared machine.",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "A shared machine." in (tmp_path / "cli" / "cpu-2026-11-27.md").read_text()
     assert "| workload | network | dtype |" in out
@@ -165,8 +206,14 @@ def test_bad_input_is_refused(tmp_path, capsys):
 # ------------------------------------------------- which suite a run collects
 def _pytest(*args, timeout=300):
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
-    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
 
 
 def test_plain_pytest_collects_no_benchmarks_and_benchmark_only_no_tests():

@@ -19,8 +19,22 @@ def test_info_lists_every_backend(capsys):
 
 def test_train_xor_prints_progress_and_report(capsys, tmp_path):
     model = tmp_path / "m.npz"
-    rc = main(["train", "--dataset", "xor", "--backend", "numpy", "--epochs", "300", "--seed", "0",
-               "--no-progress", "--save", str(model)])
+    rc = main(
+        [
+            "train",
+            "--dataset",
+            "xor",
+            "--backend",
+            "numpy",
+            "--epochs",
+            "300",
+            "--seed",
+            "0",
+            "--no-progress",
+            "--save",
+            str(model),
+        ]
+    )
     assert rc == 0
     out = capsys.readouterr().out
     assert "[INFO] epoch=1, loss=" in out and "[INFO] epoch=300, loss=" in out
@@ -31,15 +45,44 @@ def test_train_xor_prints_progress_and_report(capsys, tmp_path):
 def test_train_plot_saves_png(capsys, tmp_path):
     pytest.importorskip("matplotlib")
     png = tmp_path / "loss.png"
-    assert main(["train", "--dataset", "xor", "--backend", "numpy", "--epochs", "50", "--seed", "0",
-                 "--quiet", "--plot", str(png)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--dataset",
+                "xor",
+                "--backend",
+                "numpy",
+                "--epochs",
+                "50",
+                "--seed",
+                "0",
+                "--quiet",
+                "--plot",
+                str(png),
+            ]
+        )
+        == 0
+    )
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_plot_without_matplotlib_says_how_to_install(capsys, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    rc = main(["train", "--dataset", "xor", "--backend", "numpy", "--epochs", "5", "--quiet",
-               "--plot", str(tmp_path / "x.png")])
+    rc = main(
+        [
+            "train",
+            "--dataset",
+            "xor",
+            "--backend",
+            "numpy",
+            "--epochs",
+            "5",
+            "--quiet",
+            "--plot",
+            str(tmp_path / "x.png"),
+        ]
+    )
     assert rc == 2
     assert 'pip install "fastbp[plot]"' in capsys.readouterr().err
 
@@ -57,8 +100,25 @@ def test_npz_dataset(tmp_path, capsys):
     ytr = (Xtr[:, 0] > 0.5).astype(int) + (Xtr[:, 1] > 0.5).astype(int)
     path = tmp_path / "data.npz"
     np.savez(path, X_train=Xtr, y_train=ytr, X_test=Xtr[:10], y_test=ytr[:10])
-    assert main(["train", "--dataset", str(path), "--backend", "numpy", "--layers", "3,5,3",
-                 "--epochs", "20", "--quiet", "--seed", "0"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--dataset",
+                str(path),
+                "--backend",
+                "numpy",
+                "--layers",
+                "3,5,3",
+                "--epochs",
+                "20",
+                "--quiet",
+                "--seed",
+                "0",
+            ]
+        )
+        == 0
+    )
     assert "accuracy" in capsys.readouterr().out
 
 

@@ -170,15 +170,20 @@ def _check_block_kernel(cuda, variant, dtype, d=None):
 
 
 @pytest.mark.parametrize("epochs", [1, 10])
-@pytest.mark.parametrize("path,variant", [("block", "regs"), ("block", "fixed"), ("block", "generic"), ("grid", ""),
-                                          ("grid", "acqrel"), ("grid", "slices")],
-                         ids=["block-regs", "block-fixed", "block-generic", "grid", "grid-acqrel", "grid-slices"])
+@pytest.mark.parametrize(
+    "path,variant",
+    [("block", "regs"), ("block", "fixed"), ("block", "generic"), ("grid", ""), ("grid", "acqrel"), ("grid", "slices")],
+    ids=["block-regs", "block-fixed", "block-generic", "grid", "grid-acqrel", "grid-slices"],
+)
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
 def test_sgd_epoch_digits_matches_numpy(numpy_b, dtype, path, variant, epochs):
-    cuda = CudaBackend(path=path, grid_blocks=None if path == "block" else 7,
-                       **BLOCK_KERNELS.get(variant, {}),
-                       grid_barrier="acqrel" if variant == "acqrel" else "fence",
-                       grid_replicate_last=variant != "slices")
+    cuda = CudaBackend(
+        path=path,
+        grid_blocks=None if path == "block" else 7,
+        **BLOCK_KERNELS.get(variant, {}),
+        grid_barrier="acqrel" if variant == "acqrel" else "fence",
+        grid_replicate_last=variant != "slices",
+    )
     W = init_weights(DIGITS, 42)
     X1, Y, _, _ = digits_data()
     ref = _ref_epochs(numpy_b, W, X1, Y, 0.1, epochs, dtype)
@@ -196,7 +201,14 @@ def test_sgd_epoch_digits_matches_numpy(numpy_b, dtype, path, variant, epochs):
 @pytest.mark.parametrize("variant", ["regs", "fixed", "generic"])
 @pytest.mark.parametrize(
     "layers,threads",
-    [([2, 2, 1], None), ([2, 1], None), ([70, 3, 1], 256), ([80, 4, 2], 32), ([64, 32, 16, 10], 128), ([30, 40, 20, 10, 5], None)],
+    [
+        ([2, 2, 1], None),
+        ([2, 1], None),
+        ([70, 3, 1], 256),
+        ([80, 4, 2], 32),
+        ([64, 32, 16, 10], 128),
+        ([30, 40, 20, 10, 5], None),
+    ],
 )
 def test_block_kernels_other_shapes_match_numpy(numpy_b, layers, threads, variant):
     """The block kernels on shapes unlike digits: no hidden layer (regs: the
@@ -264,8 +276,12 @@ def test_register_kernel_batch_is_one_call_per_sample(dtype):
     step = [cuda.asarray(w, dtype) for w in W]
     for i in range(X1.shape[0]):
         cuda.sgd_step(step, X1d[i : i + 1], Yd[i : i + 1], 0.1)
-    assert_weights_close([cuda.to_numpy(b).astype(np.float64) for b in batch],
-                         [cuda.to_numpy(w).astype(np.float64) for w in step], dtype, "batch vs per sample")
+    assert_weights_close(
+        [cuda.to_numpy(b).astype(np.float64) for b in batch],
+        [cuda.to_numpy(w).astype(np.float64) for w in step],
+        dtype,
+        "batch vs per sample",
+    )
 
 
 def test_sgd_epoch_default_path_for_digits_is_block(cuda):
@@ -348,7 +364,9 @@ def test_sgd_epoch_many_matches_each_network(numpy_b, dtype, variant):
         alone = [cuda.asarray(w, dtype) for w in nets[k]]
         for _ in range(2):
             cuda.sgd_epoch(alone, X1d, Yd, alphas[k])
-        assert_weights_close([h[k] for h in host], [cuda.to_numpy(w).astype(np.float64) for w in alone], dtype, f"alone {k}")
+        assert_weights_close(
+            [h[k] for h in host], [cuda.to_numpy(w).astype(np.float64) for w in alone], dtype, f"alone {k}"
+        )
         lk = cuda.loss([w[k] for w in Ws], X1d, Yd)
         assert losses[k] == pytest.approx(lk, rel=1e-9 if dtype == np.float64 else 1e-4)
 

@@ -94,7 +94,9 @@ ACQREL_NAMES = [src.grid_kernel_name(dt, "acqrel") for dt in (np.float32, np.flo
 
 
 def test_fixed_block_names_and_group_sizes():
-    assert src.fixed_block_name(np.float64, 512, [65, 33, 17, 10]) == "fastbp_sgd_block_fixed<double, 512, 65, 33, 17, 10>"
+    assert (
+        src.fixed_block_name(np.float64, 512, [65, 33, 17, 10]) == "fastbp_sgd_block_fixed<double, 512, 65, 33, 17, 10>"
+    )
     assert src.fixed_block_name(np.float32, 32, [3, 1]) == "fastbp_sgd_block_fixed<float, 32, 3, 1>"
     assert src.fixed_block_applies([65, 33, 17, 10], 512) and not src.fixed_block_applies([3] * 19, 64)
     # digits: the specialised kernel uses the generic kernel's groups (same summation order)
@@ -177,13 +179,25 @@ def _instantiation_unit(tmp_path: Path) -> Path:
 def test_nvcc_resource_usage_no_spills(arch, tmp_path):
     nvcc = _nvcc()
     unit = _instantiation_unit(tmp_path)
-    cmd = [nvcc, "--std=c++17", "-ftz=true", "--resource-usage", f"-arch=sm_{arch}", "-cubin",
-           "-o", str(tmp_path / "k.cubin"), str(unit)]
+    cmd = [
+        nvcc,
+        "--std=c++17",
+        "-ftz=true",
+        "--resource-usage",
+        f"-arch=sm_{arch}",
+        "-cubin",
+        "-o",
+        str(tmp_path / "k.cubin"),
+        str(unit),
+    ]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     out = r.stdout + r.stderr
     assert r.returncode == 0, out
     n_entries = 2 * len(src.KERNEL_TEMPLATES) + len(FIXED_CHECKED) + len(REGS_CHECKED) + 2
-    funcs = re.findall(r"Function properties for (\S+)\s*\n\s*(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads", out)
+    funcs = re.findall(
+        r"Function properties for (\S+)\s*\n\s*(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads",
+        out,
+    )
     assert len(funcs) == n_entries, out
     for name, stack, st, ld in funcs:
         assert (int(stack), int(st), int(ld)) == (0, 0, 0), f"{name} spills on sm_{arch}: {out}"
@@ -254,6 +268,7 @@ def test_plan_block_boundary_and_force():
     # largest float64 square 2-layer net n-n-1 that fits one block on H100
     def fits(n):
         return src.plan_sgd([n + 1, n + 1, 1], 8, H100_OPTIN, 132).path == "block"
+
     assert fits(100) and not fits(200)
     assert src.plan_sgd(DIGITS, 8, H100_OPTIN, 132, force="grid", grid_blocks=7).blocks == 7
     assert src.plan_sgd(DIGITS, 8, H100_OPTIN, 132, force="step").path == "step"
@@ -335,10 +350,21 @@ def emulator(tmp_path_factory):
     if gxx is None:
         pytest.skip("no C++ compiler: kernel emulation not run")
     exe = tmp_path_factory.mktemp("emu") / "cuda_emulation"
-    fixed, regs = (" ".join(f"F({t}, {nt}, {', '.join(map(str, d))})" for t, nt, d in lst) for lst in (EMU_FIXED, EMU_REGS))
-    cmd = [gxx, "-std=c++20", "-O1", "-pthread", "-ffp-contract=off", f"-DFASTBP_EMU_FIXED_LIST={fixed}",
-           f"-DFASTBP_EMU_REGS_LIST={regs}",
-           "-o", str(exe), str(ROOT / "tests" / "cuda_emulation.cpp")]
+    fixed, regs = (
+        " ".join(f"F({t}, {nt}, {', '.join(map(str, d))})" for t, nt, d in lst) for lst in (EMU_FIXED, EMU_REGS)
+    )
+    cmd = [
+        gxx,
+        "-std=c++20",
+        "-O1",
+        "-pthread",
+        "-ffp-contract=off",
+        f"-DFASTBP_EMU_FIXED_LIST={fixed}",
+        f"-DFASTBP_EMU_REGS_LIST={regs}",
+        "-o",
+        str(exe),
+        str(ROOT / "tests" / "cuda_emulation.cpp"),
+    ]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     if r.returncode != 0 and "barrier" in r.stderr and "No such file" in r.stderr:
         pytest.skip(f"the C++ compiler lacks C++20 <barrier>: {r.stderr[:300]}")
@@ -373,7 +399,11 @@ def _emulate(exe, tmp_path, kernel, layers, N, K, dtype, threads, nb=1, seed=0, 
     Y.tofile(t / "y.bin")
     alphas.tofile(t / "alphas.bin")
     r = subprocess.run([str(exe), str(t)], capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, (r.returncode, r.stderr[-2000:], (t / "status.txt").read_text() if (t / "status.txt").exists() else "")
+    assert r.returncode == 0, (
+        r.returncode,
+        r.stderr[-2000:],
+        (t / "status.txt").read_text() if (t / "status.txt").exists() else "",
+    )
     out = [np.fromfile(t / f"w{l}.out", dtype=dtype).reshape(Ws[l].shape) for l in range(L)]
     ref_backend = NumpyBackend()
     for k in range(K):
@@ -392,24 +422,24 @@ def _emulate(exe, tmp_path, kernel, layers, N, K, dtype, threads, nb=1, seed=0, 
 @pytest.mark.parametrize(
     "kernel,layers,N,K,dtype,threads,nb",
     [
-        ("block", [64, 32, 16, 10], 16, 2, np.float64, 128, 1),   # digits shape, 2 networks
+        ("block", [64, 32, 16, 10], 16, 2, np.float64, 128, 1),  # digits shape, 2 networks
         ("block", [64, 32, 16, 10], 12, 1, np.float32, 64, 1),
-        ("block", [2, 2, 1], 8, 3, np.float64, 32, 1),            # XOR shape, 3 alphas
-        ("block", [2, 1], 7, 1, np.float64, 32, 1),               # no hidden layer
-        ("block", [70, 3, 1], 9, 1, np.float64, 256, 1),          # groups wider than a warp
+        ("block", [2, 2, 1], 8, 3, np.float64, 32, 1),  # XOR shape, 3 alphas
+        ("block", [2, 1], 7, 1, np.float64, 32, 1),  # no hidden layer
+        ("block", [70, 3, 1], 9, 1, np.float64, 256, 1),  # groups wider than a warp
         ("grid", [64, 32, 16, 10], 10, 1, np.float64, 64, 3),
         ("grid", [64, 32, 16, 10], 8, 1, np.float32, 64, 4),
-        ("grid", [20, 7, 5, 3], 8, 1, np.float64, 256, 2),        # cross-warp reduction
-        ("grid", [2, 1], 6, 1, np.float64, 32, 2),                # a block owning no column
-        ("block", [80, 4, 2], 6, 2, np.float32, 32, 1),           # x row wider than the prefetch registers
+        ("grid", [20, 7, 5, 3], 8, 1, np.float64, 256, 2),  # cross-warp reduction
+        ("grid", [2, 1], 6, 1, np.float64, 32, 2),  # a block owning no column
+        ("block", [80, 4, 2], 6, 2, np.float32, 32, 1),  # x row wider than the prefetch registers
         ("grid", [150, 9, 3], 6, 1, np.float64, 32, 3),
-        ("grid_acqrel", [64, 32, 16, 10], 10, 1, np.float64, 64, 3),   # release/acquire barrier
+        ("grid_acqrel", [64, 32, 16, 10], 10, 1, np.float64, 64, 3),  # release/acquire barrier
         ("grid_acqrel", [20, 7, 5, 3], 8, 1, np.float32, 256, 2),
         # the grid kernel with all of the last weight matrix in every block
         ("grid_replicated", [64, 32, 16, 10], 10, 1, np.float64, 64, 3),
         ("grid_replicated", [64, 32, 16, 10], 8, 1, np.float32, 64, 4),
         ("grid_replicated", [20, 7, 5, 3], 8, 1, np.float64, 256, 2),
-        ("grid_replicated", [150, 9, 3], 6, 1, np.float64, 32, 3),   # two matrices: one barrier a sample
+        ("grid_replicated", [150, 9, 3], 6, 1, np.float64, 32, 3),  # two matrices: one barrier a sample
         ("grid_replicated", [5, 4, 3, 3, 2], 7, 1, np.float64, 32, 3),  # four matrices
         ("grid_acqrel_replicated", [64, 32, 16, 10], 10, 1, np.float64, 64, 3),
         ("grid_acqrel_replicated", [9, 40, 3], 5, 1, np.float32, 64, 5),
@@ -417,21 +447,22 @@ def _emulate(exe, tmp_path, kernel, layers, N, K, dtype, threads, nb=1, seed=0, 
 )
 def test_persistent_kernels_emulated_match_numpy(emulator, tmp_path, kernel, layers, N, K, dtype, threads, nb):
     replicate = kernel.endswith("_replicated")
-    _emulate(emulator, tmp_path, kernel.removesuffix("_replicated"), layers, N, K, dtype, threads, nb,
-             replicate=replicate)
+    _emulate(
+        emulator, tmp_path, kernel.removesuffix("_replicated"), layers, N, K, dtype, threads, nb, replicate=replicate
+    )
 
 
 @pytest.mark.parametrize(
     "layers,N,K,dtype,threads",
     [
-        ([64, 32, 16, 10], 16, 2, np.float64, 128),   # digits shape, 2 networks
+        ([64, 32, 16, 10], 16, 2, np.float64, 128),  # digits shape, 2 networks
         ([64, 32, 16, 10], 12, 1, np.float32, 64),
-        ([2, 2, 1], 8, 3, np.float64, 32),            # XOR shape, 3 alphas
-        ([2, 1], 7, 1, np.float64, 32),               # no hidden layer
-        ([70, 3, 1], 9, 1, np.float64, 256),          # generic groups would be wider than a warp
-        ([80, 4, 2], 6, 2, np.float32, 32),           # x row wider than the block
-        ([150, 9, 3], 5, 1, np.float64, 64),          # reduction over 151 with 32-lane groups
-        ([64, 32, 16, 10], 1, 1, np.float64, 128),    # one sample: flush only, no prefetch
+        ([2, 2, 1], 8, 3, np.float64, 32),  # XOR shape, 3 alphas
+        ([2, 1], 7, 1, np.float64, 32),  # no hidden layer
+        ([70, 3, 1], 9, 1, np.float64, 256),  # generic groups would be wider than a warp
+        ([80, 4, 2], 6, 2, np.float32, 32),  # x row wider than the block
+        ([150, 9, 3], 5, 1, np.float64, 64),  # reduction over 151 with 32-lane groups
+        ([64, 32, 16, 10], 1, 1, np.float64, 128),  # one sample: flush only, no prefetch
     ],
 )
 def test_fixed_block_kernel_emulated_matches_numpy_and_generic(emulator, tmp_path, layers, N, K, dtype, threads):
@@ -445,10 +476,14 @@ def test_fixed_block_kernel_emulated_matches_numpy_and_generic(emulator, tmp_pat
     fixed = _emulate(emulator, tmp_path / "f", "block_fixed", layers, N, K, dtype, threads)
     generic = _emulate(emulator, tmp_path / "g", "block", layers, N, K, dtype, threads)
     L = len(d) - 1
-    wide = any(src.fixed_group_size(d[l + 1], d[l], threads) != src.generic_group_size(d[l + 1], d[l], threads)
-               for l in range(L))
-    wide |= any(src.fixed_group_size(d[l], d[l + 1], threads) != src.generic_group_size(d[l], d[l + 1], threads)
-                for l in range(1, L))
+    wide = any(
+        src.fixed_group_size(d[l + 1], d[l], threads) != src.generic_group_size(d[l + 1], d[l], threads)
+        for l in range(L)
+    )
+    wide |= any(
+        src.fixed_group_size(d[l], d[l + 1], threads) != src.generic_group_size(d[l], d[l + 1], threads)
+        for l in range(1, L)
+    )
     if not wide:
         for l in range(len(d) - 1):
             np.testing.assert_array_equal(fixed[l], generic[l], err_msg=f"W[{l}] fixed != generic")
@@ -475,15 +510,15 @@ def test_gpu_tests_pass_against_numpy_fake_cupy():
 @pytest.mark.parametrize(
     "layers,N,K,dtype,threads",
     [
-        ([64, 32, 16, 10], 16, 2, np.float64, 320),   # digits, 2 networks (blockIdx = network)
+        ([64, 32, 16, 10], 16, 2, np.float64, 320),  # digits, 2 networks (blockIdx = network)
         ([64, 32, 16, 10], 12, 1, np.float32, 320),
-        ([64, 32, 16, 10], 1, 1, np.float64, 320),    # one sample: flush only, no prefetch
-        ([2, 2, 1], 8, 3, np.float64, 64),            # XOR shape, 3 alphas
-        ([2, 99, 2], 6, 1, np.float64, 96),           # 2 columns of W[0] per thread (groups of 1)
-        ([4, 8, 40], 5, 1, np.float64, 128),          # 40 outputs: two target registers per lane
-        ([4, 2, 40], 5, 2, np.float32, 64),           # 2 sigmoids per lane in warp 0
-        ([4, 39, 3], 6, 1, np.float64, 64),           # 2 hidden-delta stores per lane
-        ([6, 5, 4, 3, 3], 7, 1, np.float64, 96),      # 4 weight matrices
+        ([64, 32, 16, 10], 1, 1, np.float64, 320),  # one sample: flush only, no prefetch
+        ([2, 2, 1], 8, 3, np.float64, 64),  # XOR shape, 3 alphas
+        ([2, 99, 2], 6, 1, np.float64, 96),  # 2 columns of W[0] per thread (groups of 1)
+        ([4, 8, 40], 5, 1, np.float64, 128),  # 40 outputs: two target registers per lane
+        ([4, 2, 40], 5, 2, np.float32, 64),  # 2 sigmoids per lane in warp 0
+        ([4, 39, 3], 6, 1, np.float64, 64),  # 2 hidden-delta stores per lane
+        ([6, 5, 4, 3, 3], 7, 1, np.float64, 96),  # 4 weight matrices
     ],
 )
 def test_regs_kernel_emulated_matches_numpy(emulator, tmp_path, layers, N, K, dtype, threads):
@@ -499,14 +534,14 @@ def test_regs_kernel_emulated_matches_numpy(emulator, tmp_path, layers, N, K, dt
 def test_regs_layout_host_mirror():
     """The host's copies of the .cu's constexpr choices for fastbp_sgd_regs."""
     assert src.regs_block_name(np.float64, 320, DIGITS) == "fastbp_sgd_regs<double, 320, 65, 33, 17, 10>"
-    assert src.regs_threads_for(DIGITS) == 320            # warp 0 + 33 columns x 8 lanes (9 warps)
+    assert src.regs_threads_for(DIGITS) == 320  # warp 0 + 33 columns x 8 lanes (9 warps)
     assert src.regs_elems(DIGITS, 320) == (25 + 9, 9 + 3 * 9)
     assert src.warp_tile(33, 17) == (8, 4, 5, 5) and src.warp_tile(17, 10) == (8, 4, 3, 3)
     assert src.warp_tile(3, 40) == (4, 8, 1, 5) and src.warp_tile(40, 3) == (8, 4, 5, 1)
     assert src.regs_block_applies(DIGITS, 8) and src.regs_block_applies(DIGITS, 4)
-    assert not src.regs_block_applies([3, 1], 8)          # one matrix: fastbp_sgd_block_fixed
-    assert not src.regs_block_applies(WIDE, 4)            # too many weights per thread
-    assert not src.regs_block_applies([785, 33, 10], 8)   # 99 x values per thread
+    assert not src.regs_block_applies([3, 1], 8)  # one matrix: fastbp_sgd_block_fixed
+    assert not src.regs_block_applies(WIDE, 4)  # too many weights per thread
+    assert not src.regs_block_applies([785, 33, 10], 8)  # 99 x values per thread
     assert src.regs_smem_elems(DIGITS) == 2 * (33 + 17 + 10) + 4 * 33 + 2 * 10 + 2
     # the register budget follows the thread count (nvcc spilled 43 doubles at 448 threads)
     assert src.regs_data_budget(320) == 96 and src.regs_data_budget(448) == 80
@@ -526,8 +561,9 @@ def test_float64_sigmoid_emulated_matches_expit_and_numba(emulator, tmp_path):
     from fastbp.backends import _numba_kernels as k
 
     rs = np.random.RandomState(0)
-    z = np.concatenate([np.linspace(-40, 40, 20001), rs.randn(10000) * 5,
-                        [-800.0, 800.0, -709.5, 709.5, np.inf, -np.inf, np.nan]])
+    z = np.concatenate(
+        [np.linspace(-40, 40, 20001), rs.randn(10000) * 5, [-800.0, 800.0, -709.5, 709.5, np.inf, -np.inf, np.nan]]
+    )
     z.tofile(tmp_path / "z.bin")
     r = subprocess.run([str(emulator), "--sigmoid", str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr

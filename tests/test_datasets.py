@@ -36,7 +36,9 @@ def test_idx_loader(tmp_path):
     labs = np.arange(12, dtype=np.uint8) % 3
     _write_idx(tmp_path / "i.gz", imgs, 0x08)
     _write_idx(tmp_path / "l.gz", labs, 0x08)
-    d = datasets.load_idx(str(tmp_path / "i.gz"), str(tmp_path / "l.gz"), str(tmp_path / "i.gz"), str(tmp_path / "l.gz"))
+    d = datasets.load_idx(
+        str(tmp_path / "i.gz"), str(tmp_path / "l.gz"), str(tmp_path / "i.gz"), str(tmp_path / "l.gz")
+    )
     assert d.X_train.shape == (12, 16) and d.X_train.max() <= 1.0
     assert d.Y_train.shape == (12, 3)
     np.testing.assert_allclose(d.X_train[0], imgs[0].reshape(-1) / 255.0)

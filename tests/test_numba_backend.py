@@ -25,9 +25,9 @@ import pytest
 
 pytest.importorskip("numba")
 
-from fastbp.backends import get_backend  # noqa: E402
-from fastbp.datasets import digits as fastbp_digits  # noqa: E402
-from fastbp.network import add_bias, init_weights  # noqa: E402
+from fastbp.backends import get_backend
+from fastbp.datasets import digits as fastbp_digits
+from fastbp.network import add_bias, init_weights
 
 F32_TOL_1 = 5e-6
 F32_TOL_10 = 2e-5
@@ -177,7 +177,11 @@ def test_network_buffers_share_no_cache_line():
         slab, scratch, views = lay.buffers(3)
         assert slab.flags.c_contiguous and scratch.flags.c_contiguous
         assert slab.ctypes.data % 128 == 0 and scratch.ctypes.data % 128 == 0
-        Ws = [np.random.rand(3, 65, 33).astype(dtype), np.random.rand(3, 33, 17).astype(dtype), np.random.rand(3, 17, 10).astype(dtype)]
+        Ws = [
+            np.random.rand(3, 65, 33).astype(dtype),
+            np.random.rand(3, 33, 17).astype(dtype),
+            np.random.rand(3, 17, 10).astype(dtype),
+        ]
         for v, w in zip(views, Ws):
             v[...] = w
         for l, (off, r, c, cp) in enumerate(lay.parts):  # layer l of network k: rows of cp, c used, padding zero
@@ -224,7 +228,9 @@ def test_empty_batch_is_a_no_op(nb):
 
 # --------------------------------------------------------- many networks
 @pytest.mark.parametrize("K", [1, 3])
-@pytest.mark.parametrize("layers", [[2, 2, 1], [64, 32, 16, 10], [3, 4, 5, 4, 3, 2]], ids=lambda l: "-".join(map(str, l)))
+@pytest.mark.parametrize(
+    "layers", [[2, 2, 1], [64, 32, 16, 10], [3, 4, 5, 4, 3, 2]], ids=lambda l: "-".join(map(str, l))
+)
 def test_sgd_epoch_many_equals_each_network_alone(nb, layers, K):
     X1, Y = make_data(layers, n=30)
     nets = [make_weights(layers, seed=10 + k) for k in range(K)]
@@ -392,7 +398,9 @@ def test_epoch_sigmoid_accuracy_against_expit(dtype):
         k.vec_sigmoid(z, off, n)
 
     rs = np.random.RandomState(0)
-    z = np.concatenate([np.linspace(-40, 40, 20001), rs.randn(10000) * 5, [-800.0, 800.0, -709.5, 709.5, np.inf, -np.inf, np.nan]])
+    z = np.concatenate(
+        [np.linspace(-40, 40, 20001), rs.randn(10000) * 5, [-800.0, 800.0, -709.5, 709.5, np.inf, -np.inf, np.nan]]
+    )
     want = expit(z.astype(dtype).astype(np.float64))
     buf = np.zeros(len(z) + 16, dtype)
     buf[3 : 3 + len(z)] = z

@@ -2,11 +2,10 @@
 
 import numpy as np
 import pytest
+from reference_impl import ReferenceNetwork
 
 import fastbp
 from fastbp.datasets import digits
-
-from reference_impl import ReferenceNetwork
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,9 @@ def small():
 
 def test_each_network_equals_training_it_alone(backend_name, dtype, small):
     alphas, seeds = [0.1, 0.8], [0, 3, 5]
-    res = fastbp.train_many(small, [6, 5, 4, 3], alphas=alphas, seeds=seeds, backend=backend_name, epochs=7, dtype=dtype)
+    res = fastbp.train_many(
+        small, [6, 5, 4, 3], alphas=alphas, seeds=seeds, backend=backend_name, epochs=7, dtype=dtype
+    )
     assert len(res.results) == 6
     assert [(r.alpha, r.seed) for r in res.results] == [(a, s) for a in alphas for s in seeds]
     tol = 1e-12 if dtype == np.float64 else 1e-4
@@ -79,8 +81,24 @@ def test_diverged_network_stops_alone(small, monkeypatch):
 def test_sweep_cli_prints_table_best_first(capsys):
     from fastbp.cli import main
 
-    assert main(["sweep", "--dataset", "xor", "--alphas", "0.5,2", "--seeds", "0-1", "--epochs", "300",
-                 "--backend", "numpy"]) == 0
+    assert (
+        main(
+            [
+                "sweep",
+                "--dataset",
+                "xor",
+                "--alphas",
+                "0.5,2",
+                "--seeds",
+                "0-1",
+                "--epochs",
+                "300",
+                "--backend",
+                "numpy",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "4 networks 2-2-1" in out and "| rank | alpha | seed |" in out
     ranks = [l for l in out.splitlines() if l.startswith("| 1 |") or l.startswith("| 4 |")]
@@ -90,8 +108,9 @@ def test_sweep_cli_prints_table_best_first(capsys):
 @pytest.fixture(scope="module")
 def dask_client():
     distributed = pytest.importorskip("dask.distributed")
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, silence_logs=40)
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
+    )
     client = distributed.Client(cluster)
     yield client
     client.close()

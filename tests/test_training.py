@@ -106,8 +106,18 @@ def test_train_on_user_arrays_with_labels(backend_name):
     rng = np.random.RandomState(0)
     X = rng.rand(60, 4)
     labels = np.where(X[:, 0] > 0.5, "hi", "lo")
-    r = fastbp.train(X=X, y=labels, X_test=X, y_test=labels, layers=[4, 6, 2], backend=backend_name,
-                     epochs=200, alpha=0.5, seed=1, verbose=False)
+    r = fastbp.train(
+        X=X,
+        y=labels,
+        X_test=X,
+        y_test=labels,
+        layers=[4, 6, 2],
+        backend=backend_name,
+        epochs=200,
+        alpha=0.5,
+        seed=1,
+        verbose=False,
+    )
     assert r.accuracy > 0.9
     assert "hi" in r.report
 

@@ -13,9 +13,9 @@ from ..errors import BackendUnavailableError
 from .base import SUPPORTED_DTYPES, Backend
 
 #: name -> (module, class, install hint)
-_REGISTRY: Dict[str, Tuple[str, str, str]] = {
-    "numpy": ("fastbp.backends.numpy_backend", "NumpyBackend", 'pip install fastbp'),
-    "numba": ("fastbp.backends.numba_backend", "NumbaBackend", 'pip install numba'),
+_REGISTRY: dict[str, tuple[str, str, str]] = {
+    "numpy": ("fastbp.backends.numpy_backend", "NumpyBackend", "pip install fastbp"),
+    "numba": ("fastbp.backends.numba_backend", "NumbaBackend", "pip install numba"),
     "cuda": (
         "fastbp.backends.cuda_backend",
         "CudaBackend",
@@ -26,11 +26,11 @@ _ALIASES = {"cupy": "cuda", "gpu": "cuda", "np": "numpy", "cpu": "numba"}
 #: "auto" tries these in order: fastest first.
 AUTO_ORDER = ("cuda", "numba", "numpy")
 
-_instances: Dict[str, Backend] = {}
-_failures: Dict[str, str] = {}
+_instances: dict[str, Backend] = {}
+_failures: dict[str, str] = {}
 
 
-def backend_names() -> List[str]:
+def backend_names() -> list[str]:
     """Every registered backend name (usable here or not)."""
     return list(_REGISTRY)
 
@@ -90,7 +90,7 @@ def get_backend(name="auto", layers=None, n_networks: int = 1) -> Backend:
     return _load(key)
 
 
-def unavailable_reason(name: str) -> Optional[str]:
+def unavailable_reason(name: str) -> str | None:
     """None when backend ``name`` is usable here, else why not."""
     try:
         _load(normalize_name(name))
@@ -99,7 +99,7 @@ def unavailable_reason(name: str) -> Optional[str]:
     return None
 
 
-def available_backends() -> List[str]:
+def available_backends() -> list[str]:
     """Names of the backends usable on this machine, fastest first."""
     return [n for n in AUTO_ORDER if unavailable_reason(n) is None]
 
@@ -115,7 +115,7 @@ GPU_MIN_MACS_PER_SAMPLE = 20_000
 GPU_MIN_NETWORKS = 8
 
 
-def macs_breakdown(layers) -> Dict[str, int]:
+def macs_breakdown(layers) -> dict[str, int]:
     """Multiply-adds of one per-sample SGD step for ``layers`` (REFERENCE.md):
     forward and update over every weight, hidden deltas over W[1:]."""
     sizes = [(layers[i] + 1) * (layers[i + 1] + 1) for i in range(len(layers) - 2)]
@@ -129,7 +129,7 @@ def macs_per_sample(layers) -> int:
     return macs_breakdown(layers)["sgd"]
 
 
-def auto_order(layers=None, n_networks: int = 1) -> Tuple[str, ...]:
+def auto_order(layers=None, n_networks: int = 1) -> tuple[str, ...]:
     """The order "auto" tries the backends in, for this workload: the GPU
     first for wide networks or many networks at once, else numba first."""
     if layers is None:
@@ -138,7 +138,7 @@ def auto_order(layers=None, n_networks: int = 1) -> Tuple[str, ...]:
     return AUTO_ORDER if big else ("numba", "cuda", "numpy")
 
 
-def auto_choice(layers=None, n_networks: int = 1) -> Tuple[str, str]:
+def auto_choice(layers=None, n_networks: int = 1) -> tuple[str, str]:
     """(name, explanation) of what "auto" picks here and why.
 
     With ``layers`` (and ``n_networks``) the choice fits the workload: a single
@@ -164,16 +164,16 @@ def auto_choice(layers=None, n_networks: int = 1) -> Tuple[str, str]:
 
 __all__ = [
     "AUTO_ORDER",
+    "SUPPORTED_DTYPES",
     "Backend",
     "BackendUnavailableError",
-    "SUPPORTED_DTYPES",
     "auto_choice",
     "auto_order",
-    "macs_breakdown",
-    "macs_per_sample",
     "available_backends",
     "backend_names",
     "get_backend",
+    "macs_breakdown",
+    "macs_per_sample",
     "normalize_name",
     "unavailable_reason",
 ]

@@ -7,17 +7,17 @@ shared-memory formula.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
 #: The .cu files of the package (one today).
-CUDA_SOURCE_FILES: Tuple[str, ...] = ("fastbp_kernels.cu",)
+CUDA_SOURCE_FILES: tuple[str, ...] = ("fastbp_kernels.cu",)
 
 #: Template entry points, instantiated for float and double.
-KERNEL_TEMPLATES: Tuple[str, ...] = (
+KERNEL_TEMPLATES: tuple[str, ...] = (
     "fastbp_sgd_block",
     "fastbp_sgd_grid",
     "fastbp_forward",
@@ -26,7 +26,7 @@ KERNEL_TEMPLATES: Tuple[str, ...] = (
 CTYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 
 #: Every name expression the backend asks NVRTC for.
-NAME_EXPRESSIONS: Tuple[str, ...] = tuple(f"{k}<{t}>" for k in KERNEL_TEMPLATES for t in ("float", "double"))
+NAME_EXPRESSIONS: tuple[str, ...] = tuple(f"{k}<{t}>" for k in KERNEL_TEMPLATES for t in ("float", "double"))
 
 #: Shape-specialised single-block kernel: template <T, NT, d0, ..., dL>,
 #: compiled per network shape at run time (fixed_block_name), the default
@@ -36,7 +36,7 @@ FIXED_BLOCK_TEMPLATE = "fastbp_sgd_block_fixed"
 FIXED_MAX_LAYERS = 16
 
 #: Options passed to cupy.RawModule (CuPy adds -arch and -ftz=true itself).
-COMPILE_OPTIONS: Tuple[str, ...] = ("--std=c++17",)
+COMPILE_OPTIONS: tuple[str, ...] = ("--std=c++17",)
 
 #: Must match the #defines in fastbp_kernels.cu.
 MAX_DIMS = 64
@@ -74,6 +74,7 @@ FIXED_MAX_UNROLL = 256
 def fixed_unroll(d: Sequence[int], threads: int) -> int:
     """Largest number of unrolled multiply-add iterations of one phase of
     fastbp_sgd_block_fixed for widths ``d`` (forward and hidden phases)."""
+
     def per_phase(n_out, n_red):
         g = fixed_group_size(n_out, n_red, threads)
         groups = threads // g
@@ -125,11 +126,12 @@ REGS_MAX_DATA = 96
 REGS_OVERHEAD = 64
 
 
-def warp_tile(rows: int, cols: int) -> Tuple[int, int, int, int]:
+def warp_tile(rows: int, cols: int) -> tuple[int, int, int, int]:
     """FastbpWarpTile of the .cu: the 32 lanes of a warp as PK x PJ for a
     rows x cols matrix, fewest elements per lane, then the shortest dot
     products. Returns (PK, PJ, RA, CB): lane kp + PK jp owns rows kp + a PK
     (a < RA) and columns jp + b PJ (b < CB)."""
+
     def ra(pk):
         return -(-rows // pk)
 
@@ -156,7 +158,7 @@ def regs_threads_for(d: Sequence[int]) -> int:
     return 32 + min(room, -(-g * d[1] // 32) * 32)
 
 
-def regs_elems(d: Sequence[int], threads: int) -> Tuple[int, int]:
+def regs_elems(d: Sequence[int], threads: int) -> tuple[int, int]:
     """Weight-sized values per thread of fastbp_sgd_regs: (warp 0: its tiles
     of W[1..L-1], warps 1..: its W[0] elements plus three x rows)."""
     nt0 = threads - 32
@@ -166,7 +168,7 @@ def regs_elems(d: Sequence[int], threads: int) -> Tuple[int, int]:
     return w1, p0 * k0 + 3 * k0
 
 
-def regs_block_applies(d: Sequence[int], itemsize: int, threads: Optional[int] = None) -> bool:
+def regs_block_applies(d: Sequence[int], itemsize: int, threads: int | None = None) -> bool:
     """Whether fastbp_sgd_regs serves widths ``d``: 2..FIXED_MAX_LAYERS
     weight matrices whose per-thread values fit regs_data_budget."""
     if not 2 <= len(d) - 1 <= FIXED_MAX_LAYERS:
@@ -211,7 +213,7 @@ def source_dir() -> Path:
     return Path(__file__).resolve().parent / "cuda"
 
 
-def source_paths() -> List[Path]:
+def source_paths() -> list[Path]:
     return [source_dir() / f for f in CUDA_SOURCE_FILES]
 
 
@@ -227,7 +229,7 @@ def load_source() -> str:
 
 
 # ---------------------------------------------------------------- planning
-def dims_of(shapes: Sequence[Tuple[int, int]]) -> List[int]:
+def dims_of(shapes: Sequence[tuple[int, int]]) -> list[int]:
     """``d[0..L]`` from the weight shapes ``(d[l], d[l+1])``; validates chaining."""
     if len(shapes) < 1:
         raise ValueError("a network needs at least one weight matrix")
@@ -309,9 +311,9 @@ def plan_sgd(
     smem_optin: int,
     sm_count: int,
     *,
-    force: Optional[str] = None,
-    grid_blocks: Optional[int] = None,
-    block_threads: Optional[int] = None,
+    force: str | None = None,
+    grid_blocks: int | None = None,
+    block_threads: int | None = None,
     many: bool = False,
     replicate_last: bool = True,
 ) -> Plan:
@@ -334,7 +336,9 @@ def plan_sgd(
         if b_bytes <= smem_optin:
             return Plan("block", threads, 1, b_bytes, f"fits one block ({b_bytes} B of {smem_optin} B)")
         if force == "block":
-            raise ValueError(f"network needs {b_bytes} B of shared memory in one block; the device allows {smem_optin} B")
+            raise ValueError(
+                f"network needs {b_bytes} B of shared memory in one block; the device allows {smem_optin} B"
+            )
     if force in (None, "grid"):
         widest = max(d[1:])
         nb = grid_blocks or min(sm_count, widest)
@@ -342,12 +346,23 @@ def plan_sgd(
         if replicate_last and len(d) >= 3:
             r_bytes = grid_smem_elems(d, nb, replicate=True) * itemsize
             if r_bytes <= smem_optin:
-                return Plan("grid", GRID_THREADS, nb, r_bytes,
-                            f"spread over {nb} blocks ({r_bytes} B each of {smem_optin} B), last layer in every block",
-                            replicate_last=True)
+                return Plan(
+                    "grid",
+                    GRID_THREADS,
+                    nb,
+                    r_bytes,
+                    f"spread over {nb} blocks ({r_bytes} B each of {smem_optin} B), last layer in every block",
+                    replicate_last=True,
+                )
         g_bytes = grid_smem_elems(d, nb) * itemsize
         if g_bytes <= smem_optin:
-            return Plan("grid", GRID_THREADS, nb, g_bytes, f"spread over {nb} blocks ({g_bytes} B each of {smem_optin} B)")
+            return Plan(
+                "grid", GRID_THREADS, nb, g_bytes, f"spread over {nb} blocks ({g_bytes} B each of {smem_optin} B)"
+            )
         if force == "grid":
-            raise ValueError(f"network needs {g_bytes} B of shared memory per block over {nb} blocks; the device allows {smem_optin} B")
-    return Plan("step", 0, 0, 0, f"too large for shared memory ({b_bytes} B in one block); one launch per kernel per sample")
+            raise ValueError(
+                f"network needs {g_bytes} B of shared memory per block over {nb} blocks; the device allows {smem_optin} B"
+            )
+    return Plan(
+        "step", 0, 0, 0, f"too large for shared memory ({b_bytes} B in one block); one launch per kernel per sample"
+    )

@@ -68,8 +68,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange, types
 from llvmlite import ir
+from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
@@ -209,8 +209,10 @@ class _Emit:
         if len(xs) == 1:
             x = xs[0]
             h = b.fadd(self.pick(x, x, [0, 1]), self.pick(x, x, [2, 3]))
-            return b.fadd(b.extract_element(h, ir.Constant(ir.IntType(32), 0)),
-                          b.extract_element(h, ir.Constant(ir.IntType(32), 1)))
+            return b.fadd(
+                b.extract_element(h, ir.Constant(ir.IntType(32), 0)),
+                b.extract_element(h, ir.Constant(ir.IntType(32), 1)),
+            )
         while len(xs) < 4:
             xs.append(ir.Constant(xs[0].type, None))
         x0, x1, x2, x3 = xs
@@ -245,7 +247,12 @@ class _Emit:
 def _check(*arrays):
     dt = arrays[0].dtype
     for a in arrays:
-        if not isinstance(a, types.Array) or a.layout != "C" or a.dtype != dt or dt not in (types.float32, types.float64):
+        if (
+            not isinstance(a, types.Array)
+            or a.layout != "C"
+            or a.dtype != dt
+            or dt not in (types.float32, types.float64)
+        ):
             raise TypeError("fastbp simd kernels take C-contiguous float32/float64 arrays of one dtype")
     return dt
 

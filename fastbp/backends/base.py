@@ -17,7 +17,8 @@ is backend-agnostic and never imports numba or cupy.
 from __future__ import annotations
 
 import abc
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any, Dict, List, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -43,7 +44,7 @@ except Exception as exc:  # pragma: no cover - a broken CuPy install
     ) from exc
 
 
-def _device_problem() -> Optional[str]:
+def _device_problem() -> str | None:
     """None when a CUDA device is usable, else what is missing."""
     try:
         n = cupy.cuda.runtime.getDeviceCount()
@@ -52,7 +53,11 @@ def _device_problem() -> Optional[str]:
             drv = cupy.cuda.runtime.driverGetVersion()
         except Exception:
             drv = 0
-        what = "no NVIDIA driver was found" if drv == 0 else f"the NVIDIA driver (CUDA {drv // 1000}.{drv % 1000 // 10}) cannot run it"
+        what = (
+            "no NVIDIA driver was found"
+            if drv == 0
+            else f"the NVIDIA driver (CUDA {drv // 1000}.{drv % 1000 // 10}) cannot run it"
+        )
         return f"no usable CUDA GPU: {what} ({type(exc).__name__}: {exc})"
     if n <= 0:
         return "no CUDA GPU was found (the driver reports 0 devices)"
@@ -131,17 +136,17 @@ class CudaBackend(Backend):
     def __init__(
         self,
         *,
-        path: Optional[str] = None,
-        block_threads: Optional[int] = None,
-        many_threads: Optional[int] = None,
-        grid_blocks: Optional[int] = None,
+        path: str | None = None,
+        block_threads: int | None = None,
+        many_threads: int | None = None,
+        grid_blocks: int | None = None,
         cublas_min_macs: int = 1 << 24,
         cooperative: bool = True,
         barrier_timeout_s: float = 10.0,
-        device: Optional[int] = None,
-        specialize: Optional[bool] = None,
+        device: int | None = None,
+        specialize: bool | None = None,
         grid_barrier: str = "acqrel",
-        registers: Optional[bool] = REGISTERS_DEFAULT,
+        registers: bool | None = REGISTERS_DEFAULT,
         grid_replicate_last: bool = True,
     ):
         if grid_barrier not in src.GRID_BARRIERS:
@@ -156,25 +161,27 @@ class CudaBackend(Backend):
         self.cooperative = bool(cooperative)
         self.barrier_timeout_s = float(barrier_timeout_s)
         self.device_id = int(cupy.cuda.runtime.getDevice() if device is None else device)
-        self._meta_cache: Dict[Any, Any] = {}
+        self._meta_cache: dict[Any, Any] = {}
         self._coop_module = None
-        self._coop_failed: Optional[str] = None
-        self.last_plan: Optional[src.Plan] = None
+        self._coop_failed: str | None = None
+        self.last_plan: src.Plan | None = None
         self.specialize = SPECIALIZE_DEFAULT if specialize is None else bool(specialize)
-        self.specialize_failed: Optional[str] = None
-        self._fixed_kernels: Dict[str, Any] = {}
-        self.last_kernel: Optional[str] = None
+        self.specialize_failed: str | None = None
+        self._fixed_kernels: dict[str, Any] = {}
+        self.last_kernel: str | None = None
         self.grid_barrier = grid_barrier
-        self.grid_barrier_failed: Optional[str] = None
-        self._acqrel_modules: Dict[bool, Any] = {}
+        self.grid_barrier_failed: str | None = None
+        self._acqrel_modules: dict[bool, Any] = {}
         self.registers = None if registers is None else bool(registers)
-        self.registers_failed: Optional[str] = None
+        self.registers_failed: str | None = None
         self.grid_replicate_last = bool(grid_replicate_last)
         with cupy.cuda.Device(self.device_id):
             props = cupy.cuda.runtime.getDeviceProperties(self.device_id)
             self._props = props
             self.sm_count = int(props["multiProcessorCount"])
-            self.smem_optin = int(props.get("sharedMemPerBlockOptin", 0) or props.get("sharedMemPerBlock", src.DEFAULT_SMEM_BYTES))
+            self.smem_optin = int(
+                props.get("sharedMemPerBlockOptin", 0) or props.get("sharedMemPerBlock", src.DEFAULT_SMEM_BYTES)
+            )
             self.supports_cooperative = bool(props.get("cooperativeLaunch", 1))
             self.source = src.load_source()
             try:
@@ -204,7 +211,7 @@ class CudaBackend(Backend):
         kern = self._kernel(template, dtype)
         return self.smem_optin - self._static_smem(kern, template)
 
-    def plan(self, d: Sequence[int], dtype, *, path: Optional[str] = None, many: bool = False) -> src.Plan:
+    def plan(self, d: Sequence[int], dtype, *, path: str | None = None, many: bool = False) -> src.Plan:
         """The sgd_epoch path for widths ``d`` (see _cuda_source.plan_sgd)."""
         dtype = np.dtype(dtype)
         budget = min(self.smem_budget("fastbp_sgd_block", dtype), self.smem_budget("fastbp_sgd_grid", dtype))
@@ -246,7 +253,7 @@ class CudaBackend(Backend):
             a = cupy.ascontiguousarray(a, dtype=dtype)
         return a
 
-    def _check_weights(self, W, stacked: bool = False) -> List[int]:
+    def _check_weights(self, W, stacked: bool = False) -> list[int]:
         if len(W) == 0:
             raise ValueError("W must hold at least one weight matrix")
         dt = W[0].dtype
@@ -328,7 +335,7 @@ class CudaBackend(Backend):
         N = B.shape[1]
         dt = B.dtype
         A = self._as_dev(A, dt, "A")
-        if M * N * K >= self.cublas_min_macs:
+        if self.cublas_min_macs <= M * N * K:
             Z = cupy.matmul(A, B)
             return _sigmoid(Z)
         C = cupy.empty((M, N), dtype=dt)
@@ -384,7 +391,7 @@ class CudaBackend(Backend):
         return bool(flags.all())
 
     # --------------------------------------------------- persistent paths
-    def sgd_epoch(self, W, X1, Y, alpha, *, path: Optional[str] = None):
+    def sgd_epoch(self, W, X1, Y, alpha, *, path: str | None = None):
         """Batched per-sample SGD over every row of X1, in place, in one
         launch (path "block" or "grid"), or per step for huge networks."""
         W = list(W)
@@ -441,8 +448,8 @@ class CudaBackend(Backend):
         if self.registers is False or self.registers_failed is not None:
             return False
         if int(self._props.get("major", 0)) < 7:  # its two warp roles meet at __syncthreads from different code
-            return False                          # paths: per-thread barriers (Volta and later) only
-        if not (src.regs_block_applies(d, dt.itemsize) and (self.registers or K <= self.sm_count)):
+            return False  # paths: per-thread barriers (Volta and later) only
+        if not (src.regs_block_applies(d, dt.itemsize) and (self.registers or self.sm_count >= K)):
             return False
         nt = src.regs_threads_for(d)
         name = src.regs_block_name(dt, nt, d)
@@ -453,7 +460,9 @@ class CudaBackend(Backend):
             self.registers_failed = f"{name}: {type(exc).__name__}: {exc}"
             return False
         self.last_kernel = name
-        self.last_plan = dataclasses.replace(plan, threads=nt, smem_bytes=smem, reason=f"{plan.reason}; weights in registers")
+        self.last_plan = dataclasses.replace(
+            plan, threads=nt, smem_bytes=smem, reason=f"{plan.reason}; weights in registers"
+        )
         return True
 
     def _launch_block(self, W, d, X1, Y, alphas, K, plan):
@@ -528,8 +537,18 @@ class CudaBackend(Backend):
         status = cupy.zeros(1, dtype=np.int32)
         wptrs, dims, alph = self._device_meta([w.data.ptr for w in W], d, alphas)
         args = (
-            wptrs, dims, np.int32(len(d) - 1), X1, Y, np.int32(X1.shape[0]), alph,
-            ws, counter, status, np.uint64(int(self.barrier_timeout_s * 1e9)), np.int32(1 if plan.replicate_last else 0),
+            wptrs,
+            dims,
+            np.int32(len(d) - 1),
+            X1,
+            Y,
+            np.int32(X1.shape[0]),
+            alph,
+            ws,
+            counter,
+            status,
+            np.uint64(int(self.barrier_timeout_s * 1e9)),
+            np.int32(1 if plan.replicate_last else 0),
         )
         kern, coop = self._grid_kernel(dt)
         acqrel = self.grid_barrier == "acqrel" and self.grid_barrier_failed is None
@@ -558,7 +577,7 @@ class CudaBackend(Backend):
             }.get(code, f"status {code}")
             raise RuntimeError(f"fastbp_sgd_grid failed: {what}; the weights are undefined")
 
-    def sgd_epoch_many(self, Ws, X1, Y, alphas, *, path: Optional[str] = None):
+    def sgd_epoch_many(self, Ws, X1, Y, alphas, *, path: str | None = None):
         """K networks (Ws[l] of shape (K, rows, cols)), one persistent block
         each, all in ONE launch; same weights as sgd_epoch per network."""
         Ws = list(Ws)

@@ -18,7 +18,8 @@ import functools
 import math
 import numbers
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -265,9 +266,13 @@ class NumbaBackend(Backend):
         D_next = _check_2d(D_next, "D_next", W_l.dtype)
         A_l = _check_2d(A_l, "A_l", W_l.dtype)
         if D_next.shape[1] != W_l.shape[1]:
-            raise ValueError(f"D_next has shape {D_next.shape} but W_l has shape {W_l.shape}: D_next needs {W_l.shape[1]} columns")
+            raise ValueError(
+                f"D_next has shape {D_next.shape} but W_l has shape {W_l.shape}: D_next needs {W_l.shape[1]} columns"
+            )
         if A_l.shape != (D_next.shape[0], W_l.shape[0]):
-            raise ValueError(f"A_l has shape {A_l.shape}, expected ({D_next.shape[0]}, {W_l.shape[0]}) from D_next and W_l")
+            raise ValueError(
+                f"A_l has shape {A_l.shape}, expected ({D_next.shape[0]}, {W_l.shape[0]}) from D_next and W_l"
+            )
         D = np.empty_like(A_l)
         _k().hidden_delta(D_next, W_l, A_l, D, W_l.dtype.type(1))
         return D
@@ -279,7 +284,9 @@ class NumbaBackend(Backend):
         A_l = _check_2d(A_l, "A_l", dtype)
         D = _check_2d(D, "D", dtype)
         if A_l.shape[0] != D.shape[0] or A_l.shape[1] != W_l.shape[0] or D.shape[1] != W_l.shape[1]:
-            raise ValueError(f"A_l {A_l.shape} and D {D.shape} do not match W_l {W_l.shape}: A_l.T @ D must have W_l's shape")
+            raise ValueError(
+                f"A_l {A_l.shape} and D {D.shape} do not match W_l {W_l.shape}: A_l.T @ D must have W_l's shape"
+            )
         (w,), write_back = _contig_inplace([W_l], "W_l")
         _k().update(w, A_l, D, _scalar(alpha, dtype), np.empty(W_l.shape[1], dtype))
         write_back()
