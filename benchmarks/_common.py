@@ -106,7 +106,7 @@ def weight_resetter(backend, W0) -> Callable[[], tuple]:
     (copied outside the timing; the device is synchronized before timing)."""
 
     def setup():
-        W = backend.copy_weights(W0)
+        W = [w.copy() for w in W0]
         backend.synchronize()
         return (W,), {}
 

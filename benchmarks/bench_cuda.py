@@ -50,7 +50,7 @@ def _run_epoch(benchmark, be, layers, X1, Y, dtype, alpha):
         gpu=be.info()["gpu"],
     )
     benchmark.pedantic(epoch, rounds=10, iterations=1, warmup_rounds=1)
-    assert be.all_finite(W)
+    assert all(np.isfinite(be.to_numpy(w)).all() for w in W)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])

@@ -10,10 +10,15 @@ Backends: "numpy" (the readable reference), "numba" (compiled, CPU) and
 
 from . import datasets
 from .backends import available_backends, get_backend
-from .errors import BackendUnavailableError, FastbpError, NetworkFileError, TrainingDivergedError
+from .errors import (
+    BackendUnavailableError,
+    FastbpError,
+    NetworkFileError,
+    TrainingDivergedError,
+    TrainingInterrupted,
+)
 from .network import NeuralNetwork
-from .sweep import SweepResult, train_many
-from .training import TrainResult, train
+from .training import NetworkResult, SaturationWarning, SweepResult, TrainResult, train, train_many
 
 __version__ = "0.1.0"
 
@@ -21,10 +26,13 @@ __all__ = [
     "BackendUnavailableError",
     "FastbpError",
     "NetworkFileError",
+    "NetworkResult",
     "NeuralNetwork",
+    "SaturationWarning",
     "SweepResult",
     "TrainResult",
     "TrainingDivergedError",
+    "TrainingInterrupted",
     "available_backends",
     "datasets",
     "get_backend",

@@ -3,7 +3,6 @@ table and a bar chart, and the ``fastbp bench`` command.
 
     fastbp bench run                          # the suite, then its report, in benchmarks/results/
     fastbp bench report RUN.json --out DIR    # DIR/RUN.md (table) and DIR/RUN.png (chart)
-    python -m fastbp.bench_report RUN.json    # the same as `fastbp bench report`
 
 The table has one row per workload and dtype and one column per backend
 (fastbp's backends first, then the peers, marked "peer:"); a cell is the rate
@@ -18,7 +17,6 @@ Only the standard library is needed for the table; the chart needs matplotlib.
 
 from __future__ import annotations
 
-import argparse
 import datetime as _dt
 import json
 import math
@@ -434,115 +432,66 @@ def write_report(
     return written
 
 
-# ---------------------------------------------------------------------- CLI
-def _repo_root() -> Path:
+# ------------------------------------------------------------ running the suite
+def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
-def _cmd_report(args) -> int:
-    written = write_report(
-        args.run, args.out, stat=args.stat, readme_table=args.readme_table, chart=not args.no_chart, note=args.note
-    )
-    print(rate_table(records(load_run(args.run), args.stat)))
-    for kind, path in written.items():
-        print(f"{kind}: {path}")
-    return 0
+def machine_slug() -> str:
+    """The machine as a file-name part: the GPU's name where the cuda backend
+    is usable, else the CPU's model and core count."""
+    import os
+    import re
+
+    from .backends import get_backend, unavailable_reason
+
+    if unavailable_reason("cuda") is None:
+        name = str(get_backend("cuda").info().get("gpu", "gpu"))
+    else:
+        name = "cpu"
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+                name = next((ln.split(":", 1)[1] for ln in f if ln.lower().startswith("model name")), name)
+        except OSError:
+            pass
+        name = f"{name} {os.cpu_count()}cores"
+    for noise in ("NVIDIA", "(R)", "(TM)", "Processor", "CPU", "@"):
+        name = name.replace(noise, " ")
+    return re.sub(r"[^A-Za-z0-9.]+", "-", name).strip("-")
 
 
-def _default_run_name() -> str:
+def default_run_name() -> str:
+    """``{cpu|gpu}-<machine>-<date>``: what ran, where and when."""
     from .backends import unavailable_reason
 
     kind = "gpu" if unavailable_reason("cuda") is None else "cpu"
-    return f"{kind}-{_dt.date.today().isoformat()}"
+    return f"{kind}-{machine_slug()}-{_dt.date.today().isoformat()}"
 
 
-def _cmd_run(args) -> int:
-    root = _repo_root()
+def run_suite(out: Path, name: str | None, max_time: float, min_rounds: int, pytest_args: Sequence[str]) -> Path:
+    """``pytest --benchmark-only`` of the source checkout's benchmarks/,
+    saved as ``out/<name>.json``; returns that path (ValueError when the
+    suite is not there or the run fails)."""
+    root = repo_root()
     if not (root / "benchmarks" / "conftest.py").exists():
-        print(
-            "error: the benchmark suite (benchmarks/) is part of fastbp's source checkout, not of the "
-            "installed package; run this from a clone",
-            file=sys.stderr,
+        raise ValueError(
+            "the benchmark suite (benchmarks/) is part of fastbp's source checkout, not of the installed "
+            "package; run this from a clone"
         )
-        return 2
-    out = Path(args.out) if args.out else root / "benchmarks" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    json_path = out / f"{args.name or _default_run_name()}.json"
+    json_path = (out / f"{name or default_run_name()}.json").resolve()
     cmd = [
         sys.executable,
         "-m",
         "pytest",
         "--benchmark-only",
         f"--benchmark-json={json_path}",
-        f"--benchmark-max-time={args.max_time}",
-        f"--benchmark-min-rounds={args.min_rounds}",
-        *args.pytest_args,
+        f"--benchmark-max-time={max_time}",
+        f"--benchmark-min-rounds={min_rounds}",
+        *pytest_args,
     ]
     print("$ " + " ".join(cmd), flush=True)
     rc = subprocess.call(cmd, cwd=root)
     if rc != 0 or not json_path.exists():
-        print(f"error: the benchmark run failed (pytest exit status {rc})", file=sys.stderr)
-        return rc or 1
-    args.run, args.out = json_path, out
-    return _cmd_report(args)
-
-
-def _add_report_args(p) -> None:
-    p.add_argument(
-        "--stat",
-        default="min",
-        choices=STATS,
-        help="timing statistic: min (default; the fastest round, least disturbed by other load), median, mean",
-    )
-    p.add_argument("--readme-table", metavar="MD", help="also write the table alone, machine named, for the README")
-    p.add_argument("--no-chart", action="store_true", help="no PNG (no matplotlib needed)")
-    p.add_argument("--note", help="a paragraph for the report's header (e.g. what else ran on the machine)")
-
-
-def add_subcommand(subparsers) -> None:
-    """Register ``fastbp bench`` (``report`` and ``run``) on the CLI."""
-    bench = subparsers.add_parser(
-        "bench",
-        help="run the benchmark suite, or report a saved run",
-        description="Benchmarks of the backends (pytest-benchmark) and their report.",
-    )
-    sub = bench.add_subparsers(dest="bench_command", required=True)
-    rep = sub.add_parser("report", help="markdown table and PNG chart of a saved --benchmark-json run")
-    rep.add_argument("run", type=Path, help="the JSON file of `pytest --benchmark-only --benchmark-json RUN.json`")
-    rep.add_argument("--out", type=Path, help="output folder (default: next to the JSON file)")
-    _add_report_args(rep)
-    rep.set_defaults(func=_cmd_report)
-    run = sub.add_parser("run", help="run `pytest --benchmark-only` (source checkout) and report it")
-    run.add_argument("--out", type=Path, help="results folder (default: benchmarks/results)")
-    run.add_argument("--name", help="file stem (default: cpu-DATE, or gpu-DATE when the cuda backend is usable)")
-    run.add_argument("--max-time", type=float, default=2.0, help="seconds per benchmark, roughly (default 2)")
-    run.add_argument("--min-rounds", type=int, default=10, help="rounds per benchmark at least (default 10)")
-    run.add_argument("pytest_args", nargs=argparse.REMAINDER, help="more pytest options after --, e.g. -- -k numba")
-    _add_report_args(run)
-    run.set_defaults(func=_run_with_remainder)
-
-
-def _run_with_remainder(args) -> int:
-    if args.pytest_args[:1] == ["--"]:
-        args.pytest_args = args.pytest_args[1:]
-    return _cmd_run(args)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m fastbp.bench_report [report|run] ...``; a bare JSON path means ``report``."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] not in ("report", "run", "-h", "--help"):
-        argv.insert(0, "report")
-    parser = argparse.ArgumentParser(prog="python -m fastbp.bench_report")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_subcommand(sub)
-    args = parser.parse_args(["bench", *argv])
-    try:
-        return int(args.func(args) or 0)
-    except (ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        raise ValueError(f"the benchmark run failed (pytest exit status {rc})")
+    return json_path

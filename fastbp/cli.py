@@ -1,36 +1,128 @@
-"""The ``fastbp`` command: train, info (and the subcommands other modules add)."""
+"""The ``fastbp`` command: every subcommand is built here.
+
+    fastbp train --dataset digits            train one network, print the report
+    fastbp sweep --alphas 0.05,0.1 --seeds 0-7   many networks at once, a table
+    fastbp info                              backends, usable or not and why
+    fastbp bench run | report RUN.json       the benchmark suite and its report
+
+Errors fastbp raises on purpose (bad arguments, unreadable files, an
+unusable backend) are printed as one ``error: ...`` line, exit status 2;
+Ctrl-C stops training at the end of a chunk of epochs, writes what was asked
+for (``--save``, ``--plot``) from the last completed epoch, exit status 130.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import sys
+from pathlib import Path
 
-from .errors import FastbpError
+from .errors import FastbpError, TrainingDivergedError, TrainingInterrupted
 
 
+# ------------------------------------------------------------ argument types
 def _int_list(text: str) -> list[int]:
+    """Layer widths: "64,32,16,10" or "64-32-16-10"; every width a positive integer."""
+    parts = text.split(",") if "," in text else text.split("-")
     try:
-        return [int(t) for t in text.replace("-", ",").split(",") if t.strip()]
+        widths = [int(t) for t in parts]
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers such as 64,32,16,10, got {text!r}"
+            f"expected positive integer widths such as 64,32,16,10, got {text!r}"
         ) from None
+    if any(w <= 0 for w in widths):
+        raise argparse.ArgumentTypeError(f"layer widths must be positive integers, got {text!r}")
+    return widths
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        values = [float(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers such as 0.05,0.1,0.5, got {text!r}"
+        ) from None
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected at least one number, got {text!r}")
+    return values
+
+
+def _seeds(text: str) -> list[int]:
+    """Seeds: "0-7", "1,2,5" or a mix, each >= 0."""
+    seeds: list[int] = []
+    try:
+        for part in (p.strip() for p in text.split(",")):
+            if not part:
+                continue
+            lo, sep, hi = part.partition("-")
+            seeds.extend(range(int(lo), int(hi) + 1) if sep else [int(part)])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seeds such as 0-7 or 1,2,5, got {text!r}") from None
+    if not seeds:
+        raise argparse.ArgumentTypeError(f"expected at least one seed, got {text!r}")
+    return seeds
+
+
+def _check_output(path: str, what: str) -> None:
+    """Fails before training when ``path`` cannot be written (its folder
+    missing or not writable, or ``path`` a directory)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise FastbpError(f"{what} {path!r} is a directory; give a file name")
+    if not os.path.isdir(folder):
+        raise FastbpError(f"{what} {path!r}: the folder {folder!r} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise FastbpError(f"{what} {path!r}: the folder {folder!r} is not writable")
+
+
+def _version() -> str:
+    from . import __version__
+
+    return f"fastbp {__version__}"
+
+
+# --------------------------------------------------------------------- train
+def _add_common(p) -> None:
+    p.add_argument("--dataset", default="digits", help="'digits' (default), 'xor', or a path to an .npz file")
+    p.add_argument("--backend", default="auto", help="auto (default), numpy, numba, cuda")
+    p.add_argument("--layers", type=_int_list, default=None, help="layer widths, e.g. 64,32,16,10")
+    p.add_argument(
+        "--epochs", type=_positive_int, default=None, help="default: the data set's (digits 1000, xor 20000)"
+    )
+    p.add_argument("--dtype", default="float64", choices=["float64", "float32"])
+    p.add_argument("--split-seed", type=_count, default=0, help="seed of the digits train/test split")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train a network and print the classification report")
-    p.add_argument("--dataset", default="digits", help="'digits' (default), 'xor', or a path to an .npz file")
-    p.add_argument("--backend", default="auto", help="auto (default), numpy, numba, cuda")
-    p.add_argument("--layers", type=_int_list, default=None, help="layer widths, e.g. 64,32,16,10")
-    p.add_argument("--epochs", type=int, default=None, help="default: the reference's (digits 1000, xor 20000)")
+    _add_common(p)
     p.add_argument("--alpha", type=float, default=None, help="learning rate (digits 0.1, xor 0.5)")
-    p.add_argument("--dtype", default="float64", choices=["float64", "float32"])
-    p.add_argument("--seed", type=int, default=None, help="seed of the initial weights (default: random, printed)")
-    p.add_argument("--split-seed", type=int, default=0, help="seed of the digits train/test split")
-    p.add_argument("--display-update", type=int, default=100, help="print the loss every N epochs")
+    p.add_argument("--seed", type=_count, default=None, help="seed of the initial weights (default: random, printed)")
+    p.add_argument("--display-update", type=_count, default=100, help="print the loss every N epochs (0: never)")
     p.add_argument("--quiet", action="store_true", help="print only the result")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--plot", metavar="PNG", help="save the loss curve to this picture (needs matplotlib)")
     p.add_argument("--save", metavar="NPZ", help="save the trained network to this file")
     p.set_defaults(func=_cmd_train)
@@ -43,45 +135,111 @@ def _cmd_train(args) -> int:
         try:
             import matplotlib  # noqa: F401
         except ImportError:
-            print('error: --plot needs matplotlib: pip install "fastbp[plot]"', file=sys.stderr)
-            return 2
-    result = train(
-        args.dataset,
-        args.layers,
-        backend=args.backend,
-        epochs=args.epochs,
-        alpha=args.alpha,
-        dtype=args.dtype,
-        seed=args.seed,
-        split_seed=args.split_seed,
-        display_update=args.display_update,
-        verbose=not args.quiet,
-        progress=False if args.no_progress else None,
-    )
+            raise FastbpError('--plot needs matplotlib: pip install "fastbp[plot]"') from None
+        _check_output(args.plot, "--plot")
+    if args.save:
+        _check_output(args.save, "--save")
+    status = 0
+    try:
+        result = train(
+            args.dataset,
+            args.layers,
+            backend=args.backend,
+            epochs=args.epochs,
+            alpha=args.alpha,
+            dtype=args.dtype,
+            seed=args.seed,
+            split_seed=args.split_seed,
+            display_update=args.display_update,
+            verbose=not args.quiet,
+            progress=False if args.no_progress else None,
+        )
+    except TrainingInterrupted as exc:
+        result, status = exc.result, 130
+        print(f"interrupted: {exc}; writing what was asked for from epoch {result.epochs}", file=sys.stderr)
+    except TrainingDivergedError as exc:
+        result, status = exc.result, 1
+        print(f"error: {exc}", file=sys.stderr)
     print(result.summary())
     if result.report is not None:
         print(result.report)
+    for message in result.warnings:
+        print(f"warning: {message}", file=sys.stderr)
+    failed = False
     if args.plot:
-        result.plot_loss(args.plot)
-        print(f"loss curve saved to {args.plot}")
+        try:
+            result.plot_loss(args.plot)
+            print(f"loss curve saved to {args.plot}")
+        except Exception as exc:  # a failed picture must not cost the trained network
+            print(f"error: could not save the loss curve to {args.plot!r}: {exc}", file=sys.stderr)
+            failed = True
     if args.save:
         result.network.save(args.save)
-        print(f"network saved to {args.save}")
-    return 0
+        print(f"network saved to {args.save}" + (f" (epoch {result.epochs}, interrupted)" if status == 130 else ""))
+    return status or (2 if failed else 0)
 
 
+# --------------------------------------------------------------------- sweep
+def _add_sweep(sub) -> None:
+    p = sub.add_parser("sweep", help="train many networks at once (alphas x seeds) and print a table, best first")
+    _add_common(p)
+    p.add_argument("--alphas", type=_floats, default=None, help="e.g. 0.05,0.1,0.5 (default: the data set's)")
+    p.add_argument("--seeds", type=_seeds, default=[0], help="e.g. 0-7 or 1,2,5")
+    p.add_argument("--zip", action="store_true", help="pair alphas and seeds instead of the full grid")
+    p.add_argument("--loss-every", type=_positive_int, default=10, help="record the loss every N epochs (default 10)")
+    p.add_argument("--top", type=_positive_int, default=None, help="print only the best N")
+    p.add_argument("--scheduler", default=None, help="address of a Dask scheduler to run the sweep on (dask extra)")
+    p.set_defaults(func=_cmd_sweep)
+
+
+def _cmd_sweep(args) -> int:
+    from .training import train_many
+
+    client = None
+    if args.scheduler:
+        try:
+            from dask.distributed import Client
+        except ImportError:
+            raise FastbpError('--scheduler needs Dask: pip install "fastbp[dask]"') from None
+        client = Client(args.scheduler)
+    status = 0
+    try:
+        res = train_many(
+            args.dataset,
+            args.layers,
+            alphas=args.alphas,
+            seeds=args.seeds,
+            grid=not args.zip,
+            backend=args.backend,
+            epochs=args.epochs,
+            dtype=args.dtype,
+            split_seed=args.split_seed,
+            loss_every=args.loss_every,
+            client=client,
+            verbose=True,
+            progress=False if args.no_progress else None,
+        )
+    except TrainingInterrupted as exc:
+        res, status = exc.result, 130
+        print(f"interrupted: {exc}", file=sys.stderr)
+    finally:
+        if client is not None:
+            client.close()
+    print(res.summary())
+    print(res.table(args.top))
+    return status
+
+
+# ---------------------------------------------------------------------- info
 def _add_info(sub) -> None:
     p = sub.add_parser("info", help="list the backends, whether each is usable here, and why not")
     p.set_defaults(func=_cmd_info)
 
 
 def _cmd_info(args) -> int:
-    from . import __version__
     from .backends import auto_choice, backend_names, get_backend, unavailable_reason
 
-    print(
-        f"fastbp {__version__}, Python {platform.python_version()}, {platform.machine()}, {platform.processor() or platform.system()}"
-    )
+    print(f"{_version()}, Python {platform.python_version()}, {platform.machine()}, {platform.system()}")
     for name in backend_names():
         why = unavailable_reason(name)
         if why is None:
@@ -91,30 +249,85 @@ def _cmd_info(args) -> int:
         else:
             print(f"  {name:6s} unavailable {why}")
     print("digits-sized network (64-32-16-10): " + auto_choice([64, 32, 16, 10])[1])
-    print("wide network (784-256-128-10) or many networks: " + auto_choice([784, 256, 128, 10])[1])
+    print("wide network (784-256-128-10): " + auto_choice([784, 256, 128, 10])[1])
+    print("64 digits networks at once: " + auto_choice([64, 32, 16, 10], 64)[1])
     return 0
 
 
+# --------------------------------------------------------------------- bench
+def _add_bench(sub) -> None:
+    bench = sub.add_parser(
+        "bench",
+        help="run the benchmark suite, or report a saved run",
+        description="Benchmarks of the backends (pytest-benchmark) and their report.",
+    )
+    bsub = bench.add_subparsers(dest="bench_command", required=True)
+    rep = bsub.add_parser("report", help="markdown table and PNG chart of a saved --benchmark-json run")
+    rep.add_argument("run", type=Path, help="the JSON file of `pytest --benchmark-only --benchmark-json RUN.json`")
+    rep.add_argument("--out", type=Path, help="output folder (default: next to the JSON file)")
+    _add_report_args(rep)
+    rep.set_defaults(func=_cmd_report)
+    run = bsub.add_parser("run", help="run the benchmark suite of a source checkout and report it")
+    run.add_argument(
+        "--out", type=Path, default=Path("."), help="folder for the results (default: the current directory)"
+    )
+    run.add_argument("--name", help="file stem (default: cpu-<machine>-DATE, or gpu-<GPU>-DATE with a usable GPU)")
+    run.add_argument("--max-time", type=float, default=2.0, help="seconds per benchmark, roughly (default 2)")
+    run.add_argument("--min-rounds", type=_positive_int, default=10, help="rounds per benchmark at least (default 10)")
+    run.add_argument("pytest_args", nargs=argparse.REMAINDER, help="more pytest options after --, e.g. -- -k numba")
+    _add_report_args(run)
+    run.set_defaults(func=_cmd_bench_run)
+
+
+def _add_report_args(p) -> None:
+    p.add_argument(
+        "--stat",
+        default="min",
+        choices=("min", "median", "mean"),
+        help="timing statistic: min (default; the fastest round, least disturbed by other load), median, mean",
+    )
+    p.add_argument("--readme-table", metavar="MD", help="also write the table alone, machine named, for the README")
+    p.add_argument("--no-chart", action="store_true", help="no PNG (no matplotlib needed)")
+    p.add_argument("--note", help="a paragraph for the report's header (e.g. what else ran on the machine)")
+
+
+def _cmd_report(args) -> int:
+    from .bench_report import load_run, rate_table, records, write_report
+
+    written = write_report(
+        args.run, args.out, stat=args.stat, readme_table=args.readme_table, chart=not args.no_chart, note=args.note
+    )
+    print(rate_table(records(load_run(args.run), args.stat)))
+    for kind, path in written.items():
+        print(f"{kind}: {path}")
+    return 0
+
+
+def _cmd_bench_run(args) -> int:
+    from .bench_report import run_suite
+
+    extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
+    args.run = run_suite(args.out, args.name, args.max_time, args.min_rounds, extra)
+    args.out = args.run.parent
+    return _cmd_report(args)
+
+
+# ---------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fastbp", description="Exact per-sample backpropagation on NumPy, Numba and CUDA."
     )
+    parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train(sub)
+    _add_sweep(sub)
     _add_info(sub)
-    for hook in _EXTRA_COMMANDS:
-        hook(sub)
+    _add_bench(sub)
     return parser
 
 
-#: Subcommands registered by other modules (bench, sweep): functions taking the subparsers.
-_EXTRA_COMMANDS: list = []
-
-
 def main(argv: list[str] | None = None) -> int:
-    _load_extra_commands()
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except (FastbpError, ValueError, TypeError, OSError) as exc:
@@ -123,16 +336,3 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-
-
-def _load_extra_commands() -> None:
-    import importlib
-    import importlib.util
-
-    for module in ("fastbp.bench_report", "fastbp.sweep"):
-        if importlib.util.find_spec(module) is None:
-            continue
-        mod = importlib.import_module(module)
-        hook = getattr(mod, "add_subcommand", None)
-        if hook is not None and hook not in _EXTRA_COMMANDS:
-            _EXTRA_COMMANDS.append(hook)

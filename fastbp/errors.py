@@ -21,11 +21,27 @@ class TrainingDivergedError(FastbpError, FloatingPointError):
     weights of the last epoch whose loss and weights were finite.
     """
 
-    def __init__(self, message: str, epoch: int, last_finite_epoch: int):
+    def __init__(self, message: str, epoch: int, last_finite_epoch: int, run=None):
         super().__init__(message)
         self.epoch = epoch
         self.last_finite_epoch = last_finite_epoch
+        self.run = run
+        self.result = None
 
 
 class NetworkFileError(FastbpError, ValueError):
     """A file given to ``NeuralNetwork.load`` is corrupt or not a fastbp network."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped training at the end of a chunk of epochs.
+
+    The networks keep the weights of the last completed epoch. ``run`` is the
+    training loop's record so far (``epochs_done``, the loss histories);
+    ``result`` is set by ``train``/``train_many`` to their partial result.
+    """
+
+    def __init__(self, message: str, run=None):
+        super().__init__(message)
+        self.run = run
+        self.result = None

@@ -8,20 +8,25 @@ A script written for the tutorial runs with only its import changed::
     nn.predict(X)
 
 Beyond the reference, keyword-only: ``backend=`` ("auto", "numpy", "numba",
-"cuda"), ``dtype=`` (float64 default, or float32) and ``seed=``.
+"cuda"), ``dtype=`` (float64 default, or float32) and ``seed=``. The weights
+live on the backend in its own layout between calls (``W`` converts them to
+NumPy arrays on read); ``fit`` runs the training loop (fastbp.loop).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import tempfile
 import zipfile
 
 import numpy as np
 
 from .backends import get_backend
-from .errors import NetworkFileError
-from .validation import check_alpha, check_dtype, check_epochs, check_layers, check_matrix
+from .errors import NetworkFileError, TrainingDivergedError, TrainingInterrupted
+from .loop import run, show_progress
+from .validation import check_alpha, check_dtype, check_epochs, check_int, check_layers, check_matrix, check_seed
 
 _FILE_FORMAT = "fastbp-network"
 _FILE_VERSION = 1
@@ -36,14 +41,11 @@ def init_weights(layers: list[int], seed: int | None = None) -> list[np.ndarray]
     reproduces the tutorial's seeded runs).
     """
     rng = np.random if seed is None else np.random.RandomState(seed)
-    W = []
-    for i in range(len(layers) - 2):
-        W.append(rng.randn(layers[i] + 1, layers[i + 1] + 1) / np.sqrt(layers[i]))
-    W.append(rng.randn(layers[-2] + 1, layers[-1]) / np.sqrt(layers[-2]))
-    return W
+    return [rng.randn(r, c) / np.sqrt(layers[i]) for i, (r, c) in enumerate(weight_shapes(layers))]
 
 
-def weight_shapes(layers: list[int]) -> list[tuple]:
+def weight_shapes(layers: list[int]) -> list[tuple[int, int]]:
+    """Shapes of the weight matrices, bias rows and extra hidden units included."""
     shapes = [(layers[i] + 1, layers[i + 1] + 1) for i in range(len(layers) - 2)]
     shapes.append((layers[-2] + 1, layers[-1]))
     return shapes
@@ -70,18 +72,30 @@ class NeuralNetwork:
     seed : int or None, keyword-only
         Seed for ``np.random.RandomState``; None draws from the global
         ``np.random`` state, as the tutorial does.
+    weights : list of arrays, keyword-only
+        Initial weights instead of random ones (shapes as ``W``).
     """
 
     def __init__(self, layers, alpha=0.1, *, backend="auto", dtype="float64", seed=None, weights=None):
         self.layers = check_layers(layers)
-        self.alpha = check_alpha(alpha)
+        self.alpha = alpha
         self.dtype = check_dtype(dtype)
-        self.seed = seed
+        self.seed = check_seed(seed)
         self._backend = get_backend(backend, layers=self.layers)
-        host = init_weights(self.layers, seed) if weights is None else self._check_weights(weights)
-        self._W = [self._backend.asarray(w, self.dtype) for w in host]
+        host = init_weights(self.layers, self.seed) if weights is None else self._check_weights(weights)
+        self._params = self._backend.params([w[None] for w in host], self.dtype)
 
     # ------------------------------------------------------------ properties
+    @property
+    def alpha(self) -> float:
+        """The learning rate."""
+        return self._alpha
+
+    @alpha.setter
+    def alpha(self, value) -> None:
+        self._alpha = check_alpha(value)
+        self._alphas = np.array([self._alpha])
+
     @property
     def backend(self) -> str:
         """Name of the backend this network runs on."""
@@ -95,19 +109,18 @@ class NeuralNetwork:
     @property
     def W(self) -> list[np.ndarray]:
         """The weights as NumPy arrays (copies), one per layer, bias rows included."""
-        return [self._backend.to_numpy(w) for w in self._W]
+        return [w[0] for w in self._backend.params_to_host(self._params)]
 
     @W.setter
     def W(self, weights) -> None:
         host = self._check_weights(weights)
-        self._W = [self._backend.asarray(w, self.dtype) for w in host]
+        self._params = self._backend.params([w[None] for w in host], self.dtype)
 
     def _check_weights(self, weights) -> list[np.ndarray]:
         shapes = weight_shapes(self.layers)
-        if len(weights) != len(shapes):
-            raise ValueError(
-                f"weights must be a list of {len(shapes)} arrays for layers {self.layers}, got {len(weights)}"
-            )
+        if isinstance(weights, np.ndarray) or not hasattr(weights, "__len__") or len(weights) != len(shapes):
+            n = len(weights) if hasattr(weights, "__len__") else type(weights).__name__
+            raise ValueError(f"weights must be a list of {len(shapes)} arrays for layers {self.layers}, got {n}")
         out = []
         for i, (w, shape) in enumerate(zip(weights, shapes)):
             w = check_matrix(w, f"weights[{i}]")
@@ -155,17 +168,58 @@ class NeuralNetwork:
         return self._backend.asarray(X1, self.dtype), self._backend.asarray(Y, self.dtype)
 
     # -------------------------------------------------------- reference API
-    def fit(self, X, y, epochs=1000, displayUpdate=100, *, verbose=True, progress=None, loss_every=1):
+    def fit(self, X, y, epochs=1000, displayUpdate=100, *, verbose=True, progress=None, loss_every=1, out=None):
         """Per-sample SGD over ``X`` (without the bias column) for ``epochs``
         epochs, printing ``[INFO] epoch=N, loss=...`` on epoch 1 and every
-        ``displayUpdate``-th epoch. Returns the loss history (epochs, losses)."""
-        from .training import run_epochs
+        ``displayUpdate``-th epoch (0: never) when ``verbose``.
 
+        The loss is recorded after epoch 1, every ``loss_every``-th epoch,
+        every printed epoch and the last. Returns ``(epochs, losses)``, two
+        NumPy arrays. If the loss or the weights become NaN or infinite,
+        raises TrainingDivergedError naming the epoch; the network keeps the
+        weights of the last finite check. Ctrl-C stops at the end of a chunk
+        of epochs (about a quarter of a second) and raises
+        TrainingInterrupted; the network keeps the last completed epoch.
+        """
         epochs = check_epochs(epochs)
+        display = check_int(displayUpdate, "displayUpdate", 0)
+        loss_every = check_int(loss_every, "loss_every", 1)
         X1, Y = self.prepare(X, y)
-        return run_epochs(
-            self, X1, Y, epochs, display_update=displayUpdate, verbose=verbose, progress=progress, loss_every=loss_every
-        )
+        r = self._fit(X1, Y, epochs, display if verbose else 0, loss_every, show_progress(progress, verbose), out)
+        return np.array(r.loss_epochs[0], dtype=np.int64), np.array(r.losses[0])
+
+    def _fit(self, X1, Y, epochs, display, loss_every, progress, out, label="train"):
+        """``fit`` on backend arrays; returns the training loop's Run."""
+        be = self._backend
+        try:
+            r = run(
+                be,
+                self._params,
+                X1,
+                Y,
+                self._alphas,
+                epochs,
+                loss_every=loss_every,
+                display_update=display,
+                out=out,
+                progress=progress,
+                label=label,
+            )
+        except TrainingInterrupted as exc:
+            self._params = exc.run.network_params(be, 0)
+            raise
+        self._params = r.network_params(be, 0)
+        if 0 in r.diverged_at:
+            epoch, good = r.diverged_at[0], r.last_finite_epoch(0)
+            raise TrainingDivergedError(
+                f"training diverged at epoch {epoch}: the loss or the weights became NaN or infinite "
+                f"(alpha={self.alpha} may be too large); the network keeps the weights of epoch {good}, "
+                "the last with a finite loss",
+                epoch=epoch,
+                last_finite_epoch=good,
+                run=r,
+            )
+        return r
 
     def fit_partial(self, x, y):
         """One per-sample SGD step on one sample ``x`` (with or without the
@@ -175,13 +229,13 @@ class NeuralNetwork:
             raise ValueError(f"x must be one sample, got {x1.shape[0]} rows (use fit for many)")
         Y = self._targets(y, "y", 1)
         be = self._backend
-        be.sgd_step(self._W, be.asarray(x1, self.dtype), be.asarray(Y, self.dtype), self.alpha)
+        be.train(self._params, be.asarray(x1, self.dtype), be.asarray(Y, self.dtype), self._alphas, 1)
 
     def predict(self, X, addBias=True):
         """Output activations for every row of ``X`` as a NumPy array."""
         X1 = self._features(X, "X", allow_bias=not addBias, add=addBias)
         be = self._backend
-        return be.to_numpy(be.predict(self._W, be.asarray(X1, self.dtype)))
+        return be.to_numpy(be.predict(self._params.network(0), be.asarray(X1, self.dtype)))
 
     def calculate_loss(self, X, targets):
         """The reference loss ``0.5 * sum((predict(X) - targets) ** 2)``; ``X``
@@ -189,7 +243,7 @@ class NeuralNetwork:
         X1 = self._features(X, "X", allow_bias=True)
         Y = self._targets(targets, "targets", X1.shape[0])
         be = self._backend
-        return be.loss(self._W, be.asarray(X1, self.dtype), be.asarray(Y, self.dtype))
+        return be.loss(self._params.network(0), be.asarray(X1, self.dtype), be.asarray(Y, self.dtype))
 
     # --------------------------------------------------------------- extras
     def to(self, backend=None, dtype=None) -> NeuralNetwork:
@@ -204,7 +258,13 @@ class NeuralNetwork:
         )
 
     def save(self, path) -> None:
-        """Save layers, alpha, dtype and weights to ``path`` (.npz)."""
+        """Save layers, alpha, dtype and weights to ``path`` (.npz).
+
+        The file is written beside ``path`` and renamed over it when complete,
+        so a failed save (disk full, no permission) leaves any previous file
+        at ``path`` as it was.
+        """
+        path = os.fspath(path)
         meta = {
             "format": _FILE_FORMAT,
             "version": _FILE_VERSION,
@@ -213,27 +273,27 @@ class NeuralNetwork:
             "dtype": self.dtype.name,
         }
         arrays = {f"W{i}": w for i, w in enumerate(self.W)}
-        with open(path, "wb") as f:
-            np.savez(f, meta=np.array(json.dumps(meta)), **arrays)
+        folder = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(prefix=".fastbp-", suffix=".npz.tmp", dir=folder)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, meta=np.array(json.dumps(meta)), **arrays)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
 
     @classmethod
     def load(cls, path, *, backend="auto") -> NeuralNetwork:
-        """A network saved by ``save``; raises NetworkFileError for a corrupt
-        or foreign file."""
+        """A network saved by ``save``. Raises NetworkFileError, naming the
+        path and what is wrong, for a missing, unreadable, corrupt or foreign file."""
         where = os.fspath(path)
-        try:
-            with np.load(path, allow_pickle=False) as f:
-                files = set(f.files)
-                if "meta" not in files:
-                    raise NetworkFileError(f"{where!r} is not a fastbp network file (no 'meta' entry)")
-                meta = json.loads(str(f["meta"]))
-                arrays = {k: f[k] for k in files if k != "meta"}
-        except NetworkFileError:
-            raise
-        except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:
-            raise NetworkFileError(f"{where!r} is not a readable fastbp network file: {exc}") from None
+        meta, arrays = _read_network_file(where)
         if not isinstance(meta, dict) or meta.get("format") != _FILE_FORMAT:
-            raise NetworkFileError(f"{where!r} is not a fastbp network file (format {meta!r})")
+            raise NetworkFileError(f"{where!r} is not a fastbp network file (its 'meta' entry is not fastbp's)")
         if meta.get("version") != _FILE_VERSION:
             raise NetworkFileError(
                 f"{where!r} has file version {meta.get('version')!r}; this fastbp reads version {_FILE_VERSION}"
@@ -244,7 +304,35 @@ class NeuralNetwork:
             weights = [arrays[f"W{i}"] for i in range(n)]
             net = cls(layers, meta["alpha"], backend=backend, dtype=meta["dtype"], weights=weights)
         except (KeyError, TypeError, ValueError) as exc:
-            raise NetworkFileError(f"{where!r} is a damaged fastbp network file: {exc}") from None
+            raise NetworkFileError(f"{where!r} is a damaged fastbp network file: {_short(exc)}") from None
         if len(arrays) != n:
             raise NetworkFileError(f"{where!r} holds {len(arrays)} weight arrays, expected {n} for layers {layers}")
         return net
+
+
+def _short(exc: BaseException, limit: int = 200) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _read_network_file(where: str):
+    """(meta, weight arrays) of a network file, or NetworkFileError."""
+    if not os.path.exists(where):
+        raise NetworkFileError(f"{where!r}: no such file")
+    if os.path.isdir(where):
+        raise NetworkFileError(f"{where!r} is a directory, not a fastbp network file")
+    try:
+        data = np.load(where, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise NetworkFileError(f"{where!r} holds a single array (.npy), not a fastbp network file (.npz from save)")
+        with data as f:
+            files = set(f.files)
+            if "meta" not in files:
+                raise NetworkFileError(f"{where!r} is not a fastbp network file (no 'meta' entry)")
+            meta = json.loads(str(f["meta"]))
+            arrays = {k: f[k] for k in files if k != "meta"}
+    except NetworkFileError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError, UnicodeDecodeError) as exc:
+        raise NetworkFileError(f"{where!r} is not a readable fastbp network file: {_short(exc)}") from None
+    return meta, arrays

@@ -1,148 +1,44 @@
-"""train(): the one training loop every backend shares.
+"""``train`` and ``train_many``: data in, results out.
 
-Epochs of batched per-sample SGD (``backend.sgd_epoch``), the loss history,
-the reference's ``[INFO] epoch=N, loss=...`` lines, a progress bar with ETA in
-a terminal, a NaN/divergence stop that keeps the last finite weights, timing,
-and evaluation on the test split.
+Both resolve the data set and the backend once, validate every argument, and
+run the one training loop (fastbp.loop): ``train`` for one network (through
+``NeuralNetwork``), ``train_many`` for K networks at once (all of them in one
+loop locally, or in chunks on Dask workers, fastbp.distributed).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import sys
 import time
-from collections.abc import Callable
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .backends import auto_choice, get_backend, normalize_name
 from .datasets import Dataset, get_dataset
-from .errors import TrainingDivergedError
-from .network import NeuralNetwork
-from .validation import check_alpha, check_epochs, check_layers
+from .errors import TrainingDivergedError, TrainingInterrupted
+from .loop import Run, run, show_progress
+from .network import NeuralNetwork, add_bias, init_weights
+from .validation import check_alpha, check_dtype, check_epochs, check_int, check_layers, check_seed
 
 
-class ProgressBar:
-    """A one-line progress bar with ETA on a terminal stream."""
-
-    def __init__(self, total: int, stream=None, width: int = 30, label: str = "train"):
-        self.total = max(int(total), 1)
-        self.stream = stream if stream is not None else sys.stderr
-        self.width = width
-        self.label = label
-        self.start = time.perf_counter()
-        self._last = 0.0
-
-    def update(self, done: int, loss: float | None = None, force: bool = False) -> None:
-        now = time.perf_counter()
-        if not force and now - self._last < 0.1 and done < self.total:
-            return
-        self._last = now
-        frac = min(done / self.total, 1.0)
-        filled = int(self.width * frac)
-        elapsed = now - self.start
-        eta = elapsed / frac - elapsed if frac > 0 else float("nan")
-        loss_s = "" if loss is None else f" loss={loss:.5g}"
-        self.stream.write(
-            f"\r{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {done}/{self.total}"
-            f" {elapsed:6.1f}s ETA {_fmt_eta(eta)}{loss_s}   "
-        )
-        self.stream.flush()
-
-    def clear(self) -> None:
-        """Erase the bar's line so a message can take its place."""
-        self.stream.write("\r\033[K")
-        self.stream.flush()
-
-    def close(self) -> None:
-        self.stream.write("\n")
-        self.stream.flush()
-
-
-def _fmt_eta(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "--:--"
-    m, s = divmod(int(round(seconds)), 60)
-    h, m = divmod(m, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
-
-
-def _is_display_epoch(epoch: int, display_update: int) -> bool:
-    return epoch == 1 or (display_update > 0 and epoch % display_update == 0)
-
-
-def run_epochs(
-    net: NeuralNetwork,
-    X1,
-    Y,
-    epochs: int,
-    *,
-    display_update: int = 100,
-    verbose: bool = True,
-    progress: bool | None = None,
-    loss_every: int = 1,
-    out=None,
-    callback: Callable[[int, float], None] | None = None,
-):
-    """Train ``net`` in place for ``epochs`` epochs on backend arrays
-    ``X1`` (bias column included) and ``Y``.
-
-    The loss is computed after epoch 1, every ``loss_every`` epochs, on every
-    display epoch and after the last; each check also looks for NaN/inf in the
-    loss and the weights. On divergence the weights of the last finite check
-    are restored and TrainingDivergedError says at which epoch.
-
-    Returns ``(loss_epochs, losses)``: two NumPy arrays.
-    """
-    be = net.backend_impl
-    out = sys.stdout if out is None else out
-    if progress is None:
-        progress = verbose and hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
-    bar = ProgressBar(epochs) if progress and epochs > 0 else None
-    display_update = int(display_update) if display_update else 0
-    loss_every = max(int(loss_every), 1)
-    epochs_seen: list[int] = []
-    losses: list[float] = []
-    good = be.copy_weights(net._W)
-    good_epoch = 0
-    try:
-        for epoch in range(1, epochs + 1):
-            be.sgd_epoch(net._W, X1, Y, net.alpha)
-            display = verbose and _is_display_epoch(epoch, display_update)
-            if epoch == 1 or epoch % loss_every == 0 or display or epoch == epochs:
-                loss = be.loss(net._W, X1, Y)
-                if not math.isfinite(loss) or not be.all_finite(net._W):
-                    net._W = good
-                    raise TrainingDivergedError(
-                        f"training diverged at epoch {epoch}: the loss became {loss} "
-                        f"(alpha={net.alpha} may be too large); the network keeps the weights "
-                        f"of epoch {good_epoch}, the last with a finite loss",
-                        epoch=epoch,
-                        last_finite_epoch=good_epoch,
-                    )
-                good = be.copy_weights(net._W)
-                good_epoch = epoch
-                epochs_seen.append(epoch)
-                losses.append(loss)
-                if display:
-                    if bar is not None:
-                        bar.clear()
-                    print(f"[INFO] epoch={epoch}, loss={loss:.7f}", file=out, flush=True)
-                if callback is not None:
-                    callback(epoch, loss)
-            if bar is not None:
-                bar.update(epoch, losses[-1] if losses else None)
-    finally:
-        if bar is not None:
-            bar.update(min(epochs, good_epoch if good_epoch else epochs), losses[-1] if losses else None, force=True)
-            bar.close()
-    return np.array(epochs_seen, dtype=np.int64), np.array(losses, dtype=np.float64)
+class SaturationWarning(RuntimeWarning):
+    """The output units of a trained network sit at 0 or 1 on the wrong side
+    and the loss stopped moving: the learning rate is probably too large."""
 
 
 @dataclass
 class TrainResult:
-    """What ``train`` returns: the trained network and how the run went."""
+    """What ``train`` returns: the trained network and how the run went.
+
+    ``wall_time`` and ``samples_per_second`` cover training only;
+    ``compile_time`` is the time spent before it compiling (or loading from
+    a cache) the backend's kernels. ``epochs`` is the number of epochs run
+    (fewer than asked when ``interrupted``).
+    """
 
     network: NeuralNetwork
     dataset: str
@@ -152,17 +48,19 @@ class TrainResult:
     layers: list[int]
     alpha: float
     epochs: int
-    seed: int | None
+    seed: int
     loss_epochs: np.ndarray
     loss_history: np.ndarray
     wall_time: float
+    compile_time: float
     samples_per_second: float
     n_train: int
     accuracy: float | None = None
     report: str | None = None
     report_dict: dict | None = None
     test_outputs: np.ndarray | None = None
-    extra: dict = field(default_factory=dict)
+    interrupted: bool = False
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def final_loss(self) -> float:
@@ -171,8 +69,10 @@ class TrainResult:
     def summary(self) -> str:
         lines = [
             f"{self.network!r} on {self.dataset!r}: backend={self.backend} dtype={self.dtype} "
-            f"alpha={self.alpha} epochs={self.epochs} seed={self.seed}",
-            f"final loss {self.final_loss:.7f}; {self.wall_time:.3f} s, {self.samples_per_second:,.0f} samples/s",
+            f"alpha={self.alpha} epochs={self.epochs} seed={self.seed}"
+            + (" (interrupted)" if self.interrupted else ""),
+            f"final loss {self.final_loss:.7f}; trained in {self.wall_time:.3f} s "
+            f"({self.samples_per_second:,.0f} samples/s), compile/load {self.compile_time:.2f} s",
         ]
         if self.accuracy is not None:
             lines.append(f"test accuracy {self.accuracy:.4f}")
@@ -214,10 +114,7 @@ def evaluate(net: NeuralNetwork, data: Dataset):
     from sklearn.metrics import classification_report
 
     P = net.predict(data.X_test)
-    if P.shape[1] == 1:
-        pred_idx = (P[:, 0] >= 0.5).astype(int)
-    else:
-        pred_idx = P.argmax(axis=1)
+    pred_idx = (P[:, 0] >= 0.5).astype(int) if P.shape[1] == 1 else P.argmax(axis=1)
     classes = data.classes if data.classes is not None else np.arange(max(P.shape[1], 2))
     pred = np.asarray(classes)[pred_idx]
     truth = np.asarray(data.labels_test)
@@ -229,9 +126,28 @@ def evaluate(net: NeuralNetwork, data: Dataset):
     return acc, report, rdict, P
 
 
+def saturation_message(P: np.ndarray, Y: np.ndarray, losses, alpha: float) -> str | None:
+    """A warning text when the outputs ``P`` on the training targets ``Y`` sit
+    at 0 or 1 on the wrong side for more than 5% of the units and the loss
+    stopped moving over the second half of the recorded ``losses``; else None."""
+    stuck = (np.minimum(P, 1.0 - P) < 1e-6) & (np.abs(P - Y) > 0.5)
+    losses = np.asarray(losses, dtype=float)
+    if len(losses) < 2 or stuck.mean() <= 0.05:
+        return None
+    half = losses[len(losses) // 2 :]
+    if np.ptp(half) > 1e-6 * max(abs(half[-1]), 1e-300):
+        return None
+    return (
+        f"the output units saturated: {stuck.mean():.0%} of the outputs on the training data sit at 0 or 1 "
+        f"on the wrong side and the loss stopped moving at {half[-1]:.6g}; alpha={alpha:g} is probably too "
+        "large, try a smaller one"
+    )
+
+
 def resolve_run(data, layers, epochs, split_seed):
     """(Dataset, layers, epochs) for a run: the data set's defaults where the
     caller gave None, and layers checked against the data's widths."""
+    split_seed = check_seed(split_seed, "split_seed")
     ds = get_dataset(data, seed_split=split_seed) if isinstance(data, str) else get_dataset(data)
     if layers is None:
         layers = ds.layers if ds.layers is not None else [ds.n_features, max(ds.n_features // 2, 2), ds.n_outputs]
@@ -241,6 +157,19 @@ def resolve_run(data, layers, epochs, split_seed):
     if layers[-1] != ds.n_outputs:
         raise ValueError(f"layers[-1] = {layers[-1]} but the targets are {ds.n_outputs} wide")
     return ds, layers, check_epochs(ds.epochs if epochs is None else epochs)
+
+
+def _resolve_backend(backend, layers, n_networks: int = 1):
+    """(backend object, note) resolved once for a run."""
+    if normalize_name(backend) == "auto":
+        name, note = auto_choice(layers, n_networks)
+    else:
+        name, note = normalize_name(backend), "chosen by the caller"
+    return get_backend(name), note
+
+
+def _fresh_seed() -> int:
+    return int(np.random.SeedSequence().generate_state(1)[0] % (2**31))
 
 
 def train(
@@ -270,7 +199,12 @@ def train(
     Defaults reproduce the reference: "xor" is 2-2-1, alpha 0.5, 20,000
     epochs; "digits" is 64-32-16-10, alpha 0.1, 1,000 epochs, split 75/25.
     ``seed`` seeds the initial weights (None draws a fresh seed, recorded in
-    the result); ``split_seed`` fixes the digits split.
+    the result); ``split_seed`` fixes the digits split. ``display_update``:
+    print ``[INFO] epoch=N, loss=...`` every N epochs (0: never).
+
+    Raises TrainingDivergedError (``.result`` the partial result) when the
+    loss becomes NaN/inf, and TrainingInterrupted (``.result`` likewise) on
+    Ctrl-C; the network keeps its last finite / last completed weights.
     """
     if X is not None or y is not None:
         if X is None or y is None:
@@ -278,64 +212,327 @@ def train(
         data = (X, y) if X_test is None and y_test is None else (X, y, X_test, y_test)
     ds, layers, epochs = resolve_run(data, layers, epochs, split_seed)
     alpha = check_alpha(ds.alpha if alpha is None else alpha)
-    if seed is None:
-        seed = int(np.random.SeedSequence().generate_state(1)[0] % (2**31))
+    seed = _fresh_seed() if seed is None else check_seed(seed)
+    display_update = check_int(display_update, "display_update", 0)
+    loss_every = check_int(loss_every, "loss_every", 1)
+    dtype = check_dtype(dtype)
     out = sys.stdout if out is None else out
-
-    if normalize_name(backend) == "auto":
-        name, note = auto_choice(layers)
-    else:
-        name, note = normalize_name(backend), "chosen by the caller"
-    get_backend(name)  # raises BackendUnavailableError with its reason
-    net = NeuralNetwork(layers, alpha, backend=name, dtype=dtype, seed=seed)
+    be, note = _resolve_backend(backend, layers)
+    net = NeuralNetwork(layers, alpha, backend=be, dtype=dtype, seed=seed)
     if verbose:
         print(
-            f"[INFO] {net!r}, backend={name} ({note}), dtype={net.dtype.name}, "
-            f"alpha={alpha}, epochs={epochs}, seed={seed}, {len(ds.X_train)} training samples",
+            f"[INFO] {net!r}, backend={be.name} ({note}), dtype={dtype.name}, alpha={alpha}, epochs={epochs}, "
+            f"seed={seed}, {len(ds.X_train)} training samples",
             file=out,
             flush=True,
         )
-    X1, Y = net.prepare(ds.X_train, ds.Y_train, names=("X", "y"))
-    t0 = time.perf_counter()
-    try:
-        loss_epochs, losses = run_epochs(
-            net,
-            X1,
-            Y,
-            epochs,
-            display_update=display_update,
-            verbose=verbose,
-            progress=progress,
-            loss_every=loss_every,
-            out=out,
+    X1, Y = net.prepare(ds.X_train, ds.Y_train)
+
+    def result(r: Run, interrupted: bool = False) -> TrainResult:
+        acc, report, rdict, P = evaluate(net, ds)
+        n, done = len(ds.X_train), r.epochs_done
+        wall = r.train_seconds
+        res = TrainResult(
+            network=net,
+            dataset=ds.name,
+            backend=be.name,
+            backend_note=note,
+            dtype=dtype.name,
+            layers=layers,
+            alpha=alpha,
+            epochs=done,
+            seed=seed,
+            loss_epochs=np.array(r.loss_epochs[0], dtype=np.int64),
+            loss_history=np.array(r.losses[0]),
+            wall_time=wall,
+            compile_time=r.compile_seconds,
+            samples_per_second=done * n / wall if wall > 0 else float("nan"),
+            n_train=n,
+            accuracy=acc,
+            report=report,
+            report_dict=rdict,
+            test_outputs=P,
+            interrupted=interrupted,
         )
-    except TrainingDivergedError as exc:
-        exc.network = net
+        return res
+
+    show = show_progress(progress, verbose)
+    try:
+        r = net._fit(X1, Y, epochs, display_update if verbose else 0, loss_every, show, out)
+    except (TrainingDivergedError, TrainingInterrupted) as exc:
+        exc.result = result(exc.run, interrupted=isinstance(exc, TrainingInterrupted))
         raise
-    net.backend_impl.synchronize()
-    wall = time.perf_counter() - t0
-    n = len(ds.X_train)
-    acc, report, rdict, P = evaluate(net, ds)
-    result = TrainResult(
-        network=net,
-        dataset=ds.name,
-        backend=name,
-        backend_note=note,
-        dtype=net.dtype.name,
-        layers=layers,
-        alpha=alpha,
-        epochs=epochs,
-        seed=seed,
-        loss_epochs=loss_epochs,
-        loss_history=losses,
-        wall_time=wall,
-        samples_per_second=(epochs * n / wall) if wall > 0 else float("nan"),
-        n_train=n,
-        accuracy=acc,
-        report=report,
-        report_dict=rdict,
-        test_outputs=P,
-    )
+    res = result(r)
+    msg = saturation_message(net.predict(ds.X_train), ds.Y_train, res.loss_history, alpha)
+    if msg is not None:
+        res.warnings.append(msg)
+        warnings.warn(msg, SaturationWarning, stacklevel=2)
     if verbose:
-        print(f"[INFO] trained in {wall:.3f} s ({result.samples_per_second:,.0f} samples/s)", file=out, flush=True)
-    return result
+        print(
+            f"[INFO] trained in {res.wall_time:.3f} s ({res.samples_per_second:,.0f} samples/s; "
+            f"compile/load {res.compile_time:.2f} s before)",
+            file=out,
+            flush=True,
+        )
+    return res
+
+
+# ------------------------------------------------------------ many networks
+@dataclass
+class NetworkResult:
+    """One network of a sweep."""
+
+    index: int
+    alpha: float
+    seed: int
+    network: NeuralNetwork
+    loss_epochs: np.ndarray
+    loss_history: np.ndarray
+    accuracy: float | None
+    diverged_at: int | None = None
+
+    @property
+    def final_loss(self) -> float:
+        return float(self.loss_history[-1]) if len(self.loss_history) else float("nan")
+
+
+@dataclass
+class SweepResult:
+    """What ``train_many`` returns: one result per network, in input order."""
+
+    results: list[NetworkResult]
+    dataset: str
+    backend: str
+    dtype: str
+    layers: list[int]
+    epochs: int
+    wall_time: float
+    compile_time: float
+    n_train: int
+    distributed: bool = False
+    interrupted: bool = False
+
+    @property
+    def network_samples_per_second(self) -> float:
+        return len(self.results) * self.epochs * self.n_train / self.wall_time if self.wall_time > 0 else float("nan")
+
+    def ranked(self) -> list[NetworkResult]:
+        """Best first: highest test accuracy, then lowest final loss."""
+
+        def key(r):
+            acc = -1.0 if r.accuracy is None else r.accuracy
+            loss = r.final_loss if math.isfinite(r.final_loss) else float("inf")
+            return (-acc, loss, r.index)
+
+        return sorted(self.results, key=key)
+
+    def best(self) -> NetworkResult:
+        return self.ranked()[0]
+
+    def table(self, limit: int | None = None) -> str:
+        """A markdown table of the networks, best first."""
+        rows = self.ranked()[: limit or None]
+        lines = ["| rank | alpha | seed | final loss | test accuracy | note |", "|---:|---:|---:|---:|---:|---|"]
+        for i, r in enumerate(rows, 1):
+            acc = "-" if r.accuracy is None else f"{r.accuracy:.4f}"
+            note = "" if r.diverged_at is None else f"diverged at epoch {r.diverged_at}"
+            lines.append(f"| {i} | {r.alpha:g} | {r.seed} | {r.final_loss:.6g} | {acc} | {note} |")
+        return "\n".join(lines)
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.results)} networks {'-'.join(map(str, self.layers))} on {self.dataset!r}, backend={self.backend}, "
+            f"dtype={self.dtype}, {self.epochs} epochs" + (" (interrupted)" if self.interrupted else "") + ": "
+            f"{self.wall_time:.3f} s, {self.network_samples_per_second:,.0f} network-samples/s "
+            f"(compile/load {self.compile_time:.2f} s before)"
+        )
+
+
+def _as_list(values, name: str) -> list:
+    if values is None:
+        return []
+    if isinstance(values, (int, float, np.integer, np.floating)):
+        return [values]
+    if isinstance(values, (str, bytes)):
+        raise TypeError(f"{name} must be a number or a list of numbers, got {values!r}")
+    try:
+        return list(values)
+    except TypeError:
+        raise TypeError(f"{name} must be a number or a list of numbers, got {values!r}") from None
+
+
+def plan(alphas, seeds, grid: bool = True) -> list[tuple[float, int]]:
+    """The (alpha, seed) of every network: the grid of both lists, or (grid=False) zipped."""
+    alphas = [check_alpha(a, "alphas") for a in _as_list(alphas, "alphas")]
+    seeds = [check_seed(s, "seeds") for s in _as_list(seeds, "seeds")]
+    if not alphas:
+        raise ValueError("alphas is empty: give at least one learning rate")
+    if not seeds:
+        raise ValueError("seeds is empty: give at least one seed")
+    if grid:
+        return list(itertools.product(alphas, seeds))
+    if len(alphas) == 1:
+        alphas = alphas * len(seeds)
+    if len(seeds) == 1:
+        seeds = seeds * len(alphas)
+    if len(alphas) != len(seeds):
+        raise ValueError(f"with grid=False, alphas ({len(alphas)}) and seeds ({len(seeds)}) must have the same length")
+    return list(zip(alphas, seeds))
+
+
+def train_block(layers, specs, X_train, Y_train, backend, dtype, epochs, loss_every, progress=False) -> dict:
+    """Train the networks ``specs`` [(alpha, seed), ...] together in one
+    training loop; the unit of work of a sweep (locally: all networks; on
+    Dask: one chunk per task). Returns host-side results: per network its
+    weights, loss history and divergence epoch, and the run's timings."""
+    be = get_backend(backend)
+    dtype = np.dtype(dtype)
+    inits = [init_weights(layers, seed) for _, seed in specs]
+    P = be.params([np.stack([w[l] for w in inits]) for l in range(len(layers) - 1)], dtype)
+    X1 = be.asarray(add_bias(np.asarray(X_train, dtype=np.float64)), dtype)
+    Y = be.asarray(np.asarray(Y_train, dtype=np.float64), dtype)
+    alphas = np.array([a for a, _ in specs])
+    try:
+        r = run(be, P, X1, Y, alphas, epochs, loss_every=loss_every, progress=progress, label="sweep")
+    except TrainingInterrupted as exc:
+        exc.run = _block_results(be, exc.run, specs)
+        raise
+    return _block_results(be, r, specs)
+
+
+def _block_results(be, r: Run, specs) -> dict:
+    host = be.params_to_host(r.params)
+    weights = {k: [w[i] for w in host] for i, k in enumerate(r.active)}
+    for k, Pk in r.stopped.items():
+        weights[k] = [w[0] for w in be.params_to_host(Pk)]
+    return {
+        "networks": [
+            {
+                "alpha": a,
+                "seed": s,
+                "weights": weights[k],
+                "loss_epochs": np.array(r.loss_epochs[k], dtype=np.int64),
+                "loss_history": np.array(r.losses[k]),
+                "diverged_at": r.diverged_at.get(k),
+            }
+            for k, (a, s) in enumerate(specs)
+        ],
+        "epochs": r.epochs_done,
+        "train_seconds": r.train_seconds,
+        "compile_seconds": r.compile_seconds,
+        "interrupted": r.interrupted,
+    }
+
+
+def train_many(
+    data="digits",
+    layers=None,
+    *,
+    alphas=None,
+    seeds=(0,),
+    grid: bool = True,
+    backend="auto",
+    epochs=None,
+    dtype="float64",
+    split_seed: int | None = 0,
+    loss_every: int = 1,
+    client=None,
+    chunk_size: int | None = None,
+    retries: int = 2,
+    verbose: bool = False,
+    progress: bool | None = None,
+    out=None,
+) -> SweepResult:
+    """Train K networks of the same ``layers`` on the same data at once.
+
+    The networks are every (alpha, seed) pair of ``alphas`` x ``seeds``
+    (``grid=False`` zips them instead). Network k's weights equal those of
+    ``NeuralNetwork(layers, alpha_k, seed=seed_k, backend=backend).fit(...)``.
+    A network whose loss becomes NaN/inf stops there, keeping its last finite
+    weights (``diverged_at`` says when); the others go on.
+
+    ``client``: a ``dask.distributed.Client``; the networks are split in
+    chunks of ``chunk_size`` (default: one chunk per worker), each trained in
+    one training loop on a worker; a chunk whose worker is lost is run again
+    (Dask reschedules it; ``retries`` more for errors), and the results come
+    back in order, none lost or duplicated. The backend is resolved here, in
+    the caller's process, and the workers use that same backend.
+    """
+    ds, layers, epochs = resolve_run(data, layers, epochs, split_seed)
+    specs = plan(ds.alpha if alphas is None else alphas, seeds, grid)
+    dtype = check_dtype(dtype)
+    loss_every = check_int(loss_every, "loss_every", 1)
+    out = sys.stdout if out is None else out
+    be, _ = _resolve_backend(backend, layers, len(specs))
+    if verbose:
+        where = "" if client is None else " on Dask"
+        print(
+            f"[INFO] training {len(specs)} networks {'-'.join(map(str, layers))} on backend={be.name}{where}", file=out
+        )
+
+    def result(blocks: list[dict], wall: float | None = None) -> SweepResult:
+        nets = [n for b in blocks for n in b["networks"]]
+        results = []
+        for k, r in enumerate(nets):
+            net = NeuralNetwork(layers, r["alpha"], backend=be, dtype=dtype, seed=r["seed"], weights=r["weights"])
+            results.append(
+                NetworkResult(
+                    index=k,
+                    alpha=r["alpha"],
+                    seed=r["seed"],
+                    network=net,
+                    loss_epochs=r["loss_epochs"],
+                    loss_history=r["loss_history"],
+                    accuracy=evaluate(net, ds)[0],
+                    diverged_at=r["diverged_at"],
+                )
+            )
+        return SweepResult(
+            results=results,
+            dataset=ds.name,
+            backend=be.name,
+            dtype=dtype.name,
+            layers=layers,
+            epochs=min(b["epochs"] for b in blocks),
+            wall_time=blocks[0]["train_seconds"] if wall is None else wall,
+            compile_time=max(b["compile_seconds"] for b in blocks),
+            n_train=len(ds.X_train),
+            distributed=wall is not None,
+            interrupted=any(b["interrupted"] for b in blocks),
+        )
+
+    if client is None:
+        try:
+            block = train_block(
+                layers,
+                specs,
+                ds.X_train,
+                ds.Y_train,
+                be.name,
+                dtype.name,
+                epochs,
+                loss_every,
+                progress=show_progress(progress, verbose),
+            )
+        except TrainingInterrupted as exc:
+            exc.result = result([exc.run])
+            raise
+        return result([block])
+    from .distributed import run_chunks
+
+    t0 = time.perf_counter()
+    blocks = run_chunks(
+        client,
+        train_block,
+        layers,
+        specs,
+        ds.X_train,
+        ds.Y_train,
+        be.name,
+        dtype.name,
+        epochs,
+        loss_every,
+        chunk_size=chunk_size,
+        retries=retries,
+    )
+    return result(blocks, time.perf_counter() - t0)

@@ -61,16 +61,31 @@ def check_alpha(alpha, name: str = "alpha") -> float:
     return a
 
 
-def check_epochs(epochs) -> int:
-    """A non-negative integer epoch count."""
-    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral):
-        if isinstance(epochs, numbers.Real) and float(epochs).is_integer():
-            epochs = int(epochs)
+def check_int(value, name: str, minimum: int) -> int:
+    """An integer >= ``minimum`` (a float with an integral value is accepted)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        if isinstance(value, numbers.Real) and float(value).is_integer():
+            value = int(value)
         else:
-            raise TypeError(f"epochs must be a non-negative integer, got {epochs!r}")
-    if epochs < 0:
-        raise ValueError(f"epochs must be >= 0, got {epochs}")
-    return int(epochs)
+            raise TypeError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_epochs(epochs) -> int:
+    """A positive integer epoch count."""
+    return check_int(epochs, "epochs", 1)
+
+
+def check_seed(seed, name: str = "seed") -> int | None:
+    """None, or a seed that ``np.random.RandomState`` accepts (0 <= seed < 2**32)."""
+    if seed is None:
+        return None
+    seed = check_int(seed, name, 0)
+    if seed >= 2**32:
+        raise ValueError(f"{name} must be below 2**32, got {seed}")
+    return seed
 
 
 def check_dtype(dtype) -> np.dtype:
@@ -82,9 +97,3 @@ def check_dtype(dtype) -> np.dtype:
     if dt not in SUPPORTED_DTYPES:
         raise ValueError(f"dtype must be 'float32' or 'float64', got {dt.name!r}")
     return dt
-
-
-def check_positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)

@@ -186,17 +186,12 @@ def test_cli_bench_report(run_file, tmp_path, capsys):
     assert not (tmp_path / "cli" / "cpu-2026-11-27.png").exists()
 
 
-def test_module_entry_point_takes_a_bare_path(run_file, tmp_path, capsys):
-    assert br.main([str(run_file), "--out", str(tmp_path / "mod"), "--no-chart", "--stat", "median"]) == 0
-    assert "median of each benchmark" in (tmp_path / "mod" / "cpu-2026-11-27.md").read_text()
-
-
 def test_bad_input_is_refused(tmp_path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text('{"not": "a run"}')
-    assert br.main([str(bad)]) == 2
+    assert cli_main(["bench", "report", str(bad)]) == 2
     assert "not a pytest-benchmark JSON run" in capsys.readouterr().err
-    assert br.main([str(tmp_path / "missing.json")]) == 2
+    assert cli_main(["bench", "report", str(tmp_path / "missing.json")]) == 2
     empty = tmp_path / "empty.json"
     empty.write_text('{"benchmarks": []}')
     assert cli_main(["bench", "report", str(empty), "--no-chart"]) == 2

@@ -14,6 +14,7 @@ import pytest
 
 from fastbp.backends import _cuda_source as src
 from fastbp.backends import get_backend, unavailable_reason
+from fastbp.backends.base import Params
 from fastbp.datasets import digits as fastbp_digits
 from fastbp.network import add_bias
 from fastbp.network import init_weights as fastbp_init_weights
@@ -133,9 +134,6 @@ def test_every_kernel_matches_numpy(numpy_b, dtype, cublas):
     lr, ld = numpy_b.loss(W, X1, Y), cuda.loss(Wd, X1d, Yd)
     assert isinstance(ld, float)
     assert ld == pytest.approx(lr, rel=rtol * 10)
-    assert cuda.all_finite(Wd)
-    Wd[1][0, 0] = np.nan
-    assert not cuda.all_finite(Wd)
     cuda.synchronize()
 
 
@@ -355,7 +353,7 @@ def test_sgd_epoch_many_matches_each_network(numpy_b, dtype, variant):
     assert cuda.last_plan.path == "block"
     _check_block_kernel(cuda, variant, dtype)
     host = [cuda.to_numpy(w) for w in Ws]
-    losses = cuda.loss_many(Ws, X1d, Yd)
+    losses = cuda.loss_many(Params(Ws, dtype), X1d, Yd)
     assert losses.shape == (K,)
     for k in range(K):
         ref = _ref_epochs(numpy_b, nets[k], X1, Y, alphas[k], 2, dtype)

@@ -110,11 +110,106 @@ def test_sgd_epoch_many_equals_each_network_alone(backend, dtype, K):
     Ws = [backend.asarray(np.stack([w[l] for w in inits]), dtype) for l in range(len(layers) - 1)]
     X1, Y = backend.asarray(X1h, dtype), backend.asarray(Yh, dtype)
     backend.sgd_epoch_many(Ws, X1, Y, alphas)
-    losses = backend.loss_many(Ws, X1, Y)
-    assert np.shape(losses) == (K,)
     for k in range(K):
         W = [backend.asarray(w, dtype) for w in inits[k]]
         backend.sgd_epoch(W, X1, Y, float(alphas[k]))
         for l in range(len(W)):
             assert_close(backend.to_numpy(Ws[l])[k], backend.to_numpy(W[l]), dtype, f"network {k} W[{l}]")
-        assert losses[k] == pytest.approx(backend.loss(W, X1, Y), rel=rtol(dtype))
+
+
+def stacked(layers, K, seed=0):
+    inits = [init_weights(layers, seed + k) for k in range(K)]
+    return [np.stack([w[l] for w in inits]) for l in range(len(layers) - 1)]
+
+
+@pytest.mark.parametrize("K", [1, 3])
+def test_train_many_epochs_in_one_call_equals_epoch_by_epoch(backend, dtype, K):
+    """The seam: E epochs and the losses at the recorded epochs in one call
+    equal E one-epoch calls and the loss computed after each."""
+    layers = [6, 5, 4, 3]
+    rng = np.random.RandomState(3)
+    X1h, Yh = add_bias(rng.rand(13, 6)), rng.rand(13, 3)
+    X1, Y = backend.asarray(X1h, dtype), backend.asarray(Yh, dtype)
+    alphas = np.linspace(0.3, 0.9, K)
+    host = stacked(layers, K)
+    P = backend.params(host, dtype)
+    record = np.array([1, 2, 5, 7])
+    losses = backend.train(P, X1, Y, alphas, 7, record)
+    assert losses.shape == (4, K) and losses.dtype == np.float64
+    Q = backend.params(host, dtype)
+    for e in range(1, 8):
+        backend.train(Q, X1, Y, alphas, 1)
+        if e in record:
+            for k in range(K):
+                want = backend.loss(Q.network(k), X1, Y)
+                assert losses[list(record).index(e), k] == pytest.approx(want, rel=rtol(dtype))
+    for a, b in zip(backend.params_to_host(P), backend.params_to_host(Q)):
+        np.testing.assert_array_equal(a, b)  # the same code per epoch: bit for bit
+        assert a.shape[0] == K
+    np.testing.assert_array_equal(backend.params_to_host(backend.copy_params(P))[0], backend.params_to_host(P)[0])
+
+
+def test_train_reports_nan_for_a_network_with_a_non_finite_weight(backend, dtype):
+    layers = [4, 3, 2]
+    rng = np.random.RandomState(4)
+    X1, Y = backend.asarray(add_bias(rng.rand(5, 4)), dtype), backend.asarray(rng.rand(5, 2), dtype)
+    host = stacked(layers, 2)
+    host[1][1, 0, 0] = np.inf  # network 1, last layer: the loss alone could stay finite
+    P = backend.params(host, dtype)
+    losses = backend.train(P, X1, Y, np.array([0.1, 0.1]), 3, np.array([1, 3]))
+    assert np.isfinite(losses[:, 0]).all() and np.isnan(losses[:, 1]).all()
+
+
+def _small(backend, dtype=np.float64):
+    layers = [4, 3, 2]
+    Wh, X1h, Yh, W, X1, Y = setup(backend, layers, 6, dtype)
+    return W, X1, Y
+
+
+@pytest.mark.parametrize("bad_dtype", [np.int64, np.float16, np.complex128])
+def test_one_epoch_kernels_name_a_wrong_dtype(backend, bad_dtype):
+    W, X1, Y = _small(backend)
+    bad = lambda a: backend.asarray(backend.to_numpy(a), bad_dtype)  # noqa: E731
+    with pytest.raises(TypeError, match=r"X1 has dtype"):
+        backend.sgd_epoch(W, bad(X1), Y, 0.1)
+    with pytest.raises(TypeError, match=r"Y has dtype"):
+        backend.sgd_epoch(W, X1, bad(Y), 0.1)
+    with pytest.raises(TypeError, match=r"W\[1\] has dtype"):
+        backend.sgd_epoch([W[0], bad(W[1])], X1, Y, 0.1)
+    with pytest.raises(TypeError, match=r"W\[0\] has dtype"):
+        backend.sgd_epoch([bad(W[0]), W[1]], X1, Y, 0.1)
+    with pytest.raises(TypeError, match="alphas must be real numbers"):
+        backend.sgd_epoch(W, X1, Y, "0.1")
+
+
+def test_one_epoch_kernels_name_a_wrong_shape(backend):
+    W, X1, Y = _small(backend)
+    with pytest.raises(ValueError, match=r"X1 has shape \(6, 4\) but the weights need 5 columns"):
+        backend.sgd_epoch(W, X1[:, :4], Y, 0.1)
+    with pytest.raises(ValueError, match=r"W\[1\] has shape \(5, 2\) but W\[0\] has shape \(5, 4\)"):
+        backend.sgd_epoch([W[0], backend.asarray(np.zeros((5, 2)), np.float64)], X1, Y, 0.1)
+    with pytest.raises(ValueError, match=r"Y has shape \(6, 3\)"):
+        backend.sgd_epoch(W, X1, backend.asarray(np.zeros((6, 3)), np.float64), 0.1)
+    with pytest.raises(ValueError, match=r"Y has 5 rows but X1 has 6"):
+        backend.sgd_epoch(W, X1, Y[:5], 0.1)
+    with pytest.raises(ValueError, match=r"X1 must be 2-D"):
+        backend.sgd_epoch(W, X1[0], Y, 0.1)
+    with pytest.raises(ValueError, match=r"W\[0\] must be a non-empty 2-D"):
+        backend.sgd_epoch([W[0][None], W[1]], X1, Y, 0.1)
+    with pytest.raises(TypeError, match=r"W must be a non-empty list"):
+        backend.sgd_epoch([], X1, Y, 0.1)
+    with pytest.raises(ValueError, match=r"alphas has 2 values but Ws stacks 1"):
+        backend.sgd_epoch_many([w[None] for w in W], X1, Y, [0.1, 0.2])
+    with pytest.raises(ValueError, match=r"Ws\[1\] stacks 2 networks"):
+        backend.sgd_epoch_many([W[0][None], backend.asarray(np.zeros((2, 4, 2)), np.float64)], X1, Y, [0.1])
+
+
+def test_read_only_weights_are_refused_before_training(backend):
+    W, X1, Y = _small(backend)
+    if not hasattr(W[1], "flags") or not hasattr(W[1].flags, "writeable") or backend.on_device:
+        pytest.skip("device arrays have no read-only flag")
+    before = [w.copy() for w in W]
+    W[1].flags.writeable = False
+    with pytest.raises(ValueError, match=r"W\[1\] is read-only"):
+        backend.sgd_epoch(W, X1, Y, 0.1)
+    np.testing.assert_array_equal(W[0], before[0])  # nothing ran

@@ -71,13 +71,40 @@ def test_to_moves_between_backends_and_dtypes(backend_name):
     np.testing.assert_allclose(moved.predict(X), net.predict(X), rtol=1e-6)
 
 
-def test_zero_epochs_is_a_no_op(backend_name):
+def test_zero_epochs_is_refused_and_changes_nothing(backend_name):
     net = fastbp.NeuralNetwork([2, 2, 1], backend=backend_name, seed=0)
     before = net.W
-    epochs, losses = net.fit(X, y, epochs=0, verbose=False)
-    assert len(losses) == 0
+    with pytest.raises(ValueError, match="epochs must be an integer >= 1"):
+        net.fit(X, y, epochs=0, verbose=False)
     for a, b in zip(net.W, before):
         np.testing.assert_array_equal(a, b)
+
+
+def test_weights_stay_in_the_backend_layout_between_calls(backend_name):
+    net = fastbp.NeuralNetwork([2, 2, 1], 0.5, backend=backend_name, seed=0)
+    params, first = net._params, net._params.W[0]
+    net.fit(X, y, epochs=3, verbose=False)
+    net.fit_partial(X[0], y[0])
+    net.fit(X, y, epochs=2, verbose=False)
+    assert net._params is params and net._params.W[0] is first  # trained in place: no re-pack, no re-copy
+    ref = fastbp.NeuralNetwork([2, 2, 1], 0.5, backend=backend_name, seed=0)
+    ref.fit(X, y, epochs=3, verbose=False)
+    ref.fit_partial(X[0], y[0])
+    ref.fit(X, y, epochs=2, verbose=False)
+    for a, b in zip(net.W, ref.W):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_alpha_can_change_between_fits(backend_name):
+    a = fastbp.NeuralNetwork([2, 2, 1], 0.5, backend=backend_name, seed=0)
+    b = fastbp.NeuralNetwork([2, 2, 1], 0.2, backend=backend_name, seed=0)
+    a.alpha = 0.2
+    a.fit(X, y, epochs=2, verbose=False)
+    b.fit(X, y, epochs=2, verbose=False)
+    for u, v in zip(a.W, b.W):
+        np.testing.assert_array_equal(u, v)
+    with pytest.raises(ValueError, match="alpha must be a positive finite number"):
+        a.alpha = -1
 
 
 def test_tutorial_script_runs_with_only_the_import_changed(capsys):

@@ -116,8 +116,6 @@ def test_predict_and_loss_match_numpy(nb, ref):
     X1, Y = make_data(layers)
     np.testing.assert_allclose(nb.predict(W, X1), ref.predict(W, X1), rtol=1e-13)
     assert nb.loss(W, X1, Y) == pytest.approx(ref.loss(W, X1, Y), rel=1e-13)
-    assert nb.all_finite(W)
-    assert not nb.all_finite([W[0], W[1] * np.nan])
 
 
 # ----------------------------------------------------------- whole epochs
@@ -243,7 +241,7 @@ def test_sgd_epoch_many_equals_each_network_alone(nb, layers, K):
     for k in range(K):
         for l in range(len(Ws)):  # the same compiled code per network: bit for bit
             np.testing.assert_array_equal(Ws[l][k], nets[k][l])
-    losses = nb.loss_many(Ws, X1, Y)
+    losses = nb.loss_many(nb.params(Ws, np.float64), X1, Y)
     assert losses.shape == (K,)
     np.testing.assert_allclose(losses, [nb.loss(n, X1, Y) for n in nets], rtol=1e-12)
 
@@ -258,61 +256,16 @@ def test_sgd_epoch_many_matches_numpy_default(nb, ref):
     ref.sgd_epoch_many(Wr, X1, Y, alphas)
     for a, b in zip(Ws, Wr):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(nb.loss_many(Ws, X1, Y), ref.loss_many(Wr, X1, Y), rtol=1e-12)
+    np.testing.assert_allclose(
+        nb.loss_many(nb.params(Ws, np.float64), X1, Y), ref.loss_many(ref.params(Wr, np.float64), X1, Y), rtol=1e-12
+    )
     assert "threading_layer" in nb.info()
 
 
-# ------------------------------------------------------------ bad input
+# ------------------------------------------------------------ odd input
 def _net():
     layers = [4, 3, 2]
     return make_weights(layers), *make_data(layers, n=6)
-
-
-@pytest.mark.parametrize("bad_dtype", [np.int64, np.float16, np.complex128])
-def test_wrong_dtype_names_the_argument(nb, bad_dtype):
-    W, X1, Y = _net()
-    with pytest.raises(TypeError, match=r"X1 has dtype"):
-        nb.sgd_epoch(W, X1.astype(bad_dtype), Y, 0.1)
-    with pytest.raises(TypeError, match=r"Y has dtype"):
-        nb.sgd_epoch(W, X1, Y.astype(bad_dtype), 0.1)
-    with pytest.raises(TypeError, match=r"W\[1\] has dtype"):
-        nb.sgd_epoch([W[0], W[1].astype(bad_dtype)], X1, Y, 0.1)
-    with pytest.raises(TypeError, match=r"X1 has dtype"):
-        nb.forward(W, X1.astype(bad_dtype))
-
-
-def test_mismatched_dtypes_name_the_argument(nb):
-    W, X1, Y = _net()
-    with pytest.raises(TypeError, match=r"X1 has dtype float32 but the weights have dtype float64"):
-        nb.sgd_epoch(W, X1.astype(np.float32), Y, 0.1)
-    with pytest.raises(TypeError, match=r"W\[1\] has dtype float32 but W\[0\] has dtype float64"):
-        nb.sgd_epoch([W[0], W[1].astype(np.float32)], X1, Y, 0.1)
-    with pytest.raises(TypeError, match=r"D has dtype float32"):
-        nb.update(W[1], np.ones((1, 4)), np.ones((1, 2), np.float32), 0.1)
-    with pytest.raises(TypeError, match="alpha must be a real number"):
-        nb.sgd_epoch(W, X1, Y, "0.1")
-
-
-def test_wrong_shapes_name_the_argument(nb):
-    W, X1, Y = _net()
-    with pytest.raises(ValueError, match=r"X1 has 4 columns but W\[0\] has shape \(5, 4\)"):
-        nb.sgd_epoch(W, X1[:, :4], Y, 0.1)
-    with pytest.raises(ValueError, match=r"W\[1\] has shape \(5, 2\) but W\[0\] has shape \(5, 4\)"):
-        nb.sgd_epoch([W[0], np.zeros((5, 2))], X1, Y, 0.1)
-    with pytest.raises(ValueError, match=r"Y has shape \(6, 3\)"):
-        nb.sgd_epoch(W, X1, np.zeros((6, 3)), 0.1)
-    with pytest.raises(ValueError, match=r"Y has shape \(5, 2\)"):
-        nb.sgd_epoch(W, X1, Y[:5], 0.1)
-    with pytest.raises(ValueError, match=r"X1 must be 2-D"):
-        nb.sgd_epoch(W, X1[0], Y, 0.1)
-    with pytest.raises(ValueError, match=r"W\[0\] must be a non-empty 2-D"):
-        nb.sgd_epoch([W[0][None], W[1]], X1, Y, 0.1)
-    with pytest.raises(TypeError, match=r"W must be a non-empty list"):
-        nb.sgd_epoch([], X1, Y, 0.1)
-    with pytest.raises(ValueError, match=r"alphas has 2 values but Ws stacks 1"):
-        nb.sgd_epoch_many([w[None] for w in W], X1, Y, [0.1, 0.2])
-    with pytest.raises(ValueError, match=r"Ws\[1\] stacks 2 networks"):
-        nb.sgd_epoch_many([W[0][None], np.stack([W[1], W[1]])], X1, Y, [0.1])
 
 
 def test_non_contiguous_input_is_accepted(nb):
@@ -326,19 +279,6 @@ def test_non_contiguous_input_is_accepted(nb):
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x, y)
     np.testing.assert_array_equal(nb.predict(W, Xf), nb.predict(W, X1))
-
-
-def test_read_only_weights_name_the_argument(nb):
-    # the kernels work on packed copies and write back: read-only weights
-    # must be refused before anything runs
-    W, X1, Y = _net()
-    W[1].flags.writeable = False
-    with pytest.raises(ValueError, match=r"W\[1\] is read-only"):
-        nb.sgd_epoch(W, X1, Y, 0.1)
-    Ws = [w[None].copy() for w in W]
-    Ws[0].flags.writeable = False
-    with pytest.raises(ValueError, match=r"Ws\[0\] is read-only"):
-        nb.sgd_epoch_many(Ws, X1, Y, [0.1])
 
 
 def test_sgd_epoch_many_non_contiguous_weights_updated_in_place(nb):
@@ -366,11 +306,11 @@ def test_huge_finite_inputs_give_no_nan_or_warning(nb, dtype):
         assert 0.0 <= float(P[1, 0]) < 1e-300 and 0.0 <= float(P[3, 0]) < 1e-300
         w = [x.copy() for x in W]
         nb.sgd_epoch(w, X1, Y, 0.5)
-        assert nb.all_finite(w)
+        assert all(np.isfinite(x).all() for x in w)
         big = [np.array([[1e3, -1e3, 50.0], [-1e3, 1e3, -50.0], [1.0, 1.0, 1.0]], dtype), np.ones((3, 1), dtype) * 800]
         Xb = np.array([[1.0, -1.0, 1.0]], dtype)
         nb.sgd_epoch(big, Xb, np.zeros((1, 1), dtype), 0.5)
-        assert nb.all_finite(big)
+        assert all(np.isfinite(x).all() for x in big)
         assert np.isfinite(nb.loss(big, Xb, np.zeros((1, 1), dtype)))
 
 

@@ -5,10 +5,11 @@ import time
 
 import numpy as np
 import pytest
+from test_training import poison_at
 
 import fastbp
 from fastbp.datasets import from_arrays
-from fastbp.sweep import plan
+from fastbp.training import plan
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +45,7 @@ def test_plan_grid_and_zip():
     assert plan(0.5, [1, 2], grid=False) == [(0.5, 1), (0.5, 2)]
     with pytest.raises(ValueError, match="alphas must be a positive finite number"):
         plan([0.1, -1], [0])
-    with pytest.raises(ValueError, match="seeds must be non-negative integers"):
+    with pytest.raises(ValueError, match="seeds must be an integer >= 0"):
         plan([0.1], [-2])
     with pytest.raises(ValueError, match="same length"):
         plan([0.1, 0.2, 0.3], [1, 2], grid=False)
@@ -52,30 +53,30 @@ def test_plan_grid_and_zip():
         plan([0.1], [])
 
 
-def test_diverged_network_stops_alone(small, monkeypatch):
-    be = fastbp.get_backend("numpy")
-    real = type(be).sgd_epoch_many
-    calls = {"n": 0}
-
-    def poisoned(self, Ws, X1, Y, alphas):
-        calls["n"] += 1
-        real(self, Ws, X1, Y, alphas)
-        if calls["n"] == 3:
-            Ws[0][1, 0, 0] = np.nan  # network 1 breaks at epoch 3
-
-    monkeypatch.setattr(type(be), "sgd_epoch_many", poisoned)
-    res = fastbp.train_many(small, [6, 5, 3], alphas=[0.2], seeds=[0, 1, 2], backend="numpy", epochs=6)
+def test_diverged_network_stops_alone(small, backend_name, monkeypatch):
+    poison_at(monkeypatch, fastbp.get_backend(backend_name), 3, network=1)
+    res = fastbp.train_many(small, [6, 5, 3], alphas=[0.2], seeds=[0, 1, 2], backend=backend_name, epochs=6)
     bad = res.results[1]
     assert bad.diverged_at == 3 and list(bad.loss_epochs) == [1, 2]
     assert all(np.isfinite(w).all() for w in bad.network.W)
     monkeypatch.undo()
-    ref = fastbp.NeuralNetwork([6, 5, 3], 0.2, backend="numpy", seed=1)
+    ref = fastbp.NeuralNetwork([6, 5, 3], 0.2, backend=backend_name, seed=1)
     ref.fit(small.X_train, small.Y_train, epochs=2, verbose=False)
     for a, b in zip(bad.network.W, ref.W):
-        np.testing.assert_allclose(a, b, rtol=1e-12)
+        np.testing.assert_array_equal(a, b)
     for k in (0, 2):
+        alone = fastbp.NeuralNetwork([6, 5, 3], 0.2, backend=backend_name, seed=[0, 1, 2][k])
+        alone.fit(small.X_train, small.Y_train, epochs=6, verbose=False)
         assert res.results[k].diverged_at is None and list(res.results[k].loss_epochs) == [1, 2, 3, 4, 5, 6]
+        for a, b in zip(res.results[k].network.W, alone.W):
+            np.testing.assert_array_equal(a, b)
     assert "diverged at epoch 3" in res.table()
+
+
+def test_sweep_networks_stay_on_the_callers_backend(small, backend_name):
+    res = fastbp.train_many(small, [6, 4, 3], alphas=[0.1], seeds=[0, 1], backend=backend_name, epochs=2)
+    assert res.backend == backend_name
+    assert all(r.network.backend == backend_name for r in res.results)
 
 
 def test_sweep_cli_prints_table_best_first(capsys):
@@ -125,7 +126,7 @@ def test_dask_sweep_equals_local(dask_client, small):
     for a, b in zip(remote.results, local.results):
         for u, v in zip(a.network.W, b.network.W):
             np.testing.assert_array_equal(u, v)
-    assert remote.extra["distributed"]
+    assert remote.distributed
 
 
 def test_dask_worker_lost_mid_sweep_is_retried(dask_client, small):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import fastbp
+from fastbp.backends.base import NO_RECORD
 from fastbp.errors import TrainingDivergedError
 
 #: The NumPy backend's per-sample loop is slow; it proves the loop with fewer
@@ -57,37 +58,51 @@ def test_loss_history_and_display(backend_name):
     assert lines[0] == f"[INFO] epoch=1, loss={r.loss_history[0]:.7f}"
 
 
+def poison_at(monkeypatch, be, epoch, network=0):
+    """Makes ``be.train`` set one weight of ``network`` to NaN before the
+    ``epoch``-th epoch it runs (counted over all calls)."""
+    real = be.train
+    count = {"epoch": 0}
+
+    def train(P, X1, Y, alphas, epochs, record=NO_RECORD):
+        rows = []
+        for e in range(1, epochs + 1):
+            count["epoch"] += 1
+            if count["epoch"] == epoch and network < P.K:
+                P.W[0][network, 0, 0] = np.nan
+            rec = np.array([1]) if e in record else NO_RECORD
+            got = real(P, X1, Y, alphas, 1, rec)
+            rows.extend(got)
+        return np.array(rows).reshape(len(record), P.K)
+
+    monkeypatch.setattr(be, "train", train)
+
+
 def test_divergence_stops_and_keeps_last_finite_weights(backend_name, monkeypatch):
-    net = fastbp.NeuralNetwork([2, 2, 1], 0.5, backend=backend_name, seed=0)
-    be = net.backend_impl
-    real = be.sgd_epoch
-    calls = {"n": 0}
-
-    def poisoned(W, X1, Y, alpha):
-        calls["n"] += 1
-        real(W, X1, Y, alpha)
-        if calls["n"] == 4:  # epoch 4 produces a NaN weight
-            host = be.to_numpy(W[0])
-            host[0, 0] = np.nan
-            W[0][...] = be.asarray(host, host.dtype)
-
-    monkeypatch.setattr(be, "sgd_epoch", poisoned)
     X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], float)
     y = np.array([0, 1, 1, 0], float)
-    snapshot = {}
-
-    def remember(epoch, loss):
-        snapshot[epoch] = net.W
-
-    from fastbp.training import run_epochs
-
-    X1, Y = net.prepare(X, y)
+    net = fastbp.NeuralNetwork([2, 2, 1], 0.5, backend=backend_name, seed=0)
+    poison_at(monkeypatch, net.backend_impl, 4)
     with pytest.raises(TrainingDivergedError, match="epoch 4") as info:
-        run_epochs(net, X1, Y, 10, verbose=False, callback=remember)
+        net.fit(X, y, epochs=10, verbose=False)
     assert info.value.epoch == 4 and info.value.last_finite_epoch == 3
-    for a, b in zip(net.W, snapshot[3]):
+    assert info.value.run.loss_epochs[0] == [1, 2, 3]
+    monkeypatch.undo()
+    ref = fastbp.NeuralNetwork([2, 2, 1], 0.5, backend=backend_name, seed=0)
+    ref.fit(X, y, epochs=3, verbose=False)
+    for a, b in zip(net.W, ref.W):
         np.testing.assert_array_equal(a, b)
-    assert all(np.isfinite(w).all() for w in net.W)
+
+
+def test_train_reports_divergence_with_its_partial_result(monkeypatch):
+    be = fastbp.get_backend("numpy")
+    poison_at(monkeypatch, be, 6)
+    with pytest.raises(TrainingDivergedError) as info:
+        fastbp.train("xor", backend="numpy", seed=0, epochs=20, loss_every=2, verbose=False)
+    r = info.value.result
+    assert info.value.epoch == 6 and info.value.last_finite_epoch == 4
+    assert list(r.loss_epochs) == [1, 2, 4] and r.network is not None
+    assert all(np.isfinite(w).all() for w in r.network.W)
 
 
 def test_huge_alpha_reports_divergence_or_finite(backend_name):
@@ -132,8 +147,9 @@ def test_seed_none_is_recorded_and_reproducible():
 
 def test_progress_bar_writes_eta(capsys):
     fastbp.train("xor", backend="numpy", epochs=30, seed=0, progress=True, display_update=0)
-    err = capsys.readouterr().err
-    assert "ETA" in err and "30/30" in err
+    captured = capsys.readouterr()
+    assert "ETA" in captured.err and "30/30" in captured.err
+    assert "[INFO] epoch=" not in captured.out  # display_update=0: no loss lines at all
 
 
 def test_float32_training_works(backend_name):

@@ -82,11 +82,48 @@ def test_bad_alpha_type():
         fastbp.NeuralNetwork([2, 2, 1], "fast", backend="numpy")
 
 
-def test_negative_epochs(net):
-    with pytest.raises(ValueError, match="epochs must be >= 0"):
-        net.fit(X, y, epochs=-1)
-    with pytest.raises(ValueError, match="epochs must be >= 0"):
-        fastbp.train("xor", epochs=-5, backend="numpy", verbose=False)
+@pytest.mark.parametrize("epochs", [-1, 0])
+def test_epochs_must_be_positive(net, epochs):
+    with pytest.raises(ValueError, match="epochs must be an integer >= 1"):
+        net.fit(X, y, epochs=epochs)
+    with pytest.raises(ValueError, match="epochs must be an integer >= 1"):
+        fastbp.train("xor", epochs=epochs, backend="numpy", verbose=False)
+
+
+@pytest.mark.parametrize(
+    "kwargs, exc, match",
+    [
+        ({"seed": -1}, ValueError, "seed must be an integer >= 0"),
+        ({"seed": "abc"}, TypeError, "seed must be an integer"),
+        ({"seed": 2**32}, ValueError, "seed must be below 2\\*\\*32"),
+        ({"loss_every": "x"}, TypeError, "loss_every must be an integer"),
+        ({"loss_every": 0}, ValueError, "loss_every must be an integer >= 1"),
+        ({"display_update": -1}, ValueError, "display_update must be an integer >= 0"),
+        ({"split_seed": -3}, ValueError, "split_seed must be an integer >= 0"),
+        ({"epochs": 2.5}, TypeError, "epochs must be an integer"),
+    ],
+)
+def test_train_arguments_are_checked_at_the_boundary(kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        fastbp.train("xor", backend="numpy", verbose=False, **kwargs)
+
+
+def test_fit_arguments_are_checked(net):
+    with pytest.raises(ValueError, match="displayUpdate must be an integer >= 0"):
+        net.fit(X, y, epochs=1, displayUpdate=-1)
+    with pytest.raises(ValueError, match="loss_every must be an integer >= 1"):
+        net.fit(X, y, epochs=1, loss_every=0)
+    with pytest.raises(ValueError, match="seed must be an integer >= 0"):
+        fastbp.NeuralNetwork([2, 2, 1], backend="numpy", seed=-1)
+
+
+def test_train_many_arguments_are_checked():
+    with pytest.raises(ValueError, match="seeds must be an integer >= 0"):
+        fastbp.train_many("xor", seeds=[0, -2], backend="numpy")
+    with pytest.raises(TypeError, match="alphas must be a number or a list"):
+        fastbp.train_many("xor", alphas="fast", backend="numpy")
+    with pytest.raises(ValueError, match="loss_every must be an integer >= 1"):
+        fastbp.train_many("xor", loss_every=0, backend="numpy")
 
 
 @pytest.mark.parametrize("dtype, exc", [("float16", ValueError), ("int32", ValueError), ("banana", TypeError)])

@@ -6,10 +6,13 @@ Numba compiles each one on its first call, or loads it from its on-disk cache
 
 Per-sample SGD epoch
 --------------------
-``sgd_epoch`` runs every sample of a batch in order, for any number of
-layers, in ONE compiled call; ``sgd_epoch_many`` runs K networks the same
-way, spread over threads with ``prange`` (network k runs exactly the code it
-runs alone, so its weights are bit for bit those of training it alone).
+``train`` runs many epochs of every sample of a batch in order, for any
+number of layers and K networks one after the other, in ONE compiled call,
+and computes each network's reference loss after the epochs asked for
+(``_loss``). It releases the GIL (``nogil``): the backend spreads many
+networks over threads by calling it on groups of networks at once (network
+k runs exactly the code it runs alone, so its weights are bit for bit those
+of training it alone).
 Nothing is allocated per sample and no array view is made per sample (a
 Numba view costs an atomic reference-count pair): each network's weights are
 ONE flat buffer (a row of ``slab``) and its activations and deltas another
@@ -69,7 +72,7 @@ import math
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, prange, types
+from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
@@ -527,20 +530,52 @@ def _train(Wn, geo, wp, X, Y, alpha, one, S):
             vec_update(Wn, w0, X, n * nx, S, dl + wp, r0, cp0, alpha)
 
 
+@njit(inline="always", **_OPTS)
+def _loss(Wn, geo, wp, X, Y, S):
+    """The reference loss ``0.5 * sum((forward(X) - Y) ** 2)`` of one network
+    (summed in float64), or NaN when the loss or any weight is not finite.
+    Uses the network's scratch S like ``_train`` (which starts afresh)."""
+    L = geo.shape[0]
+    N, nx = X.shape
+    w0, r0, c0, cp0 = geo[0, 0], geo[0, 1], geo[0, 2], geo[0, 3]
+    ao = L * wp
+    total = 0.0
+    for n in range(N):
+        vec_forward(Wn, w0, X, n * nx, S, wp, r0, cp0)
+        vec_sigmoid(S, wp, c0)
+        for l in range(1, L):
+            vec_forward_split(Wn, geo[l, 0], S, l * wp, S, (l + 1) * wp, geo[l, 1], geo[l, 3])
+            vec_sigmoid(S, (l + 1) * wp, geo[l, 2])
+        for j in range(geo[L - 1, 2]):
+            e = float(S[ao + j]) - float(Y[n, j])
+            total += e * e
+    wsum = 0.0
+    for i in range(Wn.shape[0]):
+        wsum += Wn[i]
+    if not (np.isfinite(total) and np.isfinite(wsum)):
+        return np.nan
+    return 0.5 * total
+
+
 @njit(**_OPTS)
-def sgd_epoch(slab, geo, wp, X, Y, alphas, one, scratch):
-    """Per-sample SGD over every row of X for each network k (row k of slab
-    and scratch, alphas[k]), one after the other."""
+def train(slab, geo, wp, X, Y, alphas, one, scratch, epochs, record, losses):
+    """``epochs`` epochs of per-sample SGD for each network k (row k of slab
+    and scratch, alphas[k]), one network after the other; after epoch
+    ``record[r]`` network k's loss goes to ``losses[k, r]``. A network whose
+    loss is NaN (diverged) stops; its remaining losses are NaN."""
+    R = record.shape[0]
     for k in range(slab.shape[0]):
-        _train(slab[k], geo, wp, X, Y, alphas[k], one, scratch[k])
-
-
-@njit(parallel=True, **_OPTS)
-def sgd_epoch_many(slab, geo, wp, X, Y, alphas, one, scratch):
-    """sgd_epoch with the networks spread over threads (prange): network k
-    runs exactly the code it runs alone."""
-    for k in prange(slab.shape[0]):
-        _train(slab[k], geo, wp, X, Y, alphas[k], one, scratch[k])
+        Wn, S, alpha = slab[k], scratch[k], alphas[k]
+        r = 0
+        for e in range(1, epochs + 1):
+            _train(Wn, geo, wp, X, Y, alpha, one, S)
+            if r < R and record[r] == e:
+                losses[k, r] = _loss(Wn, geo, wp, X, Y, S)
+                r += 1
+                if np.isnan(losses[k, r - 1]):
+                    break
+        for q in range(r, R):  # not reached: the network diverged
+            losses[k, q] = np.nan
 
 
 # ------------------------------------------------------ single kernels

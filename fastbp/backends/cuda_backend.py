@@ -299,9 +299,6 @@ class CudaBackend(Backend):
             return cupy.asnumpy(dev)
         return np.array(dev, copy=True)
 
-    def copy_weights(self, W):
-        return [w.copy() for w in W]
-
     def synchronize(self):
         cupy.cuda.Device(self.device_id).synchronize()
 
@@ -386,11 +383,6 @@ class CudaBackend(Backend):
         Y = self._as_dev(Y, P.dtype, "Y").reshape(P.shape)
         return float(0.5 * float(_sse(P, Y)))
 
-    def all_finite(self, W):
-        flags = cupy.stack([cupy.isfinite(w).all() for w in W])
-        return bool(flags.all())
-
-    # --------------------------------------------------- persistent paths
     def sgd_epoch(self, W, X1, Y, alpha, *, path: str | None = None):
         """Batched per-sample SGD over every row of X1, in place, in one
         launch (path "block" or "grid"), or per step for huge networks."""
@@ -598,8 +590,14 @@ class CudaBackend(Backend):
             for k in range(K):
                 self.sgd_epoch([w[k] for w in Ws], X1, Y, float(alphas[k]), path=plan.path)
 
-    def loss_many(self, Ws, X1, Y):
-        Ws = list(Ws)
+    def epoch_many(self, P, X1, Y, alphas):
+        if P.K == 1:
+            self.sgd_epoch(P.network(0), X1, Y, float(alphas[0]))
+        else:
+            self.sgd_epoch_many(P.W, X1, Y, alphas)
+
+    def loss_many(self, P, X1, Y):
+        Ws = list(P.W)
         d = self._check_weights(Ws, stacked=True)
         dt = Ws[0].dtype
         X1, Y = self._data(X1, Y, d, dt)
@@ -614,4 +612,7 @@ class CudaBackend(Backend):
                 Z = cupy.matmul(A, w[k0:k1])  # (k, N, cols), batched cuBLAS
                 A = _sigmoid(Z)
             out[k0:k1] = 0.5 * ((A - Y[None]) ** 2).sum(axis=(1, 2))
-        return cupy.asnumpy(out).astype(np.float64)
+        out = cupy.asnumpy(out).astype(np.float64)
+        for w in Ws:
+            out[~np.isfinite(cupy.asnumpy(w).reshape(K, -1)).all(axis=1)] = np.nan
+        return out

@@ -17,6 +17,9 @@ class NumpyBackend(Backend):
     def to_numpy(self, dev):
         return np.array(dev, copy=True)
 
+    def contiguous(self, a, dtype):
+        return np.ascontiguousarray(a, dtype=dtype)
+
     def info(self):
         return {"name": self.name, "numpy": np.__version__}
 
@@ -54,6 +57,3 @@ class NumpyBackend(Backend):
         for w in W:
             out = expit(out @ w)
         return out
-
-    def all_finite(self, W):
-        return all(bool(np.isfinite(w).all()) for w in W)
