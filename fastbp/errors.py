@@ -45,3 +45,18 @@ class TrainingInterrupted(KeyboardInterrupt):
         super().__init__(message)
         self.run = run
         self.result = None
+
+
+class DataFileError(FastbpError, ValueError):
+    """A data file or data set cannot be used.
+
+    Missing, a directory, unreadable, truncated, corrupt, of the wrong format,
+    with wrong or missing keys, non-numeric or pickled arrays, or a checksum
+    that does not match; also a named data set found nowhere. The message names
+    the path and what is wrong; ``path`` is that file or folder (None where
+    there is none).
+    """
+
+    def __init__(self, message: str, path: str | None = None):
+        super().__init__(message)
+        self.path = path

@@ -159,8 +159,8 @@ def test_train_checks_layers_against_data():
         fastbp.train("xor", [3, 2, 1], backend="numpy", verbose=False)
     with pytest.raises(ValueError, match="layers\\[-1\\] = 2 but the targets are 1 wide"):
         fastbp.train("xor", [2, 2, 2], backend="numpy", verbose=False)
-    with pytest.raises(ValueError, match="unknown dataset 'mnist'"):
-        fastbp.train("mnist", backend="numpy", verbose=False)
+    with pytest.raises(ValueError, match="unknown dataset 'cifar10'"):
+        fastbp.train("cifar10", backend="numpy", verbose=False)
 
 
 def test_no_overflow_warning_for_extreme_finite_input(net):
