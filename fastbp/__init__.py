@@ -12,6 +12,7 @@ from . import datasets
 from .backends import available_backends, get_backend
 from .errors import (
     BackendUnavailableError,
+    DataFileError,
     FastbpError,
     NetworkFileError,
     TrainingDivergedError,
@@ -24,6 +25,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BackendUnavailableError",
+    "DataFileError",
     "FastbpError",
     "NetworkFileError",
     "NetworkResult",

@@ -105,7 +105,12 @@ def _version() -> str:
 
 # --------------------------------------------------------------------- train
 def _add_common(p) -> None:
-    p.add_argument("--dataset", default="digits", help="'digits' (default), 'xor', or a path to an .npz file")
+    p.add_argument(
+        "--dataset",
+        default="digits",
+        help="'digits' (default), 'xor', 'mnist', 'fashion-mnist', or a path to an .npz file",
+    )
+    p.add_argument("--data-dir", default=None, help="folder holding the MNIST / Fashion-MNIST files (looked in first)")
     p.add_argument("--backend", default="auto", help="auto (default), numpy, numba, cuda")
     p.add_argument("--layers", type=_int_list, default=None, help="layer widths, e.g. 64,32,16,10")
     p.add_argument(
@@ -150,6 +155,7 @@ def _cmd_train(args) -> int:
             dtype=args.dtype,
             seed=args.seed,
             split_seed=args.split_seed,
+            data_dir=args.data_dir,
             display_update=args.display_update,
             verbose=not args.quiet,
             progress=False if args.no_progress else None,
@@ -214,6 +220,7 @@ def _cmd_sweep(args) -> int:
             epochs=args.epochs,
             dtype=args.dtype,
             split_seed=args.split_seed,
+            data_dir=args.data_dir,
             loss_every=args.loss_every,
             client=client,
             verbose=True,

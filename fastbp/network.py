@@ -135,7 +135,7 @@ class NeuralNetwork:
     # ------------------------------------------------------------ input prep
     def _features(self, X, name: str, allow_bias: bool, add: bool = True) -> np.ndarray:
         """X as a float array with the bias column (2-D)."""
-        arr = check_matrix(X, name, promote_1d=True)
+        arr = check_matrix(X, name, promote_1d=True, dtype=self.dtype)
         n = self.layers[0]
         if arr.shape[1] == n and add:
             return add_bias(arr)
@@ -151,7 +151,7 @@ class NeuralNetwork:
         out = self.layers[-1]
         if arr.ndim == 1:
             arr = arr.reshape(1, -1) if (rows == 1 and arr.shape[0] == out) else arr.reshape(-1, 1)
-        Y = check_matrix(arr, name)
+        Y = check_matrix(arr, name, dtype=self.dtype)
         if Y.shape[1] != out:
             raise ValueError(
                 f"{name} has {Y.shape[1]} columns but layers[-1] = {out}: targets must be {out} wide"
@@ -165,7 +165,7 @@ class NeuralNetwork:
         """(X1, Y) on the backend: validated, bias column added, right dtype."""
         X1 = self._features(X, names[0], allow_bias=False)
         Y = self._targets(y, names[1], X1.shape[0])
-        return self._backend.asarray(X1, self.dtype), self._backend.asarray(Y, self.dtype)
+        return self._backend.contiguous(X1, self.dtype), self._backend.contiguous(Y, self.dtype)
 
     # -------------------------------------------------------- reference API
     def fit(self, X, y, epochs=1000, displayUpdate=100, *, verbose=True, progress=None, loss_every=1, out=None):

@@ -144,11 +144,11 @@ def saturation_message(P: np.ndarray, Y: np.ndarray, losses, alpha: float) -> st
     )
 
 
-def resolve_run(data, layers, epochs, split_seed):
+def resolve_run(data, layers, epochs, split_seed, data_dir=None):
     """(Dataset, layers, epochs) for a run: the data set's defaults where the
     caller gave None, and layers checked against the data's widths."""
     split_seed = check_seed(split_seed, "split_seed")
-    ds = get_dataset(data, seed_split=split_seed) if isinstance(data, str) else get_dataset(data)
+    ds = get_dataset(data, seed_split=split_seed, data_dir=data_dir)
     if layers is None:
         layers = ds.layers if ds.layers is not None else [ds.n_features, max(ds.n_features // 2, 2), ds.n_outputs]
     layers = check_layers(layers)
@@ -186,6 +186,7 @@ def train(
     dtype="float64",
     seed=None,
     split_seed: int | None = 0,
+    data_dir=None,
     display_update: int = 100,
     verbose: bool = True,
     progress: bool | None = None,
@@ -194,8 +195,10 @@ def train(
 ) -> TrainResult:
     """Train a network with exact per-sample SGD and evaluate it.
 
-    ``data`` is "xor", "digits", a ``fastbp.datasets.Dataset``, an .npz path
-    or a tuple ``(X, y)``/``(X, y, X_test, y_test)``; or pass ``X=``/``y=``.
+    ``data`` is a data set name ("xor", "digits", "mnist", "fashion-mnist";
+    ``data_dir`` is where to look for the MNIST files first), a
+    ``fastbp.datasets.Dataset``, an .npz path or a tuple ``(X, y)``/``(X, y,
+    X_test, y_test)``; or pass ``X=``/``y=``.
     Defaults reproduce the reference: "xor" is 2-2-1, alpha 0.5, 20,000
     epochs; "digits" is 64-32-16-10, alpha 0.1, 1,000 epochs, split 75/25.
     ``seed`` seeds the initial weights (None draws a fresh seed, recorded in
@@ -210,7 +213,7 @@ def train(
         if X is None or y is None:
             raise ValueError("X and y must be given together")
         data = (X, y) if X_test is None and y_test is None else (X, y, X_test, y_test)
-    ds, layers, epochs = resolve_run(data, layers, epochs, split_seed)
+    ds, layers, epochs = resolve_run(data, layers, epochs, split_seed, data_dir)
     alpha = check_alpha(ds.alpha if alpha is None else alpha)
     seed = _fresh_seed() if seed is None else check_seed(seed)
     display_update = check_int(display_update, "display_update", 0)
@@ -435,6 +438,7 @@ def train_many(
     epochs=None,
     dtype="float64",
     split_seed: int | None = 0,
+    data_dir=None,
     loss_every: int = 1,
     client=None,
     chunk_size: int | None = None,
@@ -458,7 +462,7 @@ def train_many(
     back in order, none lost or duplicated. The backend is resolved here, in
     the caller's process, and the workers use that same backend.
     """
-    ds, layers, epochs = resolve_run(data, layers, epochs, split_seed)
+    ds, layers, epochs = resolve_run(data, layers, epochs, split_seed, data_dir)
     specs = plan(ds.alpha if alphas is None else alphas, seeds, grid)
     dtype = check_dtype(dtype)
     loss_every = check_int(loss_every, "loss_every", 1)

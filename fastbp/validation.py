@@ -10,9 +10,10 @@ import numpy as np
 from .backends.base import SUPPORTED_DTYPES
 
 
-def check_matrix(value, name: str, ndim: int = 2, promote_1d: bool = False) -> np.ndarray:
-    """``value`` as a finite, non-empty float64 array of ``ndim`` dimensions;
-    ``promote_1d`` reads a 1-D vector as one row."""
+def check_matrix(value, name: str, ndim: int = 2, promote_1d: bool = False, dtype=np.float64) -> np.ndarray:
+    """``value`` as a finite, non-empty array of ``ndim`` dimensions and
+    float ``dtype`` (not copied when it is one); ``promote_1d`` reads a 1-D
+    vector as one row."""
     try:
         arr = np.asarray(value)
     except Exception as exc:  # ragged lists and the like
@@ -25,7 +26,7 @@ def check_matrix(value, name: str, ndim: int = 2, promote_1d: bool = False) -> n
         raise ValueError(f"{name} must be {ndim}-D, got shape {arr.shape}")
     if arr.size == 0:
         raise ValueError(f"{name} is empty (shape {arr.shape})")
-    arr = arr.astype(np.float64, copy=False)
+    arr = arr.astype(dtype, copy=False)
     if not np.isfinite(arr).all():
         bad = np.argwhere(~np.isfinite(arr))[0]
         raise ValueError(f"{name} contains NaN or infinite values (first at index {tuple(int(i) for i in bad)})")
