@@ -84,7 +84,7 @@ def _nvidia_smi() -> dict:
     lines = [l.strip() for l in out.stdout.splitlines() if l.strip()]
     if out.returncode != 0 or not lines:
         return {}
-    name, driver, mem = (part.strip() for part in (lines[0].split(",") + ["", "", ""])[:3])
+    name, driver, mem = (part.strip() for part in [*lines[0].split(","), "", "", ""][:3])
     return {"gpu": name, "driver": driver, "gpu_memory": mem, "gpu_count": len(lines)}
 
 

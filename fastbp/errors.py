@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class FastbpError(Exception):
     """Base class of every error fastbp raises on purpose."""
@@ -26,7 +28,7 @@ class TrainingDivergedError(FastbpError, FloatingPointError):
         self.epoch = epoch
         self.last_finite_epoch = last_finite_epoch
         self.run = run
-        self.result = None
+        self.result: Any = None
 
 
 class NetworkFileError(FastbpError, ValueError):
@@ -44,7 +46,7 @@ class TrainingInterrupted(KeyboardInterrupt):
     def __init__(self, message: str, run=None):
         super().__init__(message)
         self.run = run
-        self.result = None
+        self.result: Any = None
 
 
 class DataFileError(FastbpError, ValueError):

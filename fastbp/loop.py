@@ -112,7 +112,7 @@ class ProgressBar:
 def format_eta(seconds: float) -> str:
     if not math.isfinite(seconds):
         return "--:--"
-    m, s = divmod(int(round(seconds)), 60)
+    m, s = divmod(round(seconds), 60)
     h, m = divmod(m, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
 

@@ -277,7 +277,7 @@ class NeuralNetwork:
         fd, tmp = tempfile.mkstemp(prefix=".fastbp-", suffix=".npz.tmp", dir=folder)
         try:
             with os.fdopen(fd, "wb") as f:
-                np.savez(f, meta=np.array(json.dumps(meta)), **arrays)
+                np.savez(f, meta=np.array(json.dumps(meta)), **arrays)  # type: ignore[arg-type]
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, path)

@@ -43,7 +43,7 @@ def check_layers(layers) -> list[int]:
     for i, w in enumerate(layers):
         if isinstance(w, bool) or not isinstance(w, numbers.Integral):
             if isinstance(w, numbers.Real) and float(w).is_integer():
-                w = int(w)
+                w = int(float(w))
             else:
                 raise TypeError(f"layers[{i}] must be an integer width, got {w!r}")
         if w <= 0:
@@ -66,7 +66,7 @@ def check_int(value, name: str, minimum: int) -> int:
     """An integer >= ``minimum`` (a float with an integral value is accepted)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         if isinstance(value, numbers.Real) and float(value).is_integer():
-            value = int(value)
+            value = int(float(value))
         else:
             raise TypeError(f"{name} must be an integer >= {minimum}, got {value!r}")
     if value < minimum:

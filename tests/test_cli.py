@@ -125,3 +125,102 @@ def test_npz_dataset(tmp_path, capsys):
 def test_module_entry_point():
     r = subprocess.run([sys.executable, "-m", "fastbp", "info"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "numpy" in r.stdout
+
+
+def test_version(capsys):
+    import fastbp
+
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"fastbp {fastbp.__version__}"
+
+
+@pytest.mark.parametrize("layers", ["2,-2,1", "2,x,1", "2,0,1"])
+def test_bad_layer_widths_are_refused(layers, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--dataset", "xor", "--layers", layers])
+    assert info.value.code == 2
+    assert "--layers" in capsys.readouterr().err
+
+
+def test_output_paths_are_checked_before_training(tmp_path, capsys, monkeypatch):
+    import fastbp.training
+
+    monkeypatch.setattr(fastbp.training, "train", lambda *a, **k: pytest.fail("trained before checking --save"))
+    rc = main(["train", "--dataset", "xor", "--backend", "numpy", "--save", str(tmp_path / "no" / "net.npz")])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "--save" in err and "does not exist" in err and "Traceback" not in err
+    assert main(["train", "--dataset", "xor", "--backend", "numpy", "--save", str(tmp_path)]) == 2
+    assert "is a directory" in capsys.readouterr().err
+
+
+def test_a_failed_plot_does_not_prevent_the_save(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("matplotlib")
+    import fastbp.training
+
+    def broken(self, path):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(fastbp.training.TrainResult, "plot_loss", broken)
+    model = tmp_path / "m.npz"
+    rc = main(
+        [
+            "train",
+            "--dataset",
+            "xor",
+            "--backend",
+            "numpy",
+            "--epochs",
+            "20",
+            "--quiet",
+            "--plot",
+            str(tmp_path / "loss.png"),
+            "--save",
+            str(model),
+        ]
+    )
+    assert rc == 2 and model.exists()
+    assert "could not save the loss curve" in capsys.readouterr().err
+
+
+def test_ctrl_c_still_writes_the_network(tmp_path, capsys, monkeypatch):
+    from test_training import interrupt_after
+
+    import fastbp
+
+    interrupt_after(monkeypatch, fastbp.get_backend("numpy"), 2)
+    model = tmp_path / "m.npz"
+    rc = main(
+        [
+            "train",
+            "--dataset",
+            "xor",
+            "--backend",
+            "numpy",
+            "--epochs",
+            "1000000",
+            "--quiet",
+            "--seed",
+            "0",
+            "--no-progress",
+            "--save",
+            str(model),
+        ]
+    )
+    assert rc == 130
+    captured = capsys.readouterr()
+    assert "interrupted" in captured.err and "interrupted" in captured.out
+    net = fastbp.NeuralNetwork.load(model, backend="numpy")
+    assert net.layers == [2, 2, 1]
+
+
+def test_bad_data_file_is_one_line_without_traceback(tmp_path, capsys):
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"PK\x03\x04 truncated")
+    assert main(["train", "--dataset", str(bad), "--backend", "numpy"]) == 2
+    err = capsys.readouterr().err
+    assert "bad.npz" in err and "Traceback" not in err and len(err.splitlines()) <= 3
+    assert main(["train", "--dataset", str(tmp_path / "missing.npz"), "--backend", "numpy"]) == 2
+    assert "no such file" in capsys.readouterr().err

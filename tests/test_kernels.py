@@ -162,7 +162,7 @@ def test_train_reports_nan_for_a_network_with_a_non_finite_weight(backend, dtype
 
 def _small(backend, dtype=np.float64):
     layers = [4, 3, 2]
-    Wh, X1h, Yh, W, X1, Y = setup(backend, layers, 6, dtype)
+    _, _, _, W, X1, Y = setup(backend, layers, 6, dtype)
     return W, X1, Y
 
 

@@ -113,7 +113,7 @@ def test_tutorial_script_runs_with_only_the_import_changed(capsys):
     np.random.seed(0)
     nn = NeuralNetwork([2, 2, 1], alpha=0.5)
     nn.fit(X, y, epochs=200, displayUpdate=100)
-    for x, target in zip(X, y):
+    for x in X:
         pred = nn.predict(x)[0][0]
         step = 1 if pred > 0.5 else 0
         assert step in (0, 1)

@@ -102,7 +102,7 @@ def test_sweep_cli_prints_table_best_first(capsys):
     )
     out = capsys.readouterr().out
     assert "4 networks 2-2-1" in out and "| rank | alpha | seed |" in out
-    ranks = [l for l in out.splitlines() if l.startswith("| 1 |") or l.startswith("| 4 |")]
+    ranks = [l for l in out.splitlines() if l.startswith(("| 1 |", "| 4 |"))]
     assert len(ranks) == 2
 
 

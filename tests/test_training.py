@@ -156,3 +156,61 @@ def test_float32_training_works(backend_name):
     r = fastbp.train("xor", backend=backend_name, seed=0, dtype="float32", verbose=False)
     assert r.network.W[0].dtype == np.float32
     assert r.accuracy == 1.0 and r.final_loss < 1e-3
+
+
+def interrupt_after(monkeypatch, be, calls):
+    """Makes the ``calls``-th call of ``be.train`` deliver a Ctrl-C (SIGINT)
+    to this process while it trains, as a user would."""
+    import signal
+
+    real = be.train
+    count = {"n": 0}
+
+    def train(*args, **kwargs):
+        count["n"] += 1
+        if count["n"] == calls:
+            signal.raise_signal(signal.SIGINT)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(be, "train", train)
+
+
+def test_ctrl_c_stops_at_the_end_of_a_chunk_and_keeps_the_last_epoch(backend_name, monkeypatch):
+    from fastbp.errors import TrainingInterrupted
+
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], float)
+    y = np.array([0, 1, 1, 0], float)
+    net = fastbp.NeuralNetwork([2, 2, 1], 0.5, backend=backend_name, seed=0)
+    interrupt_after(monkeypatch, net.backend_impl, 3)
+    with pytest.raises(TrainingInterrupted, match="interrupted after epoch") as info:
+        net.fit(X, y, epochs=10**7, verbose=False)
+    done = info.value.run.epochs_done
+    assert 1 < done < 10**7  # the chunk in progress completed, then it stopped
+    assert info.value.run.loss_epochs[0][-1] == done
+    monkeypatch.undo()
+    ref = fastbp.NeuralNetwork([2, 2, 1], 0.5, backend=backend_name, seed=0)
+    ref.fit(X, y, epochs=done, verbose=False)
+    for a, b in zip(net.W, ref.W):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_ctrl_c_in_train_gives_the_partial_result(monkeypatch):
+    from fastbp.errors import TrainingInterrupted
+
+    interrupt_after(monkeypatch, fastbp.get_backend("numpy"), 2)
+    with pytest.raises(TrainingInterrupted) as info:
+        fastbp.train("xor", backend="numpy", seed=0, epochs=10**6, verbose=False)
+    r = info.value.result
+    assert r.interrupted and 1 <= r.epochs < 10**6 and r.loss_epochs[-1] == r.epochs
+    assert r.accuracy is not None and "(interrupted)" in r.summary()
+
+
+def test_saturated_outputs_end_with_a_warning():
+    with pytest.warns(fastbp.SaturationWarning, match="smaller one") as rec:
+        r = fastbp.train("digits", backend="numpy", seed=0, epochs=3, alpha=1e6, verbose=False)
+    assert r.warnings and "alpha=1e+06" in str(rec[0].message)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", fastbp.SaturationWarning)
+        fastbp.train("xor", backend="numpy", seed=0, epochs=300, verbose=False)  # a healthy run: no warning

@@ -133,7 +133,7 @@ def test_unsupported_dtype(dtype, exc):
 
 
 def test_unknown_backend_lists_choices():
-    with pytest.raises(ValueError, match="unknown backend 'tpu'.*'numpy'.*'numba'.*'cuda'"):
+    with pytest.raises(ValueError, match=r"unknown backend 'tpu'.*'numpy'.*'numba'.*'cuda'"):
         fastbp.NeuralNetwork([2, 2, 1], backend="tpu")
     with pytest.raises(ValueError, match="unknown backend"):
         fastbp.get_backend("tensorflow")
@@ -180,7 +180,7 @@ def test_no_overflow_warning_for_extreme_finite_input(net):
 def test_load_corrupt_file(tmp_path, content):
     p = tmp_path / "net.npz"
     p.write_bytes(content)
-    with pytest.raises(NetworkFileError, match="net.npz"):
+    with pytest.raises(NetworkFileError, match=r"net\.npz"):
         fastbp.NeuralNetwork.load(p, backend="numpy")
 
 
@@ -203,5 +203,39 @@ def test_load_damaged_weights(tmp_path):
 
 
 def test_load_missing_file(tmp_path):
-    with pytest.raises(NetworkFileError, match="missing.npz"):
+    with pytest.raises(NetworkFileError, match=r"missing\.npz"):
         fastbp.NeuralNetwork.load(tmp_path / "missing.npz", backend="numpy")
+
+
+def test_a_failed_save_keeps_the_previous_file(tmp_path, monkeypatch):
+    p = tmp_path / "net.npz"
+    good = fastbp.NeuralNetwork([2, 2, 1], backend="numpy", seed=0)
+    good.save(p)
+    before = p.read_bytes()
+
+    def savez(f, **arrays):
+        f.write(b"PK\x03\x04 half a file")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", savez)
+    with pytest.raises(OSError, match="No space left"):
+        fastbp.NeuralNetwork([2, 2, 1], backend="numpy", seed=1).save(p)
+    assert p.read_bytes() == before
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["net.npz"]  # no temporary file left behind
+    monkeypatch.undo()
+    back = fastbp.NeuralNetwork.load(p, backend="numpy")
+    np.testing.assert_array_equal(back.W[0], good.W[0])
+
+
+def test_load_names_other_wrong_files(tmp_path):
+    npy = tmp_path / "x.npy"
+    np.save(npy, np.ones(3))
+    with pytest.raises(NetworkFileError, match="single array"):
+        fastbp.NeuralNetwork.load(npy, backend="numpy")
+    with pytest.raises(NetworkFileError, match="is a directory"):
+        fastbp.NeuralNetwork.load(tmp_path, backend="numpy")
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(bytes(range(256)) * 64)
+    with pytest.raises(NetworkFileError) as info:
+        fastbp.NeuralNetwork.load(junk, backend="numpy")
+    assert len(str(info.value)) < 400  # a few lines, never the raw bytes

@@ -7,8 +7,6 @@ for, so ``import fastbp`` never needs numba's compiler or a GPU.
 from __future__ import annotations
 
 import importlib
-from typing import Dict, List, Optional, Tuple
-
 from ..errors import BackendUnavailableError
 from .base import SUPPORTED_DTYPES, Backend
 
@@ -144,7 +142,7 @@ def auto_choice(layers=None, n_networks: int = 1) -> tuple[str, str]:
     With ``layers`` (and ``n_networks``) the choice fits the workload: a single
     small network runs faster on the CPU's compiled kernel than on a GPU.
     """
-    skipped = []
+    skipped: list[str] = []
     order = auto_order(layers, n_networks)
     for n in order:
         why = unavailable_reason(n)
