@@ -25,6 +25,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 
@@ -111,6 +112,36 @@ def weight_resetter(backend, W0) -> Callable[[], tuple]:
         return (W,), {}
 
     return setup
+
+
+# ------------------------------------------------------------- the tutorial
+#: The transcription of the tutorial's NeuralNetwork class (tests/reference_impl.py).
+REFERENCE_IMPL = Path(__file__).resolve().parents[1] / "tests" / "reference_impl.py"
+
+
+@cache
+def reference_module():
+    """tests/reference_impl.py as a module (the tutorial's code)."""
+    import importlib.util
+
+    import pytest
+
+    if not REFERENCE_IMPL.exists():
+        pytest.skip(f"the tutorial transcription {REFERENCE_IMPL} is not in this checkout")
+    spec = importlib.util.spec_from_file_location("_fastbp_reference_impl", REFERENCE_IMPL)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def reference_network(layers, alpha, W0, dtype=np.float64):
+    """The tutorial's NeuralNetwork with weights ``W0`` (its constructor draws
+    from the global RNG, so the weights are set instead)."""
+    cls = reference_module().ReferenceNetwork
+    net = cls.__new__(cls)
+    net.layers, net.alpha = list(layers), alpha
+    net.W = [np.asarray(w, dtype=dtype).copy() for w in W0]
+    return net
 
 
 # -------------------------------------------------------------------- timing

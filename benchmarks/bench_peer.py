@@ -17,30 +17,25 @@ dependency: without it those peers skip.
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from fastbp.backends import get_backend
 
-from ._common import DIGITS_EPOCH, DIGITS_LAYERS, digits_host, flops_per_sample, measure, weights_host
+from ._common import (
+    DIGITS_EPOCH,
+    DIGITS_LAYERS,
+    digits_host,
+    flops_per_sample,
+    measure,
+    reference_network,
+    weights_host,
+)
 
 ALPHA = 0.1
-REFERENCE_IMPL = Path(__file__).resolve().parents[1] / "tests" / "reference_impl.py"
 
 
 # ----------------------------------------------------------------- the peers
-def _reference_module():
-    if not REFERENCE_IMPL.exists():
-        pytest.skip(f"the tutorial transcription {REFERENCE_IMPL} is not in this checkout")
-    spec = importlib.util.spec_from_file_location("_fastbp_reference_impl", REFERENCE_IMPL)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 class ReferencePeer:
     """The tutorial's ``fit_partial`` loop (NumPy, float64 or float32)."""
 
@@ -49,16 +44,12 @@ class ReferencePeer:
 
     def __init__(self, dtype):
         self.dtype = np.dtype(dtype)
-        self.cls = _reference_module().ReferenceNetwork
 
     def data(self, X1, Y):
         return X1.astype(self.dtype), Y.astype(self.dtype)
 
     def weights(self, W0):
-        net = self.cls.__new__(self.cls)  # its __init__ draws from the global RNG: set W instead
-        net.layers, net.alpha = list(DIGITS_LAYERS), ALPHA
-        net.W = [w.astype(self.dtype) for w in W0]
-        return net
+        return reference_network(DIGITS_LAYERS, ALPHA, W0, self.dtype)
 
     def epoch(self, net, X1, Y):
         for x, y in zip(X1, Y):
