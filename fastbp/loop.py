@@ -214,7 +214,7 @@ def run(
                 done += n
                 res.epochs_done = done
                 if display:
-                    _print_lines(res, done - n, done, display, out, bar)
+                    _print_lines(res, done - n, display, out, bar)
                 if bar is not None:
                     last = [res.losses[k][-1] for k in res.active if res.losses[k]]
                     bar.update(done, per_epoch, last[0] if len(last) == 1 else None)
@@ -237,12 +237,11 @@ def _take(be, res: Run, snapshot: Params, X1, Y, alphas, done: int, record, want
     bad = []
     for i, k in enumerate(res.active):
         col = losses[:, i]
-        finite = np.isfinite(col)
-        upto = len(col) if finite.all() else int(np.argmin(finite))
-        for r in range(upto):
-            if is_wanted[r]:
-                res.loss_epochs[k].append(int(record[r]))
-                res.losses[k].append(float(col[r]))
+        nonfinite = np.flatnonzero(~np.isfinite(col))
+        upto = int(nonfinite[0]) if len(nonfinite) else len(col)
+        keep = is_wanted[:upto]
+        res.loss_epochs[k].extend(record[:upto][keep].tolist())
+        res.losses[k].extend(col[:upto][keep].tolist())
         if upto < len(col):
             res.diverged_at[k] = int(record[upto])
             good = int(record[upto - 1]) if upto > 0 else done
@@ -262,12 +261,14 @@ def _take(be, res: Run, snapshot: Params, X1, Y, alphas, done: int, record, want
     res.active = [res.active[i] for i in keep]
 
 
-def _print_lines(res: Run, first: int, last: int, display: int, out: TextIO, bar: ProgressBar | None) -> None:
-    """The reference's ``[INFO] epoch=N, loss=L`` lines of epochs (first, last]."""
+def _print_lines(res: Run, first: int, display: int, out: TextIO, bar: ProgressBar | None) -> None:
+    """The reference's ``[INFO] epoch=N, loss=L`` lines of the epochs after ``first``."""
+    epochs, losses = res.loss_epochs[0], res.losses[0]
+    i = len(epochs)
+    while i > 0 and epochs[i - 1] > first:
+        i -= 1
     lines = [
-        f"[INFO] epoch={e}, loss={loss:.7f}"
-        for e, loss in zip(res.loss_epochs[0], res.losses[0])
-        if first < e <= last and (e == 1 or e % display == 0)
+        f"[INFO] epoch={e}, loss={loss:.7f}" for e, loss in zip(epochs[i:], losses[i:]) if e == 1 or e % display == 0
     ]
     if lines:
         if bar is not None:

@@ -8,6 +8,7 @@ loop locally, or in chunks on Dask workers, fastbp.distributed).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import sys
@@ -56,11 +57,20 @@ class TrainResult:
     samples_per_second: float
     n_train: int
     accuracy: float | None = None
-    report: str | None = None
-    report_dict: dict | None = None
     test_outputs: np.ndarray | None = None
     interrupted: bool = False
     warnings: list[str] = field(default_factory=list)
+    evaluation: Evaluation | None = field(default=None, repr=False)
+
+    @property
+    def report(self) -> str | None:
+        """scikit-learn's classification report on the test split (None without one)."""
+        return None if self.evaluation is None else self.evaluation.report
+
+    @property
+    def report_dict(self) -> dict | None:
+        """The classification report as a dict (``output_dict=True``)."""
+        return None if self.evaluation is None else self.evaluation.report_dict
 
     @property
     def final_loss(self) -> float:
@@ -107,23 +117,47 @@ def plot_loss(result: TrainResult, path) -> None:
     plt.close(fig)
 
 
-def evaluate(net: NeuralNetwork, data: Dataset):
-    """(accuracy, report text, report dict, outputs) on the test split, or Nones."""
-    if data.X_test is None or data.labels_test is None:
-        return None, None, None, None
-    from sklearn.metrics import classification_report
+class Evaluation:
+    """A network's predictions on a labelled test split: the accuracy at once,
+    scikit-learn's classification report when first asked for (it costs more
+    than training XOR does)."""
 
+    def __init__(self, truth: np.ndarray, pred: np.ndarray, classes: np.ndarray, outputs: np.ndarray):
+        self.truth, self.pred, self.classes, self.outputs = truth, pred, classes, outputs
+        self.accuracy = float(np.mean(pred == truth))
+        self._dict: dict | None = None
+
+    def _report(self, output_dict: bool):
+        from sklearn.metrics import classification_report
+
+        labels = list(self.classes)
+        names = [str(c) for c in labels]
+        return classification_report(
+            self.truth, self.pred, labels=labels, target_names=names, zero_division=0, output_dict=output_dict
+        )
+
+    @functools.cached_property
+    def report(self) -> str:
+        return self._report(False)
+
+    @functools.cached_property
+    def report_dict(self) -> dict:
+        return self._report(True)
+
+
+def evaluate(net: NeuralNetwork, data: Dataset) -> Evaluation | None:
+    """The network's Evaluation on the data set's test split, or None without one."""
+    if data.X_test is None or data.labels_test is None:
+        return None
     P = net.predict(data.X_test)
     pred_idx = (P[:, 0] >= 0.5).astype(int) if P.shape[1] == 1 else P.argmax(axis=1)
-    classes = data.classes if data.classes is not None else np.arange(max(P.shape[1], 2))
-    pred = np.asarray(classes)[pred_idx]
-    truth = np.asarray(data.labels_test)
-    acc = float(np.mean(pred == truth))
-    names = [str(c) for c in classes]
-    labels = list(classes)
-    report = classification_report(truth, pred, labels=labels, target_names=names, zero_division=0)
-    rdict = classification_report(truth, pred, labels=labels, target_names=names, zero_division=0, output_dict=True)
-    return acc, report, rdict, P
+    classes = np.asarray(data.classes if data.classes is not None else np.arange(max(P.shape[1], 2)))
+    return Evaluation(np.asarray(data.labels_test), classes[pred_idx], classes, P)
+
+
+def _accuracy(net: NeuralNetwork, data: Dataset) -> float | None:
+    ev = evaluate(net, data)
+    return None if ev is None else ev.accuracy
 
 
 def saturation_message(P: np.ndarray, Y: np.ndarray, losses, alpha: float) -> str | None:
@@ -232,7 +266,7 @@ def train(
     X1, Y = net.prepare(ds.X_train, ds.Y_train)
 
     def result(r: Run, interrupted: bool = False) -> TrainResult:
-        acc, report, rdict, P = evaluate(net, ds)
+        ev = evaluate(net, ds)
         n, done = len(ds.X_train), r.epochs_done
         wall = r.train_seconds
         res = TrainResult(
@@ -251,10 +285,9 @@ def train(
             compile_time=r.compile_seconds,
             samples_per_second=done * n / wall if wall > 0 else float("nan"),
             n_train=n,
-            accuracy=acc,
-            report=report,
-            report_dict=rdict,
-            test_outputs=P,
+            accuracy=None if ev is None else ev.accuracy,
+            evaluation=ev,
+            test_outputs=None if ev is None else ev.outputs,
             interrupted=interrupted,
         )
         return res
@@ -487,7 +520,7 @@ def train_many(
                     network=net,
                     loss_epochs=r["loss_epochs"],
                     loss_history=r["loss_history"],
-                    accuracy=evaluate(net, ds)[0],
+                    accuracy=_accuracy(net, ds),
                     diverged_at=r["diverged_at"],
                 )
             )

@@ -7,6 +7,7 @@ for, so ``import fastbp`` never needs numba's compiler or a GPU.
 from __future__ import annotations
 
 import importlib
+
 from ..errors import BackendUnavailableError
 from .base import SUPPORTED_DTYPES, Backend
 
