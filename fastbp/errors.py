@@ -16,6 +16,12 @@ class BackendUnavailableError(FastbpError, RuntimeError):
     """
 
 
+class UnsupportedError(FastbpError, ValueError):
+    """A backend does not implement the hidden activation or the output units
+    asked for. The message names what is missing and the backends that have it.
+    """
+
+
 class TrainingDivergedError(FastbpError, FloatingPointError):
     """The loss or the weights became NaN or infinite during training.
 

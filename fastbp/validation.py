@@ -7,7 +7,7 @@ import numbers
 
 import numpy as np
 
-from .backends.base import SUPPORTED_DTYPES
+from .backends.base import ACTIVATIONS, OUTPUTS, SUPPORTED_DTYPES
 
 
 def check_matrix(value, name: str, ndim: int = 2, promote_1d: bool = False, dtype=np.float64) -> np.ndarray:
@@ -98,3 +98,41 @@ def check_dtype(dtype) -> np.dtype:
     if dt not in SUPPORTED_DTYPES:
         raise ValueError(f"dtype must be 'float32' or 'float64', got {dt.name!r}")
     return dt
+
+
+def check_units(activation, output, layers: list[int] | None = None) -> tuple[str, str]:
+    """The hidden ``activation`` and the ``output`` units, by name (case and
+    surrounding blanks ignored): one of ``ACTIVATIONS`` and one of
+    ``OUTPUTS``. A softmax output needs at least two output units (for one,
+    use a sigmoid output)."""
+    names = []
+    for arg, value, choices in (("activation", activation, ACTIVATIONS), ("output", output, OUTPUTS)):
+        if not isinstance(value, str):
+            raise TypeError(f"{arg} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+        key = value.strip().lower()
+        if key not in choices:
+            raise ValueError(f"unknown {arg} {value!r}; valid choices are {', '.join(map(repr, choices))}")
+        names.append(key)
+    if names[1] == "softmax" and layers is not None and layers[-1] < 2:
+        raise ValueError(
+            f"output='softmax' needs at least 2 output units, layers[-1] = {layers[-1]}; "
+            "use output='sigmoid' for one (a softmax over one unit is always 1)"
+        )
+    return names[0], names[1]
+
+
+def check_distributions(Y: np.ndarray, name: str) -> None:
+    """Softmax targets: every row of ``Y`` non-negative and summing to 1
+    (class probabilities, e.g. one-hot), the condition under which the
+    cross-entropy's output delta is ``a - y``."""
+    if (Y < 0).any():
+        row = int(np.argwhere(Y < 0)[0][0])
+        raise ValueError(f"{name} has a negative entry in row {row}; softmax targets are class probabilities (one-hot)")
+    tol = np.sqrt(np.finfo(Y.dtype).eps) if Y.dtype.kind == "f" else 0.0
+    off = np.abs(Y.sum(axis=1, dtype=np.float64) - 1.0) > tol
+    if off.any():
+        row = int(np.flatnonzero(off)[0])
+        raise ValueError(
+            f"{name} row {row} sums to {Y[row].sum():.6g}; softmax targets are class probabilities whose rows sum to 1 "
+            "(one-hot encode class labels, e.g. with fastbp.datasets.one_hot)"
+        )

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import importlib
 
-from ..errors import BackendUnavailableError
-from .base import SUPPORTED_DTYPES, Backend
+from ..errors import BackendUnavailableError, UnsupportedError
+from .base import ACTIVATIONS, OUTPUTS, SUPPORTED_DTYPES, Backend
 
 #: name -> (module, class, install hint)
 _REGISTRY: dict[str, tuple[str, str, str]] = {
@@ -71,22 +71,42 @@ def _load(name: str) -> Backend:
     return instance
 
 
-def get_backend(name="auto", layers=None, n_networks: int = 1) -> Backend:
+def get_backend(
+    name="auto", layers=None, n_networks: int = 1, activation: str = "sigmoid", output: str = "sigmoid"
+) -> Backend:
     """The backend called ``name`` ("numpy", "numba", "cuda"/"cupy", "auto").
 
-    "auto" returns the fastest usable backend (cuda, then numba, then numpy;
+    "auto" returns the fastest usable backend that implements the
+    ``activation`` and ``output`` units (cuda, then numba, then numpy;
     given ``layers``, numba before cuda for a small single network, see
     ``auto_choice``).
     Raises ValueError for an unknown name and BackendUnavailableError, whose
     message says what is missing and the install command, for a known one
-    that cannot run here.
+    that cannot run here. A named backend is returned whatever units it
+    implements (``check_supported`` checks them).
     """
     if isinstance(name, Backend):
         return name
     key = normalize_name(name)
     if key == "auto":
-        return _load(auto_choice(layers, n_networks)[0])
+        return _load(auto_choice(layers, n_networks, activation, output)[0])
     return _load(key)
+
+
+def check_supported(be: Backend, activation: str = "sigmoid", output: str = "sigmoid") -> None:
+    """Raises UnsupportedError unless backend ``be`` implements the hidden
+    ``activation`` and the ``output`` units; the message says what is missing
+    and which usable backends implement them."""
+    why = be.unsupported(activation, output)
+    if why is None:
+        return
+    others = [n for n in available_backends() if _load(n).unsupported(activation, output) is None]
+    hint = (
+        f"; use backend={others[0]!r}" + (f" (or {', '.join(map(repr, others[1:]))})" if others[1:] else "")
+        if others
+        else ""
+    )
+    raise UnsupportedError(why + hint)
 
 
 def unavailable_reason(name: str) -> str | None:
@@ -137,39 +157,54 @@ def auto_order(layers=None, n_networks: int = 1) -> tuple[str, ...]:
     return AUTO_ORDER if big else ("numba", "cuda", "numpy")
 
 
-def auto_choice(layers=None, n_networks: int = 1) -> tuple[str, str]:
+def auto_choice(
+    layers=None, n_networks: int = 1, activation: str = "sigmoid", output: str = "sigmoid"
+) -> tuple[str, str]:
     """(name, explanation) of what "auto" picks here and why.
 
     With ``layers`` (and ``n_networks``) the choice fits the workload: a single
-    small network runs faster on the CPU's compiled kernel than on a GPU.
+    small network runs faster on the CPU's compiled kernel than on a GPU. A
+    backend that does not implement the ``activation`` and ``output`` units
+    is passed over.
     """
     skipped: list[str] = []
+    lacking: list[str] = []
     order = auto_order(layers, n_networks)
     for n in order:
         why = unavailable_reason(n)
-        if why is None:
-            note = f"auto picked {n!r}"
-            if n == "numba" and order[0] == "numba" and unavailable_reason("cuda") is None:
-                note += (
-                    f" (a {macs_per_sample(layers):,}-multiply-add network is latency-bound on the GPU; "
-                    f"cuda is preferred from {GPU_MIN_MACS_PER_SAMPLE:,} per sample or {GPU_MIN_NETWORKS} networks at once)"
-                )
-            if skipped:
-                note += " (" + ", ".join(skipped) + "; `fastbp info` says why)"
-            return n, note
-        skipped.append(f"{n} unavailable")
+        if why is not None:
+            skipped.append(f"{n} unavailable")
+            continue
+        if (activation, output) != ("sigmoid", "sigmoid") and _load(n).unsupported(activation, output) is not None:
+            lacking.append(n)
+            continue
+        note = f"auto picked {n!r}"
+        if n == "numba" and order[0] == "numba" and unavailable_reason("cuda") is None:
+            note += (
+                f" (a {macs_per_sample(layers):,}-multiply-add network is latency-bound on the GPU; "
+                f"cuda is preferred from {GPU_MIN_MACS_PER_SAMPLE:,} per sample or {GPU_MIN_NETWORKS} networks at once)"
+            )
+        if lacking:
+            note += f" ({', '.join(lacking)}: no activation={activation!r} with output={output!r})"
+        if skipped:
+            note += " (" + ", ".join(skipped) + "; `fastbp info` says why)"
+        return n, note
     raise BackendUnavailableError("no backend is usable: " + "; ".join(skipped))  # pragma: no cover
 
 
 __all__ = [
+    "ACTIVATIONS",
     "AUTO_ORDER",
+    "OUTPUTS",
     "SUPPORTED_DTYPES",
     "Backend",
     "BackendUnavailableError",
+    "UnsupportedError",
     "auto_choice",
     "auto_order",
     "available_backends",
     "backend_names",
+    "check_supported",
     "get_backend",
     "macs_breakdown",
     "macs_per_sample",

@@ -10,12 +10,31 @@ Two levels:
 
 * the per-layer kernels (``forward``, ``output_delta``, ``hidden_delta``,
   ``update``, ``predict``, ``loss``): public, composable, the readable
-  statement of what the fused code computes;
+  statement of what the fused code computes; ``activation`` (hidden units)
+  and ``output`` (output units) are keyword arguments with the tutorial's
+  defaults, "sigmoid" and "sigmoid";
 * the training seam, ``train``: K >= 1 stacked networks of one shape
   (``Params``, in the backend's own layout) trained for many epochs in ONE
   call, each with its own alpha, returning each network's reference loss at
   the epochs asked for, computed inside the call. ``sgd_epoch`` and
-  ``sgd_epoch_many`` are one-epoch cases of it.
+  ``sgd_epoch_many`` are one-epoch cases of it. The networks' activation and
+  output travel in the ``Params``.
+
+Units (``ACTIVATIONS``, ``OUTPUTS``). Every hidden unit, the extra bias unit
+of each hidden layer included, applies the hidden activation: "sigmoid"
+``1 / (1 + exp(-z))``, "tanh", or "relu" ``max(z, 0)``; its derivative is
+taken on the activation value ``a``, as the tutorial does: ``a (1 - a)``,
+``1 - a**2``, ``a > 0`` (1 or 0). The output units are "sigmoid", "linear"
+(``a = z``) or "softmax" (``a = exp(z - max z) / sum exp(z - max z)`` over
+the outputs of a sample). The loss follows the output: sigmoid and linear
+outputs use the tutorial's ``0.5 * sum((a - y) ** 2)``, with output deltas
+``(a - y) a (1 - a)`` and ``a - y``; softmax uses the summed cross-entropy
+``-sum(y * log softmax(z))``, computed from the logits by log-sum-exp (large
+logits neither overflow nor give log 0), whose output delta is ``a - y``
+for target rows that sum to 1 (class probabilities, e.g. one-hot; the
+boundary checks it). A backend lists the units it implements in
+``activations`` and ``outputs``; the boundary refuses the others with
+``UnsupportedError``.
 
 The defaults here compose the per-layer kernels (the NumPy backend uses them);
 fast backends replace ``train`` with one compiled call. Backends trust their
@@ -40,6 +59,17 @@ SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 #: ``record`` of a training call that records no loss.
 NO_RECORD = np.zeros(0, dtype=np.int64)
 
+#: Hidden-unit activations, the tutorial's first.
+ACTIVATIONS = ("sigmoid", "tanh", "relu")
+#: Output units, the tutorial's first; the loss follows the output (see LOSSES).
+OUTPUTS = ("sigmoid", "softmax", "linear")
+#: The loss of each output.
+LOSSES = {
+    "sigmoid": "0.5 * sum of squared errors",
+    "linear": "0.5 * sum of squared errors",
+    "softmax": "summed cross-entropy",
+}
+
 
 class Params:
     """K networks of one shape in a backend's own layout: the training state.
@@ -48,14 +78,30 @@ class Params:
     rows, cols)`` that the kernels read and ``train`` updates in place (on
     the numba backend a view into its packed buffer). ``impl`` is the
     backend's private state (numba: the packed buffers), None elsewhere.
+    ``activation`` and ``output`` are the networks' hidden and output units
+    (names from ``ACTIVATIONS`` and ``OUTPUTS``, checked at the boundary):
+    ``train`` and ``loss_many`` read them. ``Backend.params`` builds the
+    layout, ``with_units`` sets the units; ``copy_params`` keeps them.
     """
 
-    __slots__ = ("W", "dtype", "impl")
+    __slots__ = ("W", "activation", "dtype", "impl", "output")
 
-    def __init__(self, W: list, dtype, impl: Any = None):
+    def __init__(self, W: list, dtype, impl: Any = None, *, activation: str = "sigmoid", output: str = "sigmoid"):
         self.W = W
         self.dtype = np.dtype(dtype)
         self.impl = impl
+        self.activation = activation
+        self.output = output
+
+    def with_units(self, activation: str, output: str) -> Params:
+        """Sets the networks' hidden activation and output units; returns ``self``."""
+        self.activation, self.output = activation, output
+        return self
+
+    @property
+    def units(self) -> dict[str, str]:
+        """``{"activation": ..., "output": ...}``: the keyword arguments of the per-layer kernels."""
+        return {"activation": self.activation, "output": self.output}
 
     @property
     def K(self) -> int:
@@ -84,6 +130,22 @@ class Backend(abc.ABC):
     name: str = "abstract"
     #: True when arrays live off the host (device memory).
     on_device: bool = False
+    #: The hidden activations and output units this backend implements (the
+    #: tutorial's alone unless a backend lists more).
+    activations: tuple[str, ...] = ("sigmoid",)
+    outputs: tuple[str, ...] = ("sigmoid",)
+
+    def unsupported(self, activation: str = "sigmoid", output: str = "sigmoid") -> str | None:
+        """None when this backend implements ``activation`` hidden units and
+        ``output`` units, else a sentence saying which it does not."""
+        missing = []
+        if activation not in self.activations:
+            missing.append(f"activation={activation!r} (it has {', '.join(self.activations)})")
+        if output not in self.outputs:
+            missing.append(f"output={output!r} (it has {', '.join(self.outputs)})")
+        if not missing:
+            return None
+        return f"backend {self.name!r} does not implement " + " or ".join(missing)
 
     # ------------------------------------------------------------------ data
     @abc.abstractmethod
@@ -104,33 +166,47 @@ class Backend(abc.ABC):
 
     # ------------------------------------------------------ per-layer kernels
     @abc.abstractmethod
-    def forward(self, W: Sequence[Any], X1: Any) -> list:
-        """Batched forward pass: ``[A0, A1, ..., AL]`` with ``A0 = X1`` and
-        ``A[l+1] = sigmoid(A[l] @ W[l])`` (the sigmoid fused in)."""
+    def forward(self, W: Sequence[Any], X1: Any, *, activation: str = "sigmoid", output: str = "sigmoid") -> list:
+        """Batched forward pass: ``[A0, A1, ..., AL]`` with ``A0 = X1``,
+        ``A[l+1] = act(A[l] @ W[l])`` for the hidden layers and ``AL =
+        out(A[L-1] @ W[L-1])`` (the activation fused into the product's pass;
+        softmax over each row)."""
 
     @abc.abstractmethod
-    def output_delta(self, AL: Any, Y: Any) -> Any:
-        """``(AL - Y) * AL * (1 - AL)``."""
+    def output_delta(self, AL: Any, Y: Any, *, output: str = "sigmoid") -> Any:
+        """The output delta: ``(AL - Y) * AL * (1 - AL)`` for sigmoid outputs,
+        ``AL - Y`` for linear and for softmax (with cross-entropy)."""
 
     @abc.abstractmethod
-    def hidden_delta(self, D_next: Any, W_l: Any, A_l: Any) -> Any:
-        """``(D_next @ W_l.T) * A_l * (1 - A_l)``, the sigmoid derivative fused
-        into the pass that produces the product."""
+    def hidden_delta(self, D_next: Any, W_l: Any, A_l: Any, *, activation: str = "sigmoid") -> Any:
+        """``(D_next @ W_l.T) * act'(A_l)``, the derivative (taken on the
+        activation value) fused into the pass that produces the product."""
 
     @abc.abstractmethod
     def update(self, W_l: Any, A_l: Any, D: Any, alpha: float) -> None:
         """``W_l -= alpha * A_l.T @ D``, in place."""
 
-    def predict(self, W: Sequence[Any], X1: Any) -> Any:
+    def predict(self, W: Sequence[Any], X1: Any, *, activation: str = "sigmoid", output: str = "sigmoid") -> Any:
         """Whole-set forward pass; returns the output activations."""
-        return self.forward(W, X1)[-1]
+        return self.forward(W, X1, **units(activation=activation, output=output))[-1]
 
-    def loss(self, W: Sequence[Any], X1: Any, Y: Any) -> float:
-        """The reference's loss: ``0.5 * sum((predict(X1) - Y) ** 2)``."""
-        P = self.predict(W, X1)
+    def loss(self, W: Sequence[Any], X1: Any, Y: Any, *, activation: str = "sigmoid", output: str = "sigmoid") -> float:
+        """The loss of the output over the whole set (summed, not averaged):
+        ``0.5 * sum((predict(X1) - Y) ** 2)`` for sigmoid and linear outputs
+        (the reference's), ``-sum(Y * log softmax(Z))`` for softmax, from the
+        logits ``Z`` by log-sum-exp: ``sum(Y * (m + log(sum(exp(Z - m))) -
+        Z))`` with ``m`` each row's largest logit (no overflow, no log 0)."""
+        if output == "softmax":
+            Z = self.predict(W, X1, activation=activation, output="linear")
+            m = Z.max(axis=1, keepdims=True)
+            lse = m + np.log(np.exp(Z - m).sum(axis=1, keepdims=True))
+            return float((Y * (lse - Z)).sum())
+        P = self.predict(W, X1, **units(activation=activation, output=output))
         return float(0.5 * ((P - Y) ** 2).sum())
 
-    def sgd_step(self, W: Sequence[Any], x1: Any, y: Any, alpha: float) -> None:
+    def sgd_step(
+        self, W: Sequence[Any], x1: Any, y: Any, alpha: float, *, activation: str = "sigmoid", output: str = "sigmoid"
+    ) -> None:
         """One per-sample SGD step (the reference's ``fit_partial``) in place,
         composed from the kernels above.
 
@@ -138,19 +214,20 @@ class Backend(abc.ABC):
         one row ``(1, layers[-1])``. All deltas use the weights as they were
         before this step's update.
         """
-        A = self.forward(W, x1)
+        A = self.forward(W, x1, **units(activation=activation, output=output))
         L = len(W)
         D = [None] * (L + 1)
-        D[L] = self.output_delta(A[L], y)
+        D[L] = self.output_delta(A[L], y, **units(output=output))
         for l in range(L - 1, 0, -1):
-            D[l] = self.hidden_delta(D[l + 1], W[l], A[l])
+            D[l] = self.hidden_delta(D[l + 1], W[l], A[l], **units(activation=activation))
         for l in range(L):
             self.update(W[l], A[l], D[l + 1], alpha)
 
     # ------------------------------------------------------ the training seam
     def params(self, weights: Sequence[np.ndarray], dtype) -> Params:
         """K networks in this backend's layout from host weights: a list over
-        layers of arrays of shape ``(K, rows, cols)`` (copied)."""
+        layers of arrays of shape ``(K, rows, cols)`` (copied), with the
+        tutorial's units (``Params.with_units`` sets others)."""
         return Params([self.asarray(w, dtype) for w in weights], dtype)
 
     def params_to_host(self, P: Params) -> list[np.ndarray]:
@@ -158,8 +235,8 @@ class Backend(abc.ABC):
         return [self.to_numpy(w) for w in P.W]
 
     def copy_params(self, P: Params) -> Params:
-        """An independent copy of ``P`` (same layout)."""
-        return Params([w.copy() for w in P.W], P.dtype)
+        """An independent copy of ``P`` (same layout, same units)."""
+        return Params([w.copy() for w in P.W], P.dtype, **P.units)
 
     def train(
         self, P: Params, X1: Any, Y: Any, alphas: np.ndarray, epochs: int, record: np.ndarray = NO_RECORD
@@ -172,7 +249,8 @@ class Backend(abc.ABC):
         which each network's reference loss is computed. Returns a float64
         array ``(len(record), K)``; an entry is NaN when the loss or any of
         that network's weights is NaN or infinite, and such a network is not
-        trained further in this call. The default composes ``epoch_many`` and
+        trained further in this call. The networks' units are ``P.activation``
+        and ``P.output``. The default composes ``epoch_many`` and
         ``loss_many``; fast backends replace it with one compiled call.
         """
         out = np.full((len(record), P.K), np.nan)
@@ -182,7 +260,7 @@ class Backend(abc.ABC):
             for epoch in range(1, epochs + 1):
                 if len(active) == 0:
                     break
-                sub = P if len(active) == P.K else Params([w[active] for w in P.W], P.dtype)
+                sub = P if len(active) == P.K else Params([w[active] for w in P.W], P.dtype, **P.units)
                 self.epoch_many(sub, X1, Y, alphas[active])
                 if sub is not P:
                     for w, s in zip(P.W, sub.W):
@@ -197,20 +275,21 @@ class Backend(abc.ABC):
     def epoch_many(self, P: Params, X1: Any, Y: Any, alphas: np.ndarray) -> None:
         """One epoch of per-sample SGD for every network of ``P``, in place
         (the default loops over networks and samples with ``sgd_step``)."""
+        kw = units(**P.units)
         for k in range(P.K):
             W = P.network(k)
             a = float(alphas[k])
             for i in range(X1.shape[0]):
-                self.sgd_step(W, X1[i : i + 1], Y[i : i + 1], a)
+                self.sgd_step(W, X1[i : i + 1], Y[i : i + 1], a, **kw)
 
     def loss_many(self, P: Params, X1: Any, Y: Any) -> np.ndarray:
-        """Each network's reference loss, NaN where the loss or a weight is
-        not finite: a float64 host array of length K."""
+        """Each network's loss (that of its output), NaN where the loss or a
+        weight is not finite: a float64 host array of length K."""
         out = np.empty(P.K)
         for k in range(P.K):
             W = P.network(k)
             finite = all(bool(np.isfinite(self.to_numpy(w)).all()) for w in W)
-            out[k] = self.loss(W, X1, Y) if finite else np.nan
+            out[k] = self.loss(W, X1, Y, **units(**P.units)) if finite else np.nan
         return out
 
     def compile(self, P: Params, X1: Any, Y: Any) -> None:
@@ -219,20 +298,32 @@ class Backend(abc.ABC):
         return None
 
     # ----------------------------------------------- one-epoch cases of train
-    def sgd_epoch(self, W: Sequence[Any], X1: Any, Y: Any, alpha: float) -> None:
+    def sgd_epoch(
+        self, W: Sequence[Any], X1: Any, Y: Any, alpha: float, *, activation: str = "sigmoid", output: str = "sigmoid"
+    ) -> None:
         """Batched per-sample SGD: one step per row of ``X1``, in order, in
         place, in one call; the same weights as one ``sgd_step`` per sample."""
         check_stack(W, X1, Y, [alpha], stacked=False)
-        self.sgd_epoch_many([w[None] for w in W], X1, Y, [alpha])
+        self.sgd_epoch_many([w[None] for w in W], X1, Y, [alpha], **units(activation=activation, output=output))
 
-    def sgd_epoch_many(self, Ws: Sequence[Any], X1: Any, Y: Any, alphas: Any) -> None:
+    def sgd_epoch_many(
+        self,
+        Ws: Sequence[Any],
+        X1: Any,
+        Y: Any,
+        alphas: Any,
+        *,
+        activation: str = "sigmoid",
+        output: str = "sigmoid",
+    ) -> None:
         """``sgd_epoch`` for K networks stacked per layer (``Ws[l]`` of shape
         ``(K, rows, cols)``), each with its own alpha, in place; network k's
         weights equal those of training it alone."""
         dt = check_stack(Ws, X1, Y, alphas)
+        require_units(self, activation, output)
         if X1.shape[0] == 0:
             return
-        P = self._wrap(list(Ws))
+        P = self._wrap(list(Ws)).with_units(activation, output)
         X1, Y = self.contiguous(X1, dt), self.contiguous(Y, dt)
         self.train(P, X1, Y, np.asarray(alphas, dtype=np.float64).reshape(-1), 1)
         self._unwrap(P, Ws)
@@ -253,6 +344,26 @@ class Backend(abc.ABC):
 
     def __repr__(self) -> str:
         return f"<fastbp backend {self.name!r}>"
+
+
+def units(**kw: str) -> dict[str, str]:
+    """The keyword arguments ``kw`` (``activation=``, ``output=``) that differ
+    from the tutorial's "sigmoid": what the composed defaults pass on to a
+    backend's kernels, so that a backend implementing only the tutorial's
+    units may define its kernels without these keyword arguments."""
+    return {k: v for k, v in kw.items() if v != "sigmoid"}
+
+
+def require_units(be: Backend, activation: Any, output: Any) -> None:
+    """Raises UnsupportedError, naming what is missing, unless backend ``be``
+    implements ``activation`` hidden units and ``output`` units (the check of
+    the public one-epoch kernels; the boundary checks with
+    ``fastbp.backends.check_supported``, whose message names alternatives)."""
+    why = be.unsupported(activation, output)
+    if why is not None:
+        from ..errors import UnsupportedError
+
+        raise UnsupportedError(why)
 
 
 def check_stack(W: Sequence[Any], X1: Any, Y: Any, alphas: Any, stacked: bool = True) -> np.dtype:

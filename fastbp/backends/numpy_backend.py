@@ -1,15 +1,72 @@
-"""The reference kernels: plain NumPy, readable, the oracle for the others."""
+"""The reference kernels: plain NumPy, readable, the oracle for the others.
+
+The units (base.py): hidden activations sigmoid, tanh and relu, their
+derivatives taken on the activation value; outputs sigmoid, linear and
+softmax (stable: the row's largest logit subtracted before ``exp``).
+"""
 
 from __future__ import annotations
 
 import numpy as np
 from scipy.special import expit  # 1 / (1 + exp(-z)) without overflow warnings
 
-from .base import Backend
+from .base import ACTIVATIONS, OUTPUTS, Backend
+
+
+def activate(Z: np.ndarray, activation: str) -> np.ndarray:
+    """A hidden layer's activation of the products ``Z``."""
+    if activation == "sigmoid":
+        return expit(Z)
+    if activation == "tanh":
+        return np.tanh(Z)
+    if activation == "relu":
+        return np.maximum(Z, Z.dtype.type(0))
+    raise ValueError(f"unknown activation {activation!r}; valid choices are {', '.join(map(repr, ACTIVATIONS))}")
+
+
+def softmax(Z: np.ndarray) -> np.ndarray:
+    """Each row's softmax, the row's largest logit subtracted first (no overflow)."""
+    E = np.exp(Z - Z.max(axis=-1, keepdims=True))
+    return E / E.sum(axis=-1, keepdims=True)
+
+
+def emit(Z: np.ndarray, output: str) -> np.ndarray:
+    """The output units' values for the products ``Z``."""
+    if output == "sigmoid":
+        return expit(Z)
+    if output == "softmax":
+        return softmax(Z)
+    if output == "linear":
+        return Z
+    raise ValueError(f"unknown output {output!r}; valid choices are {', '.join(map(repr, OUTPUTS))}")
+
+
+def backprop(G: np.ndarray, A: np.ndarray, activation: str) -> np.ndarray:
+    """``G * act'(A)``: the derivative taken on the activation value ``A``
+    (sigmoid ``A (1 - A)``, tanh ``1 - A**2``, relu 1 where ``A > 0`` else 0)."""
+    if activation == "sigmoid":
+        return G * A * (1.0 - A)
+    if activation == "tanh":
+        return G * (1.0 - A * A)
+    if activation == "relu":
+        return np.where(A > 0, G, G.dtype.type(0))
+    raise ValueError(f"unknown activation {activation!r}; valid choices are {', '.join(map(repr, ACTIVATIONS))}")
+
+
+def out_delta(AL: np.ndarray, Y: np.ndarray, output: str) -> np.ndarray:
+    """The output delta: ``(AL - Y) AL (1 - AL)`` (sigmoid), else ``AL - Y``
+    (linear with the squared error, softmax with the cross-entropy)."""
+    if output == "sigmoid":
+        return (AL - Y) * AL * (1.0 - AL)
+    if output in ("softmax", "linear"):
+        return AL - Y
+    raise ValueError(f"unknown output {output!r}; valid choices are {', '.join(map(repr, OUTPUTS))}")
 
 
 class NumpyBackend(Backend):
     name = "numpy"
+    activations = ACTIVATIONS
+    outputs = OUTPUTS
 
     def asarray(self, host, dtype):
         return np.array(host, dtype=dtype, order="C", copy=True)
@@ -23,37 +80,39 @@ class NumpyBackend(Backend):
     def info(self):
         return {"name": self.name, "numpy": np.__version__}
 
-    def forward(self, W, X1):
+    def forward(self, W, X1, *, activation="sigmoid", output="sigmoid"):
         A = [X1]
-        for w in W:
-            A.append(expit(A[-1] @ w))
+        for w in W[:-1]:
+            A.append(activate(A[-1] @ w, activation))
+        A.append(emit(A[-1] @ W[-1], output))
         return A
 
-    def output_delta(self, AL, Y):
-        return (AL - Y) * AL * (1.0 - AL)
+    def output_delta(self, AL, Y, *, output="sigmoid"):
+        return out_delta(AL, Y, output)
 
-    def hidden_delta(self, D_next, W_l, A_l):
-        return (D_next @ W_l.T) * A_l * (1.0 - A_l)
+    def hidden_delta(self, D_next, W_l, A_l, *, activation="sigmoid"):
+        return backprop(D_next @ W_l.T, A_l, activation)
 
     def update(self, W_l, A_l, D, alpha):
         W_l -= W_l.dtype.type(alpha) * (A_l.T @ D)
 
-    def sgd_step(self, W, x1, y, alpha):
+    def sgd_step(self, W, x1, y, alpha, *, activation="sigmoid", output="sigmoid"):
         # The composition of the kernels above, written out to keep Python
         # overhead per sample low; same arithmetic as Backend.sgd_step.
         a = W[0].dtype.type(alpha)
         A = [x1]
-        for w in W:
-            A.append(expit(A[-1] @ w))
-        d = (A[-1] - y) * A[-1] * (1.0 - A[-1])
-        L = len(W)
-        for l in range(L - 1, -1, -1):
-            d_prev = (d @ W[l].T) * A[l] * (1.0 - A[l]) if l > 0 else None
+        for w in W[:-1]:
+            A.append(activate(A[-1] @ w, activation))
+        A.append(emit(A[-1] @ W[-1], output))
+        d = out_delta(A[-1], y, output)
+        for l in range(len(W) - 1, 0, -1):
+            d_prev = backprop(d @ W[l].T, A[l], activation)  # with W[l] before its update
             W[l] -= a * (A[l].T @ d)
             d = d_prev
+        W[0] -= a * (A[0].T @ d)
 
-    def predict(self, W, X1):
+    def predict(self, W, X1, *, activation="sigmoid", output="sigmoid"):
         out = X1
-        for w in W:
-            out = expit(out @ w)
-        return out
+        for w in W[:-1]:
+            out = activate(out @ w, activation)
+        return emit(out @ W[-1], output)
