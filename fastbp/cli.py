@@ -19,6 +19,7 @@ import platform
 import sys
 from pathlib import Path
 
+from .backends.base import ACTIVATIONS, OUTPUTS
 from .errors import FastbpError, TrainingDivergedError, TrainingInterrupted
 
 
@@ -117,6 +118,19 @@ def _add_common(p) -> None:
         "--epochs", type=_positive_int, default=None, help="default: the data set's (digits 1000, xor 20000)"
     )
     p.add_argument("--dtype", default="float64", choices=["float64", "float32"])
+    p.add_argument(
+        "--activation",
+        default="sigmoid",
+        choices=list(ACTIVATIONS),
+        help="hidden units: sigmoid (default, the tutorial's), tanh, relu (He-scaled initial weights)",
+    )
+    p.add_argument(
+        "--output",
+        default="sigmoid",
+        choices=list(OUTPUTS),
+        help="output units and loss: sigmoid (default) or linear with 0.5 * sum of squared errors, "
+        "softmax with the summed cross-entropy",
+    )
     p.add_argument("--split-seed", type=_count, default=0, help="seed of the digits train/test split")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -124,7 +138,13 @@ def _add_common(p) -> None:
 def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train a network and print the classification report")
     _add_common(p)
-    p.add_argument("--alpha", type=float, default=None, help="learning rate (digits 0.1, xor 0.5)")
+    p.add_argument(
+        "--alpha",
+        type=float,
+        default=None,
+        help="learning rate (default: the data set's, e.g. digits 0.1, xor 0.5; other units than sigmoid's: "
+        "the data set's rate for them)",
+    )
     p.add_argument("--seed", type=_count, default=None, help="seed of the initial weights (default: random, printed)")
     p.add_argument("--display-update", type=_count, default=100, help="print the loss every N epochs (0: never)")
     p.add_argument("--quiet", action="store_true", help="print only the result")
@@ -159,6 +179,8 @@ def _cmd_train(args) -> int:
             display_update=args.display_update,
             verbose=not args.quiet,
             progress=False if args.no_progress else None,
+            activation=args.activation,
+            output=args.output,
         )
     except TrainingInterrupted as exc:
         result, status = exc.result, 130
@@ -225,6 +247,8 @@ def _cmd_sweep(args) -> int:
             client=client,
             verbose=True,
             progress=False if args.no_progress else None,
+            activation=args.activation,
+            output=args.output,
         )
     except TrainingInterrupted as exc:
         res, status = exc.result, 130
@@ -250,9 +274,10 @@ def _cmd_info(args) -> int:
     for name in backend_names():
         why = unavailable_reason(name)
         if why is None:
-            info = get_backend(name).info()
-            details = ", ".join(f"{k}={v}" for k, v in info.items() if k != "name")
+            be = get_backend(name)
+            details = ", ".join(f"{k}={v}" for k, v in be.info().items() if k != "name")
             print(f"  {name:6s} usable      {details}")
+            print(f"  {'':6s}             activations {', '.join(be.activations)}; outputs {', '.join(be.outputs)}")
         else:
             print(f"  {name:6s} unavailable {why}")
     print("digits-sized network (64-32-16-10): " + auto_choice([64, 32, 16, 10])[1])

@@ -50,6 +50,9 @@ class Dataset:
     alpha: float = 0.1
     epochs: int = 1000
     meta: dict = field(default_factory=dict)
+    #: The learning rate for units other than the tutorial's sigmoids (None:
+    #: ``training.default_alpha``'s fallback).
+    alpha_units: float | None = None
 
     @property
     def n_features(self) -> int:

@@ -34,12 +34,14 @@ def run_chunks(
     dtype: str,
     epochs: int,
     loss_every: int,
+    activation: str = "sigmoid",
+    output: str = "sigmoid",
     *,
     chunk_size: int | None = None,
     retries: int = 2,
 ) -> list[dict]:
-    """``block(layers, chunk, X, Y, backend, dtype, epochs, loss_every)`` for
-    each chunk of ``specs`` on the Dask cluster of ``client``; the results in
+    """``block(layers, chunk, X, Y, backend, dtype, epochs, loss_every,
+    activation, output)`` for each chunk of ``specs`` on the Dask cluster of ``client``; the results in
     chunk order. ``chunk_size`` networks per task (default: one chunk per
     worker); ``retries``: Dask reruns a task that raised this many times."""
     retries = check_int(retries, "retries", 0)
@@ -59,6 +61,8 @@ def run_chunks(
             dtype,
             epochs,
             loss_every,
+            activation,
+            output,
             key=f"fastbp-chunk-{start}-{len(part)}-{id(specs):x}",
             pure=False,
             retries=retries,

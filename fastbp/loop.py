@@ -18,7 +18,8 @@ of the current chunk (a second Ctrl-C at once), keeping the weights of the
 last completed epoch, and raises ``TrainingInterrupted``.
 
 The loop knows nothing of a backend's internals: it sees ``Params``, the
-seam and ``copy_params``/``params``/``params_to_host``.
+seam and ``copy_params``/``params``/``params_to_host``; the networks' units
+travel in the ``Params`` (every ``Params`` it makes keeps them).
 """
 
 from __future__ import annotations
@@ -71,7 +72,9 @@ class Run:
         if len(self.active) == 1:
             return self.params
         i = self.active.index(k)
-        return be.params([w[i : i + 1] for w in be.params_to_host(self.params)], self.params.dtype)
+        return be.params([w[i : i + 1] for w in be.params_to_host(self.params)], self.params.dtype).with_units(
+            self.params.activation, self.params.output
+        )
 
     def last_finite_epoch(self, k: int) -> int:
         return self.loss_epochs[k][-1] if self.loss_epochs[k] else 0
@@ -250,14 +253,16 @@ def _take(be, res: Run, snapshot: Params, X1, Y, alphas, done: int, record, want
         return
     host = be.params_to_host(snapshot)
     for i, k, good in bad:
-        Pk = be.params([w[i : i + 1] for w in host], snapshot.dtype)
+        Pk = be.params([w[i : i + 1] for w in host], snapshot.dtype).with_units(snapshot.activation, snapshot.output)
         if good > done:
             be.train(Pk, X1, Y, alphas[k : k + 1], good - done)
         res.stopped[k] = Pk
     keep = [i for i in range(len(res.active)) if i not in {b[0] for b in bad}]
     if keep and len(keep) < len(res.active):
         now = be.params_to_host(res.params)
-        res.params = be.params([w[keep] for w in now], res.params.dtype)
+        res.params = be.params([w[keep] for w in now], res.params.dtype).with_units(
+            res.params.activation, res.params.output
+        )
     res.active = [res.active[i] for i in keep]
 
 

@@ -8,9 +8,12 @@ A script written for the tutorial runs with only its import changed::
     nn.predict(X)
 
 Beyond the reference, keyword-only: ``backend=`` ("auto", "numpy", "numba",
-"cuda"), ``dtype=`` (float64 default, or float32) and ``seed=``. The weights
-live on the backend in its own layout between calls (``W`` converts them to
-NumPy arrays on read); ``fit`` runs the training loop (fastbp.loop).
+"cuda"), ``dtype=`` (float64 default, or float32), ``seed=``, and the units:
+``activation=`` of the hidden layers ("sigmoid", the tutorial's, "tanh",
+"relu") and ``output=`` ("sigmoid", the tutorial's, "softmax" with the
+cross-entropy loss, "linear"). The weights live on the backend in its own
+layout between calls (``W`` converts them to NumPy arrays on read); ``fit``
+runs the training loop (fastbp.loop).
 """
 
 from __future__ import annotations
@@ -23,24 +26,45 @@ import zipfile
 
 import numpy as np
 
-from .backends import get_backend
-from .errors import NetworkFileError, TrainingDivergedError, TrainingInterrupted
+from .backends import check_supported, get_backend
+from .backends.base import LOSSES, units
+from .errors import NetworkFileError, TrainingDivergedError, TrainingInterrupted, UnsupportedError
 from .loop import run, show_progress
-from .validation import check_alpha, check_dtype, check_epochs, check_int, check_layers, check_matrix, check_seed
+from .validation import (
+    check_alpha,
+    check_distributions,
+    check_dtype,
+    check_epochs,
+    check_int,
+    check_layers,
+    check_matrix,
+    check_seed,
+    check_units,
+)
 
 _FILE_FORMAT = "fastbp-network"
+#: Files of networks with the tutorial's units are version 1 (readable by
+#: every fastbp); other units make a file version 2, which a reader that
+#: knows only the tutorial's units refuses instead of misreading.
 _FILE_VERSION = 1
+_FILE_VERSION_UNITS = 2
 
 
-def init_weights(layers: list[int], seed: int | None = None) -> list[np.ndarray]:
-    """The reference's initial weights (float64, host).
+def init_weights(layers: list[int], seed: int | None = None, activation: str = "sigmoid") -> list[np.ndarray]:
+    """The initial weights (float64, host).
 
-    ``W[i] = randn(rows, cols) / sqrt(layers[i])`` drawn in layer order from
+    The reference's, ``W[i] = randn(rows, cols) / sqrt(layers[i])``, for
+    sigmoid and tanh hidden units; He's scaling for relu units, ``W[i] =
+    randn(rows, cols) * sqrt(2 / layers[i])`` (every layer: the same draws
+    times sqrt(2)), which keeps the variance of the products from shrinking
+    layer by layer when half of the units are zero. Drawn in layer order from
     the legacy generator: ``RandomState(seed)`` when a seed is given, else the
     global ``np.random`` state (so ``np.random.seed(s)`` before construction
     reproduces the tutorial's seeded runs).
     """
     rng = np.random if seed is None else np.random.RandomState(seed)
+    if activation == "relu":
+        return [rng.randn(r, c) * np.sqrt(2.0 / layers[i]) for i, (r, c) in enumerate(weight_shapes(layers))]
     return [rng.randn(r, c) / np.sqrt(layers[i]) for i, (r, c) in enumerate(weight_shapes(layers))]
 
 
@@ -57,7 +81,7 @@ def add_bias(X: np.ndarray) -> np.ndarray:
 
 
 class NeuralNetwork:
-    """A fully connected sigmoid network trained by exact per-sample SGD.
+    """A fully connected network trained by exact per-sample SGD.
 
     Parameters
     ----------
@@ -74,16 +98,44 @@ class NeuralNetwork:
         ``np.random`` state, as the tutorial does.
     weights : list of arrays, keyword-only
         Initial weights instead of random ones (shapes as ``W``).
+    activation : str, keyword-only
+        The hidden units: "sigmoid" (default, the tutorial's), "tanh" or
+        "relu". Every hidden unit applies it, the extra bias unit included.
+        relu networks start from He-scaled weights (``init_weights``).
+    output : str, keyword-only
+        The output units and with them the loss: "sigmoid" (default, the
+        tutorial's) and "linear" with ``0.5 * sum((a - y) ** 2)``, "softmax"
+        with the summed cross-entropy ``-sum(y * log a)`` (targets are class
+        probabilities: one-hot rows, or rows that sum to 1).
     """
 
-    def __init__(self, layers, alpha=0.1, *, backend="auto", dtype="float64", seed=None, weights=None):
+    def __init__(
+        self,
+        layers,
+        alpha=0.1,
+        *,
+        backend="auto",
+        dtype="float64",
+        seed=None,
+        weights=None,
+        activation="sigmoid",
+        output="sigmoid",
+    ):
         self.layers = check_layers(layers)
         self.alpha = alpha
         self.dtype = check_dtype(dtype)
         self.seed = check_seed(seed)
-        self._backend = get_backend(backend, layers=self.layers)
-        host = init_weights(self.layers, self.seed) if weights is None else self._check_weights(weights)
-        self._params = self._backend.params([w[None] for w in host], self.dtype)
+        self._activation, self._output = check_units(activation, output, self.layers)
+        self._backend = get_backend(backend, layers=self.layers, activation=self._activation, output=self._output)
+        check_supported(self._backend, self._activation, self._output)
+        host = (
+            init_weights(self.layers, self.seed, self._activation) if weights is None else self._check_weights(weights)
+        )
+        self._params = self._new_params(host)
+
+    def _new_params(self, host: list[np.ndarray]):
+        """This network's weights ``host`` (2-D, one per layer) in the backend's layout."""
+        return self._backend.params([w[None] for w in host], self.dtype).with_units(self._activation, self._output)
 
     # ------------------------------------------------------------ properties
     @property
@@ -95,6 +147,21 @@ class NeuralNetwork:
     def alpha(self, value) -> None:
         self._alpha = check_alpha(value)
         self._alphas = np.array([self._alpha])
+
+    @property
+    def activation(self) -> str:
+        """The hidden units' activation: "sigmoid", "tanh" or "relu"."""
+        return self._activation
+
+    @property
+    def output(self) -> str:
+        """The output units: "sigmoid", "softmax" or "linear"."""
+        return self._output
+
+    @property
+    def loss_name(self) -> str:
+        """What ``calculate_loss`` computes, in words."""
+        return LOSSES[self._output]
 
     @property
     def backend(self) -> str:
@@ -113,8 +180,7 @@ class NeuralNetwork:
 
     @W.setter
     def W(self, weights) -> None:
-        host = self._check_weights(weights)
-        self._params = self._backend.params([w[None] for w in host], self.dtype)
+        self._params = self._new_params(self._check_weights(weights))
 
     def _check_weights(self, weights) -> list[np.ndarray]:
         shapes = weight_shapes(self.layers)
@@ -130,7 +196,13 @@ class NeuralNetwork:
         return out
 
     def __repr__(self) -> str:
-        return "NeuralNetwork: {}".format("-".join(str(n) for n in self.layers))
+        units = "" if self.tutorial_units else f" ({self._activation}, {self._output} output)"
+        return "NeuralNetwork: {}{}".format("-".join(str(n) for n in self.layers), units)
+
+    @property
+    def tutorial_units(self) -> bool:
+        """True for the tutorial's sigmoid hidden and output units."""
+        return self._activation == "sigmoid" and self._output == "sigmoid"
 
     # ------------------------------------------------------------ input prep
     def _features(self, X, name: str, allow_bias: bool, add: bool = True) -> np.ndarray:
@@ -159,6 +231,8 @@ class NeuralNetwork:
             )
         if Y.shape[0] != rows:
             raise ValueError(f"X has {rows} rows but {name} has {Y.shape[0]}: they must match")
+        if self._output == "softmax":
+            check_distributions(Y, name)
         return Y
 
     def prepare(self, X, y, names=("X", "y")):
@@ -235,15 +309,24 @@ class NeuralNetwork:
         """Output activations for every row of ``X`` as a NumPy array."""
         X1 = self._features(X, "X", allow_bias=not addBias, add=addBias)
         be = self._backend
-        return be.to_numpy(be.predict(self._params.network(0), be.asarray(X1, self.dtype)))
+        return be.to_numpy(
+            be.predict(self._params.network(0), be.asarray(X1, self.dtype), **units(**self._params.units))
+        )
 
     def calculate_loss(self, X, targets):
-        """The reference loss ``0.5 * sum((predict(X) - targets) ** 2)``; ``X``
-        may carry the bias column or not."""
+        """The loss of the output units, summed over the samples: the
+        reference's ``0.5 * sum((predict(X) - targets) ** 2)`` for sigmoid and
+        linear outputs, ``-sum(targets * log predict(X))`` for softmax
+        (computed from the logits); ``X`` may carry the bias column or not."""
         X1 = self._features(X, "X", allow_bias=True)
         Y = self._targets(targets, "targets", X1.shape[0])
         be = self._backend
-        return be.loss(self._params.network(0), be.asarray(X1, self.dtype), be.asarray(Y, self.dtype))
+        return be.loss(
+            self._params.network(0),
+            be.asarray(X1, self.dtype),
+            be.asarray(Y, self.dtype),
+            **units(**self._params.units),
+        )
 
     # --------------------------------------------------------------- extras
     def to(self, backend=None, dtype=None) -> NeuralNetwork:
@@ -255,10 +338,12 @@ class NeuralNetwork:
             dtype=self.dtype if dtype is None else dtype,
             seed=self.seed,
             weights=self.W,
+            activation=self._activation,
+            output=self._output,
         )
 
     def save(self, path) -> None:
-        """Save layers, alpha, dtype and weights to ``path`` (.npz).
+        """Save layers, alpha, dtype, units and weights to ``path`` (.npz).
 
         The file is written beside ``path`` and renamed over it when complete,
         so a failed save (disk full, no permission) leaves any previous file
@@ -267,10 +352,12 @@ class NeuralNetwork:
         path = os.fspath(path)
         meta = {
             "format": _FILE_FORMAT,
-            "version": _FILE_VERSION,
+            "version": _FILE_VERSION if self.tutorial_units else _FILE_VERSION_UNITS,
             "layers": self.layers,
             "alpha": self.alpha,
             "dtype": self.dtype.name,
+            "activation": self._activation,
+            "output": self._output,
         }
         arrays = {f"W{i}": w for i, w in enumerate(self.W)}
         folder = os.path.dirname(os.path.abspath(path))
@@ -288,21 +375,39 @@ class NeuralNetwork:
 
     @classmethod
     def load(cls, path, *, backend="auto") -> NeuralNetwork:
-        """A network saved by ``save``. Raises NetworkFileError, naming the
-        path and what is wrong, for a missing, unreadable, corrupt or foreign file."""
+        """A network saved by ``save``. A file that records no units holds
+        the tutorial's (sigmoid hidden and output units). Raises
+        NetworkFileError, naming the path and what is wrong, for a missing,
+        unreadable, corrupt or foreign file; UnsupportedError when
+        ``backend`` does not implement the file's units."""
         where = os.fspath(path)
         meta, arrays = _read_network_file(where)
         if not isinstance(meta, dict) or meta.get("format") != _FILE_FORMAT:
             raise NetworkFileError(f"{where!r} is not a fastbp network file (its 'meta' entry is not fastbp's)")
-        if meta.get("version") != _FILE_VERSION:
+        if meta.get("version") not in (_FILE_VERSION, _FILE_VERSION_UNITS):
             raise NetworkFileError(
-                f"{where!r} has file version {meta.get('version')!r}; this fastbp reads version {_FILE_VERSION}"
+                f"{where!r} has file version {meta.get('version')!r}; this fastbp reads versions "
+                f"{_FILE_VERSION} and {_FILE_VERSION_UNITS}"
             )
         try:
             layers = check_layers(meta["layers"])
             n = len(layers) - 1
             weights = [arrays[f"W{i}"] for i in range(n)]
-            net = cls(layers, meta["alpha"], backend=backend, dtype=meta["dtype"], weights=weights)
+            units = check_units(meta.get("activation", "sigmoid"), meta.get("output", "sigmoid"), layers)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise NetworkFileError(f"{where!r} is a damaged fastbp network file: {_short(exc)}") from None
+        try:
+            net = cls(
+                layers,
+                meta["alpha"],
+                backend=backend,
+                dtype=meta["dtype"],
+                weights=weights,
+                activation=units[0],
+                output=units[1],
+            )
+        except UnsupportedError:
+            raise
         except (KeyError, TypeError, ValueError) as exc:
             raise NetworkFileError(f"{where!r} is a damaged fastbp network file: {_short(exc)}") from None
         if len(arrays) != n:

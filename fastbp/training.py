@@ -18,12 +18,22 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .backends import auto_choice, get_backend, normalize_name
+from .backends import auto_choice, check_supported, get_backend, normalize_name
+from .backends.base import LOSSES
 from .datasets import Dataset, get_dataset
 from .errors import TrainingDivergedError, TrainingInterrupted
 from .loop import Run, run, show_progress
 from .network import NeuralNetwork, add_bias, init_weights
-from .validation import check_alpha, check_dtype, check_epochs, check_int, check_layers, check_seed
+from .validation import (
+    check_alpha,
+    check_distributions,
+    check_dtype,
+    check_epochs,
+    check_int,
+    check_layers,
+    check_seed,
+    check_units,
+)
 
 
 class SaturationWarning(RuntimeWarning):
@@ -61,6 +71,8 @@ class TrainResult:
     interrupted: bool = False
     warnings: list[str] = field(default_factory=list)
     evaluation: Evaluation | None = field(default=None, repr=False)
+    activation: str = "sigmoid"
+    output: str = "sigmoid"
 
     @property
     def report(self) -> str | None:
@@ -79,7 +91,7 @@ class TrainResult:
     def summary(self) -> str:
         lines = [
             f"{self.network!r} on {self.dataset!r}: backend={self.backend} dtype={self.dtype} "
-            f"alpha={self.alpha} epochs={self.epochs} seed={self.seed}"
+            f"activation={self.activation} output={self.output} alpha={self.alpha} epochs={self.epochs} seed={self.seed}"
             + (" (interrupted)" if self.interrupted else ""),
             f"final loss {self.final_loss:.7f}; trained in {self.wall_time:.3f} s "
             f"({self.samples_per_second:,.0f} samples/s), compile/load {self.compile_time:.2f} s",
@@ -108,7 +120,7 @@ def plot_loss(result: TrainResult, path) -> None:
     ax.plot(result.loss_epochs, result.loss_history)
     ax.set_title(f"Training loss: {result.network!r}, {result.dataset}, backend {result.backend}")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("loss (0.5 * sum of squared errors)")
+    ax.set_ylabel(f"loss ({LOSSES[result.output]})")
     if len(result.loss_history) and np.all(result.loss_history > 0):
         ax.set_yscale("log")
     ax.grid(True, alpha=0.3)
@@ -160,10 +172,13 @@ def _accuracy(net: NeuralNetwork, data: Dataset) -> float | None:
     return None if ev is None else ev.accuracy
 
 
-def saturation_message(P: np.ndarray, Y: np.ndarray, losses, alpha: float) -> str | None:
+def saturation_message(P: np.ndarray, Y: np.ndarray, losses, alpha: float, output: str = "sigmoid") -> str | None:
     """A warning text when the outputs ``P`` on the training targets ``Y`` sit
     at 0 or 1 on the wrong side for more than 5% of the units and the loss
-    stopped moving over the second half of the recorded ``losses``; else None."""
+    stopped moving over the second half of the recorded ``losses``; else None
+    (always None for linear outputs, which do not saturate)."""
+    if output == "linear":
+        return None
     stuck = (np.minimum(P, 1.0 - P) < 1e-6) & (np.abs(P - Y) > 0.5)
     losses = np.asarray(losses, dtype=float)
     if len(losses) < 2 or stuck.mean() <= 0.05:
@@ -176,6 +191,17 @@ def saturation_message(P: np.ndarray, Y: np.ndarray, losses, alpha: float) -> st
         f"on the wrong side and the loss stopped moving at {half[-1]:.6g}; alpha={alpha:g} is probably too "
         "large, try a smaller one"
     )
+
+
+def default_alpha(ds: Dataset, activation: str, output: str) -> float:
+    """The learning rate a run gets when none is given: the data set's (the
+    tutorial's, for sigmoid units) for the tutorial's units; with other
+    units, the data set's ``alpha_units`` where it has one, else 0.01 (a
+    softmax or relu network's gradients do not shrink as a saturating
+    sigmoid's do, and the tutorial's rates make them diverge)."""
+    if activation == "sigmoid" and output == "sigmoid":
+        return ds.alpha
+    return ds.alpha_units if ds.alpha_units is not None else 0.01
 
 
 def resolve_run(data, layers, epochs, split_seed, data_dir=None):
@@ -193,13 +219,16 @@ def resolve_run(data, layers, epochs, split_seed, data_dir=None):
     return ds, layers, check_epochs(ds.epochs if epochs is None else epochs)
 
 
-def _resolve_backend(backend, layers, n_networks: int = 1):
-    """(backend object, note) resolved once for a run."""
+def _resolve_backend(backend, layers, n_networks: int = 1, activation: str = "sigmoid", output: str = "sigmoid"):
+    """(backend object, note) resolved once for a run; UnsupportedError when
+    the backend named does not implement the units."""
     if normalize_name(backend) == "auto":
-        name, note = auto_choice(layers, n_networks)
+        name, note = auto_choice(layers, n_networks, activation, output)
     else:
         name, note = normalize_name(backend), "chosen by the caller"
-    return get_backend(name), note
+    be = get_backend(name)
+    check_supported(be, activation, output)
+    return be, note
 
 
 def _fresh_seed() -> int:
@@ -226,6 +255,8 @@ def train(
     progress: bool | None = None,
     loss_every: int = 1,
     out=None,
+    activation: str = "sigmoid",
+    output: str = "sigmoid",
 ) -> TrainResult:
     """Train a network with exact per-sample SGD and evaluate it.
 
@@ -238,6 +269,10 @@ def train(
     ``seed`` seeds the initial weights (None draws a fresh seed, recorded in
     the result); ``split_seed`` fixes the digits split. ``display_update``:
     print ``[INFO] epoch=N, loss=...`` every N epochs (0: never).
+    ``activation`` ("sigmoid", "tanh", "relu") and ``output`` ("sigmoid",
+    "softmax", "linear") choose the units and with them the loss
+    (``NeuralNetwork``); without ``alpha``, other units than the tutorial's
+    get ``default_alpha``.
 
     Raises TrainingDivergedError (``.result`` the partial result) when the
     loss becomes NaN/inf, and TrainingInterrupted (``.result`` likewise) on
@@ -248,17 +283,19 @@ def train(
             raise ValueError("X and y must be given together")
         data = (X, y) if X_test is None and y_test is None else (X, y, X_test, y_test)
     ds, layers, epochs = resolve_run(data, layers, epochs, split_seed, data_dir)
-    alpha = check_alpha(ds.alpha if alpha is None else alpha)
+    activation, output = check_units(activation, output, layers)
+    alpha = check_alpha(default_alpha(ds, activation, output) if alpha is None else alpha)
     seed = _fresh_seed() if seed is None else check_seed(seed)
     display_update = check_int(display_update, "display_update", 0)
     loss_every = check_int(loss_every, "loss_every", 1)
     dtype = check_dtype(dtype)
     out = sys.stdout if out is None else out
-    be, note = _resolve_backend(backend, layers)
-    net = NeuralNetwork(layers, alpha, backend=be, dtype=dtype, seed=seed)
+    be, note = _resolve_backend(backend, layers, 1, activation, output)
+    net = NeuralNetwork(layers, alpha, backend=be, dtype=dtype, seed=seed, activation=activation, output=output)
     if verbose:
         print(
-            f"[INFO] {net!r}, backend={be.name} ({note}), dtype={dtype.name}, alpha={alpha}, epochs={epochs}, "
+            f"[INFO] {net!r}, backend={be.name} ({note}), dtype={dtype.name}, activation={activation}, "
+            f"output={output} (loss: {LOSSES[output]}), alpha={alpha}, epochs={epochs}, "
             f"seed={seed}, {len(ds.X_train)} training samples",
             file=out,
             flush=True,
@@ -289,6 +326,8 @@ def train(
             evaluation=ev,
             test_outputs=None if ev is None else ev.outputs,
             interrupted=interrupted,
+            activation=activation,
+            output=output,
         )
         return res
 
@@ -299,7 +338,7 @@ def train(
         exc.result = result(exc.run, interrupted=isinstance(exc, TrainingInterrupted))
         raise
     res = result(r)
-    msg = saturation_message(net.predict(ds.X_train), ds.Y_train, res.loss_history, alpha)
+    msg = saturation_message(net.predict(ds.X_train), ds.Y_train, res.loss_history, alpha, output)
     if msg is not None:
         res.warnings.append(msg)
         warnings.warn(msg, SaturationWarning, stacklevel=2)
@@ -347,6 +386,8 @@ class SweepResult:
     n_train: int
     distributed: bool = False
     interrupted: bool = False
+    activation: str = "sigmoid"
+    output: str = "sigmoid"
 
     @property
     def network_samples_per_second(self) -> float:
@@ -378,7 +419,9 @@ class SweepResult:
     def summary(self) -> str:
         return (
             f"{len(self.results)} networks {'-'.join(map(str, self.layers))} on {self.dataset!r}, backend={self.backend}, "
-            f"dtype={self.dtype}, {self.epochs} epochs" + (" (interrupted)" if self.interrupted else "") + ": "
+            f"dtype={self.dtype}, activation={self.activation}, output={self.output}, {self.epochs} epochs"
+            + (" (interrupted)" if self.interrupted else "")
+            + ": "
             f"{self.wall_time:.3f} s, {self.network_samples_per_second:,.0f} network-samples/s "
             f"(compile/load {self.compile_time:.2f} s before)"
         )
@@ -416,15 +459,30 @@ def plan(alphas, seeds, grid: bool = True) -> list[tuple[float, int]]:
     return list(zip(alphas, seeds))
 
 
-def train_block(layers, specs, X_train, Y_train, backend, dtype, epochs, loss_every, progress=False) -> dict:
+def train_block(
+    layers,
+    specs,
+    X_train,
+    Y_train,
+    backend,
+    dtype,
+    epochs,
+    loss_every,
+    activation="sigmoid",
+    output="sigmoid",
+    progress=False,
+) -> dict:
     """Train the networks ``specs`` [(alpha, seed), ...] together in one
     training loop; the unit of work of a sweep (locally: all networks; on
     Dask: one chunk per task). Returns host-side results: per network its
     weights, loss history and divergence epoch, and the run's timings."""
     be = get_backend(backend)
+    check_supported(be, activation, output)  # the backend of the process it runs in
     dtype = np.dtype(dtype)
-    inits = [init_weights(layers, seed) for _, seed in specs]
-    P = be.params([np.stack([w[l] for w in inits]) for l in range(len(layers) - 1)], dtype)
+    inits = [init_weights(layers, seed, activation) for _, seed in specs]
+    P = be.params([np.stack([w[l] for w in inits]) for l in range(len(layers) - 1)], dtype).with_units(
+        activation, output
+    )
     X1 = be.asarray(add_bias(np.asarray(X_train, dtype=np.float64)), dtype)
     Y = be.asarray(np.asarray(Y_train, dtype=np.float64), dtype)
     alphas = np.array([a for a, _ in specs])
@@ -479,12 +537,15 @@ def train_many(
     verbose: bool = False,
     progress: bool | None = None,
     out=None,
+    activation: str = "sigmoid",
+    output: str = "sigmoid",
 ) -> SweepResult:
     """Train K networks of the same ``layers`` on the same data at once.
 
     The networks are every (alpha, seed) pair of ``alphas`` x ``seeds``
     (``grid=False`` zips them instead). Network k's weights equal those of
-    ``NeuralNetwork(layers, alpha_k, seed=seed_k, backend=backend).fit(...)``.
+    ``NeuralNetwork(layers, alpha_k, seed=seed_k, backend=backend,
+    activation=activation, output=output).fit(...)``.
     A network whose loss becomes NaN/inf stops there, keeping its last finite
     weights (``diverged_at`` says when); the others go on.
 
@@ -496,11 +557,14 @@ def train_many(
     the caller's process, and the workers use that same backend.
     """
     ds, layers, epochs = resolve_run(data, layers, epochs, split_seed, data_dir)
-    specs = plan(ds.alpha if alphas is None else alphas, seeds, grid)
+    activation, output = check_units(activation, output, layers)
+    specs = plan(default_alpha(ds, activation, output) if alphas is None else alphas, seeds, grid)
     dtype = check_dtype(dtype)
     loss_every = check_int(loss_every, "loss_every", 1)
     out = sys.stdout if out is None else out
-    be, _ = _resolve_backend(backend, layers, len(specs))
+    if output == "softmax":
+        check_distributions(np.asarray(ds.Y_train), "the training targets")
+    be, _ = _resolve_backend(backend, layers, len(specs), activation, output)
     if verbose:
         where = "" if client is None else " on Dask"
         print(
@@ -511,7 +575,16 @@ def train_many(
         nets = [n for b in blocks for n in b["networks"]]
         results = []
         for k, r in enumerate(nets):
-            net = NeuralNetwork(layers, r["alpha"], backend=be, dtype=dtype, seed=r["seed"], weights=r["weights"])
+            net = NeuralNetwork(
+                layers,
+                r["alpha"],
+                backend=be,
+                dtype=dtype,
+                seed=r["seed"],
+                weights=r["weights"],
+                activation=activation,
+                output=output,
+            )
             results.append(
                 NetworkResult(
                     index=k,
@@ -536,6 +609,8 @@ def train_many(
             n_train=len(ds.X_train),
             distributed=wall is not None,
             interrupted=any(b["interrupted"] for b in blocks),
+            activation=activation,
+            output=output,
         )
 
     if client is None:
@@ -549,6 +624,8 @@ def train_many(
                 dtype.name,
                 epochs,
                 loss_every,
+                activation,
+                output,
                 progress=show_progress(progress, verbose),
             )
         except TrainingInterrupted as exc:
@@ -569,6 +646,8 @@ def train_many(
         dtype.name,
         epochs,
         loss_every,
+        activation,
+        output,
         chunk_size=chunk_size,
         retries=retries,
     )
