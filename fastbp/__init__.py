@@ -17,6 +17,7 @@ from .errors import (
     NetworkFileError,
     TrainingDivergedError,
     TrainingInterrupted,
+    UnsupportedError,
 )
 from .network import NeuralNetwork
 from .training import NetworkResult, SaturationWarning, SweepResult, TrainResult, train, train_many
@@ -35,6 +36,7 @@ __all__ = [
     "TrainResult",
     "TrainingDivergedError",
     "TrainingInterrupted",
+    "UnsupportedError",
     "available_backends",
     "datasets",
     "get_backend",
