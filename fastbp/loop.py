@@ -242,9 +242,9 @@ def _take(be, res: Run, snapshot: Params, X1, Y, alphas, done: int, record, want
         col = losses[:, i]
         nonfinite = np.flatnonzero(~np.isfinite(col))
         upto = int(nonfinite[0]) if len(nonfinite) else len(col)
-        keep = is_wanted[:upto]
-        res.loss_epochs[k].extend(record[:upto][keep].tolist())
-        res.losses[k].extend(col[:upto][keep].tolist())
+        sel = is_wanted[:upto]
+        res.loss_epochs[k].extend(record[:upto][sel].tolist())
+        res.losses[k].extend(col[:upto][sel].tolist())
         if upto < len(col):
             res.diverged_at[k] = int(record[upto])
             good = int(record[upto - 1]) if upto > 0 else done

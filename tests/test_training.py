@@ -214,3 +214,20 @@ def test_saturated_outputs_end_with_a_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error", fastbp.SaturationWarning)
         fastbp.train("xor", backend="numpy", seed=0, epochs=300, verbose=False)  # a healthy run: no warning
+
+
+def test_eta_comes_from_measured_epochs_not_compilation(monkeypatch, capsys):
+    import re
+    import time as _time
+
+    be = fastbp.get_backend("numpy")
+    monkeypatch.setattr(be, "compile", lambda *a: _time.sleep(1.5))  # a slow JIT before the first epoch
+    r = fastbp.train("xor", backend="numpy", epochs=300, seed=0, progress=True, display_update=0)
+    etas = re.findall(r"ETA (\d+):(\d+)", capsys.readouterr().err)
+    assert etas and all(int(m) * 60 + int(s) <= 1 for m, s in etas)  # 300 XOR epochs take well under a second
+    assert r.compile_time >= 1.5 and r.wall_time < 1.5  # throughput excludes the compile time
+
+
+def test_sweep_shows_a_progress_bar(capsys):
+    fastbp.train_many("xor", alphas=[0.5], seeds=[0, 1], backend="numpy", epochs=30, progress=True)
+    assert "sweep [" in capsys.readouterr().err
