@@ -100,16 +100,22 @@ def check_dtype(dtype) -> np.dtype:
     return dt
 
 
+#: Other names of the units (scikit-learn's MLP calls the sigmoid "logistic"
+#: and the linear output "identity").
+UNIT_ALIASES = {"logistic": "sigmoid", "identity": "linear"}
+
+
 def check_units(activation, output, layers: list[int] | None = None) -> tuple[str, str]:
     """The hidden ``activation`` and the ``output`` units, by name (case and
-    surrounding blanks ignored): one of ``ACTIVATIONS`` and one of
-    ``OUTPUTS``. A softmax output needs at least two output units (for one,
-    use a sigmoid output)."""
+    surrounding blanks ignored, ``UNIT_ALIASES`` resolved): one of
+    ``ACTIVATIONS`` and one of ``OUTPUTS``. A softmax output needs at least
+    two output units (for one, use a sigmoid output)."""
     names = []
     for arg, value, choices in (("activation", activation, ACTIVATIONS), ("output", output, OUTPUTS)):
         if not isinstance(value, str):
             raise TypeError(f"{arg} must be one of {', '.join(map(repr, choices))}, got {value!r}")
         key = value.strip().lower()
+        key = UNIT_ALIASES.get(key, key)
         if key not in choices:
             raise ValueError(f"unknown {arg} {value!r}; valid choices are {', '.join(map(repr, choices))}")
         names.append(key)
