@@ -1,0 +1,77 @@
+"""What other hidden activations and outputs cost: a digits epoch per units, interleaved.
+
+Each round trains one digits epoch (64-32-16-10, 1,347 per-sample steps, one
+``Backend.train`` call, no loss recorded unless ``--loss``) from the same
+fresh initial weights for every combination of units, one after the other,
+so all combinations see the same load on a shared machine. Reported: the
+median and fastest round of each, and the median over rounds of its time
+divided by the tutorial's sigmoid/sigmoid epoch of the same round (alpha
+0.01 for all, so none diverges).
+
+    python -m benchmarks.units_speed [--rounds 100] [--dtype float32] [--backend numba] [--loss]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import platform
+import time
+
+import numpy as np
+
+from fastbp.backends import ACTIVATIONS, OUTPUTS, get_backend
+from fastbp.backends.base import NO_RECORD
+from fastbp.network import init_weights
+
+from ._common import DIGITS_LAYERS, digits_host
+
+COMBOS = [(a, o) for o, a in itertools.product(("sigmoid", "softmax", "linear"), ACTIVATIONS)]
+assert {o for _, o in COMBOS} == set(OUTPUTS)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rounds", type=int, default=100)
+    ap.add_argument("--dtype", default="float64", choices=["float64", "float32"])
+    ap.add_argument("--backend", default="numba")
+    ap.add_argument("--loss", action="store_true", help="record the loss after the epoch (the in-call loss pass)")
+    args = ap.parse_args(argv)
+    be = get_backend(args.backend)
+    dt = np.dtype(args.dtype)
+    X1h, Yh = digits_host()
+    X1, Y = be.asarray(X1h, dt), be.asarray(Yh, dt)
+    combos = [c for c in COMBOS if be.unsupported(*c) is None]
+    for c in COMBOS:
+        if c not in combos:
+            print(f"skipped {c[0]}/{c[1]}: {be.unsupported(*c)}")
+    init = {c: [w[None] for w in init_weights(list(DIGITS_LAYERS), 0, c[0])] for c in combos}
+    record = np.array([1]) if args.loss else NO_RECORD
+    alphas = np.array([0.01])
+    times: dict[tuple[str, str], list[float]] = {c: [] for c in combos}
+    for r in range(args.rounds + 1):
+        for c in combos:
+            P = be.params(init[c], dt).with_units(*c)
+            be.synchronize()
+            t = time.perf_counter()
+            be.train(P, X1, Y, alphas, 1, record)
+            be.synchronize()
+            if r:  # round 0 compiles and warms up
+                times[c].append(time.perf_counter() - t)
+    print(
+        f"{be.name} {dt.name}, one digits epoch ({X1h.shape[0]} steps{', loss recorded' if args.loss else ''}), "
+        f"{args.rounds} interleaved rounds, {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} logical CPUs, load average {os.getloadavg()[0]:.2f}"
+    )
+    base = np.array(times[combos[0]])
+    print("| hidden | output | median ms | fastest ms | time / sigmoid-sigmoid (median of rounds) |")
+    print("|---|---|--:|--:|--:|")
+    for c in combos:
+        t = np.array(times[c])
+        ratio = np.median(t / base)
+        print(f"| {c[0]} | {c[1]} | {np.median(t) * 1e3:.3f} | {t.min() * 1e3:.3f} | {ratio:.3f} |")
+
+
+if __name__ == "__main__":
+    main()
