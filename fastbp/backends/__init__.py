@@ -172,13 +172,18 @@ def auto_choice(layers=None, n_networks: int = 1) -> tuple[str, str]:
         if why is None:
             note = f"auto picked {n!r}"
             if n == "numba" and order[0] == "numba" and unavailable_reason("cuda") is None:
-                if n_networks < GPU_MIN_NETWORKS:
+                from .cuda.plan import fits_any_gpu_block
+
+                if not fits_any_gpu_block(_dims(layers)):
+                    note += (
+                        " (the cuda kernel for networks this large has not run on a GPU yet: "
+                        "CudaBackend(unverified=True) uses it; `fastbp info` lists what has)"
+                    )
+                else:
                     note += (
                         f" (one network's per-sample SGD is latency-bound on the GPU: no default cuda kernel was "
                         f"measured ahead of numba for it; cuda is preferred from {GPU_MIN_NETWORKS} networks at once)"
                     )
-                else:
-                    note += " (these networks are too large for the cuda backend's default many-network kernel)"
             if skipped:
                 note += " (" + ", ".join(skipped) + "; `fastbp info` says why)"
             return n, note
