@@ -1,27 +1,30 @@
 // Host emulation of fastbp's persistent CUDA kernels (no GPU needed).
 //
-// Compiles fastbp/backends/cuda/fastbp_kernels.cu as host C++20: one OS
-// thread per CUDA thread (std::barrier for __syncthreads, a per-warp
-// exchange for __shfl_xor_sync), one forked process per thread block for the
-// grid kernel (function-static "__shared__" variables are then per block;
-// "global memory" is a MAP_SHARED mapping, so the grid barrier's atomics and
-// the ld.cg / st.cg exchange really cross blocks). It checks the kernels'
-// indexing, phase order, double/triple buffering, lazy update and flush, and
-// the grid barrier protocol; it cannot check the CUDA memory model, timing or
-// NVRTC itself.
+// Compiles fastbp/backends/cuda/fastbp_{block,regs,grid}.cu as host C++20:
+// one OS thread per CUDA thread (std::barrier for __syncthreads, a per-warp
+// barrier and exchange for __syncwarp and __shfl_xor_sync), one forked
+// process per thread block for the grid kernel (function-static
+// "__shared__" variables are then per block; "global memory" is a
+// MAP_SHARED mapping, so the grid barrier's atomics and the ld.cg / st.cg
+// exchange really cross blocks). It checks the kernels' indexing, phase
+// order, buffering, lazy update and flush, the epoch loop, the loss on the
+// device and the grid barrier protocol; it cannot check the CUDA memory
+// model, timing or NVRTC itself.
 //
-// Usage: cuda_emulation DIR   (files written by tests/test_cuda_source.py)
-//        cuda_emulation --sigmoid DIR   (DIR/z.bin -> DIR/s.bin, the float64 sigmoid)
-//   DIR/params.i64: kernel (0 block, 1 grid, 2 block_fixed, 3 grid with the acq/rel barrier, 4 regs), itemsize, L, N, K, blocks, threads, smem_bytes, timeout_ns, replicate (grid: last layer in every block)
-//   DIR/dims.i32, DIR/w<l>.bin (K stacked), DIR/x.bin, DIR/y.bin, DIR/alphas.bin
-// Writes DIR/w<l>.out and DIR/status.txt.
+// Usage: cuda_emulation DIR           (files written by tests/test_cuda_source.py)
+//        cuda_emulation --sigmoid DIR (DIR/z.bin -> DIR/s.bin, the float64 sigmoid)
+//   DIR/params.i64: kernel (0 block, 1 regs, 2 grid), itemsize, L, N, K, blocks,
+//     threads, smem_bytes, timeout_ns, replicate, epochs, R
+//   DIR/dims.i32, DIR/w<l>.bin (K stacked), DIR/x.bin, DIR/y.bin, DIR/alphas.bin,
+//   DIR/record.i32 (R epochs)
+// Writes DIR/w<l>.out, DIR/losses.f64 (R x K) and DIR/status.txt.
 //
-// The shape-specialised fastbp_sgd_block_fixed<T, NT, D...> needs its shapes
-// at compile time: tests/test_cuda_source.py compiles this file with
-// -DFASTBP_EMU_FIXED_LIST='F(double, 128, 65, 33, 17, 10) F(float, ...) ...'
-// (element type, threads, widths), and kernel 2 runs the instantiation whose
-// type, threads and widths match the run's (exit 3 when none does).
-// Likewise fastbp_sgd_regs<T, NT, D...> (kernel 4) with -DFASTBP_EMU_REGS_LIST.
+// The block and register kernels take their shapes as template arguments:
+// tests/test_cuda_source.py compiles this file with
+// -DFASTBP_EMU_BLOCK_LIST='F(double, 128, 65, 33, 17, 10) F(float, ...) ...'
+// (element type, threads, widths) and -DFASTBP_EMU_REGS_LIST likewise, and a
+// run uses the instantiation whose type, threads and widths match (exit 3
+// when none does).
 #include <atomic>
 #include <barrier>
 #include <cmath>
@@ -31,11 +34,11 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <thread>
 #include <type_traits>
-#include <initializer_list>
 #include <vector>
 #include <sched.h>
 #include <sys/mman.h>
@@ -50,6 +53,7 @@
 #define __launch_bounds__(...)
 #define __shared__ static
 #define __align__(n) alignas(n)
+using std::isfinite;
 
 struct Dim3 { unsigned int x = 1, y = 1, z = 1; };
 static thread_local Dim3 threadIdx;
@@ -60,11 +64,10 @@ static unsigned char* g_dyn_smem = nullptr;
 
 static std::barrier<>* g_block_bar = nullptr;
 static std::vector<std::unique_ptr<std::barrier<>>> g_warp_bar;
-static double g_warp_buf[32][32];
+static double g_warp_buf[16][32];
 
 static inline void __syncthreads() { g_block_bar->arrive_and_wait(); }
 static inline void __syncwarp(unsigned int = 0xffffffffu) { g_warp_bar[threadIdx.x >> 5]->arrive_and_wait(); }
-static inline void __threadfence() { std::atomic_thread_fence(std::memory_order_seq_cst); }
 
 template <typename T>
 static inline T __shfl_xor_sync(unsigned int, T v, int off) {
@@ -75,9 +78,6 @@ static inline T __shfl_xor_sync(unsigned int, T v, int off) {
     return (T)g_warp_buf[w][lane ^ off];
 }
 
-static inline unsigned long long atomicAdd(unsigned long long* p, unsigned long long v) {
-    return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST);
-}
 static inline int atomicCAS(int* p, int expected, int desired) {
     __atomic_compare_exchange_n(p, &expected, desired, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
     return expected;
@@ -93,6 +93,7 @@ static inline long long __double_as_longlong(double x) { long long i; std::memcp
 static inline double __longlong_as_double(long long i) { double x; std::memcpy(&x, &i, 8); return x; }
 static inline float __fsub_rn(float a, float b) { return a - b; }
 static inline float __fmul_rn(float a, float b) { return a * b; }
+static inline float __frcp_rn(float a) { return 1.0f / a; }
 
 static inline unsigned long long fastbp_emu_globaltimer() {
     sched_yield();  // let the other emulated blocks run while spinning
@@ -101,7 +102,9 @@ static inline unsigned long long fastbp_emu_globaltimer() {
     return (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec;
 }
 
-#include "../fastbp/backends/cuda/fastbp_kernels.cu"
+#include "../fastbp/backends/cuda/fastbp_block.cu"
+#include "../fastbp/backends/cuda/fastbp_regs.cu"
+#include "../fastbp/backends/cuda/fastbp_grid.cu"
 
 static std::vector<char> read_file(const std::string& path) {
     std::ifstream f(path, std::ios::binary);
@@ -134,10 +137,13 @@ static int run(const std::string& dir, const std::vector<long long>& prm) {
     const int nb = (int)prm[5], threads = (int)prm[6];
     const size_t smem = (size_t)prm[7];
     const unsigned long long timeout_ns = (unsigned long long)prm[8];
-    const int replicate = prm.size() > 9 ? (int)prm[9] : 0;
+    const int replicate = (int)prm[9], E = (int)prm[10], R = (int)prm[11];
+    if (threads / 32 > 16) { std::fprintf(stderr, "too many threads\n"); return 2; }
     auto dimsb = read_file(dir + "/dims.i32");
     std::vector<int> dims(L + 1);
     std::memcpy(dims.data(), dimsb.data(), sizeof(int) * (L + 1));
+    int hmax = 1;
+    for (int l = 1; l < L; ++l) hmax = dims[l] > hmax ? dims[l] : hmax;
     std::vector<T*> W(L);
     std::vector<size_t> wbytes(L);
     std::vector<unsigned long long> wptrs(L);
@@ -149,86 +155,86 @@ static int run(const std::string& dir, const std::vector<long long>& prm) {
         wptrs[l] = (unsigned long long)(uintptr_t)W[l];
     }
     auto xb = read_file(dir + "/x.bin"), yb = read_file(dir + "/y.bin"), ab = read_file(dir + "/alphas.bin");
+    auto rb = read_file(dir + "/record.i32");
     const T* X = (const T*)xb.data();
     const T* Y = (const T*)yb.data();
     const T* A = (const T*)ab.data();
+    const int* rec = (const int*)rb.data();
+    const int nblocks = kernel == 2 ? nb : K;
+    auto* losses = (double*)shared_alloc(sizeof(double) * (R > 0 ? R : 1) * K);
+    for (int i = 0; i < R * K; ++i) losses[i] = NAN;
+    T* scratch = (T*)shared_alloc(sizeof(T) * (size_t)nblocks * (threads / 32) * 2 * hmax);
     int status_code = 0;
     blockDim.x = threads;
-    if (kernel == 2 || kernel == 4) {
+    if (kernel == 0 || kernel == 1) {
         gridDim.x = K;
         bool found = false;
-        auto try_fixed = [&](auto kern, int nt, std::initializer_list<int> shape) {
+        auto try_shape = [&](auto kern, int nt, std::initializer_list<int> shape) {
             if (found || nt != threads || (int)shape.size() != L + 1) return;
             int i = 0;
             for (int v : shape) if (v != dims[i++]) return;
             found = true;
             for (int k = 0; k < K; ++k) {
                 blockIdx.x = k;
-                run_block(threads, smem, [&] { kern(wptrs.data(), dims.data(), L, X, Y, N, A); });
+                run_block(threads, smem, [&] { kern(wptrs.data(), dims.data(), X, Y, N, A, E, rec, R, losses, scratch); });
             }
         };
 #define F(TT, NT, ...)                                                                          \
-        if constexpr (std::is_same_v<T, TT>) try_fixed(fastbp_sgd_block_fixed<TT, NT, __VA_ARGS__>, NT, {__VA_ARGS__});
-#ifdef FASTBP_EMU_FIXED_LIST
-        if (kernel == 2) { FASTBP_EMU_FIXED_LIST }
+        if constexpr (std::is_same_v<T, TT>) try_shape(fastbp_train_block<TT, NT, __VA_ARGS__>, NT, {__VA_ARGS__});
+#ifdef FASTBP_EMU_BLOCK_LIST
+        if (kernel == 0) { FASTBP_EMU_BLOCK_LIST }
 #endif
 #undef F
 #define F(TT, NT, ...)                                                                          \
-        if constexpr (std::is_same_v<T, TT>) try_fixed(fastbp_sgd_regs<TT, NT, __VA_ARGS__>, NT, {__VA_ARGS__});
+        if constexpr (std::is_same_v<T, TT>) try_shape(fastbp_train_regs<TT, NT, __VA_ARGS__>, NT, {__VA_ARGS__});
 #ifdef FASTBP_EMU_REGS_LIST
-        if (kernel == 4) { FASTBP_EMU_REGS_LIST }
+        if (kernel == 1) { FASTBP_EMU_REGS_LIST }
 #endif
 #undef F
         if (!found) {
-            std::fprintf(stderr, "no fastbp_sgd_block_fixed / fastbp_sgd_regs instantiation for this shape/threads/type\n");
+            std::fprintf(stderr, "no fastbp_train_block / fastbp_train_regs instantiation for this shape/threads/type\n");
             return 3;
-        }
-    } else if (kernel == 0) {
-        gridDim.x = K;
-        for (int k = 0; k < K; ++k) {
-            blockIdx.x = k;
-            run_block(threads, smem, [&] { fastbp_sgd_block<T>(wptrs.data(), dims.data(), L, X, Y, N, A); });
         }
     } else {
         size_t wse = 0;
         for (int l = 1; l <= L; ++l) wse += 4 * (size_t)dims[l];
         T* ws = (T*)shared_alloc(wse * sizeof(T));
         for (size_t i = 0; i < wse; ++i) ws[i] = NAN;
+        auto* part = (double*)shared_alloc(sizeof(double) * nb);
         auto* counter = (unsigned long long*)shared_alloc(sizeof(unsigned long long));
         int* status = (int*)shared_alloc(sizeof(int));
-        *counter = 0;
-        *status = 0;
         gridDim.x = nb;
-        std::vector<pid_t> kids;
         std::fflush(nullptr);
-        for (int b = 0; b < nb; ++b) {
-            pid_t pid = fork();
-            if (pid == 0) {
-                blockIdx.x = b;
-                run_block(threads, smem, [&] {
-                    if (kernel == 3)
-                        fastbp_sgd_grid<T, 1>(wptrs.data(), dims.data(), L, X, Y, N, A, ws, counter, status, timeout_ns,
-                                              replicate);
-                    else
-                        fastbp_sgd_grid<T>(wptrs.data(), dims.data(), L, X, Y, N, A, ws, counter, status, timeout_ns,
-                                           replicate);
-                });
-                std::fflush(nullptr);
-                _exit(0);
+        for (int net = 0; net < K; ++net) {  // one launch per network, as the host does
+            *counter = 0;
+            *status = 0;
+            std::vector<pid_t> kids;
+            for (int b = 0; b < nb; ++b) {
+                pid_t pid = fork();
+                if (pid == 0) {
+                    blockIdx.x = b;
+                    run_block(threads, smem, [&] {
+                        fastbp_train_grid<T>(wptrs.data(), dims.data(), L, X, Y, N, A, E, rec, R, losses, scratch, net,
+                                             K, ws, part, counter, status, timeout_ns, replicate);
+                    });
+                    std::fflush(nullptr);
+                    _exit(0);
+                }
+                kids.push_back(pid);
             }
-            kids.push_back(pid);
+            for (pid_t pid : kids) {
+                int st = 0;
+                waitpid(pid, &st, 0);
+                if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) status_code = 100;
+            }
+            if (*status != 0) status_code = *status;
         }
-        for (pid_t pid : kids) {
-            int st = 0;
-            waitpid(pid, &st, 0);
-            if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) status_code = 100;
-        }
-        if (*status != 0) status_code = *status;
     }
     for (int l = 0; l < L; ++l) {
         std::ofstream f(dir + "/w" + std::to_string(l) + ".out", std::ios::binary);
         f.write((const char*)W[l], (std::streamsize)wbytes[l]);
     }
+    std::ofstream(dir + "/losses.f64", std::ios::binary).write((const char*)losses, (std::streamsize)(sizeof(double) * R * K));
     std::ofstream(dir + "/status.txt") << status_code << "\n";
     return status_code;
 }

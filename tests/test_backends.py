@@ -13,10 +13,13 @@ def test_macs_per_sample_matches_reference_count():
     assert macs_per_sample([2, 1]) == 2 * 3
 
 
-def test_auto_prefers_cpu_for_one_small_network_and_gpu_for_width_or_breadth():
+def test_auto_prefers_cpu_for_one_network_and_gpu_for_breadth():
     assert auto_order([64, 32, 16, 10])[0] == "numba"
     assert auto_order([64, 32, 16, 10], n_networks=backends.GPU_MIN_NETWORKS)[0] == "cuda"
-    assert auto_order([784, 256, 128, 10])[0] == "cuda"
+    assert auto_order([64, 32, 16, 10], n_networks=backends.GPU_MIN_NETWORKS - 1)[0] == "numba"
+    # no default cuda kernel was measured ahead of numba for one wide network, nor serves many of them
+    assert auto_order([784, 256, 128, 10])[0] == "numba"
+    assert auto_order([784, 256, 128, 10], n_networks=backends.GPU_MIN_NETWORKS)[0] == "numba"
     assert auto_order()[0] == "cuda"
     assert auto_order()[-1] == "numpy"
 
@@ -26,9 +29,10 @@ def test_auto_choice_explains_itself(monkeypatch):
     monkeypatch.setattr(backends, "unavailable_reason", lambda n: usable[n])
     name, note = auto_choice([64, 32, 16, 10])
     assert name == "numba" and "latency-bound on the GPU" in note
-    assert auto_choice([784, 256, 128, 10])[0] == "cuda"
+    many = backends.GPU_MIN_NETWORKS
+    assert auto_choice([64, 32, 16, 10], many)[0] == "cuda"
     usable["cuda"] = "no GPU"
-    name, note = auto_choice([784, 256, 128, 10])
+    name, note = auto_choice([64, 32, 16, 10], many)
     assert name == "numba" and "cuda unavailable" in note
     usable["numba"] = "no numba"
     assert auto_choice([64, 32, 16, 10])[0] == "numpy"

@@ -1,339 +1,95 @@
-"""GPU-free checks of the cuda backend (run in CI without a GPU).
+"""GPU-free checks of the CUDA source (run in CI, which has no GPU).
 
-* every .cu compiles with NVRTC (cuda-bindings) for sm_80 and sm_90 with the
-  options CuPy's RawModule passes, and every name expression the backend
-  asks for lowers to an entry that is in the cubin;
-* where nvcc is on PATH: ``nvcc --resource-usage`` shows no register spills,
-  no stack, and static shared memory within the budget the host assumes;
-* the persistent kernels themselves, compiled as host C++ (one thread per
-  CUDA thread, one process per block, tests/cuda_emulation.cpp), give the
-  NumPy reference's weights: their indexing, phase order, buffering, lazy
-  update and grid barrier (not the GPU memory model, not timing);
-* host-side logic: path selection by shared-memory bytes, validation, and
-  the unavailable message on a machine without a GPU.
+* every kernel family compiles with NVRTC (cuda-bindings) for sm_80 and
+  sm_90 with the options CuPy's RawModule passes, without warnings, and
+  every name expression the backend asks for lowers to an entry in the cubin;
+* where nvcc exists: ``nvcc --resource-usage`` shows no register spills, no
+  stack, and static shared memory within what the plan assumes;
+* the persistent kernels, compiled as host C++ (one thread per CUDA thread,
+  one process per block, tests/cuda_emulation.cpp), give the NumPy
+  reference's weights and losses over several epochs in one launch, bit for
+  bit the weights of one launch per epoch, and stop a diverged network: their
+  indexing, phase order, buffering, lazy update, epoch loop, loss and grid
+  barrier (not the GPU memory model, not timing);
+* the float64 sigmoid, through the emulation, is expit's to 4 ulp and the
+  numba backend's bit for bit.
+
+Compiles are cached by the hash of what they depend on (tests/_cuda_build.py)
+and run in parallel.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _cuda_build import (
+    CUDA_DIR,
+    ROOT,
+    Builds,
+    all_cuda_files,
+    emulator_build,
+    kernel_params,
+    nvcc_path,
+    nvcc_resources,
+    nvrtc_compile,
+    nvrtc_module,
+    parse_resources,
+    source_text,
+    tool_version,
+)
 
-from fastbp.backends import _cuda_source as src
-from fastbp.backends.numpy_backend import NumpyBackend
+from fastbp.backends.cuda import plan as pl
+from fastbp.backends.cuda import source as src
 
-ROOT = Path(__file__).resolve().parents[1]
 ARCHS = ("80", "90")
-#: What CuPy 14's RawModule adds to our options for NVRTC (cupy/cuda/compiler.py):
-#: "-ftz=true", "-arch=sm_XX" (cubin), "--device-as-default-execution-space".
-CUPY_EXTRA_OPTIONS = ("-ftz=true", "--device-as-default-execution-space")
+DIGITS = (65, 33, 17, 10)
+F64, F32 = np.dtype(np.float64), np.dtype(np.float32)
 
-
-def _nvrtc():
-    try:
-        from cuda.bindings import nvrtc
-    except ImportError as exc:
-        pytest.skip(f"cuda-bindings is not installed ({exc}); pip install 'fastbp[test]'")
-    try:
-        err, major, minor = nvrtc.nvrtcVersion()
-        if err != nvrtc.nvrtcResult.NVRTC_SUCCESS:
-            raise RuntimeError(err)
-    except Exception as exc:  # libnvrtc missing
-        pytest.skip(f"NVRTC is not loadable ({exc}); pip install nvidia-cuda-nvrtc")
-    return nvrtc
-
-
-def _check(nvrtc, res, what):
-    err = res[0] if isinstance(res, tuple) else res
-    assert err == nvrtc.nvrtcResult.NVRTC_SUCCESS, f"{what}: {err}"
-    return res[1:] if isinstance(res, tuple) else ()
-
-
-def test_source_files_exist_and_load():
-    for p in src.source_paths():
-        assert p.is_file(), p
-    code = src.load_source()
-    for t in src.KERNEL_TEMPLATES:
-        assert re.search(rf"\b{t}\s*\(", code), t
-    # constants shared with the .cu
-    assert f"#define FASTBP_MAX_DIMS {src.MAX_DIMS}" in code
-    assert f"#define FASTBP_BLOCK_MAX_THREADS {src.BLOCK_MAX_THREADS}" in code
-    assert f"#define FASTBP_GRID_THREADS {src.GRID_THREADS}" in code
-    assert f"#define FASTBP_STATUS_BARRIER_TIMEOUT {src.STATUS_BARRIER_TIMEOUT}" in code
-
-
-#: Shape-specialised block kernels compiled by the NVRTC / nvcc checks
-#: (dtype, threads, widths with bias): digits one / many networks, XOR, and
-#: the widest float64 first layer that still fits one block (785 x 33).
-FIXED_CHECKED = [
-    (np.float64, 512, (65, 33, 17, 10)),
-    (np.float32, 512, (65, 33, 17, 10)),
-    (np.float64, 256, (65, 33, 17, 10)),
-    (np.float32, 256, (65, 33, 17, 10)),
-    (np.float64, 32, (3, 3, 1)),
-    (np.float64, 512, (785, 33, 10)),
+#: Shape-compiled kernels that NVRTC and nvcc compile: digits at the
+#: backend's thread counts (one network, many), XOR, the widest float64 first
+#: layer that fits one block, and register kernels at the edge of the
+#: register budget (384 and 448 threads; 60 float32 values a thread).
+BLOCK_CHECKED = [
+    (F64, 512, DIGITS),
+    (F32, 512, DIGITS),
+    (F64, 256, DIGITS),
+    (F32, 256, DIGITS),
+    (F64, 32, (3, 3, 1)),
+    (F64, 512, (785, 33, 10)),
 ]
-FIXED_NAMES = [src.fixed_block_name(dt, nt, d) for dt, nt, d in FIXED_CHECKED]
-#: Register-resident kernels compiled by the NVRTC / nvcc checks: digits and
-#: XOR at the backend's thread counts, and the largest float64 tiles allowed.
 REGS_CHECKED = [
-    (np.float64, src.regs_threads_for((65, 33, 17, 10)), (65, 33, 17, 10)),
-    (np.float32, src.regs_threads_for((65, 33, 17, 10)), (65, 33, 17, 10)),
-    (np.float64, src.regs_threads_for((3, 3, 1)), (3, 3, 1)),
-    (np.float64, src.regs_threads_for((65, 41, 17, 10)), (65, 41, 17, 10)),
-    (np.float32, src.regs_threads_for((65, 49, 33, 10)), (65, 49, 33, 10)),
+    (F64, pl.regs_threads_for(DIGITS), DIGITS),
+    (F32, pl.regs_threads_for(DIGITS), DIGITS),
+    (F64, pl.regs_threads_for((3, 3, 1)), (3, 3, 1)),
+    (F64, pl.regs_threads_for((65, 41, 17, 10)), (65, 41, 17, 10)),
+    (F32, pl.regs_threads_for((65, 49, 17, 10)), (65, 49, 17, 10)),
+    (F32, pl.regs_threads_for((65, 33, 33, 10)), (65, 33, 33, 10)),
 ]
-REGS_NAMES = [src.regs_block_name(dt, nt, d) for dt, nt, d in REGS_CHECKED]
-ACQREL_NAMES = [src.grid_kernel_name(dt, "acqrel") for dt in (np.float32, np.float64)]
+NAMES = {
+    "layers": [src.layer_name(e, t) for e in src.LAYER_ENTRIES for t in (F32, F64)],
+    "block": [src.shape_name("block", t, nt, d) for t, nt, d in BLOCK_CHECKED],
+    "regs": [src.shape_name("regs", t, nt, d) for t, nt, d in REGS_CHECKED],
+    "grid": [src.grid_name(t) for t in (F32, F64)],
+}
 
-
-def test_fixed_block_names_and_group_sizes():
-    assert (
-        src.fixed_block_name(np.float64, 512, [65, 33, 17, 10]) == "fastbp_sgd_block_fixed<double, 512, 65, 33, 17, 10>"
-    )
-    assert src.fixed_block_name(np.float32, 32, [3, 1]) == "fastbp_sgd_block_fixed<float, 32, 3, 1>"
-    assert src.fixed_block_applies([65, 33, 17, 10], 512) and not src.fixed_block_applies([3] * 19, 64)
-    # digits: the specialised kernel uses the generic kernel's groups (same summation order)
-    for n_out, n_red in ((33, 65), (17, 33), (10, 17), (17, 10), (33, 17)):
-        assert src.fixed_group_size(n_out, n_red, 512) == src.generic_group_size(n_out, n_red, 512) <= 32
-    assert src.generic_group_size(3, 71, 256) == 64 and src.fixed_group_size(3, 71, 256) == 32
-    # code size: at most FIXED_MAX_UNROLL unrolled iterations per phase
-    assert src.fixed_unroll([65, 33, 17, 10], 512) == 9 and src.fixed_unroll([785, 33, 10], 512) == 99
-    assert not src.fixed_block_applies([20001, 1], 512)
-    assert src.grid_kernel_name(np.float64) == "fastbp_sgd_grid<double>"
-    assert src.grid_kernel_name(np.float32, "acqrel") == "fastbp_sgd_grid<float, 1>"
-
-
-@pytest.mark.parametrize("arch", ARCHS)
-def test_nvrtc_compiles_every_entry(arch):
-    nvrtc = _nvrtc()
-    code = src.load_source().encode()
-    (prog,) = _check(nvrtc, nvrtc.nvrtcCreateProgram(code, b"fastbp_kernels.cu", 0, [], []), "create")
-    names = [*src.NAME_EXPRESSIONS, *FIXED_NAMES, *REGS_NAMES, *ACQREL_NAMES]
-    try:
-        for ne in names:
-            _check(nvrtc, nvrtc.nvrtcAddNameExpression(prog, ne.encode()), f"name {ne}")
-        opts = [o.encode() for o in (*src.COMPILE_OPTIONS, *CUPY_EXTRA_OPTIONS, f"-arch=sm_{arch}")]
-        res = nvrtc.nvrtcCompileProgram(prog, len(opts), opts)
-        (size,) = _check(nvrtc, nvrtc.nvrtcGetProgramLogSize(prog), "log size")
-        log = b" " * size
-        _check(nvrtc, nvrtc.nvrtcGetProgramLog(prog, log), "log")
-        assert res[0] == nvrtc.nvrtcResult.NVRTC_SUCCESS, log.decode(errors="replace")
-        (csize,) = _check(nvrtc, nvrtc.nvrtcGetCUBINSize(prog), "cubin size")
-        cubin = b" " * csize
-        _check(nvrtc, nvrtc.nvrtcGetCUBIN(prog, cubin), "cubin")
-        for ne in names:
-            (lowered,) = _check(nvrtc, nvrtc.nvrtcGetLoweredName(prog, ne.encode()), f"lowered {ne}")
-            lowered = lowered if isinstance(lowered, bytes) else str(lowered).encode()
-            assert lowered.startswith(b"_Z"), (ne, lowered)
-            assert lowered in cubin, f"{ne} -> {lowered!r} not in the sm_{arch} cubin"
-        assert b"warning" not in log.lower(), log.decode(errors="replace")
-    finally:
-        nvrtc.nvrtcDestroyProgram(prog)
-
-
-def _nvcc():
-    exe = shutil.which("nvcc") or ("/usr/local/cuda/bin/nvcc" if os.path.exists("/usr/local/cuda/bin/nvcc") else None)
-    if exe is None:
-        pytest.skip("nvcc is not on PATH (nor /usr/local/cuda/bin): resource usage not checked")
-    return exe
-
-
-def _instantiation_unit(tmp_path: Path) -> Path:
-    """A .cu that includes the kernels and instantiates every entry (nvcc has
-    no name expressions; explicit instantiation gives the same symbols)."""
-    sigs = {
-        "fastbp_sgd_block": "const unsigned long long*, const int*, int, const T*, const T*, int, const T*",
-        "fastbp_sgd_grid": "const unsigned long long*, const int*, int, const T*, const T*, int, const T*, T*, unsigned long long*, int*, unsigned long long, int",
-        "fastbp_forward": "const T*, const T*, T*, int, int, int",
-        "fastbp_hidden_delta": "const T*, const T*, const T*, T*, int, int, int",
-    }
-    assert set(sigs) == set(src.KERNEL_TEMPLATES)
-    lines = [f'#include "{src.source_paths()[0]}"']
-    for name, sig in sigs.items():
-        for t in ("float", "double"):
-            lines.append(f"template __global__ void {name}<{t}>({sig.replace('T', t)});")
-    sig = sigs["fastbp_sgd_block"]
-    for dt, nt, d in FIXED_CHECKED:
-        t = src.CTYPES[np.dtype(dt)]
-        args = ", ".join(map(str, d))
-        lines.append(f"template __global__ void fastbp_sgd_block_fixed<{t}, {nt}, {args}>({sig.replace('T', t)});")
-    for dt, nt, d in REGS_CHECKED:
-        t = src.CTYPES[np.dtype(dt)]
-        args = ", ".join(map(str, d))
-        lines.append(f"template __global__ void fastbp_sgd_regs<{t}, {nt}, {args}>({sig.replace('T', t)});")
-    for t in ("float", "double"):
-        lines.append(f"template __global__ void fastbp_sgd_grid<{t}, 1>({sigs['fastbp_sgd_grid'].replace('T', t)});")
-    p = tmp_path / "fastbp_all.cu"
-    p.write_text("\n".join(lines) + "\n")
-    return p
-
-
-@pytest.mark.parametrize("arch", ARCHS)
-def test_nvcc_resource_usage_no_spills(arch, tmp_path):
-    nvcc = _nvcc()
-    unit = _instantiation_unit(tmp_path)
-    cmd = [
-        nvcc,
-        "--std=c++17",
-        "-ftz=true",
-        "--resource-usage",
-        f"-arch=sm_{arch}",
-        "-cubin",
-        "-o",
-        str(tmp_path / "k.cubin"),
-        str(unit),
-    ]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    out = r.stdout + r.stderr
-    assert r.returncode == 0, out
-    n_entries = 2 * len(src.KERNEL_TEMPLATES) + len(FIXED_CHECKED) + len(REGS_CHECKED) + 2
-    funcs = re.findall(
-        r"Function properties for (\S+)\s*\n\s*(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads",
-        out,
-    )
-    assert len(funcs) == n_entries, out
-    for name, stack, st, ld in funcs:
-        assert (int(stack), int(st), int(ld)) == (0, 0, 0), f"{name} spills on sm_{arch}: {out}"
-    usage = []
-    for chunk in out.split("Compiling entry function '")[1:]:  # no "bytes smem" when there is none
-        name = chunk.split("'", 1)[0]
-        regs = re.search(r"Used (\d+) registers", chunk)
-        smem = re.search(r"(\d+) bytes smem", chunk)
-        assert regs, chunk
-        usage.append((name, regs.group(1), smem.group(1) if smem else "0"))
-    assert len(usage) == n_entries, out
-    for name, regs, smem in usage:
-        if "fixed" in name or "regs" in name:
-            assert int(smem) == 0, (name, smem)  # no shape tables: every offset is a constant
-        for t, budget in src.STATIC_SMEM_BYTES.items():
-            if t in name:
-                assert int(smem) <= budget, f"{name}: {smem} B static shared memory > {budget} B assumed"
-        if "sgd_block" in name:  # 512 threads x regs must fit the 64K register file
-            assert int(regs) * src.BLOCK_MAX_THREADS <= 65536, (name, regs)
-        if "sgd_regs" in name:  # its threads x regs must fit the 64K register file
-            nt = int(re.search(r"sgd_regsI[fd]Li(\d+)E", name).group(1))
-            assert int(regs) * nt <= 65536, (name, regs, nt)
-        # the GEMM tiles' static shared memory is within the 48 KB default
-        assert int(smem) <= src.DEFAULT_SMEM_BYTES
-
-
-# ------------------------------------------------------------ host logic
-DIGITS = [65, 33, 17, 10]
-WIDE = [785, 257, 129, 10]
-H100_OPTIN = 227 * 1024 - src.STATIC_SMEM_BYTES["fastbp_sgd_grid"]
-
-
-def test_dims_of_validates():
-    assert src.dims_of([(65, 33), (33, 17), (17, 10)]) == DIGITS
-    with pytest.raises(ValueError, match="W\\[1\\] has 32 rows"):
-        src.dims_of([(65, 33), (32, 17)])
-    with pytest.raises(ValueError, match="at least one"):
-        src.dims_of([])
-
-
-def test_plan_digits_single_block_default_smem():
-    p = src.plan_sgd(DIGITS, 8, H100_OPTIN, 132)
-    assert p.path == "block" and p.threads == 512 and p.blocks == 1
-    assert p.smem_bytes <= src.DEFAULT_SMEM_BYTES  # no opt-in needed for digits, even float64
-    assert p.smem_bytes == 8 * (2876 + 3 * 65 + 2 * 10 + 4 * (33 + 17 + 10) + 512 // 32)
-
-
-def test_plan_wide_network_uses_grid():
-    p = src.plan_sgd(WIDE, 8, H100_OPTIN, 132)
-    assert p.path == "grid" and p.blocks == 132 and p.threads == src.GRID_THREADS
-    assert p.smem_bytes <= H100_OPTIN
-    # the last matrix (129 x 10) in every block instead of its slices
-    assert p.replicate_last and p.smem_bytes == 8 * src.grid_smem_elems(WIDE, 132, replicate=True)
-    q = src.plan_sgd(WIDE, 8, H100_OPTIN, 132, replicate_last=False)
-    assert not q.replicate_last and q.smem_bytes == 8 * src.grid_smem_elems(WIDE, 132)
-    # 2048-1024-10 float64: a replicated 1025 x 10 matrix would not fit beside W[0]'s slices
-    big = [2049, 1025, 10]
-    assert not src.plan_sgd(big, 8, H100_OPTIN, 132).replicate_last
-    assert src.plan_sgd(big, 4, H100_OPTIN, 132).replicate_last
-    assert not src.plan_sgd([785, 10], 8, H100_OPTIN, 132, force="grid").replicate_last  # one matrix
-    # float32 784-256-128-10 (~0.9 MB) does not fit one block either
-    assert src.plan_sgd(WIDE, 4, H100_OPTIN, 132).path == "grid"
-    # a 48 KB-only device with few SMs falls back to per-step launches
-    assert src.plan_sgd(WIDE, 8, 48 * 1024, 4).path == "step"
-
-
-def test_plan_block_boundary_and_force():
-    # largest float64 square 2-layer net n-n-1 that fits one block on H100
-    def fits(n):
-        return src.plan_sgd([n + 1, n + 1, 1], 8, H100_OPTIN, 132).path == "block"
-
-    assert fits(100) and not fits(200)
-    assert src.plan_sgd(DIGITS, 8, H100_OPTIN, 132, force="grid", grid_blocks=7).blocks == 7
-    assert src.plan_sgd(DIGITS, 8, H100_OPTIN, 132, force="step").path == "step"
-    with pytest.raises(ValueError, match="shared memory"):
-        src.plan_sgd(WIDE, 8, H100_OPTIN, 132, force="block")
-    with pytest.raises(ValueError, match="path must be"):
-        src.plan_sgd(DIGITS, 8, H100_OPTIN, 132, force="fast")
-    with pytest.raises(ValueError, match="multiple of 32"):
-        src.plan_sgd(DIGITS, 8, H100_OPTIN, 132, block_threads=100)
-
-
-def test_block_threads_heuristic():
-    assert src.block_threads_for(DIGITS) == 512
-    assert src.block_threads_for(DIGITS, many=True) == 256
-    assert src.block_threads_for([3, 3, 1]) == 32
-
-
-def test_name_expressions_cover_both_dtypes():
-    assert src.kernel_name("fastbp_sgd_block", np.float32) == "fastbp_sgd_block<float>"
-    assert src.kernel_name("fastbp_sgd_grid", np.float64) == "fastbp_sgd_grid<double>"
-    assert len(src.NAME_EXPRESSIONS) == 2 * len(src.KERNEL_TEMPLATES)
-
-
-def test_unavailable_message_without_gpu():
-    """On a machine without a GPU/driver/CuPy the backend is unavailable and
-    says what is missing and the install command; import fastbp still works."""
-    from fastbp.backends import unavailable_reason
-
-    why = unavailable_reason("cuda")
-    try:
-        import cupy
-
-        has_gpu = cupy.cuda.runtime.getDeviceCount() > 0
-    except Exception:
-        has_gpu = False
-    if has_gpu:
-        pytest.skip("this machine has a GPU: the backend is available")
-    assert why is not None
-    assert "fastbp[cuda13]" in why and "fastbp[cuda12]" in why
-    assert "cuda" in why.lower()
-    assert unavailable_reason("cupy") == why  # the alias
-
-
-def test_import_without_gpu_does_not_hang():
-    code = "import fastbp, fastbp.backends as b; print(b.unavailable_reason('cuda'))"
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
-    assert r.returncode == 0, r.stderr
-
-
-# -------------------------------------------------- host emulation of kernels
-#: Shapes of fastbp_sgd_block_fixed compiled into the emulator (element
-#: type, threads, widths d with bias); the parametrized cases below use them.
-EMU_FIXED = [
-    ("double", 128, (65, 33, 17, 10)),
-    ("float", 64, (65, 33, 17, 10)),
+#: Shapes the emulator is compiled for: (C type, threads, widths).
+EMU_BLOCK = [
+    ("double", 128, DIGITS),
+    ("float", 64, DIGITS),
     ("double", 32, (3, 3, 1)),
     ("double", 32, (3, 1)),
-    ("double", 256, (71, 4, 1)),
     ("float", 32, (81, 5, 2)),
     ("double", 64, (151, 10, 3)),
+    ("double", 256, (71, 4, 1)),
 ]
-#: Shapes of fastbp_sgd_regs compiled into the emulator (the same format).
 EMU_REGS = [
-    ("double", 320, (65, 33, 17, 10)),
-    ("float", 320, (65, 33, 17, 10)),
+    ("double", 320, DIGITS),
+    ("float", 320, DIGITS),
     ("double", 64, (3, 3, 1)),
     ("double", 96, (3, 100, 2)),
     ("double", 128, (5, 9, 40)),
@@ -341,213 +97,304 @@ EMU_REGS = [
     ("double", 64, (5, 40, 3)),
     ("double", 96, (7, 6, 5, 4, 3)),
 ]
-_KERNEL_IDS = {"block": 0, "grid": 1, "block_fixed": 2, "grid_acqrel": 3, "regs": 4}
+_EMU_LIST = {
+    k: " ".join(f"F({t}, {nt}, {', '.join(map(str, d))})" for t, nt, d in v)
+    for k, v in (("block", EMU_BLOCK), ("regs", EMU_REGS))
+}
 
 
 @pytest.fixture(scope="module")
-def emulator(tmp_path_factory):
-    gxx = shutil.which("g++") or shutil.which("c++")
-    if gxx is None:
+def builds(request, tmp_path_factory):
+    """Every compile of this module, started at once (parallel, cached)."""
+    cache = getattr(request.config, "cache", None)
+    folder = cache.mkdir("fastbp-cuda") if cache is not None else tmp_path_factory.mktemp("fastbp-cuda")
+    b = Builds(Path(folder))
+    nvrtc, version = nvrtc_module()
+    if nvrtc is not None:
+        for fam, names in NAMES.items():
+            files = (CUDA_DIR / src.HEADER, CUDA_DIR / src.FAMILY_FILES[fam])
+            for arch in ARCHS:
+                b.submit(
+                    f"nvrtc-{fam}-{arch}",
+                    [source_text(*files), repr(names), arch, version],
+                    nvrtc_compile(fam, names, arch),
+                )
+    if nvcc_path() is not None:
+        entries = [(fam, ne) for fam, names in NAMES.items() for ne in names]
+        version = tool_version([nvcc_path(), "--version"])
+        for arch in ARCHS:
+            b.submit(
+                f"nvcc-{arch}",
+                [source_text(*all_cuda_files()), repr(entries), arch, version],
+                nvcc_resources(entries, arch),
+            )
+    if shutil.which("g++") or shutil.which("c++"):
+        gxx = shutil.which("g++") or shutil.which("c++")
+        files = (*all_cuda_files(), ROOT / "tests" / "cuda_emulation.cpp")
+        b.submit(
+            "emulator",
+            [source_text(*files), _EMU_LIST["block"], _EMU_LIST["regs"], tool_version([gxx, "--version"])],
+            emulator_build(_EMU_LIST["block"], _EMU_LIST["regs"]),
+        )
+    yield b
+    b.close()
+
+
+# ----------------------------------------------------------------- source
+def test_source_files_constants_and_entries():
+    header = src.read_text(src.HEADER)
+    for name, value in (("MAX_DIMS", src.MAX_DIMS), ("BLOCK_MAX_THREADS", src.BLOCK_MAX_THREADS)):
+        assert re.search(rf"#define FASTBP_{name} {value}\b", header), name
+    assert re.search(rf"#define FASTBP_GRID_THREADS {src.GRID_THREADS}\b", header)
+    for code, value in (
+        ("OK", src.STATUS_OK),
+        ("BARRIER_TIMEOUT", src.STATUS_BARRIER_TIMEOUT),
+        ("BAD_LAUNCH", src.STATUS_BAD_LAUNCH),
+    ):
+        assert re.search(rf"#define FASTBP_STATUS_{code} {value}\b", header), code
+    for fam, f in src.FAMILY_FILES.items():
+        assert (CUDA_DIR / f).is_file()
+        code = src.load_source(fam)
+        assert '#include "fastbp_common.cuh"' not in code and "fastbp_sigmoid_f64" in code  # the header inlined
+        for entry in [src.ENTRIES[fam]] if fam in src.ENTRIES else src.LAYER_ENTRIES:
+            assert kernel_params(code, entry)
+    # every .cu / .cuh of the folder is a family file or the header, and is package data
+    assert {p.name for p in all_cuda_files()} == {src.HEADER, *src.FAMILY_FILES.values()}
+
+
+def test_checked_instantiations_are_ones_the_plan_makes():
+    for dt, nt, d in REGS_CHECKED:
+        assert nt == pl.regs_threads_for(d) and pl._regs_fits(d, dt.itemsize) is None, d
+    # nvcc spills these (the budget keeps them off the register kernel)
+    for d, itemsize in (((65, 45, 17, 10), 8), ((65, 49, 33, 10), 4), ((65, 33, 33, 10), 8)):
+        assert pl._regs_fits(d, itemsize) is not None, d
+    for _, nt, d in BLOCK_CHECKED:
+        assert pl._block_fits(d, nt) is None, d
+
+
+def test_source_hash_ignores_comments_not_code():
+    h = src.source_hash("block")
+    assert re.fullmatch(r"[0-9a-f]{16}", h) and h != src.source_hash("regs")
+    assert src._strip_comments("a  // x\n/* y\n z */ b\n") == "a b"
+    assert src._strip_comments("a + b") != src._strip_comments("a - b")
+
+
+# ------------------------------------------------------------------ NVRTC
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("family", list(NAMES))
+def test_nvrtc_compiles_every_entry(builds, family, arch):
+    if nvrtc_module()[0] is None:
+        pytest.skip(nvrtc_module()[1])
+    r = builds.result(f"nvrtc-{family}-{arch}")
+    assert r["ok"], r["log"]
+    assert "warning" not in r["log"].lower(), r["log"]
+    for ne in NAMES[family]:
+        assert r["lowered"][ne] and r["lowered"][ne].startswith("_Z"), (ne, r["lowered"][ne])
+        assert r["in_cubin"][ne], f"{ne} -> {r['lowered'][ne]} is not in the sm_{arch} cubin"
+
+
+# ------------------------------------------------------------------- nvcc
+@pytest.mark.parametrize("arch", ARCHS)
+def test_nvcc_resource_usage_no_spills(builds, arch):
+    if nvcc_path() is None:
+        pytest.skip("nvcc is not on PATH (nor /usr/local/cuda/bin): resource usage not checked")
+    r = builds.result(f"nvcc-{arch}")
+    assert r["rc"] == 0, r["out"]
+    res = parse_resources(r["out"])
+    assert len(res) == sum(len(v) for v in NAMES.values()), r["out"]
+    for name, u in res.items():
+        assert (u["stack"], u["spill_stores"], u["spill_loads"]) == (0, 0, 0), f"{name} spills on sm_{arch}: {u}"
+        for fam, entry in src.ENTRIES.items():
+            if entry in name:
+                assert u["smem"] <= pl.STATIC_SMEM_BYTES[fam], f"{name}: {u['smem']} B static shared memory"
+        m = re.search(r"fastbp_train_(?:block|regs)I[fd]Li(\d+)E", name)
+        if m:  # its threads x registers fit the 64K register file (one block per SM at least)
+            assert u["registers"] * int(m.group(1)) <= 65536, (name, u)
+        if "fastbp_train_grid" in name:
+            assert u["registers"] * src.GRID_THREADS <= 65536, (name, u)
+        assert u["smem"] <= pl.DEFAULT_SMEM_BYTES
+
+
+# -------------------------------------------------------------- emulation
+_KERNEL_IDS = {"block": 0, "regs": 1, "grid": 2}
+
+
+@pytest.fixture(scope="module")
+def emulator(builds):
+    if "emulator" not in builds.jobs:
         pytest.skip("no C++ compiler: kernel emulation not run")
-    exe = tmp_path_factory.mktemp("emu") / "cuda_emulation"
-    fixed, regs = (
-        " ".join(f"F({t}, {nt}, {', '.join(map(str, d))})" for t, nt, d in lst) for lst in (EMU_FIXED, EMU_REGS)
-    )
-    cmd = [
-        gxx,
-        "-std=c++20",
-        "-O1",
-        "-pthread",
-        "-ffp-contract=off",
-        f"-DFASTBP_EMU_FIXED_LIST={fixed}",
-        f"-DFASTBP_EMU_REGS_LIST={regs}",
-        "-o",
-        str(exe),
-        str(ROOT / "tests" / "cuda_emulation.cpp"),
-    ]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    if r.returncode != 0 and "barrier" in r.stderr and "No such file" in r.stderr:
-        pytest.skip(f"the C++ compiler lacks C++20 <barrier>: {r.stderr[:300]}")
-    assert r.returncode == 0, r.stderr
-    return exe
+    r = builds.result("emulator")
+    if r["rc"] != 0 and "barrier" in r["err"] and "No such file" in r["err"]:
+        pytest.skip(f"the C++ compiler lacks C++20 <barrier>: {r['err'][:300]}")
+    assert r["rc"] == 0, r["err"]
+    return Path(r["dir"]) / "cuda_emulation"
 
 
-def _dims(layers):
-    return [layers[0] + 1] + [n + 1 for n in layers[1:-1]] + [layers[-1]]
-
-
-def _emulate(exe, tmp_path, kernel, layers, N, K, dtype, threads, nb=1, seed=0, replicate=False):
-    rng = np.random.RandomState(seed)
-    d = _dims(layers)
+def problem(d, N, K, E, record, dtype, seed=0):
+    """Random weights (network k's own alpha), data and a loss schedule, as
+    plan.check_problem lays them out."""
+    rs = np.random.RandomState(seed)
+    dt = np.dtype(dtype)
     L = len(d) - 1
-    Ws = [(rng.randn(K, d[l], d[l + 1]) / np.sqrt(d[l])).astype(dtype) for l in range(L)]
-    X1 = np.hstack([rng.rand(N, layers[0]), np.ones((N, 1))]).astype(dtype)
-    Y = (rng.rand(N, d[-1]) > 0.5).astype(dtype)
-    alphas = (0.1 + 0.4 * rng.rand(K)).astype(dtype)
-    itemsize = np.dtype(dtype).itemsize
-    if kernel.startswith("grid"):
-        elems = src.grid_smem_elems(d, nb, threads, replicate=replicate)
+    W = [(rs.randn(K, d[l], d[l + 1]) / np.sqrt(d[l])).astype(dt) for l in range(L)]
+    X1 = np.hstack([rs.rand(N, d[0] - 1), np.ones((N, 1))]).astype(dt)
+    Y = (rs.rand(N, d[L]) > 0.5).astype(dt)
+    alphas = 0.1 + 0.4 * rs.rand(K)
+    return dict(W=W, X1=X1, Y=Y, alphas=alphas, epochs=E, record=np.asarray(record, np.int64))
+
+
+def emulate(exe, tmp_path: Path, kernel, prob, threads, nb=1, replicate=False):
+    """Runs ``kernel`` on ``prob`` in the emulator: (weights, losses (R, K))."""
+    W = prob["W"]
+    dt = W[0].dtype
+    d = pl.dims_of([w.shape for w in W])
+    L, K, N = len(d) - 1, W[0].shape[0], prob["X1"].shape[0]
+    if kernel == "grid":
+        smem = pl.grid_smem_elems(d, nb, threads, replicate=replicate)
     else:
-        elems = src.regs_smem_elems(d) if kernel == "regs" else src.block_smem_elems(d, threads)
-    t = tmp_path
-    params = [_KERNEL_IDS[kernel], itemsize, L, N, K, nb, threads, elems * itemsize, int(60e9), int(replicate)]
-    np.array(params, np.int64).tofile(t / "params.i64")
-    np.array(d, np.int32).tofile(t / "dims.i32")
-    for l, w in enumerate(Ws):
-        np.ascontiguousarray(w).tofile(t / f"w{l}.bin")
-    X1.tofile(t / "x.bin")
-    Y.tofile(t / "y.bin")
-    alphas.tofile(t / "alphas.bin")
-    r = subprocess.run([str(exe), str(t)], capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, (
-        r.returncode,
-        r.stderr[-2000:],
-        (t / "status.txt").read_text() if (t / "status.txt").exists() else "",
-    )
-    out = [np.fromfile(t / f"w{l}.out", dtype=dtype).reshape(Ws[l].shape) for l in range(L)]
-    ref_backend = NumpyBackend()
-    for k in range(K):
-        ref = [w[k].copy() for w in Ws]
-        for i in range(N):
-            ref_backend.sgd_step(ref, X1[i : i + 1], Y[i : i + 1], alphas[k])
-        for l in range(L):
-            scale = np.max(np.abs(ref[l]))
-            tol = 1e-13 if dtype == np.float64 else 2e-6
-            err = np.max(np.abs(out[l][k] - ref[l])) / scale
-            assert err <= tol, f"net {k} W[{l}]: relative error {err:.3g} > {tol}"
-            assert not np.array_equal(out[l][k], Ws[l][k])  # it trained
-    return out
+        smem = pl.regs_smem_elems(d) if kernel == "regs" else pl.block_smem_elems(d, threads)
+    R = len(prob["record"])
+    params = [_KERNEL_IDS[kernel], dt.itemsize, L, N, K, nb, threads, smem * dt.itemsize, int(60e9), int(replicate)]
+    np.array([*params, prob["epochs"], R], np.int64).tofile(tmp_path / "params.i64")
+    np.array(d, np.int32).tofile(tmp_path / "dims.i32")
+    for l, w in enumerate(W):
+        np.ascontiguousarray(w).tofile(tmp_path / f"w{l}.bin")
+    prob["X1"].tofile(tmp_path / "x.bin")
+    prob["Y"].tofile(tmp_path / "y.bin")
+    np.asarray(prob["alphas"], dt).tofile(tmp_path / "alphas.bin")
+    np.asarray(prob["record"], np.int32).tofile(tmp_path / "record.i32")
+    r = subprocess.run([str(exe), str(tmp_path)], capture_output=True, text=True, timeout=600)
+    status = (tmp_path / "status.txt").read_text() if (tmp_path / "status.txt").exists() else ""
+    assert r.returncode == 0, (r.returncode, r.stderr[-2000:], status)
+    out = [np.fromfile(tmp_path / f"w{l}.out", dtype=dt).reshape(W[l].shape) for l in range(L)]
+    return out, np.fromfile(tmp_path / "losses.f64").reshape(R, K)
+
+
+def assert_matches_reference(prob, got, losses):
+    ref, ref_losses = pl.reference(prob)
+    f64 = prob["W"][0].dtype == np.float64
+    tol = 1e-13 if f64 else 2e-6
+    for l, (g, r) in enumerate(zip(got, ref)):
+        for k in range(g.shape[0]):
+            err = np.max(np.abs(g[k].astype(np.float64) - r[k])) / np.max(np.abs(r[k]))
+            assert err <= tol, f"network {k} W[{l}]: relative error {err:.3g} > {tol}"
+            assert not np.array_equal(g[k], prob["W"][l][k])  # it trained
+    np.testing.assert_allclose(losses, ref_losses, rtol=1e-12 if f64 else 1e-5)
+
+
+def _ctype(dt):
+    return src.ctype(dt)
 
 
 @pytest.mark.parametrize(
-    "kernel,layers,N,K,dtype,threads,nb",
+    "d,threads,dtype,N,K,E,record",
     [
-        ("block", [64, 32, 16, 10], 16, 2, np.float64, 128, 1),  # digits shape, 2 networks
-        ("block", [64, 32, 16, 10], 12, 1, np.float32, 64, 1),
-        ("block", [2, 2, 1], 8, 3, np.float64, 32, 1),  # XOR shape, 3 alphas
-        ("block", [2, 1], 7, 1, np.float64, 32, 1),  # no hidden layer
-        ("block", [70, 3, 1], 9, 1, np.float64, 256, 1),  # groups wider than a warp
-        ("grid", [64, 32, 16, 10], 10, 1, np.float64, 64, 3),
-        ("grid", [64, 32, 16, 10], 8, 1, np.float32, 64, 4),
-        ("grid", [20, 7, 5, 3], 8, 1, np.float64, 256, 2),  # cross-warp reduction
-        ("grid", [2, 1], 6, 1, np.float64, 32, 2),  # a block owning no column
-        ("block", [80, 4, 2], 6, 2, np.float32, 32, 1),  # x row wider than the prefetch registers
-        ("grid", [150, 9, 3], 6, 1, np.float64, 32, 3),
-        ("grid_acqrel", [64, 32, 16, 10], 10, 1, np.float64, 64, 3),  # release/acquire barrier
-        ("grid_acqrel", [20, 7, 5, 3], 8, 1, np.float32, 256, 2),
-        # the grid kernel with all of the last weight matrix in every block
-        ("grid_replicated", [64, 32, 16, 10], 10, 1, np.float64, 64, 3),
-        ("grid_replicated", [64, 32, 16, 10], 8, 1, np.float32, 64, 4),
-        ("grid_replicated", [20, 7, 5, 3], 8, 1, np.float64, 256, 2),
-        ("grid_replicated", [150, 9, 3], 6, 1, np.float64, 32, 3),  # two matrices: one barrier a sample
-        ("grid_replicated", [5, 4, 3, 3, 2], 7, 1, np.float64, 32, 3),  # four matrices
-        ("grid_acqrel_replicated", [64, 32, 16, 10], 10, 1, np.float64, 64, 3),
-        ("grid_acqrel_replicated", [9, 40, 3], 5, 1, np.float32, 64, 5),
+        (DIGITS, 128, F64, 12, 2, 2, [1, 2]),  # digits shape, 2 networks
+        (DIGITS, 64, F32, 10, 1, 2, [2]),
+        ((3, 3, 1), 32, F64, 4, 3, 3, [1, 3]),  # XOR shape, 3 alphas
+        ((3, 1), 32, F64, 7, 1, 2, [1, 2]),  # no hidden layer
+        ((81, 5, 2), 32, F32, 6, 2, 1, [1]),  # x row wider than the block
+        ((151, 10, 3), 64, F64, 5, 1, 2, [2]),  # reduction over 151 with 32-lane groups
+        ((71, 4, 1), 256, F64, 5, 1, 2, []),  # no loss recorded
+        (DIGITS, 128, F64, 1, 1, 3, [1, 2, 3]),  # one sample: flush only, no prefetch
     ],
 )
-def test_persistent_kernels_emulated_match_numpy(emulator, tmp_path, kernel, layers, N, K, dtype, threads, nb):
-    replicate = kernel.endswith("_replicated")
-    _emulate(
-        emulator, tmp_path, kernel.removesuffix("_replicated"), layers, N, K, dtype, threads, nb, replicate=replicate
-    )
+def test_block_kernel_emulated_matches_numpy(emulator, tmp_path, d, threads, dtype, N, K, E, record):
+    assert (_ctype(dtype), threads, d) in EMU_BLOCK, "add the shape to EMU_BLOCK"
+    prob = problem(d, N, K, E, record, dtype)
+    got, losses = emulate(emulator, tmp_path, "block", prob, threads)
+    assert_matches_reference(prob, got, losses)
 
 
 @pytest.mark.parametrize(
-    "layers,N,K,dtype,threads",
+    "d,threads,dtype,N,K,E,record",
     [
-        ([64, 32, 16, 10], 16, 2, np.float64, 128),  # digits shape, 2 networks
-        ([64, 32, 16, 10], 12, 1, np.float32, 64),
-        ([2, 2, 1], 8, 3, np.float64, 32),  # XOR shape, 3 alphas
-        ([2, 1], 7, 1, np.float64, 32),  # no hidden layer
-        ([70, 3, 1], 9, 1, np.float64, 256),  # generic groups would be wider than a warp
-        ([80, 4, 2], 6, 2, np.float32, 32),  # x row wider than the block
-        ([150, 9, 3], 5, 1, np.float64, 64),  # reduction over 151 with 32-lane groups
-        ([64, 32, 16, 10], 1, 1, np.float64, 128),  # one sample: flush only, no prefetch
+        (DIGITS, 320, F64, 12, 2, 2, [1, 2]),  # digits, 2 networks (blockIdx = network)
+        (DIGITS, 320, F32, 10, 1, 2, [2]),
+        (DIGITS, 320, F64, 1, 1, 2, [1, 2]),  # one sample: flush only, no prefetch
+        ((3, 3, 1), 64, F64, 4, 3, 3, [1, 3]),  # XOR shape, 3 alphas
+        ((3, 100, 2), 96, F64, 6, 1, 2, [2]),  # 2 columns of W[0] per thread (groups of 1; not the plan's 448 threads)
+        ((5, 9, 40), 128, F64, 5, 1, 2, [1, 2]),  # 40 outputs: two target registers per lane
+        ((5, 3, 40), 64, F32, 5, 2, 1, [1]),  # 2 sigmoids per lane in warp 0
+        ((5, 40, 3), 64, F64, 6, 1, 2, [2]),  # 2 hidden-delta stores per lane
+        ((7, 6, 5, 4, 3), 96, F64, 7, 1, 2, [1, 2]),  # 4 weight matrices
     ],
 )
-def test_fixed_block_kernel_emulated_matches_numpy_and_generic(emulator, tmp_path, layers, N, K, dtype, threads):
-    """fastbp_sgd_block_fixed (shape as template arguments) gives NumPy's
-    weights, and bitwise the generic kernel's where its groups are <= 32."""
-    d = _dims(layers)
-    ctype = "double" if dtype == np.float64 else "float"
-    assert (ctype, threads, tuple(d)) in EMU_FIXED, "add the shape to EMU_FIXED"
-    (tmp_path / "f").mkdir()
-    (tmp_path / "g").mkdir()
-    fixed = _emulate(emulator, tmp_path / "f", "block_fixed", layers, N, K, dtype, threads)
-    generic = _emulate(emulator, tmp_path / "g", "block", layers, N, K, dtype, threads)
-    L = len(d) - 1
-    wide = any(
-        src.fixed_group_size(d[l + 1], d[l], threads) != src.generic_group_size(d[l + 1], d[l], threads)
-        for l in range(L)
-    )
-    wide |= any(
-        src.fixed_group_size(d[l], d[l + 1], threads) != src.generic_group_size(d[l], d[l + 1], threads)
-        for l in range(1, L)
-    )
-    if not wide:
-        for l in range(len(d) - 1):
-            np.testing.assert_array_equal(fixed[l], generic[l], err_msg=f"W[{l}] fixed != generic")
-
-
-# ------------------------------------------- host code against a fake CuPy
-def test_gpu_tests_pass_against_numpy_fake_cupy():
-    """tests/test_cuda_backend.py with tests/_fake_cupy.py in place of CuPy
-    (NumPy models of every kernel): the backend's host code, its launch
-    arguments and the GPU tests themselves, without a GPU. The two
-    1000-epoch reproductions are left to the real GPU (too slow in NumPy)."""
-    code = (
-        "import sys; sys.path[:0] = [{tests!r}, {root!r}]\n"
-        "import _fake_cupy; _fake_cupy.install()\n"
-        "import pytest\n"
-        "sys.exit(pytest.main(['tests/test_cuda_backend.py', '-q', '-p', 'no:cacheprovider', '-p', 'no:randomly',"
-        " '-k', 'not digits_accuracy and not train_api']))\n"
-    ).format(tests=str(ROOT / "tests"), root=str(ROOT))
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900, cwd=ROOT)
-    assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
-    assert " passed" in r.stdout and "skipped" not in r.stdout.splitlines()[-1], r.stdout[-2000:]
+def test_regs_kernel_emulated_matches_numpy(emulator, tmp_path, d, threads, dtype, N, K, E, record):
+    assert (_ctype(dtype), threads, d) in EMU_REGS, "add the shape to EMU_REGS"
+    prob = problem(d, N, K, E, record, dtype)
+    got, losses = emulate(emulator, tmp_path, "regs", prob, threads)
+    assert_matches_reference(prob, got, losses)
 
 
 @pytest.mark.parametrize(
-    "layers,N,K,dtype,threads",
+    "d,threads,nb,replicate,dtype,N,K",
     [
-        ([64, 32, 16, 10], 16, 2, np.float64, 320),  # digits, 2 networks (blockIdx = network)
-        ([64, 32, 16, 10], 12, 1, np.float32, 320),
-        ([64, 32, 16, 10], 1, 1, np.float64, 320),  # one sample: flush only, no prefetch
-        ([2, 2, 1], 8, 3, np.float64, 64),  # XOR shape, 3 alphas
-        ([2, 99, 2], 6, 1, np.float64, 96),  # 2 columns of W[0] per thread (groups of 1)
-        ([4, 8, 40], 5, 1, np.float64, 128),  # 40 outputs: two target registers per lane
-        ([4, 2, 40], 5, 2, np.float32, 64),  # 2 sigmoids per lane in warp 0
-        ([4, 39, 3], 6, 1, np.float64, 64),  # 2 hidden-delta stores per lane
-        ([6, 5, 4, 3, 3], 7, 1, np.float64, 96),  # 4 weight matrices
+        (DIGITS, 64, 3, False, F64, 8, 1),
+        (DIGITS, 64, 3, True, F64, 8, 2),  # two networks: one launch each
+        (DIGITS, 64, 4, True, F32, 6, 1),
+        ((21, 8, 6, 3), 256, 2, False, F64, 6, 1),  # cross-warp reductions
+        ((21, 8, 6, 3), 256, 2, True, F64, 6, 1),
+        ((3, 1), 32, 2, False, F64, 5, 1),  # a block owning no column
+        ((151, 10, 3), 32, 3, True, F64, 5, 1),  # two matrices: one barrier a sample
+        ((151, 10, 3), 32, 3, False, F64, 5, 1),
+        ((6, 5, 4, 4, 2), 32, 3, True, F64, 5, 1),  # four matrices
+        ((10, 41, 3), 64, 5, True, F32, 5, 1),
     ],
 )
-def test_regs_kernel_emulated_matches_numpy(emulator, tmp_path, layers, N, K, dtype, threads):
-    """fastbp_sgd_regs (weights in registers, two block barriers per sample)
-    gives NumPy's weights for one and several networks."""
-    d = _dims(layers)
-    ctype = "double" if dtype == np.float64 else "float"
-    assert (ctype, threads, tuple(d)) in EMU_REGS, "add the shape to EMU_REGS"
-    assert src.regs_block_applies(d, np.dtype(dtype).itemsize, threads)
-    _emulate(emulator, tmp_path, "regs", layers, N, K, dtype, threads)
+def test_grid_kernel_emulated_matches_numpy(emulator, tmp_path, d, threads, nb, replicate, dtype, N, K):
+    prob = problem(d, N, K, 2, [1, 2], dtype)
+    got, losses = emulate(emulator, tmp_path, "grid", prob, threads, nb, replicate)
+    assert_matches_reference(prob, got, losses)
 
 
-def test_regs_layout_host_mirror():
-    """The host's copies of the .cu's constexpr choices for fastbp_sgd_regs."""
-    assert src.regs_block_name(np.float64, 320, DIGITS) == "fastbp_sgd_regs<double, 320, 65, 33, 17, 10>"
-    assert src.regs_threads_for(DIGITS) == 320  # warp 0 + 33 columns x 8 lanes (9 warps)
-    assert src.regs_elems(DIGITS, 320) == (25 + 9, 9 + 3 * 9)
-    assert src.warp_tile(33, 17) == (8, 4, 5, 5) and src.warp_tile(17, 10) == (8, 4, 3, 3)
-    assert src.warp_tile(3, 40) == (4, 8, 1, 5) and src.warp_tile(40, 3) == (8, 4, 5, 1)
-    assert src.regs_block_applies(DIGITS, 8) and src.regs_block_applies(DIGITS, 4)
-    assert not src.regs_block_applies([3, 1], 8)  # one matrix: fastbp_sgd_block_fixed
-    assert not src.regs_block_applies(WIDE, 4)  # too many weights per thread
-    assert not src.regs_block_applies([785, 33, 10], 8)  # 99 x values per thread
-    assert src.regs_smem_elems(DIGITS) == 2 * (33 + 17 + 10) + 4 * 33 + 2 * 10 + 2
-    # the register budget follows the thread count (nvcc spilled 43 doubles at 448 threads)
-    assert src.regs_data_budget(320) == 96 and src.regs_data_budget(448) == 80
-    assert not src.regs_block_applies([65, 49, 17, 10], 8) and src.regs_block_applies([65, 49, 17, 10], 4)
-    for dt, nt, d in REGS_CHECKED:  # the nvcc-checked instantiations are ones the backend uses
-        assert nt == src.regs_threads_for(d) and src.regs_block_applies(d, np.dtype(dt).itemsize)
+@pytest.mark.parametrize(
+    "kernel,d,threads,nb,replicate",
+    [
+        ("block", (151, 10, 3), 64, 1, False),
+        ("regs", (7, 6, 5, 4, 3), 96, 1, False),
+        ("grid", DIGITS, 64, 3, True),
+        ("grid", DIGITS, 64, 3, False),
+    ],
+)
+def test_epochs_in_one_launch_equal_one_launch_per_epoch(emulator, tmp_path, kernel, d, threads, nb, replicate):
+    """Bit for bit: the weights and losses of 3 epochs in one launch, and of
+    3 launches of one epoch each."""
+    K = 1 if kernel == "grid" else 2
+    prob = problem(d, 9, K, 3, [1, 2, 3], F64, seed=4)
+    (tmp_path / "all").mkdir()
+    one, losses = emulate(emulator, tmp_path / "all", kernel, prob, threads, nb, replicate)
+    W = prob["W"]
+    per_epoch = []
+    for e in range(3):
+        (tmp_path / f"e{e}").mkdir()
+        W, le = emulate(
+            emulator,
+            tmp_path / f"e{e}",
+            kernel,
+            dict(prob, W=W, epochs=1, record=np.array([1])),
+            threads,
+            nb,
+            replicate,
+        )
+        per_epoch.append(le[0])
+    for a, b in zip(one, W):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(losses, np.array(per_epoch))
+
+
+@pytest.mark.parametrize("kernel,threads,nb", [("block", 128, 1), ("regs", 320, 1), ("grid", 64, 3)])
+def test_a_network_with_a_non_finite_weight_records_nan_and_stops(emulator, tmp_path, kernel, threads, nb):
+    """An infinite weight in the last layer (the loss alone could stay finite):
+    NaN from the first recorded epoch on; the other network trains on."""
+    prob = problem(DIGITS, 6, 2, 3, [1, 3], F64, seed=5)
+    prob["W"][2][1, 0, 0] = np.inf
+    got, losses = emulate(emulator, tmp_path, kernel, prob, threads, nb)
+    assert np.isnan(losses[:, 1]).all() and np.isfinite(losses[:, 0]).all()
+    ref, ref_losses = pl.reference(dict(prob, W=[w[:1] for w in prob["W"]]))
+    np.testing.assert_allclose(losses[:, :1], ref_losses, rtol=1e-12)
+    for g, r in zip(got, ref):
+        np.testing.assert_allclose(g[0], r[0], rtol=1e-13, atol=1e-13)
 
 
 def test_float64_sigmoid_emulated_matches_expit_and_numba(emulator, tmp_path):

@@ -16,7 +16,7 @@ _REGISTRY: dict[str, tuple[str, str, str]] = {
     "numpy": ("fastbp.backends.numpy_backend", "NumpyBackend", "pip install fastbp"),
     "numba": ("fastbp.backends.numba_backend", "NumbaBackend", "pip install numba"),
     "cuda": (
-        "fastbp.backends.cuda_backend",
+        "fastbp.backends.cuda.backend",
         "CudaBackend",
         'pip install "fastbp[cuda13]" (CUDA 13 driver) or "fastbp[cuda12]" (CUDA 12 driver)',
     ),
@@ -123,15 +123,29 @@ def available_backends() -> list[str]:
     return [n for n in AUTO_ORDER if unavailable_reason(n) is None]
 
 
-#: "auto" prefers the GPU for one network only at this many multiply-adds per
-#: sample and above (forward + hidden deltas + update). Below it, one network's
-#: per-sample SGD is a chain of short dependent phases, latency-bound on a GPU:
-#: on an NVIDIA H200 a digits step (6,483 multiply-adds) took 2.3 us against
-#: 1.2 us for the numba kernel on the same machine's Xeon, while 256-128-10
-#: (~70,000) already ran 1.8x faster on the GPU (benchmarks/results, 2026-11-27).
-GPU_MIN_MACS_PER_SAMPLE = 20_000
-#: ... and for this many networks trained at once (one persistent block each).
-GPU_MIN_NETWORKS = 8
+#: "auto" puts cuda first only where the cuda backend's default training
+#: kernel (one that has run on a GPU, fastbp.backends.cuda.plan.VERIFIED) was
+#: measured ahead of numba on the same machine. The committed measurements
+#: (NVIDIA H200 and its 16-core Xeon, 2026-11-27, the block kernel that is
+#: the default): one digits network 64-32-16-10 took 3.14-3.15 ms an epoch on
+#: the GPU, 1.58-2.88 ms with numba
+#: (benchmarks/results/gpu-check-H200-2026-11-27-run2.md and -run3.md);
+#: wider single networks ran ahead of numba only on the grid kernel, which
+#: has been rewritten since and is not a default. So: no size of one network
+#: (None). The GPU check (benchmarks/gpu_check.sh) measures both thresholds.
+GPU_MIN_MACS_PER_SAMPLE: int | None = None
+#: Networks trained at once, of a shape whose float64 block kernel fits the
+#: 48 KB of shared memory every GPU gives a block: 64 digits networks ran at
+#: 25.1-25.6 M network-samples/s on the GPU against 7.23 M for numba on all
+#: 16 cores (gpu-check-H200-2026-11-27-run3.md, gpu-H200-2026-11-27-run2.md).
+#: At K = 8 the GPU led by 1.2-1.4x only, less than the 1.4x numba has
+#: gained since (measured on the 2-core development VM), so 8 is not a safe
+#: threshold from these measurements.
+GPU_MIN_NETWORKS = 64
+
+
+def _dims(layers) -> list[int]:
+    return [n + 1 for n in layers[:-1]] + [layers[-1]]
 
 
 def macs_breakdown(layers) -> dict[str, int]:
@@ -148,13 +162,21 @@ def macs_per_sample(layers) -> int:
     return macs_breakdown(layers)["sgd"]
 
 
+def _gpu_first(layers, n_networks: int) -> bool:
+    if GPU_MIN_MACS_PER_SAMPLE is not None and macs_per_sample(layers) >= GPU_MIN_MACS_PER_SAMPLE:
+        return True
+    from .cuda.plan import fits_any_gpu_block
+
+    return n_networks >= GPU_MIN_NETWORKS and fits_any_gpu_block(_dims(layers))
+
+
 def auto_order(layers=None, n_networks: int = 1) -> tuple[str, ...]:
     """The order "auto" tries the backends in, for this workload: the GPU
-    first for wide networks or many networks at once, else numba first."""
+    first where its default kernel was measured ahead of numba (see
+    GPU_MIN_NETWORKS), else numba first."""
     if layers is None:
         return AUTO_ORDER
-    big = macs_per_sample(layers) >= GPU_MIN_MACS_PER_SAMPLE or n_networks >= GPU_MIN_NETWORKS
-    return AUTO_ORDER if big else ("numba", "cuda", "numpy")
+    return AUTO_ORDER if _gpu_first(layers, n_networks) else ("numba", "cuda", "numpy")
 
 
 def auto_choice(
@@ -163,8 +185,8 @@ def auto_choice(
     """(name, explanation) of what "auto" picks here and why.
 
     With ``layers`` (and ``n_networks``) the choice fits the workload: a single
-    small network runs faster on the CPU's compiled kernel than on a GPU. A
-    backend that does not implement the ``activation`` and ``output`` units
+    network runs faster on the CPU's compiled kernel than on a GPU's default one.
+    A backend that does not implement the ``activation`` and ``output`` units
     is passed over.
     """
     skipped: list[str] = []
@@ -179,11 +201,19 @@ def auto_choice(
             lacking.append(n)
             continue
         note = f"auto picked {n!r}"
-        if n == "numba" and order[0] == "numba" and unavailable_reason("cuda") is None:
-            note += (
-                f" (a {macs_per_sample(layers):,}-multiply-add network is latency-bound on the GPU; "
-                f"cuda is preferred from {GPU_MIN_MACS_PER_SAMPLE:,} per sample or {GPU_MIN_NETWORKS} networks at once)"
-            )
+        if n == "numba" and order[0] == "numba" and unavailable_reason("cuda") is None and not lacking:
+            from .cuda.plan import fits_any_gpu_block
+
+            if not fits_any_gpu_block(_dims(layers)):
+                note += (
+                    " (the cuda kernel for networks this large has not run on a GPU yet: "
+                    "CudaBackend(unverified=True) uses it; `fastbp info` lists what has)"
+                )
+            else:
+                note += (
+                    f" (one network's per-sample SGD is latency-bound on the GPU: no default cuda kernel was "
+                    f"measured ahead of numba for it; cuda is preferred from {GPU_MIN_NETWORKS} networks at once)"
+                )
         if lacking:
             note += f" ({', '.join(lacking)}: no activation={activation!r} with output={output!r})"
         if skipped:

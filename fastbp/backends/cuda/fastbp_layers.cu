@@ -1,0 +1,54 @@
+// fastbp_layers.cu: the contract's batched kernels, whole matrices, one
+// thread per output of a 16 x 16 tile:
+//   fastbp_forward<T>:      C[i][j] = s(sum_k A[i][k] B[k][j])       A: MxK, B: KxN
+//   fastbp_hidden_delta<T>: C[i][k] = (sum_j A[i][j] B[k][j]) E[i][k] (1 - E[i][k])
+//                           (A = D_next: MxK', B = W_l: NxK', E = A_l: MxN)
+// The sigmoid / its derivative are applied to the accumulator in registers,
+// in the same pass that produces the product.
+#include "fastbp_common.cuh"
+
+template <typename T, bool TRANS_B, bool DSIG>
+__device__ __forceinline__ void fastbp_gemm_tile(const T* __restrict__ A, const T* __restrict__ B,
+                                                 const T* __restrict__ E, T* __restrict__ C,
+                                                 int M, int N, int K) {
+    __shared__ T As[FASTBP_GEMM_TILE][FASTBP_GEMM_TILE + 1];
+    __shared__ T Bs[FASTBP_GEMM_TILE][FASTBP_GEMM_TILE + 1];
+    const int tx = threadIdx.x, ty = threadIdx.y;
+    const int row = blockIdx.y * FASTBP_GEMM_TILE + ty;
+    const int col = blockIdx.x * FASTBP_GEMM_TILE + tx;
+    T acc = T(0);
+    for (int t0 = 0; t0 < K; t0 += FASTBP_GEMM_TILE) {
+        const int ka = t0 + tx;
+        As[ty][tx] = (row < M && ka < K) ? A[(size_t)row * K + ka] : T(0);
+        const int kb = t0 + ty;
+        if (TRANS_B) {
+            // Bs[kk][c] = B[col_tile + c][t0 + kk]; load coalesced along k
+            const int brow = blockIdx.x * FASTBP_GEMM_TILE + ty;
+            const int bk = t0 + tx;
+            Bs[tx][ty] = (brow < N && bk < K) ? B[(size_t)brow * K + bk] : T(0);
+        } else {
+            Bs[ty][tx] = (kb < K && col < N) ? B[(size_t)kb * N + col] : T(0);
+        }
+        __syncthreads();
+#pragma unroll
+        for (int kk = 0; kk < FASTBP_GEMM_TILE; ++kk) acc += As[ty][kk] * Bs[kk][tx];
+        __syncthreads();
+    }
+    if (row < M && col < N) {
+        const size_t o = (size_t)row * N + col;
+        if (DSIG) { const T e = E[o]; C[o] = acc * e * (T(1) - e); }
+        else C[o] = Ops<T>::sigmoid(acc);
+    }
+}
+
+template <typename T>
+__global__ void fastbp_forward(const T* __restrict__ A, const T* __restrict__ B, T* __restrict__ C,
+                               int M, int N, int K) {
+    fastbp_gemm_tile<T, false, false>(A, B, nullptr, C, M, N, K);
+}
+
+template <typename T>
+__global__ void fastbp_hidden_delta(const T* __restrict__ Dn, const T* __restrict__ W,
+                                    const T* __restrict__ Al, T* __restrict__ C, int M, int N, int K) {
+    fastbp_gemm_tile<T, true, true>(Dn, W, Al, C, M, N, K);
+}

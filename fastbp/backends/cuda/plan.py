@@ -1,0 +1,517 @@
+"""How the cuda backend trains a network: the launch plan, its arguments and
+the check of a kernel against the NumPy reference. Pure Python and NumPy (no
+CuPy): the GPU-free tests call every function here directly.
+
+``plan_train`` picks a training kernel for K networks of widths ``d`` (with
+bias units: ``d[l] = layers[l] + 1`` for l < L, ``d[L] = layers[-1]``) on a
+``Device``:
+
+* ``"block"``, fastbp_train_block: one persistent block per network, every
+  weight in shared memory, compiled per shape (see fastbp_block.cu);
+* ``"regs"``, fastbp_train_regs: one persistent block per network, every
+  weight in a register (fastbp_regs.cu), for up to one network per SM;
+* ``"grid"``, fastbp_train_grid: one network spread over up to one block
+  per SM, a cooperative launch per network (fastbp_grid.cu);
+* ``"step"``: the contract's batched kernels composed per sample by
+  ``Backend.train`` (about ten launches per sample; any size).
+
+Only the kernels in ``VERIFIED`` (tests passed on a GPU, and the GPU check
+measured them ahead of what they replace) are chosen by default; the others
+only with ``unverified=True``. Every kernel configuration is checked once
+against the NumPy reference before it trains (``check_problem``,
+``compare``; the backend runs the check).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from ...errors import FastbpError
+from . import source as src
+
+#: The training kernels that are defaults: their tests passed on a GPU and
+#: the GPU check measured them ahead of what they replace (the results file).
+#: "block" is fastbp_sgd_block_fixed of those runs, 2.3-2.9x the kernel it
+#: replaced; "step" composes the batched kernels that passed there.
+VERIFIED: dict[str, str] = {
+    "block": "benchmarks/results/gpu-check-H200-2026-11-27-run3.md",
+    "step": "benchmarks/results/gpu-check-H200-2026-11-27-run3.md",
+}
+#: Training kernels, in the order they are tried (the first that fits wins).
+KERNELS = ("regs", "block", "grid", "step")
+
+#: Static __shared__ bytes of the persistent kernels: upper bounds, checked
+#: against nvcc --resource-usage by the tests.
+STATIC_SMEM_BYTES = {"block": 256, "regs": 256, "grid": 3072}
+#: Shared memory a block may use without the opt-in attribute.
+DEFAULT_SMEM_BYTES = 48 * 1024
+#: A grid barrier that waits longer than this fails the launch instead of hanging.
+BARRIER_TIMEOUT_NS = 10_000_000_000
+
+#: Most weight matrices and unrolled inner iterations per phase of the
+#: shape-compiled block kernel (code size); beyond them it does not apply.
+BLOCK_MAX_LAYERS = 16
+BLOCK_MAX_UNROLL = 256
+#: Registers one thread of fastbp_train_regs may spend on weight-sized
+#: values: at most REGS_MAX_DATA, and REGS_OVERHEAD below its share of the
+#: 64K register file (nvcc 13, sm_80/sm_90: the kernel needs about 96 more
+#: than its data at 320 threads; 168 registers a thread up to 384 threads,
+#: 128 from 416; tests/test_cuda_source.py checks instantiations at the edge).
+REGS_MAX_DATA = 96
+REGS_OVERHEAD = 84
+
+
+class KernelCheckError(FastbpError, RuntimeError):
+    """A cuda kernel configuration disagreed with the NumPy reference in its
+    first-use check and is refused. The message names the kernel, the shape
+    and the difference."""
+
+
+@dataclass(frozen=True)
+class Device:
+    """What a plan needs to know about a GPU."""
+
+    sm_count: int
+    smem_optin: int  # shared memory one block may use, bytes (opt-in)
+    cc: tuple[int, int] = (9, 0)
+    cooperative: bool = True
+    name: str = "GPU"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One way of training K networks of widths ``dims``."""
+
+    kernel: str  # "block" | "regs" | "grid" | "step"
+    name: str  # the CUDA name expression ("" for "step")
+    dims: tuple[int, ...]
+    dtype: str  # "float32" | "float64"
+    K: int
+    blocks: int = 0  # blocks of one launch (block, regs: K; grid: per network)
+    threads: int = 0
+    smem_bytes: int = 0  # dynamic shared memory per block
+    replicate: bool = False  # grid: all of the last weight matrix in every block
+    verified: bool = False  # the kernel is in VERIFIED
+    reason: str = ""
+
+    @property
+    def key(self) -> tuple:
+        """The compiled kernel configuration the first-use check covers (the
+        number of networks is not part of it)."""
+        grid = self.blocks if self.kernel == "grid" else 0
+        return (self.kernel, self.name, self.dims, self.dtype, self.threads, self.smem_bytes, grid, self.replicate)
+
+    def describe(self) -> str:
+        shape = "-".join(map(str, self.dims))
+        if self.kernel == "step":
+            return f"step path (batched kernels per sample), widths {shape}, {self.dtype}"
+        what = f"{self.name}, {self.threads} threads x {self.blocks} blocks, {self.smem_bytes} B shared memory"
+        return what + (", last layer in every block" if self.replicate else "")
+
+
+# ------------------------------------------------------------------ shapes
+def dims_of(shapes: Sequence[tuple[int, ...]]) -> tuple[int, ...]:
+    """``d[0..L]`` from the weight shapes ``(..., d[l], d[l+1])``."""
+    d = [int(shapes[0][-2])]
+    for l, s in enumerate(shapes):
+        if int(s[-2]) != d[-1]:
+            raise ValueError(f"W[{l}] has {s[-2]} rows but the previous layer gives {d[-1]} columns")
+        d.append(int(s[-1]))
+    if len(d) - 1 >= src.MAX_DIMS:
+        raise ValueError(f"the cuda backend supports at most {src.MAX_DIMS - 1} weight matrices, got {len(d) - 1}")
+    return tuple(d)
+
+
+def _pow2_at_least(n: int) -> int:
+    p = 1
+    while p < n:
+        p <<= 1
+    return p
+
+
+def hmax(d: Sequence[int]) -> int:
+    """The widest hidden layer, at least 1 (FastbpShape::hmax)."""
+    return max([1, *d[1:-1]])
+
+
+def loss_scratch_elems(d: Sequence[int], blocks: int, threads: int) -> int:
+    """Global scratch of fastbp_loss_part: 2 x hmax per warp of every block."""
+    return blocks * (threads // 32) * 2 * hmax(d)
+
+
+def group_size(n_out: int, n_red: int, threads: int) -> int:
+    """fastbp_group_fixed of the .cu: lanes per output, a power of two <= 32."""
+    g = min(32, threads)
+    red = _pow2_at_least(n_red)
+    while g > 1 and (g > red or g * n_out > threads):
+        g >>= 1
+    return g
+
+
+# -------------------------------------------------------------- block kernel
+def block_threads_for(d: Sequence[int], many: bool = False) -> int:
+    """Threads of fastbp_train_block: about 8 (one network) or 16 (many, where
+    blocks share SMs) multiply-adds of the largest layer per thread, a power
+    of two from 32 to 512 (256 when many)."""
+    work = max(d[l] * d[l + 1] for l in range(len(d) - 1))
+    per, cap = (16, 256) if many else (8, src.BLOCK_MAX_THREADS)
+    return int(min(cap, max(32, _pow2_at_least(-(-work // per)))))
+
+
+def block_unroll(d: Sequence[int], threads: int) -> int:
+    """The most unrolled multiply-add iterations of one phase of fastbp_train_block."""
+
+    def per_phase(n_out, n_red):
+        g = group_size(n_out, n_red, threads)
+        return -(-n_out // (threads // g)) * -(-n_red // g)
+
+    L = len(d) - 1
+    return max([per_phase(d[l + 1], d[l]) for l in range(L)] + [per_phase(d[l], d[l + 1]) for l in range(1, L)])
+
+
+def block_smem_elems(d: Sequence[int], threads: int) -> int:
+    """Dynamic shared memory of fastbp_train_block, in elements: W | x: 3 d0 |
+    y: 2 dL | A, D: 2 d[l] each, l >= 1 | threads / 32."""
+    L = len(d) - 1
+    w = sum(d[l] * d[l + 1] for l in range(L))
+    return w + 3 * d[0] + 2 * d[L] + 4 * sum(d[1:]) + threads // 32
+
+
+def fits_any_gpu_block(d: Sequence[int]) -> bool:
+    """Whether K > 1 float64 networks of widths ``d`` run on the block kernel
+    on every GPU: its shared memory within the 48 KB any block may use."""
+    nt = block_threads_for(d, many=True)
+    smem = block_smem_elems(d, nt) * 8
+    return _block_fits(d, nt) is None and smem <= DEFAULT_SMEM_BYTES - STATIC_SMEM_BYTES["block"]
+
+
+def _block_fits(d, threads) -> str | None:
+    if not 1 <= len(d) - 1 <= BLOCK_MAX_LAYERS:
+        return f"{len(d) - 1} weight matrices (1 to {BLOCK_MAX_LAYERS})"
+    if threads % 32 or not 32 <= threads <= src.BLOCK_MAX_THREADS:
+        return f"{threads} threads (a multiple of 32 up to {src.BLOCK_MAX_THREADS})"
+    if block_unroll(d, threads) > BLOCK_MAX_UNROLL:
+        return f"{block_unroll(d, threads)} unrolled iterations per phase (at most {BLOCK_MAX_UNROLL})"
+    return None
+
+
+# ----------------------------------------------------------- register kernel
+def warp_tile(rows: int, cols: int) -> tuple[int, int, int, int]:
+    """FastbpWarpTile of the .cu: the 32 lanes of a warp as PK x PJ for a
+    rows x cols matrix, fewest elements per lane, then the shortest dot
+    products. Returns (PK, PJ, RA, CB)."""
+
+    def ra(pk):
+        return -(-rows // pk)
+
+    def cb(pk):
+        return -(-cols // (32 // pk))
+
+    best = 1
+    for pk in (2, 4, 8, 16, 32):
+        e, eb = ra(pk) * cb(pk), ra(best) * cb(best)
+        if e < eb or (e == eb and ra(pk) + cb(pk) < ra(best) + cb(best)):
+            best = pk
+    return best, 32 // best, ra(best), cb(best)
+
+
+def regs_threads_for(d: Sequence[int]) -> int:
+    """Threads of fastbp_train_regs: warp 0 plus G x d[1] threads for W[0],
+    rounded up to whole warps, G the largest power of two <= 32 (and <= the
+    next power of two of d[0]) that keeps the block within 512 threads."""
+    room = src.BLOCK_MAX_THREADS - 32
+    g = min(32, _pow2_at_least(d[0]))
+    while g > 1 and -(-g * d[1] // 32) * 32 > room:
+        g >>= 1
+    return 32 + min(room, -(-g * d[1] // 32) * 32)
+
+
+def regs_elems(d: Sequence[int], threads: int) -> tuple[int, int]:
+    """Weight-sized values per thread of fastbp_train_regs: (warp 0: its tiles
+    of W[1..L-1]; warps 1..: their W[0] elements plus three x rows)."""
+    nt0 = threads - 32
+    g0 = group_size(d[1], d[0], nt0)
+    p0, k0 = -(-d[1] // (nt0 // g0)), -(-d[0] // g0)
+    w1 = sum(ra * cb for _, _, ra, cb in (warp_tile(d[l], d[l + 1]) for l in range(1, len(d) - 1)))
+    return w1, p0 * k0 + 3 * k0
+
+
+def regs_data_budget(threads: int) -> int:
+    """32-bit registers per thread of fastbp_train_regs for weight-sized values."""
+    share = min(255, (65536 // (-(-threads // 128) * 128)) // 8 * 8)  # ptxas budgets whole 128-thread groups
+    return min(REGS_MAX_DATA, share - REGS_OVERHEAD)
+
+
+def regs_smem_elems(d: Sequence[int]) -> int:
+    """Dynamic shared memory of fastbp_train_regs, in elements: A[1..L],
+    D[1..L], D[1] twice more, two target rows, two first-layer products and
+    two scalars."""
+    return 2 * sum(d[1:]) + 4 * d[1] + 2 * d[-1] + 2
+
+
+def _regs_fits(d, itemsize) -> str | None:
+    if not 2 <= len(d) - 1 <= BLOCK_MAX_LAYERS:
+        return f"{len(d) - 1} weight matrices (2 to {BLOCK_MAX_LAYERS})"
+    threads = regs_threads_for(d)
+    need = max(regs_elems(d, threads)) * (int(itemsize) // 4)
+    if need > regs_data_budget(threads):
+        return f"{need} registers of weights per thread (at most {regs_data_budget(threads)})"
+    return None
+
+
+# -------------------------------------------------------------- grid kernel
+def grid_smem_elems(d: Sequence[int], nblocks: int, threads: int = src.GRID_THREADS, replicate: bool = False) -> int:
+    """Dynamic shared memory of fastbp_train_grid per block, in elements."""
+    L = len(d) - 1
+    nb = nblocks
+    rep = replicate and L >= 2
+    o = sum(-(-d[l + 1] // nb) * d[l] for l in range(L - 1 if rep else L))
+    o += sum(-(-d[l] // nb) * d[l + 1] for l in range(1, L - 1 if rep else L))
+    o += 3 * d[0] + 2 * d[L] + sum(2 * d[l] for l in range(1, L)) + max(d) + threads // 32
+    o += 2 * -(-d[1] // nb) + 1  # the first layer's products, own D[1] and x . x_prev
+    if rep:
+        o += d[L - 1] * d[L] + 2 * d[L] + d[L - 1]
+    return o
+
+
+def grid_workspace_elems(d: Sequence[int]) -> int:
+    """Global workspace of fastbp_train_grid: A and D, double-buffered."""
+    return 4 * sum(d[1:])
+
+
+# --------------------------------------------------------------------- plan
+def plan_train(
+    d: Sequence[int],
+    dtype,
+    K: int,
+    dev: Device,
+    *,
+    unverified: bool = False,
+    kernel: str | None = None,
+    threads: int | None = None,
+    blocks: int | None = None,
+    replicate: bool | None = None,
+) -> Plan:
+    """The plan that trains K networks of widths ``d`` on ``dev``.
+
+    Without ``kernel``: the first of KERNELS that serves the shape, among
+    the VERIFIED ones unless ``unverified``. ``kernel`` (and ``threads``,
+    ``blocks``, ``replicate``) force a plan, for tests and the GPU check;
+    ValueError says why a forced kernel cannot run.
+    """
+    d = tuple(int(x) for x in d)
+    dt = np.dtype(dtype)
+    if kernel is not None:
+        if kernel not in KERNELS:
+            raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
+        p, why = _try(kernel, d, dt, K, dev, threads, blocks, replicate, forced=True)
+        if p is None:
+            raise ValueError(f"kernel {kernel!r} cannot train {'-'.join(map(str, d))} {dt.name} here: {why}")
+        return p
+    skipped = []
+    for k in KERNELS:
+        if not unverified and k not in VERIFIED:
+            skipped.append(f"{k}: not run on a GPU yet (CudaBackend(unverified=True) uses it)")
+            continue
+        p, why = _try(k, d, dt, K, dev, threads, blocks, replicate, forced=False)
+        if p is not None:
+            return replace(p, reason="; ".join([p.reason, *skipped]))
+        skipped.append(f"{k}: {why}")
+    raise AssertionError("the step path serves every shape")  # pragma: no cover
+
+
+def _try(kernel, d, dt, K, dev, threads, blocks, replicate, forced) -> tuple[Plan | None, str]:
+    isz = dt.itemsize
+    base = dict(dims=d, dtype=dt.name, K=int(K), verified=kernel in VERIFIED)
+    if kernel == "step":
+        return Plan("step", "", **base, reason="step: the batched kernels, one sample at a time"), ""
+    if kernel == "regs":
+        if dev.cc < (7, 0):
+            return (
+                None,
+                f"compute capability {dev.cc[0]}.{dev.cc[1]} (needs 7.0: its warps meet at one barrier from two code paths)",
+            )
+        why = _regs_fits(d, isz)
+        if why:
+            return None, why
+        if not forced and dev.sm_count < K:
+            return None, f"{K} networks > {dev.sm_count} SMs (one 1-block-per-SM wave)"
+        nt = regs_threads_for(d)
+        if threads is not None and threads != nt:
+            return None, f"it runs {nt} threads, not {threads}"
+        smem = regs_smem_elems(d) * isz
+        name = src.shape_name("regs", dt, nt, d)
+        return Plan("regs", name, **base, blocks=int(K), threads=nt, smem_bytes=smem, reason=f"regs: {nt} threads"), ""
+    if kernel == "block":
+        nt = threads or block_threads_for(d, many=K > 1)
+        smem = block_smem_elems(d, nt) * isz
+        room = dev.smem_optin - STATIC_SMEM_BYTES["block"]
+        if smem > room:
+            return None, f"needs {smem} B of shared memory in one block, the device allows {room} B"
+        why = _block_fits(d, nt)
+        if why:
+            return None, why
+        name = src.shape_name("block", dt, nt, d)
+        return Plan("block", name, **base, blocks=int(K), threads=nt, smem_bytes=smem, reason=f"block: {smem} B"), ""
+    if kernel == "grid":
+        if not dev.cooperative:
+            return None, "the device has no cooperative launch"
+        nt = threads or src.GRID_THREADS
+        if nt % 32 or not 32 <= nt <= src.GRID_THREADS:
+            return None, f"{nt} threads (a multiple of 32 up to {src.GRID_THREADS})"
+        nb = blocks or min(dev.sm_count, max(d[1:]))
+        if not 1 <= nb <= dev.sm_count:
+            return None, f"{nb} blocks (1 to the {dev.sm_count} SMs)"
+        room = dev.smem_optin - STATIC_SMEM_BYTES["grid"]
+        tries = [replicate] if replicate is not None else [True, False]
+        for rep in tries:
+            if rep and len(d) < 3:
+                if replicate:
+                    return None, "one weight matrix: nothing to replicate"
+                continue
+            smem = grid_smem_elems(d, nb, nt, replicate=rep) * isz
+            if smem <= room:
+                how = "the last layer in every block" if rep else "slices"
+                return Plan(
+                    "grid",
+                    src.grid_name(dt),
+                    **base,
+                    blocks=nb,
+                    threads=nt,
+                    smem_bytes=smem,
+                    replicate=rep,
+                    reason=f"grid: {nb} blocks of {smem} B, {how}",
+                ), ""
+        smem = grid_smem_elems(d, nb, nt, replicate=bool(replicate)) * isz
+        return None, f"needs {smem} B of shared memory per block over {nb} blocks, the device allows {room} B"
+    raise ValueError(kernel)  # pragma: no cover
+
+
+# ---------------------------------------------------------- launch arguments
+def kernel_args(
+    plan: Plan,
+    *,
+    wptrs,
+    dims,
+    X1,
+    Y,
+    alphas,
+    epochs: int,
+    record,
+    losses,
+    scratch,
+    net: int = 0,
+    ws=None,
+    part=None,
+    counter=None,
+    status=None,
+) -> tuple:
+    """The argument tuple of one launch of ``plan``'s kernel, in the order of
+    its parameters, scalars as NumPy scalars of the kernel's C types (CuPy
+    maps a Python int to a 64-bit value). Arrays pass through: wptrs (uint64
+    device pointers to the stacked W[l]), dims (int32), X1, Y, alphas (the
+    plan's dtype), record (int32), losses (float64, R x K), scratch (the
+    plan's dtype, loss_scratch_elems); grid: ws, part (float64, blocks),
+    counter (uint64), status (int32)."""
+    N, R = int(X1.shape[0]), int(record.shape[0])
+    i32 = np.int32
+    if plan.kernel in ("block", "regs"):
+        return (wptrs, dims, X1, Y, i32(N), alphas, i32(epochs), record, i32(R), losses, scratch)
+    if plan.kernel == "grid":
+        L = len(plan.dims) - 1
+        return (
+            wptrs,
+            dims,
+            i32(L),
+            X1,
+            Y,
+            i32(N),
+            alphas,
+            i32(epochs),
+            record,
+            i32(R),
+            losses,
+            scratch,
+            i32(net),
+            i32(plan.K),
+            ws,
+            part,
+            counter,
+            status,
+            np.uint64(BARRIER_TIMEOUT_NS),
+            i32(1 if plan.replicate else 0),
+        )
+    raise ValueError(f"the {plan.kernel!r} path launches no training kernel")
+
+
+# --------------------------------------------------- the first-use check
+#: The first-use check: networks, samples and epochs of its problem, and the
+#: largest difference from the NumPy reference it accepts (max |dW| / max |W|
+#: per layer; relative for the losses).
+CHECK_K, CHECK_N, CHECK_EPOCHS = 2, 6, 2
+CHECK_TOL = {"float64": 1e-10, "float32": 1e-4}
+
+
+def check_problem(d: Sequence[int], dtype) -> dict[str, Any]:
+    """A small training problem of widths ``d``: CHECK_K networks (their own
+    alphas), CHECK_N samples, CHECK_EPOCHS epochs, the loss recorded after
+    each; host arrays of ``dtype``."""
+    dt = np.dtype(dtype)
+    rs = np.random.RandomState(12345)
+    L = len(d) - 1
+    W = [(rs.randn(CHECK_K, d[l], d[l + 1]) / np.sqrt(d[l])).astype(dt) for l in range(L)]
+    X1 = np.hstack([rs.rand(CHECK_N, d[0] - 1), np.ones((CHECK_N, 1))]).astype(dt)
+    Y = (rs.rand(CHECK_N, d[L]) > 0.5).astype(dt)
+    alphas = np.linspace(0.3, 0.7, CHECK_K)
+    record = np.arange(1, CHECK_EPOCHS + 1, dtype=np.int64)
+    return dict(W=W, X1=X1, Y=Y, alphas=alphas, epochs=CHECK_EPOCHS, record=record)
+
+
+def reference(problem: dict[str, Any]) -> tuple[list[np.ndarray], np.ndarray]:
+    """The NumPy backend's weights and losses for ``problem``."""
+    from ..numpy_backend import NumpyBackend
+
+    nb = NumpyBackend()
+    X1, Y = problem["X1"], problem["Y"]
+    W = [w.copy() for w in problem["W"]]
+    K = W[0].shape[0]
+    losses = np.empty((len(problem["record"]), K))
+    for k in range(K):
+        Wk = [w[k] for w in W]
+        r = 0
+        for e in range(1, problem["epochs"] + 1):
+            for i in range(X1.shape[0]):
+                nb.sgd_step(Wk, X1[i : i + 1], Y[i : i + 1], problem["alphas"][k])
+            if r < len(problem["record"]) and problem["record"][r] == e:
+                losses[r, k] = nb.loss(Wk, X1, Y)
+                r += 1
+    return W, losses
+
+
+def compare(plan: Plan, got: Sequence[np.ndarray], got_losses: np.ndarray, ref, ref_losses) -> None:
+    """Raises KernelCheckError (kernel, shape, difference) when ``got`` is
+    not the reference's result to CHECK_TOL."""
+    tol = CHECK_TOL[plan.dtype]
+    what = f"cuda kernel {plan.describe()}"
+    problem = f"{CHECK_K} networks x {CHECK_N} samples x {CHECK_EPOCHS} epochs"
+    for l, (g, r) in enumerate(zip(got, ref)):
+        g, r = np.asarray(g, np.float64), np.asarray(r, np.float64)
+        scale = float(np.max(np.abs(r)))
+        err = float(np.max(np.abs(g - r))) / scale if np.isfinite(g).all() else float("inf")
+        if not err <= tol:
+            raise KernelCheckError(
+                f"{what} disagrees with the NumPy reference on {problem}: W[{l}] differs by {err:.3g} of max|W| "
+                f"(tolerance {tol:g}); the kernel is refused. The numba backend trains the same network."
+            )
+    got_losses = np.asarray(got_losses, np.float64)
+    err = float(np.max(np.abs(got_losses - ref_losses) / np.abs(ref_losses))) if np.isfinite(got_losses).all() else 1.0
+    if not err <= tol:
+        raise KernelCheckError(
+            f"{what} disagrees with the NumPy reference on {problem}: the recorded losses differ by {err:.3g} "
+            f"(relative; tolerance {tol:g}; got {got_losses.ravel().tolist()}, expected {ref_losses.ravel().tolist()}); "
+            "the kernel is refused. The numba backend trains the same network."
+        )

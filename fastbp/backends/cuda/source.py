@@ -1,0 +1,103 @@
+"""The CUDA source of the cuda backend: files, kernel families, name expressions.
+
+This module never imports CuPy: the GPU-free tests (NVRTC and nvcc checks,
+the CPU emulation) and the backend share one list of files and names.
+
+Each family is one ``.cu`` file that includes ``fastbp_common.cuh``;
+``load_source(family)`` returns the header and the file as one text (the
+include inlined), so NVRTC needs no include path and an installed package
+reads both from its package data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from importlib.resources import files
+
+import numpy as np
+
+HEADER = "fastbp_common.cuh"
+#: Kernel family -> its file.
+FAMILY_FILES = {
+    "layers": "fastbp_layers.cu",
+    "block": "fastbp_block.cu",
+    "regs": "fastbp_regs.cu",
+    "grid": "fastbp_grid.cu",
+}
+#: Kernel family -> its entry template.
+ENTRIES = {
+    "block": "fastbp_train_block",
+    "regs": "fastbp_train_regs",
+    "grid": "fastbp_train_grid",
+}
+#: The contract's batched kernels (family "layers"), templates on the element type.
+LAYER_ENTRIES = ("fastbp_forward", "fastbp_hidden_delta")
+
+CTYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
+
+#: Options passed to cupy.RawModule (CuPy adds -arch and -ftz=true itself).
+COMPILE_OPTIONS: tuple[str, ...] = ("--std=c++17",)
+
+#: Must match the #defines in fastbp_common.cuh (tests check it).
+MAX_DIMS = 64
+BLOCK_MAX_THREADS = 512
+GRID_THREADS = 256
+
+#: Status codes of fastbp_train_grid.
+STATUS_OK = 0
+STATUS_BARRIER_TIMEOUT = 1
+STATUS_BAD_LAUNCH = 2
+
+_INCLUDE = re.compile(r'^#include "fastbp_common\.cuh"\s*$', re.M)
+
+
+def ctype(dtype) -> str:
+    """ "float" or "double" for float32 / float64."""
+    return CTYPES[np.dtype(dtype)]
+
+
+def layer_name(entry: str, dtype) -> str:
+    """Name expression of a batched kernel, e.g. ``fastbp_forward<double>``."""
+    return f"{entry}<{ctype(dtype)}>"
+
+
+def shape_name(family: str, dtype, threads: int, d: Sequence[int]) -> str:
+    """Name expression of a shape-compiled kernel ("block" or "regs"), e.g.
+    ``fastbp_train_block<double, 512, 65, 33, 17, 10>``."""
+    return f"{ENTRIES[family]}<{ctype(dtype)}, {int(threads)}, {', '.join(str(int(x)) for x in d)}>"
+
+
+def grid_name(dtype) -> str:
+    """Name expression of the grid kernel, e.g. ``fastbp_train_grid<float>``."""
+    return f"{ENTRIES['grid']}<{ctype(dtype)}>"
+
+
+def read_text(name: str) -> str:
+    """One file of the CUDA source (package data)."""
+    return files("fastbp.backends.cuda").joinpath(name).read_text(encoding="utf-8")
+
+
+def load_source(family: str) -> str:
+    """The compilable text of ``family``: the common header in place of its include."""
+    text = read_text(FAMILY_FILES[family])
+    header = read_text(HEADER)
+    out, n = _INCLUDE.subn(lambda _: header, text, count=1)
+    if n != 1:
+        raise ValueError(f"{FAMILY_FILES[family]} must include {HEADER} once")
+    return out
+
+
+def _strip_comments(code: str) -> str:
+    code = re.sub(r"/\*.*?\*/", " ", code, flags=re.S)
+    code = re.sub(r"//[^\n]*", "", code)
+    return " ".join(code.split())
+
+
+def source_hash(family: str) -> str:
+    """sha256 (first 16 hex digits) of ``family``'s code with the header,
+    comments and whitespace left out: it changes when the compiled code can
+    change, not when a comment does. The GPU check records it beside every
+    measurement."""
+    return hashlib.sha256(_strip_comments(load_source(family)).encode()).hexdigest()[:16]

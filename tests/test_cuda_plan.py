@@ -1,0 +1,268 @@
+"""The cuda backend's host logic, without CuPy or a GPU: the launch plan
+(which kernel, what launch shape, verified or not), the launch arguments
+against the kernels' parameter lists in the .cu files, the first-use check
+against the NumPy reference, "auto"'s thresholds, and the unavailable
+message on a machine without a GPU."""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _cuda_build import kernel_params
+
+from fastbp import backends
+from fastbp.backends.cuda import plan as pl
+from fastbp.backends.cuda import source as src
+
+ROOT = Path(__file__).resolve().parents[1]
+DIGITS = (65, 33, 17, 10)
+WIDE = (785, 257, 129, 10)
+MNIST = (785, 301, 101, 10)
+H200 = pl.Device(sm_count=132, smem_optin=232448, cc=(9, 0), cooperative=True, name="NVIDIA H200")
+
+
+def plan(d, dtype=np.float64, K=1, dev=H200, **kw):
+    return pl.plan_train(d, dtype, K, dev, **kw)
+
+
+# ------------------------------------------------------------------ plans
+def test_default_plans_use_only_kernels_that_ran_on_a_gpu():
+    p = plan(DIGITS)
+    assert (p.kernel, p.threads, p.blocks, p.verified) == ("block", 512, 1, True)
+    assert p.name == "fastbp_train_block<double, 512, 65, 33, 17, 10>"
+    assert p.smem_bytes == 8 * (2876 + 3 * 65 + 2 * 10 + 4 * (33 + 17 + 10) + 512 // 32) <= pl.DEFAULT_SMEM_BYTES
+    many = plan(DIGITS, K=512)
+    assert (many.kernel, many.threads, many.blocks) == ("block", 256, 512)
+    assert plan(DIGITS, np.float32, K=8).name == "fastbp_train_block<float, 256, 65, 33, 17, 10>"
+    wide = plan(WIDE)  # too large for one block: the batched kernels per sample
+    assert wide.kernel == "step" and wide.verified and "grid: not run on a GPU" in wide.reason
+    assert "shared memory" in wide.reason
+    for k in pl.KERNELS:
+        assert (k in pl.VERIFIED) == plan(DIGITS, kernel=k).verified
+
+
+def test_unverified_plans():
+    p = plan(DIGITS, unverified=True)
+    assert (p.kernel, p.threads, p.name) == ("regs", 320, "fastbp_train_regs<double, 320, 65, 33, 17, 10>")
+    assert p.smem_bytes == 8 * pl.regs_smem_elems(DIGITS) and not p.verified
+    assert plan(DIGITS, K=132, unverified=True).kernel == "regs"  # one network per SM
+    assert plan(DIGITS, K=133, unverified=True).kernel == "block"  # beyond one wave: several blocks per SM
+    assert plan(DIGITS, dev=pl.Device(80, 166912, cc=(6, 1)), unverified=True).kernel == "block"  # pre-Volta
+    assert plan((3, 1), unverified=True).kernel == "block"  # one weight matrix
+    g = plan(WIDE, unverified=True)
+    assert (g.kernel, g.blocks, g.threads, g.replicate) == ("grid", 132, 256, True)
+    assert g.smem_bytes == 8 * pl.grid_smem_elems(WIDE, 132, replicate=True) and g.name == "fastbp_train_grid<double>"
+    assert plan(MNIST, unverified=True).kernel == "grid"
+    big = (2049, 1025, 10)  # float64: a replicated 1025 x 10 matrix does not fit beside W[0]'s slices
+    assert not plan(big, unverified=True).replicate and plan(big, np.float32, unverified=True).replicate
+    nocoop = pl.Device(132, 232448, cooperative=False)
+    assert plan(WIDE, dev=nocoop, unverified=True).kernel == "step"
+    assert plan(WIDE, dev=pl.Device(4, 48 * 1024), unverified=True).kernel == "step"  # slices too large
+
+
+def test_forced_plans_and_their_errors():
+    assert plan(DIGITS, kernel="grid", blocks=7).blocks == 7
+    assert not plan(DIGITS, kernel="grid", replicate=False).replicate
+    assert plan(DIGITS, kernel="regs", K=500).kernel == "regs"  # forced: any number of networks
+    assert plan(DIGITS, kernel="block", threads=128).threads == 128
+    with pytest.raises(ValueError, match="shared memory"):
+        plan(WIDE, kernel="block")
+    with pytest.raises(ValueError, match="kernel must be one of"):
+        plan(DIGITS, kernel="fast")
+    with pytest.raises(ValueError, match="multiple of 32"):
+        plan(DIGITS, kernel="block", threads=100)
+    with pytest.raises(ValueError, match="nothing to replicate"):
+        plan((785, 10), kernel="grid", replicate=True)
+    with pytest.raises(ValueError, match="registers of weights"):
+        plan(WIDE, kernel="regs")
+
+
+def test_block_limits_and_thread_heuristic():
+    assert pl.block_threads_for(DIGITS) == 512 and pl.block_threads_for(DIGITS, many=True) == 256
+    assert pl.block_threads_for((3, 3, 1)) == 32
+    assert pl.block_unroll(DIGITS, 512) == 9 and pl.block_unroll((785, 33, 10), 512) == 99
+    assert plan((8401, 1), np.float32).kernel == "step"  # 263 unrolled iterations per phase
+
+    def fits(n):  # the largest float64 n-n-1 in one block of an H200
+        return plan((n + 1, n + 1, 1)).kernel == "block"
+
+    assert fits(100) and not fits(200)
+
+
+def test_register_kernel_layout_mirrors_the_cu():
+    assert pl.regs_threads_for(DIGITS) == 320  # warp 0 + 33 columns x 8 lanes (9 warps)
+    assert pl.regs_elems(DIGITS, 320) == (25 + 9, 9 + 3 * 9)
+    assert pl.warp_tile(33, 17) == (8, 4, 5, 5) and pl.warp_tile(17, 10) == (8, 4, 3, 3)
+    assert pl.warp_tile(3, 40) == (4, 8, 1, 5) and pl.warp_tile(40, 3) == (8, 4, 5, 1)
+    assert pl.regs_smem_elems(DIGITS) == 2 * (33 + 17 + 10) + 4 * 33 + 2 * 10 + 2
+    # the register budget follows ptxas's allocation per 128 threads
+    assert pl.regs_data_budget(320) == 84 and pl.regs_data_budget(448) == 44
+    assert pl._regs_fits(WIDE, 4) and pl._regs_fits((785, 33, 10), 8)  # too many weights per thread
+
+
+def test_loss_scratch_and_workspace():
+    assert pl.hmax(DIGITS) == 33 and pl.hmax((3, 1)) == 1
+    assert pl.loss_scratch_elems(DIGITS, 512, 256) == 512 * 8 * 2 * 33
+    assert pl.grid_workspace_elems(WIDE) == 4 * (257 + 129 + 10)
+
+
+# ------------------------------------------------------- launch arguments
+#: kernel_args keyword of a kernel parameter, where the names differ.
+_KEYWORD = {"dims_g": "dims", "E": "epochs"}
+
+
+@pytest.mark.parametrize(
+    "p",
+    [plan(DIGITS), plan(DIGITS, np.float32, K=3), plan(DIGITS, kernel="regs", K=2), plan(WIDE, kernel="grid", K=2)],
+    ids=["block-f64", "block-f32", "regs", "grid"],
+)
+def test_launch_arguments_match_the_kernel_parameters(p):
+    """Every argument of a launch is the one the kernel's parameter of that
+    position names, of the parameter's C type (arrays by dtype, scalars as
+    NumPy scalars: CuPy passes a Python int as 64 bits)."""
+    dt = np.dtype(p.dtype)
+    L = len(p.dims) - 1
+    N, E, R = 7, 5, 3
+    arrays = dict(
+        wptrs=np.zeros(L, np.uint64),
+        dims=np.asarray(p.dims, np.int32),
+        X1=np.zeros((N, p.dims[0]), dt),
+        Y=np.zeros((N, p.dims[-1]), dt),
+        alphas=np.zeros(p.K, dt),
+        record=np.arange(1, R + 1, dtype=np.int32),
+        losses=np.zeros((R, p.K)),
+        scratch=np.zeros(pl.loss_scratch_elems(p.dims, p.blocks, p.threads), dt),
+    )
+    grid = dict(
+        ws=np.zeros(pl.grid_workspace_elems(p.dims), dt),
+        part=np.zeros(p.blocks),
+        counter=np.zeros(1, np.uint64),
+        status=np.zeros(1, np.int32),
+    )
+    kw = dict(arrays, **(grid if p.kernel == "grid" else {}))
+    args = pl.kernel_args(p, epochs=E, net=1, **kw)
+    params = kernel_params(src.load_source(p.kernel), src.ENTRIES[p.kernel])
+    assert len(args) == len(params), (params, args)
+    scalars = {
+        "N": N,
+        "E": E,
+        "R": R,
+        "L": L,
+        "net": 1,
+        "K": p.K,
+        "timeout_ns": pl.BARRIER_TIMEOUT_NS,
+        "replicate": int(p.replicate),
+    }
+    ctypes = {
+        "T": dt,
+        "double": np.dtype(np.float64),
+        "int": np.dtype(np.int32),
+        "unsigned long long": np.dtype(np.uint64),
+    }
+    for (typ, name), a in zip(params, args):
+        base = typ.replace("const ", "").rstrip("*").strip()
+        if typ.endswith("*"):
+            assert a is kw[_KEYWORD.get(name, name)], f"parameter {name} gets another array"
+            assert a.dtype == ctypes[base], (name, a.dtype, typ)
+        else:
+            assert isinstance(a, np.generic) and a.dtype == ctypes[base], (name, type(a), typ)
+            assert int(a) == scalars[name], (name, a)
+    with pytest.raises(ValueError, match="no training kernel"):
+        pl.kernel_args(plan(WIDE), epochs=1, **arrays)
+
+
+# ----------------------------------------------------- the first-use check
+def _train_numpy(problem, bug=None):
+    """The reference's result, optionally with a bug, as a kernel would give it."""
+    W, losses = pl.reference(problem)
+    if bug == "sign":  # W += instead of W -=: recompute with the alphas negated
+        W, losses = pl.reference(dict(problem, alphas=-np.asarray(problem["alphas"])))
+    if bug == "loss":
+        losses = losses * (1 + 1e-6)
+    return [w.copy() for w in W], losses
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_the_check_accepts_the_reference_and_refuses_a_wrong_kernel(dtype):
+    p = plan(DIGITS, dtype)
+    prob = pl.check_problem(p.dims, dtype)
+    assert [w.shape for w in prob["W"]] == [(pl.CHECK_K, a, b) for a, b in itertools.pairwise(DIGITS)]
+    assert prob["X1"].dtype == dtype and (prob["X1"][:, -1] == 1).all() and list(prob["record"]) == [1, 2]
+    ref, ref_losses = pl.reference(prob)
+    got, losses = _train_numpy(prob)
+    pl.compare(p, got, losses, ref, ref_losses)
+    got, losses = _train_numpy(prob, "sign")
+    with pytest.raises(
+        pl.KernelCheckError, match=r"fastbp_train_block<.*512 threads.*W\[0\] differs by [0-9.e-]+ of max\|W\|"
+    ):
+        pl.compare(p, got, losses, ref, ref_losses)
+    got, losses = _train_numpy(prob, "loss")
+    if dtype == "float64":  # 1e-6 is within float32's tolerance
+        with pytest.raises(pl.KernelCheckError, match="recorded losses differ"):
+            pl.compare(p, got, losses, ref, ref_losses)
+    got[1][0, 0, 0] = np.nan
+    with pytest.raises(pl.KernelCheckError, match=r"W\[1\] differs by inf"):
+        pl.compare(p, got, losses, ref, ref_losses)
+    step = plan((785, 301, 101, 10))
+    with pytest.raises(pl.KernelCheckError, match=r"step path .*785-301-101-10"):
+        pl.compare(step, [w + 1 for w in ref], ref_losses, ref, ref_losses)
+
+
+def test_plan_keys_separate_configurations_not_network_counts():
+    assert plan(DIGITS, K=3).key == plan(DIGITS, K=3, kernel="block", threads=256).key
+    assert plan(DIGITS, K=3).key != plan(DIGITS, K=1).key  # 256 vs 512 threads
+    assert plan(WIDE, kernel="grid", blocks=33).key != plan(WIDE, kernel="grid", blocks=66).key
+    assert plan(DIGITS, np.float32).key != plan(DIGITS).key
+
+
+def test_verified_kernels_cite_committed_gpu_results():
+    assert set(pl.VERIFIED) <= set(pl.KERNELS) and "step" in pl.VERIFIED
+    for k, path in pl.VERIFIED.items():
+        text = (ROOT / path).read_text()
+        assert "rc=0" in text, (k, path)  # its tests passed there
+
+
+def test_no_environment_switches():
+    for f in (ROOT / "fastbp" / "backends" / "cuda").glob("*.py"):
+        assert "environ" not in f.read_text(), f
+
+
+# ------------------------------------------------------------------- auto
+def test_auto_prefers_the_gpu_only_where_its_default_was_measured_ahead():
+    assert backends.GPU_MIN_MACS_PER_SAMPLE is None  # no single network
+    assert pl.fits_any_gpu_block(list(DIGITS)) and not pl.fits_any_gpu_block(list(WIDE))
+    assert backends.auto_order([64, 32, 16, 10], backends.GPU_MIN_NETWORKS)[0] == "cuda"
+    assert backends.auto_order([784, 256, 128, 10], 512)[0] == "numba"
+    assert backends.auto_order([784, 300, 100, 10])[0] == "numba"
+
+
+# ---------------------------------------------------- without a GPU
+def _has_gpu() -> bool:
+    try:
+        import cupy
+
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:
+        return False
+
+
+def test_unavailable_message_without_gpu():
+    """On a machine without a GPU/driver/CuPy the backend is unavailable and
+    says what is missing and the install command; import fastbp still works."""
+    if _has_gpu():
+        pytest.skip("this machine has a GPU: the backend is available")
+    why = backends.unavailable_reason("cuda")
+    assert why is not None
+    assert "fastbp[cuda13]" in why and "fastbp[cuda12]" in why and "cuda" in why.lower()
+    assert backends.unavailable_reason("cupy") == why  # the alias
+
+
+def test_import_without_gpu_does_not_hang():
+    code = "import fastbp, fastbp.backends as b, fastbp.backends.cuda.plan; print(b.unavailable_reason('cuda'))"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
