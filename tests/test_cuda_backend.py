@@ -299,3 +299,87 @@ def test_xor_and_digits_reproduce(unverified):
     assert r.final_loss < 0.01
     r = fastbp.train("digits", backend=be, seed=0, verbose=False)
     assert r.accuracy >= 0.96, r.accuracy
+
+
+# ------------------------------------------- other units than the sigmoid
+UNITS = [
+    (a, o)
+    for a in ("sigmoid", "tanh", "relu")
+    for o in ("sigmoid", "softmax", "linear")
+    if (a, o) != ("sigmoid", "sigmoid")
+]
+
+
+def test_the_default_backend_refuses_other_units_the_unverified_one_offers_them(cuda, cuda_all):
+    import fastbp
+
+    assert "not run on a GPU yet" in cuda.unsupported("relu", "softmax")
+    with pytest.raises(fastbp.UnsupportedError, match=r"backend 'cuda' does not implement activation='relu'"):
+        fastbp.NeuralNetwork([4, 3, 2], backend=cuda, activation="relu")
+    assert all(cuda_all.unsupported(a, o) is None for a, o in UNITS)
+    net = fastbp.NeuralNetwork([4, 3, 2], backend="auto", activation="tanh", output="softmax")
+    assert net.backend != "cuda" or net._backend.unverified
+
+
+@pytest.mark.parametrize("cublas", [False, True], ids=["fused", "cublas"])
+@pytest.mark.parametrize(("activation", "output"), UNITS, ids=lambda u: str(u))
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
+def test_layer_kernels_with_other_units_match_numpy(cuda_all, monkeypatch, dtype, activation, output, cublas):
+    monkeypatch.setattr(cuda_module, "CUBLAS_MIN_MACS", 0 if cublas else 1 << 60)
+    numpy_b = get_backend("numpy")
+    rtol = 1e-12 if dtype == np.float64 else 2e-5
+    kw = dict(activation=activation, output=output)
+    W = [w.astype(dtype) for w in init_weights(DIGITS, 3, activation)]
+    X1, Y = (a.astype(dtype) for a in digits_data(200))
+    Wd = [cuda_all.asarray(w, dtype) for w in W]
+    X1d, Yd = cuda_all.asarray(X1, dtype), cuda_all.asarray(Y, dtype)
+    A, Ad = numpy_b.forward(W, X1, **kw), cuda_all.forward(Wd, X1d, **kw)
+    for a, ad in zip(A, Ad):
+        np.testing.assert_allclose(cuda_all.to_numpy(ad), a, rtol=rtol, atol=rtol * max(1.0, np.abs(a).max()))
+    D, Dd = numpy_b.output_delta(A[-1], Y, output=output), cuda_all.output_delta(Ad[-1], Yd, output=output)
+    np.testing.assert_allclose(cuda_all.to_numpy(Dd), D, rtol=rtol, atol=rtol * max(1.0, np.abs(D).max()))
+    for l in range(len(W) - 1, 0, -1):
+        Dl = numpy_b.hidden_delta(D, W[l], A[l], activation=activation)
+        Dld = cuda_all.hidden_delta(Dd, Wd[l], Ad[l], activation=activation)
+        np.testing.assert_allclose(cuda_all.to_numpy(Dld), Dl, rtol=rtol, atol=rtol * np.abs(Dl).max())
+        D, Dd = Dl, Dld
+    assert cuda_all.loss(Wd, X1d, Yd, **kw) == pytest.approx(numpy_b.loss(W, X1, Y, **kw), rel=rtol * 10)
+
+
+@pytest.mark.parametrize(("activation", "output"), UNITS, ids=lambda u: str(u))
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
+def test_training_with_other_units_matches_numpy(cuda_all, dtype, activation, output):
+    """The step path with the units (the persistent kernels implement only
+    sigmoids), the losses inside the call, the first-use check passed."""
+    X1, Y = digits_data(60)
+    W = [w[None] for w in init_weights(DIGITS, 7, activation)]
+    P = cuda_all.params(W, dtype).with_units(activation, output)
+    losses = cuda_all.train(
+        P, cuda_all.asarray(X1, dtype), cuda_all.asarray(Y, dtype), np.array([0.01]), 2, np.array([1, 2])
+    )
+    assert cuda_all.last_plan.kernel == "step" and cuda_all.last_plan.units == (activation, output)
+    assert not cuda_all.last_plan.verified
+    nb = get_backend("numpy")
+    Q = nb.params(W, dtype).with_units(activation, output)
+    want = nb.train(Q, X1.astype(dtype), Y.astype(dtype), np.array([0.01]), 2, np.array([1, 2]))
+    assert_close(cuda_all.params_to_host(P), nb.params_to_host(Q), dtype, f"{activation}/{output}")
+    np.testing.assert_allclose(losses, want, rtol=1e-10 if dtype == np.float64 else 1e-4)
+    with pytest.raises(ValueError, match="the plan is for sigmoid hidden and sigmoid output units"):
+        cuda_all.train_with(
+            cuda_all.plan(P.dims, dtype), P, cuda_all.asarray(X1, dtype), cuda_all.asarray(Y, dtype), np.array([0.1]), 1
+        )
+
+
+def test_a_relu_softmax_network_trains_on_the_unverified_backend():
+    import fastbp
+
+    r = fastbp.train(
+        "digits",
+        backend=CudaBackend(unverified=True),
+        seed=0,
+        epochs=20,
+        activation="relu",
+        output="softmax",
+        verbose=False,
+    )
+    assert r.accuracy >= 0.9 and r.network.output == "softmax"

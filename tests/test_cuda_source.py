@@ -71,7 +71,7 @@ REGS_CHECKED = [
     (F32, pl.regs_threads_for((65, 33, 33, 10)), (65, 33, 33, 10)),
 ]
 NAMES = {
-    "layers": [src.layer_name(e, t) for e in src.LAYER_ENTRIES for t in (F32, F64)],
+    "layers": src.layer_names(),
     "block": [src.shape_name("block", t, nt, d) for t, nt, d in BLOCK_CHECKED],
     "regs": [src.shape_name("regs", t, nt, d) for t, nt, d in REGS_CHECKED],
     "grid": [src.grid_name(t) for t in (F32, F64)],
@@ -156,7 +156,7 @@ def test_source_files_constants_and_entries():
         assert (CUDA_DIR / f).is_file()
         code = src.load_source(fam)
         assert '#include "fastbp_common.cuh"' not in code and "fastbp_sigmoid_f64" in code  # the header inlined
-        for entry in [src.ENTRIES[fam]] if fam in src.ENTRIES else src.LAYER_ENTRIES:
+        for entry in [src.ENTRIES[fam]] if fam in src.ENTRIES else (*src.LAYER_ENTRIES, *src.UNIT_LAYER_ENTRIES):
             assert kernel_params(code, entry)
     # every .cu / .cuh of the folder is a family file or the header, and is package data
     assert {p.name for p in all_cuda_files()} == {src.HEADER, *src.FAMILY_FILES.values()}

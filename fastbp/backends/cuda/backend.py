@@ -10,6 +10,12 @@ Only kernels that have run on a GPU are chosen unless
 dtype, launch shape) is checked once against the NumPy reference on a small
 problem before it trains, and refused with KernelCheckError if it disagrees.
 
+Other units than the tutorial's sigmoids (tanh and relu hidden units,
+softmax and linear outputs) train on the step path, whose batched kernels
+implement them; they have not run on a GPU, so only
+``CudaBackend(unverified=True)`` offers them (the first-use check covers
+each configuration with its units).
+
 Importing this module raises BackendUnavailableError (with what is missing
 and the install command) when CuPy, a driver or a GPU is missing.
 """
@@ -22,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import BackendUnavailableError
-from ..base import NO_RECORD, Backend, Params
+from ..base import ACTIVATIONS, NO_RECORD, OUTPUTS, Backend, Params
 from . import plan as pl
 from . import source as src
 
@@ -83,6 +89,27 @@ _update_inplace = cupy.ElementwiseKernel(
     "T p, T alpha", "T w", "w = fastbp_sub_mul(w, alpha, p)", "fastbp_update", preamble=_update_preamble
 )
 _sse = cupy.ReductionKernel("T p, T y", "T s", "(p - y) * (p - y)", "a + b", "s = a", "0", "fastbp_sse")
+#: other units than the sigmoid, elementwise (after a cuBLAS product)
+_units = {
+    "tanh": cupy.ElementwiseKernel("T z", "T a", "a = tanh(z)", "fastbp_tanh"),
+    "relu": cupy.ElementwiseKernel("T z", "T a", "a = z < T(0) ? T(0) : z", "fastbp_relu"),
+}
+#: the output delta of linear units (squared error) and softmax units (cross-entropy)
+_diff = cupy.ElementwiseKernel("T a, T y", "T d", "d = a - y", "fastbp_diff")
+
+
+def _softmax_rows(Z):
+    """Each row's softmax (along the last axis), the row's largest value subtracted first."""
+    E = cupy.exp(Z - Z.max(axis=-1, keepdims=True))
+    return E / E.sum(axis=-1, keepdims=True)
+
+
+def _cross_entropy(Z, Y, axis=None):
+    """``sum(Y * (m + log(sum(exp(Z - m))) - Z))`` over ``axis``, m each row's
+    largest logit, summed in float64 (a device array)."""
+    m = Z.max(axis=-1, keepdims=True)
+    lse = m + cupy.log(cupy.exp(Z - m).sum(axis=-1, keepdims=True))
+    return (Y * (lse - Z)).sum(axis=axis, dtype=cupy.float64)
 
 
 def _text(v) -> str:
@@ -104,6 +131,8 @@ class CudaBackend(Backend):
 
     def __init__(self, *, unverified: bool = False, device: int | None = None):
         self.unverified = bool(unverified)
+        if self.unverified:  # other units than the sigmoid: kernels not run on a GPU yet
+            self.activations, self.outputs = ACTIVATIONS, OUTPUTS
         self.device_id = int(cupy.cuda.runtime.getDevice() if device is None else device)
         self.last_plan: pl.Plan | None = None
         self._kernels: dict[str, Any] = {}
@@ -119,7 +148,7 @@ class CudaBackend(Backend):
                 cooperative=bool(p.get("cooperativeLaunch", 0)),
                 name=_text(p.get("name", b"GPU")),
             )
-            names = [src.layer_name(e, t) for e in src.LAYER_ENTRIES for t in src.CTYPES]
+            names = src.layer_names()
             try:
                 mod = cupy.RawModule(
                     code=src.load_source("layers"), options=src.COMPILE_OPTIONS, name_expressions=names
@@ -180,6 +209,12 @@ class CudaBackend(Backend):
             "unverified": self.unverified,
         }
 
+    def unsupported(self, activation="sigmoid", output="sigmoid"):
+        why = super().unsupported(activation, output)
+        if why is not None and not self.unverified and activation in ACTIVATIONS and output in OUTPUTS:
+            why += "; its kernels for other units have not run on a GPU yet (CudaBackend(unverified=True) uses them)"
+        return why
+
     # ------------------------------------------------- per-layer kernels
     @staticmethod
     def _dev(a, dtype):
@@ -206,16 +241,42 @@ class CudaBackend(Backend):
             )
         return C
 
-    def forward(self, W, X1):
+    def _gemm_unit(self, A, B, unit: str):
+        """unit(A @ B): the fused tile kernel or cuBLAS and an elementwise
+        pass (as ``_gemm_sigmoid``); softmax over each row of the product."""
+        if unit == "sigmoid":
+            return self._gemm_sigmoid(A, B)
+        if unit == "softmax":
+            return _softmax_rows(self._gemm_unit(A, B, "linear"))
+        M, K = A.shape
+        N = B.shape[1]
+        dt = B.dtype
+        A = self._dev(A, dt)
+        if CUBLAS_MIN_MACS <= M * N * K:
+            Z = cupy.matmul(A, B)
+            return Z if unit == "linear" else _units[unit](Z)
+        C = cupy.empty((M, N), dtype=dt)
+        if M and N:
+            t = 16
+            self._layers[src.unit_layer_name("fastbp_forward_unit", dt, unit)](
+                ((N + t - 1) // t, (M + t - 1) // t),
+                (t, t),
+                (A, self._dev(B, dt), C, np.int32(M), np.int32(N), np.int32(K)),
+            )
+        return C
+
+    def forward(self, W, X1, *, activation="sigmoid", output="sigmoid"):
         A = [X1]
-        for w in W:
-            A.append(self._gemm_sigmoid(A[-1], w))
+        for l, w in enumerate(W):
+            A.append(self._gemm_unit(A[-1], w, activation if l < len(W) - 1 else output))
         return A
 
-    def output_delta(self, AL, Y):
-        return _output_delta(AL, self._dev(Y, AL.dtype))
+    def output_delta(self, AL, Y, *, output="sigmoid"):
+        if output == "sigmoid":
+            return _output_delta(AL, self._dev(Y, AL.dtype))
+        return _diff(AL, self._dev(Y, AL.dtype))
 
-    def hidden_delta(self, D_next, W_l, A_l):
+    def hidden_delta(self, D_next, W_l, A_l, *, activation="sigmoid"):
         dt = W_l.dtype
         D_next, A_l = self._dev(D_next, dt), self._dev(A_l, dt)
         M = D_next.shape[0]
@@ -223,7 +284,12 @@ class CudaBackend(Backend):
         C = cupy.empty((M, N), dtype=dt)
         if M and N:
             t = 16
-            self._layers[src.layer_name("fastbp_hidden_delta", dt)](
+            name = (
+                src.layer_name("fastbp_hidden_delta", dt)
+                if activation == "sigmoid"
+                else src.unit_layer_name("fastbp_hidden_delta_unit", dt, activation)
+            )
+            self._layers[name](
                 ((N + t - 1) // t, (M + t - 1) // t),
                 (t, t),
                 (D_next, self._dev(W_l, dt), A_l, C, np.int32(M), np.int32(N), np.int32(K)),
@@ -234,30 +300,40 @@ class CudaBackend(Backend):
         P = cupy.matmul(A_l.T, D)
         _update_inplace(P, W_l.dtype.type(alpha), W_l)
 
-    def predict(self, W, X1):
+    def predict(self, W, X1, *, activation="sigmoid", output="sigmoid"):
         out = X1
-        for w in W:
-            out = self._gemm_sigmoid(out, w)
+        for l, w in enumerate(W):
+            out = self._gemm_unit(out, w, activation if l < len(W) - 1 else output)
         return out
 
-    def loss(self, W, X1, Y):
-        P = self.predict(W, X1)
+    def loss(self, W, X1, Y, *, activation="sigmoid", output="sigmoid"):
+        if output == "softmax":
+            Z = self.predict(W, X1, activation=activation, output="linear")
+            return float(_cross_entropy(Z, self._dev(Y, Z.dtype).reshape(Z.shape)))
+        P = self.predict(W, X1, activation=activation, output=output)
         Y = self._dev(Y, P.dtype).reshape(P.shape)
         return float(0.5 * float(_sse(P, Y)))
 
     def loss_many(self, P, X1, Y):
-        """Every network's loss with batched cuBLAS products, per-network sums
-        on the device; NaN where a weight is not finite."""
+        """Every network's loss (that of its output) with batched cuBLAS
+        products, per-network sums on the device; NaN where a weight is not
+        finite."""
         Ws = list(P.W)
         K, N = P.K, X1.shape[0]
         out = cupy.empty(K, dtype=cupy.float64)
         per_net = max(1, N * max(P.dims) * P.dtype.itemsize * 2)
         chunk = max(1, min(K, (256 << 20) // per_net))
+        last = len(Ws) - 1
         for k0 in range(0, K, chunk):
             A = X1
-            for w in Ws:
-                A = _sigmoid(cupy.matmul(A, w[k0 : k0 + chunk]))
-            out[k0 : k0 + chunk] = 0.5 * ((A - Y[None]) ** 2).sum(axis=(1, 2), dtype=cupy.float64)
+            for l, w in enumerate(Ws):
+                Z = cupy.matmul(A, w[k0 : k0 + chunk])
+                unit = P.activation if l < last else P.output
+                A = _sigmoid(Z) if unit == "sigmoid" else Z if unit in ("linear", "softmax") else _units[unit](Z)
+            if P.output == "softmax":
+                out[k0 : k0 + chunk] = _cross_entropy(A, Y[None], axis=(1, 2))
+            else:
+                out[k0 : k0 + chunk] = 0.5 * ((A - Y[None]) ** 2).sum(axis=(1, 2), dtype=cupy.float64)
         finite = cupy.ones(K, dtype=bool)
         for w in Ws:
             finite &= cupy.isfinite(w.reshape(K, -1)).all(axis=1)
@@ -271,16 +347,22 @@ class CudaBackend(Backend):
         return pl.plan_train(dims, dtype, K, self.device, unverified=self.unverified, **force)
 
     def train(self, P, X1, Y, alphas, epochs, record=NO_RECORD):
-        return self.train_with(self.plan(P.dims, P.dtype, P.K), P, X1, Y, alphas, epochs, record)
+        plan = self.plan(P.dims, P.dtype, P.K, units=(P.activation, P.output))
+        return self.train_with(plan, P, X1, Y, alphas, epochs, record)
 
     def train_with(self, plan: pl.Plan, P: Params, X1, Y, alphas, epochs: int, record=NO_RECORD) -> np.ndarray:
         """``train`` with a given plan (tests and the GPU check force kernels
         this way). The plan's configuration is checked against NumPy first."""
+        if plan.units != (P.activation, P.output):
+            raise ValueError(
+                f"the plan is for {plan.units[0]} hidden and {plan.units[1]} output units, the networks have "
+                f"{P.activation} and {P.output} (plan(..., units=...))"
+            )
         self._check(plan)
         return self._run(plan, P, X1, Y, alphas, epochs, record)
 
     def compile(self, P, X1, Y):
-        plan = self.plan(P.dims, P.dtype, P.K)
+        plan = self.plan(P.dims, P.dtype, P.K, units=(P.activation, P.output))
         if plan.kernel != "step":
             self._kernel(plan)
         self._check(plan)
@@ -366,9 +448,9 @@ class CudaBackend(Backend):
         disagree); later calls with the same configuration return at once."""
         if plan.key in self._checked:
             return
-        prob = pl.check_problem(plan.dims, plan.dtype)
+        prob = pl.check_problem(plan.dims, plan.dtype, plan.units)
         ref, ref_losses = pl.reference(prob)
-        P = self.params(prob["W"], plan.dtype)
+        P = self.params(prob["W"], plan.dtype).with_units(*plan.units)
         X1, Y = self.asarray(prob["X1"], plan.dtype), self.asarray(prob["Y"], plan.dtype)
         losses = self._run(plan, P, X1, Y, prob["alphas"], prob["epochs"], prob["record"])
         pl.compare(plan, self.params_to_host(P), losses, ref, ref_losses)

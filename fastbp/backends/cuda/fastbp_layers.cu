@@ -3,11 +3,30 @@
 //   fastbp_forward<T>:      C[i][j] = s(sum_k A[i][k] B[k][j])       A: MxK, B: KxN
 //   fastbp_hidden_delta<T>: C[i][k] = (sum_j A[i][j] B[k][j]) E[i][k] (1 - E[i][k])
 //                           (A = D_next: MxK', B = W_l: NxK', E = A_l: MxN)
-// The sigmoid / its derivative are applied to the accumulator in registers,
-// in the same pass that produces the product.
+//   fastbp_forward_unit<T, UNIT>, fastbp_hidden_delta_unit<T, UNIT>: the same
+//   with other units (UNIT: 1 tanh, 2 relu, 3 linear; the codes of
+//   fastbp/backends/_numba_kernels.UNIT_CODES, 0 being the sigmoid)
+// The unit / its derivative (on the activation value, as the NumPy backend
+// writes it) are applied to the accumulator in registers, in the same pass
+// that produces the product.
 #include "fastbp_common.cuh"
 
-template <typename T, bool TRANS_B, bool DSIG>
+template <typename T, int UNIT>
+__device__ __forceinline__ T fastbp_unit(T z) {
+    if (UNIT == 0) return Ops<T>::sigmoid(z);
+    if (UNIT == 1) return tanh(z);
+    if (UNIT == 2) return z < T(0) ? T(0) : z;  // relu; NaN stays NaN
+    return z;                                    // linear
+}
+
+template <typename T, int UNIT>
+__device__ __forceinline__ T fastbp_unit_deriv(T g, T a) {
+    if (UNIT == 0) return g * a * (T(1) - a);  // NumPy's order
+    if (UNIT == 1) return g * (T(1) - a * a);
+    return a > T(0) ? g : T(0);  // relu
+}
+
+template <typename T, bool TRANS_B, bool DSIG, int UNIT>
 __device__ __forceinline__ void fastbp_gemm_tile(const T* __restrict__ A, const T* __restrict__ B,
                                                  const T* __restrict__ E, T* __restrict__ C,
                                                  int M, int N, int K) {
@@ -36,19 +55,31 @@ __device__ __forceinline__ void fastbp_gemm_tile(const T* __restrict__ A, const 
     }
     if (row < M && col < N) {
         const size_t o = (size_t)row * N + col;
-        if (DSIG) { const T e = E[o]; C[o] = acc * e * (T(1) - e); }
-        else C[o] = Ops<T>::sigmoid(acc);
+        if (DSIG) C[o] = fastbp_unit_deriv<T, UNIT>(acc, E[o]);
+        else C[o] = fastbp_unit<T, UNIT>(acc);
     }
 }
 
 template <typename T>
 __global__ void fastbp_forward(const T* __restrict__ A, const T* __restrict__ B, T* __restrict__ C,
                                int M, int N, int K) {
-    fastbp_gemm_tile<T, false, false>(A, B, nullptr, C, M, N, K);
+    fastbp_gemm_tile<T, false, false, 0>(A, B, nullptr, C, M, N, K);
 }
 
 template <typename T>
 __global__ void fastbp_hidden_delta(const T* __restrict__ Dn, const T* __restrict__ W,
                                     const T* __restrict__ Al, T* __restrict__ C, int M, int N, int K) {
-    fastbp_gemm_tile<T, true, true>(Dn, W, Al, C, M, N, K);
+    fastbp_gemm_tile<T, true, true, 0>(Dn, W, Al, C, M, N, K);
+}
+
+template <typename T, int UNIT>
+__global__ void fastbp_forward_unit(const T* __restrict__ A, const T* __restrict__ B, T* __restrict__ C,
+                                    int M, int N, int K) {
+    fastbp_gemm_tile<T, false, false, UNIT>(A, B, nullptr, C, M, N, K);
+}
+
+template <typename T, int UNIT>
+__global__ void fastbp_hidden_delta_unit(const T* __restrict__ Dn, const T* __restrict__ W,
+                                         const T* __restrict__ Al, T* __restrict__ C, int M, int N, int K) {
+    fastbp_gemm_tile<T, true, true, UNIT>(Dn, W, Al, C, M, N, K);
 }

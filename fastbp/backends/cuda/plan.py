@@ -95,20 +95,32 @@ class Plan:
     threads: int = 0
     smem_bytes: int = 0  # dynamic shared memory per block
     replicate: bool = False  # grid: all of the last weight matrix in every block
-    verified: bool = False  # the kernel is in VERIFIED
+    verified: bool = False  # the kernel is in VERIFIED (and, for other units than the tutorial's, has run with them)
     reason: str = ""
+    units: tuple[str, str] = ("sigmoid", "sigmoid")  # hidden activation, output
 
     @property
     def key(self) -> tuple:
         """The compiled kernel configuration the first-use check covers (the
         number of networks is not part of it)."""
         grid = self.blocks if self.kernel == "grid" else 0
-        return (self.kernel, self.name, self.dims, self.dtype, self.threads, self.smem_bytes, grid, self.replicate)
+        return (
+            self.kernel,
+            self.name,
+            self.dims,
+            self.dtype,
+            self.threads,
+            self.smem_bytes,
+            grid,
+            self.replicate,
+            self.units,
+        )
 
     def describe(self) -> str:
         shape = "-".join(map(str, self.dims))
         if self.kernel == "step":
-            return f"step path (batched kernels per sample), widths {shape}, {self.dtype}"
+            units = "" if self.units == ("sigmoid", "sigmoid") else f", {self.units[0]} hidden, {self.units[1]} output"
+            return f"step path (batched kernels per sample), widths {shape}, {self.dtype}{units}"
         what = f"{self.name}, {self.threads} threads x {self.blocks} blocks, {self.smem_bytes} B shared memory"
         return what + (", last layer in every block" if self.replicate else "")
 
@@ -295,16 +307,35 @@ def plan_train(
     threads: int | None = None,
     blocks: int | None = None,
     replicate: bool | None = None,
+    units: tuple[str, str] = ("sigmoid", "sigmoid"),
 ) -> Plan:
     """The plan that trains K networks of widths ``d`` on ``dev``.
 
     Without ``kernel``: the first of KERNELS that serves the shape, among
     the VERIFIED ones unless ``unverified``. ``kernel`` (and ``threads``,
     ``blocks``, ``replicate``) force a plan, for tests and the GPU check;
-    ValueError says why a forced kernel cannot run.
+    ValueError says why a forced kernel cannot run. ``units`` (hidden
+    activation, output) other than the tutorial's sigmoids: the step path,
+    whose batched kernels implement them (the persistent kernels do not);
+    it has not run on a GPU with them (``verified`` False).
     """
     d = tuple(int(x) for x in d)
     dt = np.dtype(dtype)
+    units = (str(units[0]), str(units[1]))
+    if units != ("sigmoid", "sigmoid"):
+        if kernel not in (None, "step"):
+            raise ValueError(
+                f"kernel {kernel!r} implements only sigmoid units; {units[0]} hidden and {units[1]} output units "
+                "train on the step path"
+            )
+        p, _ = _try("step", d, dt, K, dev, threads, blocks, replicate, forced=True)
+        assert p is not None  # the step path serves every shape
+        return replace(
+            p,
+            units=units,
+            verified=False,
+            reason=f"step: the persistent kernels implement only sigmoid units, not {units[0]}/{units[1]}",
+        )
     if kernel is not None:
         if kernel not in KERNELS:
             raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
@@ -456,19 +487,24 @@ CHECK_K, CHECK_N, CHECK_EPOCHS = 2, 6, 2
 CHECK_TOL = {"float64": 1e-10, "float32": 1e-4}
 
 
-def check_problem(d: Sequence[int], dtype) -> dict[str, Any]:
+def check_problem(d: Sequence[int], dtype, units: tuple[str, str] = ("sigmoid", "sigmoid")) -> dict[str, Any]:
     """A small training problem of widths ``d``: CHECK_K networks (their own
     alphas), CHECK_N samples, CHECK_EPOCHS epochs, the loss recorded after
-    each; host arrays of ``dtype``."""
+    each; host arrays of ``dtype``; the ``units`` (one-hot targets for a
+    softmax output)."""
     dt = np.dtype(dtype)
     rs = np.random.RandomState(12345)
     L = len(d) - 1
     W = [(rs.randn(CHECK_K, d[l], d[l + 1]) / np.sqrt(d[l])).astype(dt) for l in range(L)]
     X1 = np.hstack([rs.rand(CHECK_N, d[0] - 1), np.ones((CHECK_N, 1))]).astype(dt)
     Y = (rs.rand(CHECK_N, d[L]) > 0.5).astype(dt)
+    if units[1] == "softmax":
+        Y = np.eye(d[L], dtype=dt)[rs.randint(0, d[L], CHECK_N)]
     alphas = np.linspace(0.3, 0.7, CHECK_K)
+    if units != ("sigmoid", "sigmoid"):
+        alphas = alphas / 10  # relu and softmax networks take smaller steps
     record = np.arange(1, CHECK_EPOCHS + 1, dtype=np.int64)
-    return dict(W=W, X1=X1, Y=Y, alphas=alphas, epochs=CHECK_EPOCHS, record=record)
+    return dict(W=W, X1=X1, Y=Y, alphas=alphas, epochs=CHECK_EPOCHS, record=record, units=tuple(units))
 
 
 def reference(problem: dict[str, Any]) -> tuple[list[np.ndarray], np.ndarray]:
@@ -477,6 +513,7 @@ def reference(problem: dict[str, Any]) -> tuple[list[np.ndarray], np.ndarray]:
 
     nb = NumpyBackend()
     X1, Y = problem["X1"], problem["Y"]
+    act, out = problem.get("units", ("sigmoid", "sigmoid"))
     W = [w.copy() for w in problem["W"]]
     K = W[0].shape[0]
     losses = np.empty((len(problem["record"]), K))
@@ -485,9 +522,9 @@ def reference(problem: dict[str, Any]) -> tuple[list[np.ndarray], np.ndarray]:
         r = 0
         for e in range(1, problem["epochs"] + 1):
             for i in range(X1.shape[0]):
-                nb.sgd_step(Wk, X1[i : i + 1], Y[i : i + 1], problem["alphas"][k])
+                nb.sgd_step(Wk, X1[i : i + 1], Y[i : i + 1], problem["alphas"][k], activation=act, output=out)
             if r < len(problem["record"]) and problem["record"][r] == e:
-                losses[r, k] = nb.loss(Wk, X1, Y)
+                losses[r, k] = nb.loss(Wk, X1, Y, activation=act, output=out)
                 r += 1
     return W, losses
 

@@ -34,6 +34,12 @@ ENTRIES = {
 }
 #: The contract's batched kernels (family "layers"), templates on the element type.
 LAYER_ENTRIES = ("fastbp_forward", "fastbp_hidden_delta")
+#: The same with other units than the sigmoid, templates on the element type and a unit code.
+UNIT_LAYER_ENTRIES = ("fastbp_forward_unit", "fastbp_hidden_delta_unit")
+#: Unit codes of the "_unit" entries (the numba backend's: _numba_kernels.UNIT_CODES).
+UNIT_CODES = {"tanh": 1, "relu": 2, "linear": 3}
+#: The units each "_unit" entry is compiled for (the hidden delta's: the hidden activations).
+UNIT_ENTRY_UNITS = {"fastbp_forward_unit": ("tanh", "relu", "linear"), "fastbp_hidden_delta_unit": ("tanh", "relu")}
 
 CTYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 
@@ -61,6 +67,18 @@ def ctype(dtype) -> str:
 def layer_name(entry: str, dtype) -> str:
     """Name expression of a batched kernel, e.g. ``fastbp_forward<double>``."""
     return f"{entry}<{ctype(dtype)}>"
+
+
+def unit_layer_name(entry: str, dtype, unit: str) -> str:
+    """Name expression of a batched kernel with other units, e.g. ``fastbp_forward_unit<double, 2>`` (relu)."""
+    return f"{entry}<{ctype(dtype)}, {UNIT_CODES[unit]}>"
+
+
+def layer_names() -> list[str]:
+    """Every name expression of the "layers" family, both element types."""
+    names = [layer_name(e, t) for e in LAYER_ENTRIES for t in CTYPES]
+    names += [unit_layer_name(e, t, u) for e in UNIT_LAYER_ENTRIES for u in UNIT_ENTRY_UNITS[e] for t in CTYPES]
+    return names
 
 
 def shape_name(family: str, dtype, threads: int, d: Sequence[int]) -> str:
