@@ -471,3 +471,17 @@ def test_no_record_trains_without_losses():
     P = be.params(stacked([3, 4, 2], 1, "tanh"), np.float64).with_units("tanh", "linear")
     out = be.train(P, add_bias(np.ones((2, 3))), np.ones((2, 2)), np.array([0.1]), 1, NO_RECORD)
     assert out.shape == (0, 1)
+
+
+@pytest.mark.parametrize(("activation", "output"), NON_TUTORIAL, ids=[f"{a}-{o}" for a, o in NON_TUTORIAL])
+def test_a_network_with_a_non_finite_weight_reports_nan_for_every_unit(backend, activation, output):
+    supporting(backend, activation, output)
+    layers = [4, 3, 2]
+    _, X1h, Yh = _setup(backend, layers, 5, np.float64, activation, output, seed=4)
+    host = stacked(layers, 2, activation)
+    host[0][1, 0, 0] = np.inf  # network 1, first layer
+    P = backend.params(host, np.float64).with_units(activation, output)
+    X1, Y = backend.asarray(X1h, np.float64), backend.asarray(Yh, np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        losses = backend.train(P, X1, Y, np.array([0.01, 0.01]), 3, np.array([1, 3]))
+    assert np.isfinite(losses[:, 0]).all() and np.isnan(losses[:, 1]).all()
