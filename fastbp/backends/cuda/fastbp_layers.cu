@@ -4,7 +4,9 @@
 //   fastbp_hidden_delta<T>: C[i][k] = (sum_j A[i][j] B[k][j]) E[i][k] (1 - E[i][k])
 //                           (A = D_next: MxK', B = W_l: NxK', E = A_l: MxN)
 // The sigmoid / its derivative are applied to the accumulator in registers,
-// in the same pass that produces the product.
+// in the same pass that produces the product. The sigmoid is the one built on
+// CUDA's exp (Ops::sigmoid_short), as when these kernels passed their tests on
+// an NVIDIA H200.
 #include "fastbp_common.cuh"
 
 template <typename T, bool TRANS_B, bool DSIG>
@@ -37,7 +39,7 @@ __device__ __forceinline__ void fastbp_gemm_tile(const T* __restrict__ A, const 
     if (row < M && col < N) {
         const size_t o = (size_t)row * N + col;
         if (DSIG) { const T e = E[o]; C[o] = acc * e * (T(1) - e); }
-        else C[o] = Ops<T>::sigmoid(acc);
+        else C[o] = Ops<T>::sigmoid_short(acc);  // CUDA's exp: the device code that ran on a GPU
     }
 }
 
