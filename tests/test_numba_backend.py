@@ -171,7 +171,7 @@ def test_network_buffers_share_no_cache_line():
         lay = _Layout([65, 33, 17, 10], dtype)
         size = np.dtype(dtype).itemsize
         assert lay.stride * size % 128 == 0 and lay.scratch * size % 128 == 0
-        assert all(off * size % 64 == 0 for off in lay.geo[:, 0])
+        assert all(off * size % 64 == 0 for off in lay.meta[:-1, 0])
         slab, scratch, views = lay.buffers(3)
         assert slab.flags.c_contiguous and scratch.flags.c_contiguous
         assert slab.ctypes.data % 128 == 0 and scratch.ctypes.data % 128 == 0
