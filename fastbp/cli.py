@@ -148,6 +148,9 @@ def _add_train(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="print only the result")
     p.add_argument("--plot", metavar="PNG", help="save the loss curve to this picture (needs matplotlib)")
     p.add_argument("--save", metavar="NPZ", help="save the trained network to this file")
+    p.add_argument(
+        "--threads", type=_positive_int, default=None, help="CPU threads (numba; default: all cores for a wide network)"
+    )
     p.set_defaults(func=_cmd_train)
 
 
@@ -177,6 +180,7 @@ def _cmd_train(args) -> int:
             display_update=args.display_update,
             verbose=not args.quiet,
             progress=False if args.no_progress else None,
+            threads=args.threads,
         )
     except TrainingInterrupted as exc:
         result, status = exc.result, 130

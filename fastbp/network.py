@@ -74,16 +74,23 @@ class NeuralNetwork:
         ``np.random`` state, as the tutorial does.
     weights : list of arrays, keyword-only
         Initial weights instead of random ones (shapes as ``W``).
+    threads : int or None, keyword-only
+        CPU threads a training call may use (numba backend; the others
+        ignore it). None (default): the backend decides (numba: every core
+        for a wide network, one for a small one).
     """
 
-    def __init__(self, layers, alpha=0.1, *, backend="auto", dtype="float64", seed=None, weights=None):
+    def __init__(self, layers, alpha=0.1, *, backend="auto", dtype="float64", seed=None, weights=None, threads=None):
         self.layers = check_layers(layers)
         self.alpha = alpha
         self.dtype = check_dtype(dtype)
         self.seed = check_seed(seed)
-        self._backend = get_backend(backend, layers=self.layers)
+        self.threads = None if threads is None else check_int(threads, "threads", 1)
+        be = get_backend(backend, layers=self.layers)
+        self._backend = be if self.threads is None else be.with_threads(self.threads)
         host = init_weights(self.layers, self.seed) if weights is None else self._check_weights(weights)
         self._params = self._backend.params([w[None] for w in host], self.dtype)
+        self._sample_buf = None
 
     # ------------------------------------------------------------ properties
     @property
@@ -224,12 +231,56 @@ class NeuralNetwork:
     def fit_partial(self, x, y):
         """One per-sample SGD step on one sample ``x`` (with or without the
         bias column) and its target ``y``."""
+        one = self._one_sample(x, y)
+        if one is not None:
+            self._backend.train(self._params, one[0], one[1], self._alphas, 1)
+            return
         x1 = self._features(x, "x", allow_bias=True)
         if x1.shape[0] != 1:
             raise ValueError(f"x must be one sample, got {x1.shape[0]} rows (use fit for many)")
         Y = self._targets(y, "y", 1)
         be = self._backend
         be.train(self._params, be.asarray(x1, self.dtype), be.asarray(Y, self.dtype), self._alphas, 1)
+
+    def _one_sample(self, x, y):
+        """(x1, Y) for ``fit_partial`` in buffers reused from call to call,
+        when x and y come in the common forms and the backend keeps its data
+        on the host: x a NumPy array of ``layers[0]`` numbers, 1-D or one
+        row; y a number (one output) or a NumPy array of ``layers[-1]``
+        numbers, 1-D or one row. None otherwise, and when a value is not
+        finite: the checked path then handles the call (and names the
+        argument in its error)."""
+        n, out = self.layers[0], self.layers[-1]
+        if type(x) is not np.ndarray or (x.shape != (n,) and x.shape != (1, n)) or x.dtype.kind not in "biuf":
+            return None
+        ty = type(y)
+        scalar = ty is float or ty is int or isinstance(y, (np.floating, np.integer))
+        if scalar:
+            if out != 1:
+                return None
+        elif (
+            ty is not np.ndarray
+            or y.dtype.kind not in "biuf"
+            or (y.shape != (out,) and y.shape != (1, out) and (out != 1 or y.ndim))
+        ):
+            return None
+        buf = self._sample_buf
+        if buf is None:
+            if self._backend.on_device:
+                return None
+            xy = np.zeros(n + 1 + out, self.dtype)
+            xy[n] = 1.0
+            x1, Y = xy[: n + 1].reshape(1, n + 1), xy[n + 1 :].reshape(1, out)
+            buf = self._sample_buf = (xy, xy[:n], xy[n + 1 :], x1, Y, np.zeros_like(xy))
+        xy, xv, yv, x1, Y, zero = buf
+        xv[...] = x
+        if scalar:
+            xy[n + 1] = y
+        else:
+            yv[...] = y
+        if xy.dot(zero) != 0.0:  # NaN when a value is NaN or infinite (inf * 0)
+            return None
+        return x1, Y
 
     def predict(self, X, addBias=True):
         """Output activations for every row of ``X`` as a NumPy array."""
@@ -255,6 +306,7 @@ class NeuralNetwork:
             dtype=self.dtype if dtype is None else dtype,
             seed=self.seed,
             weights=self.W,
+            threads=self.threads,
         )
 
     def save(self, path) -> None:

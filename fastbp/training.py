@@ -226,6 +226,7 @@ def train(
     progress: bool | None = None,
     loss_every: int = 1,
     out=None,
+    threads: int | None = None,
 ) -> TrainResult:
     """Train a network with exact per-sample SGD and evaluate it.
 
@@ -238,6 +239,8 @@ def train(
     ``seed`` seeds the initial weights (None draws a fresh seed, recorded in
     the result); ``split_seed`` fixes the digits split. ``display_update``:
     print ``[INFO] epoch=N, loss=...`` every N epochs (0: never).
+    ``threads``: CPU threads the training may use (numba backend; None: the
+    backend decides, see ``NeuralNetwork``).
 
     Raises TrainingDivergedError (``.result`` the partial result) when the
     loss becomes NaN/inf, and TrainingInterrupted (``.result`` likewise) on
@@ -255,7 +258,7 @@ def train(
     dtype = check_dtype(dtype)
     out = sys.stdout if out is None else out
     be, note = _resolve_backend(backend, layers)
-    net = NeuralNetwork(layers, alpha, backend=be, dtype=dtype, seed=seed)
+    net = NeuralNetwork(layers, alpha, backend=be, dtype=dtype, seed=seed, threads=threads)
     if verbose:
         print(
             f"[INFO] {net!r}, backend={be.name} ({note}), dtype={dtype.name}, alpha={alpha}, epochs={epochs}, "
