@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import tempfile
 import zipfile
@@ -245,13 +246,16 @@ class NeuralNetwork:
     def _one_sample(self, x, y):
         """(x1, Y) for ``fit_partial`` in buffers reused from call to call,
         when x and y come in the common forms and the backend keeps its data
-        on the host: x a NumPy array of ``layers[0]`` numbers, 1-D or one
-        row; y a number (one output) or a NumPy array of ``layers[-1]``
+        on the host: x a NumPy array of ``layers[0]`` numbers (or
+        ``layers[0] + 1`` with the bias column), 1-D or one row; y a number (one output) or a NumPy array of ``layers[-1]``
         numbers, 1-D or one row. None otherwise, and when a value is not
         finite: the checked path then handles the call (and names the
         argument in its error)."""
         n, out = self.layers[0], self.layers[-1]
-        if type(x) is not np.ndarray or (x.shape != (n,) and x.shape != (1, n)) or x.dtype.kind not in "biuf":
+        if type(x) is not np.ndarray or x.dtype.kind not in "biuf":
+            return None
+        width = x.shape[-1] if 1 <= x.ndim <= 2 else 0
+        if (width != n and width != n + 1) or (x.ndim == 2 and x.shape[0] != 1):
             return None
         ty = type(y)
         scalar = ty is float or ty is int or isinstance(y, (np.floating, np.integer))
@@ -271,15 +275,19 @@ class NeuralNetwork:
             xy = np.zeros(n + 1 + out, self.dtype)
             xy[n] = 1.0
             x1, Y = xy[: n + 1].reshape(1, n + 1), xy[n + 1 :].reshape(1, out)
-            buf = self._sample_buf = (xy, xy[:n], xy[n + 1 :], x1, Y, np.zeros_like(xy))
-        xy, xv, yv, x1, Y, zero = buf
-        xv[...] = x
+            buf = self._sample_buf = (xy, xy[:n], xy[: n + 1], xy[n + 1 :], x1, Y)
+        xy, xv, x1v, yv, x1, Y = buf
+        if width == n:
+            xv[...] = x
+            xy[n] = 1.0
+        else:  # the bias column given
+            x1v[...] = x
         if scalar:
             xy[n + 1] = y
         else:
             yv[...] = y
-        if xy.dot(zero) != 0.0:  # NaN when a value is NaN or infinite (inf * 0)
-            return None
+        if not (all(map(math.isfinite, xy.tolist())) if len(xy) <= 32 else np.isfinite(xy).all()):
+            return None  # the checked path says which argument
         return x1, Y
 
     def predict(self, X, addBias=True):

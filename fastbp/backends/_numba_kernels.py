@@ -860,7 +860,7 @@ def loss_helper(snap, meta, X, Y, S, losses, sync):
     and both slots are empty (-1 when aborted). A NaN loss sets SYNC_STOP."""
     spins = 0
     while True:
-        done = atomic_load(sync, SYNC_DONE) != 0  # read before the slots: a slot filled before DONE is seen below
+        done: bool = atomic_load(sync, SYNC_DONE) != 0  # read before the slots: a slot filled before DONE is seen below
         busy = False
         for s in range(2):
             v = atomic_load(sync, SYNC_SLOT + 8 * s)

@@ -133,6 +133,7 @@ class _Layout:
         #: multiply-adds of one sample's forward pass (the loss)
         self.forward_macs = sum(r * c for _, r, c, _ in self.parts)
         self.no_snap = np.zeros((2, 1), dtype)
+        self.tuner = _Tuner()
 
     def buffers(self, K):
         """Zeroed (K, stride) weights and (K, scratch) scratch, both 128-byte
@@ -157,6 +158,38 @@ class _Layout:
         rep = _aligned_zeros(T * rrow, self.dtype).reshape(T, rrow)
         part = np.zeros(-(-N // _k().LOSS_BLOCK) + T)
         return sh, pr, rep, part
+
+
+class _Tuner:
+    """Picks the faster of two ways to run a shape's training calls (they
+    give the same bits) from the measured seconds per step: each is tried
+    first, then the faster is kept and the other tried again after 8, 16,
+    32, ... calls (the machine's load changes: on a busy machine threads
+    that wait for each other at barriers lose to one thread)."""
+
+    def __init__(self):
+        self.rate: dict = {}  # option -> seconds per step, last measured
+        self.calls = 0
+        self.next_probe = 8
+        self.wait = 8
+        self.lock = threading.Lock()
+
+    def pick(self, first, second):
+        with self.lock:
+            self.calls += 1
+            for option in (first, second):
+                if option not in self.rate:
+                    return option
+            best, other = (first, second) if self.rate[first] <= self.rate[second] else (second, first)
+            if self.calls >= self.next_probe:
+                self.wait *= 2
+                self.next_probe = self.calls + self.wait
+                return other
+            return best
+
+    def record(self, option, seconds_per_step: float) -> None:
+        with self.lock:
+            self.rate[option] = seconds_per_step
 
 
 class _Packed:
@@ -184,6 +217,9 @@ TEAM_MIN_MACS = 100_000
 #: a call with fewer multiply-adds than this runs on one thread whatever the
 #: setting (starting the threads would cost more than they save)
 TEAM_MIN_CALL_MACS = 20_000_000
+#: automatic mode times calls of at least this many multiply-adds to choose
+#: between threads and one thread (``_Tuner``)
+TUNE_MIN_MACS = 50_000_000
 #: a thread of a team that has not started after this many seconds aborts the call
 START_TIMEOUT = 10.0
 
@@ -200,7 +236,7 @@ _pool_lock = threading.Lock()
 
 def _threads() -> int:
     """Every core numba may use (``NUMBA_NUM_THREADS``, by default the CPU count)."""
-    return max(1, numba.config.NUMBA_NUM_THREADS)
+    return max(1, numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
 
 
 def _executor(which: str, workers: int = 0) -> ThreadPoolExecutor:
@@ -295,7 +331,8 @@ def _train_team(P: Params, X1, Y, alphas, epochs, record, losses, T: int) -> Non
     trains on its own thread: the same weights, bit for bit). This thread
     watches the team: a thread that raised or did not start within
     START_TIMEOUT, or Ctrl-C here, sets the abort flag, every team thread
-    leaves at its next barrier, and the call raises."""
+    leaves at its next barrier, the weights go back to what they were
+    before the call, and the call raises."""
     k = _k()
     imp = P.impl
     lay = imp.layout
@@ -306,6 +343,7 @@ def _train_team(P: Params, X1, Y, alphas, epochs, record, losses, T: int) -> Non
         sh, pr, rep, part = lay.team_buffers(T, X1.shape[0])
         sync = imp.sync
         sync[:] = 0
+        before = imp.slab.copy()
         pool = _executor("team", T)
         futs = [
             pool.submit(
@@ -313,7 +351,11 @@ def _train_team(P: Params, X1, Y, alphas, epochs, record, losses, T: int) -> Non
             )
             for t in range(T)
         ]
-        _watch(futs, sync)
+        try:
+            _watch(futs, sync)
+        except BaseException:
+            imp.slab[...] = before  # the network as it was before the call
+            raise
     finally:
         _team_lock.release()
 
@@ -386,6 +428,7 @@ class NumbaBackend(Backend):
         return np.array(dev, copy=True)
 
     def info(self):
+        layer: str
         try:
             layer = numba.threading_layer()
         except ValueError:  # no parallel region has run in this process
@@ -477,7 +520,13 @@ class NumbaBackend(Backend):
             return _NO_LOSS
         K = P.K
         losses = np.full((K, R), np.nan) if R else np.empty((K, 0))
-        mode, T = self.plan(P, X1.shape[0], epochs, R)
+        how = self.plan(P, X1.shape[0], epochs, R)
+        steps = X1.shape[0] * epochs
+        tuned = self.threads is None and how[0] in ("team", "helper") and steps * lay.macs >= TUNE_MIN_MACS
+        if tuned:  # automatic mode: the faster of threads and one thread, as measured
+            how = lay.tuner.pick(how, ("one", 1))
+            t0 = time.perf_counter()
+        mode, T = how
         if mode == "one":
             _k().train(imp.slab, lay.meta, X1, Y, alphas, imp.scratch, epochs, record, losses, imp.sync, lay.no_snap)
         elif mode == "helper":
@@ -486,6 +535,8 @@ class NumbaBackend(Backend):
             _train_team(P, X1, Y, alphas, epochs, record, losses, T)
         else:
             _train_many(P, X1, Y, alphas, epochs, record, losses, T)
+        if tuned:
+            lay.tuner.record(how, (time.perf_counter() - t0) / steps)
         return losses.T
 
     def plan(self, P, n_samples: int, epochs: int, n_record: int) -> tuple[str, int]:
