@@ -392,7 +392,7 @@ TEAM_LAYERS = [[2, 1], [40, 33], [5, 7, 3], [64, 32, 16, 10], [8, 6, 5, 4, 3], [
 def test_team_equals_one_thread_bit_for_bit(nb, always_team, layers, dtype):
     """Each step split over 2 and 3 threads: the same weights and losses,
     bit for bit, as one thread (1, 2 and 3+ layers, the last replicated,
-    shares of cache-line pairs, threads with nothing to do on small layers)."""
+    shares in whole cache lines, threads with nothing to do on small layers)."""
     W, X1, Y = _team_case(layers, dtype)
     record = np.array([1, 3, 4], np.int64)
     P1 = nb.params(W, dtype)

@@ -9,21 +9,24 @@ Per-sample SGD epoch
 ``train`` runs many epochs of every sample of a batch in order, for any
 number of layers and K networks one after the other, in ONE compiled call,
 and computes each network's reference loss after the epochs asked for
-(``_loss``). It releases the GIL (``nogil``): the backend spreads many
-networks over threads by calling it on groups of networks at once (network
-k runs exactly the code it runs alone, so its weights are bit for bit those
-of training it alone).
+(``_loss``), or hands a snapshot of the weights to ``loss_helper`` running on
+another thread. ``train_team`` is the same training for one network run by
+T threads at once, each step split between them (section "one network on
+several threads"). All release the GIL (``nogil``): the backend runs groups
+of networks, loss helpers and teams on Python threads.
 Nothing is allocated per sample and no array view is made per sample (a
 Numba view costs an atomic reference-count pair): each network's weights are
 ONE flat buffer (a row of ``slab``) and its activations and deltas another
-(a row of ``scratch``), addressed by element offsets from ``geo``.
+(a row of ``scratch``), addressed by element offsets from ``meta``.
 
 Layout (set up by ``numba_backend._Layout``): layer l is row-major ``(r,
-cp)`` at offset ``geo[l, 0]``, its ``c`` output columns zero-padded to
-``cp``, a whole number of 256-bit vectors; each layer starts on a cache line
-and each network's buffers take a multiple of 128 bytes, so networks trained
-by different threads never share a cache line (sharing one cost the 2-core
-K=8 run a third of its throughput). Padded weights and delta lanes stay
+cp)`` at offset ``meta[l, 0]``, its ``c`` output columns zero-padded to
+``cp``, a whole number of 256-bit vectors (of 64-byte cache lines for
+layers of 64 columns or more, so threads splitting their columns write
+disjoint lines); each layer starts on a cache line and each network's
+buffers take a multiple of 128 bytes, so networks trained by different
+threads never share a cache line (sharing one cost a 2-core run of 8
+networks a third of its throughput). Padded weights and delta lanes stay
 zero; padded activation lanes hold sigmoids of whatever is there and are
 never read.
 
@@ -48,10 +51,16 @@ vectorises).
 
 Fast-math and the sigmoid
 -------------------------
-The remaining Numba loops use every LLVM fast-math flag except ``nnan`` and
-``ninf`` (IEEE infinities and NaNs keep their meaning, so a diverging network
-still shows NaN/inf); ``error_model="numpy"`` removes the division-by-zero
-branch. The vector kernels carry no fast-math flags at all.
+The training kernels (``train``, ``train_team``, ``loss_helper`` and what
+they inline) are compiled without fast-math flags: Numba's fast-math pass
+puts its flags on every floating-point instruction of a function, the
+vector kernels' too, and with ``reassoc``/``contract`` LLVM may round the
+same weight update differently in two functions, which would break the
+bit-for-bit equalities (one call or one call per sample, one thread or a
+team). The per-layer kernels at the end use every LLVM fast-math flag except
+``nnan`` and ``ninf`` (IEEE infinities and NaNs keep their meaning, so a
+diverging network still shows NaN/inf); ``error_model="numpy"`` removes the
+division-by-zero branch everywhere.
 
 The sigmoid ``1 / (1 + exp(-z))`` (``vec_sigmoid``, the only sigmoid of this
 backend: the epoch and the batched ``forward``/``predict``/``loss`` use it)
@@ -134,8 +143,9 @@ _XMAX = 708.0  # e^708 and e^-708 are normal float64s
 # The update of a weight is the same FMA in all of them (``w + (-(alpha a_i))
 # * d_j``) and the first layer's forward sums in input order in both of its
 # kernels, so a batch in one call gives bit for bit the weights of one call
-# per sample. Padded weights stay zero (their deltas are zero). These
-# kernels carry no fast-math flags: their sums run in the order written.
+# per sample. Padded weights stay zero (their deltas are zero). The
+# training kernels that inline them have no fast-math flags, so their sums
+# run in the order written.
 
 #: bytes per vector (AVX2 ymm; LLVM splits or joins them for other targets)
 VEC_BYTES = 32
@@ -601,7 +611,7 @@ SYNC_HELPER = 48
 #: length of a sync array
 SYNC_LEN = 64
 #: spin-wait hints between two ``sched_yield`` calls (and abort checks)
-SPIN_YIELD = 2048
+SPIN_YIELD = 256
 
 
 def _elem_ptr(context, builder, aryty, ary, idx):
@@ -719,9 +729,8 @@ def _barrier(sync, target):
 #: the loss sums the squared errors of this many samples at a time, then the
 #: block sums in order: the same bits whether one thread or several compute it
 LOSS_BLOCK = 256
-#: threads sharing a layer split it in whole 128-byte pairs of cache lines
-#: (4 vectors): the L2 prefetchers fetch lines in aligned pairs
-LINE_VECS = 4
+#: vectors per cache line: threads sharing a layer split it in whole lines
+LINE_VECS = 2
 
 
 @njit(inline="always", **_EXACT)

@@ -85,11 +85,9 @@ def _aligned_zeros(n, dtype, align=128):
     return buf[start : start + size].view(dtype)
 
 
-#: a layer this wide (columns) or wider has its rows padded to whole pairs
-#: of cache lines (128 bytes), not just vectors: threads that split its
-#: columns at those boundaries then never write the same line, nor a line
-#: whose neighbour the other thread writes (the L2 prefetchers fetch lines
-#: in aligned pairs)
+#: a layer this wide (columns) or wider has its rows padded to whole cache
+#: lines, not just vectors: threads that split its columns at line
+#: boundaries then never write the same line
 WIDE_ROW = 64
 
 
@@ -118,12 +116,12 @@ class _Layout:
         off = 0
         for l in range(L):
             r, c = int(dims[l]), int(dims[l + 1])
-            cp = _round_up(c, pair if c >= WIDE_ROW else V)
+            cp = _round_up(c, line if c >= WIDE_ROW else V)
             self.parts.append((off, r, c, cp))
             off = _round_up(off + r * cp, line)
         self.L = L
         self.stride = _round_up(off, pair)
-        self.wp = _round_up(int(max(dims)), pair)
+        self.wp = _round_up(int(max(dims)), line)
         self.meta = np.array([*self.parts, (self.wp, self.stride, 0, 0)], np.int64)
         self.scratch = _round_up(2 * (L + 1) * self.wp, pair)
         self.pair = pair
