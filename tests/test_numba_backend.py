@@ -413,6 +413,33 @@ def test_team_equals_one_thread_bit_for_bit(nb, always_team, layers, dtype):
     assert l1[-1, 0] == pytest.approx(ref.loss(Wr, X1, Y), rel=1e-12 if dtype == np.float64 else 1e-5)
 
 
+@pytest.mark.parametrize(
+    "layers", [[8, 6, 5, 4, 3], [3, 4, 5, 4, 3, 2], [70, 61, 30, 9]], ids=lambda l: "-".join(map(str, l))
+)
+def test_team_holding_any_layers_is_bit_for_bit(nb, always_team, monkeypatch, layers):
+    """Every choice of the layers held whole by each thread (the rest split)
+    gives one thread's weights and losses."""
+    W, X1, Y = _team_case(layers, np.float64, n=21)
+    record = np.array([1, 2], np.int64)
+    P1 = nb.params(W, np.float64)
+    l1 = nb.with_threads(1).train(P1, X1, Y, np.array([0.5]), 2, record)
+    for held in range(1, len(layers) - 1):
+        monkeypatch.setattr(always_team._Layout, "held_from", lambda self, h=held: h)
+        PT = nb.params(W, np.float64)
+        lT = nb.with_threads(2).train(PT, X1, Y, np.array([0.5]), 2, record)
+        for a, b in zip(P1.W, PT.W):
+            np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(l1, lT)
+
+
+def test_team_holds_the_small_layers():
+    from fastbp.backends.numba_backend import _layout
+
+    assert _layout((785, 301, 101, 10), np.dtype(np.float64)).held_from() == 1
+    assert _layout((257, 257, 257, 10), np.dtype(np.float64)).held_from() == 2
+    assert _layout((65, 10), np.dtype(np.float64)).held_from() == 1
+
+
 @pytest.mark.parametrize("layers", [[70, 61, 30, 9], [5, 7, 3], [40, 33]], ids=lambda l: "-".join(map(str, l)))
 def test_team_batch_equals_one_call_per_sample(nb, always_team, layers):
     W, X1, Y = _team_case(layers, np.float64, n=12)
@@ -504,7 +531,7 @@ def test_team_thread_that_raises_aborts_the_others(nb, always_team, monkeypatch)
     real = k.train_team
 
     def flaky(*args):
-        if args[-2] == 1:
+        if args[13] == 1:  # tid
             raise MemoryError("thread 1 failed")
         return real(*args)
 

@@ -610,7 +610,8 @@ SYNC_STOP = 40
 SYNC_HELPER = 48
 #: length of a sync array
 SYNC_LEN = 64
-#: spin-wait hints between two ``sched_yield`` calls (and abort checks)
+#: spin-wait hints between two ``sched_yield`` calls (and abort checks):
+#: the loss helper's, and a team's unless its ``meta`` says otherwise
 SPIN_YIELD = 256
 
 
@@ -699,17 +700,20 @@ def os_yield(typingctx):
 
 
 @njit(inline="always", **_EXACT)
-def _barrier(sync, target):
+def _barrier(sync, target, spin):
     """Arrives at a barrier and waits until ``target`` arrivals have been
     counted (this thread's b-th barrier of T threads: target b * T). Spins
-    with the pause hint, yielding the core every SPIN_YIELD spins; returns
+    with the pause hint, yielding the core every ``spin`` spins; returns
     False when the team is aborted."""
     atomic_add(sync, SYNC_COUNT, 1)
     spins = 0
+    hint = spin > 0
+    every = spin if hint else -spin
     while atomic_load(sync, SYNC_COUNT) < target:
-        cpu_relax()
+        if hint:
+            cpu_relax()
         spins += 1
-        if spins >= SPIN_YIELD:
+        if spins >= every:
             if atomic_load(sync, SYNC_ABORT) != 0:
                 return False
             os_yield()
@@ -720,9 +724,11 @@ def _barrier(sync, target):
 # ------------------------------------------------ per-sample SGD, any depth
 # ``meta`` describes one network shape (numba_backend._Layout): row l < L is
 # (woff, r, c, cp) of layer l (offset of its (r, cp) block in a network's flat
-# weights Wn, rows, used and padded columns); row L is (wp, stride, 0, 0): wp
-# elements per activation or delta row (a whole number of vectors, at least
-# the widest layer), stride the elements of one network's weights.
+# weights Wn, rows, used and padded columns); row L is (wp, stride, unit,
+# spin): wp elements per activation or delta row (a whole number of cache
+# lines, at least the widest layer), stride the elements of one network's
+# weights, and for ``train_team`` the vectors of a cache line (threads split
+# layers in such units) and the spins of a barrier wait between yields.
 # A network's scratch S holds activation row l at l * wp and delta row l at
 # (L + 1 + l) * wp (row 0 unused: the first layer reads X directly).
 
@@ -896,71 +902,78 @@ def loss_helper(snap, meta, X, Y, S, losses, sync):
 
 # ------------------------------------------- one network on several threads
 # ``train_team`` is run by T threads at once (thread ``tid``), all on the one
-# network of ``slab``. Per sample, each layer but the last is split by
-# columns for the forward product and by the matching rows of the next
-# layer for its hidden delta and update: thread t owns the same whole cache
-# lines of columns of W[l] as rows of W[l+1] (``_share``), so the first
-# layer's update needs only the deltas this thread computed. The last layer
-# (small) is held by every thread: thread 0 trains the copy in ``slab``,
-# thread t > 0 its own copy in ``rep[t]``, and each computes the output
-# layer, its delta and the last hidden delta whole, with the same arithmetic
-# (the copies stay bit for bit equal). Barriers per sample: one after each
-# split forward layer (its activations complete) and one before each split
-# backward layer but the first: L - 1 + max(L - 3, 0) for L >= 2 layers
-# (784-300-100-10: 2), none for a single layer. Every weight gets the same
+# network of ``slab``. Layers 0 .. R-1 are split between the threads, per
+# sample: by columns for the forward product and by the matching rows of the
+# next layer for its hidden delta and update (thread t owns the same whole
+# cache lines of columns of W[l] as rows of W[l+1], ``_share``), so the
+# first layer's update needs only the deltas this thread computed. Layers
+# R .. L-1 (``rep_from``; small ones, chosen by the backend) are held by
+# every thread: thread 0 trains the copy in ``slab``, thread t > 0 its own
+# copy in ``rep[t]``, and each computes their forward products, the output
+# delta and their hidden deltas whole, with the same arithmetic (the copies
+# stay bit for bit equal). A split hidden layer would move its weights
+# between the cores every sample (its update is split by rows, its forward
+# product by columns); a held one costs its work on every thread instead.
+# Barriers per sample: one after each split forward layer (its activations
+# complete) and one before each split backward layer but the first:
+# 2R - 2 for R >= 2, one for R = 1 (784-300-100-10 holds 300-100-10 on every
+# thread: one barrier), none for a single layer. Every weight gets the same
 # arithmetic in the same order as in ``train``, so the weights are bit for
 # bit those of one thread.
 #
-# Shared scratch ``sh``: activation row l at l * wp (l = 1 .. L), a second
-# row for layer 1 at (L + 1) * wp (two layers: samples alternate between
-# them, since the last layer of sample n still reads layer 1 while another
-# thread writes sample n + 1's), delta row l at (L + 2 + l) * wp. Private
-# scratch ``pr[t]``: output activations at 0, output delta at wp, the last
-# hidden delta at 2 wp, a loss pass's activation rows from 3 wp.
+# Shared scratch ``sh``: activation row l at l * wp (l = 1 .. R), a second
+# row for layer 1 at (L + 1) * wp (R = 1: samples alternate between the two,
+# since the held layers of sample n still read layer 1 while another thread
+# writes sample n + 1's), split delta row l at (L + 2 + l) * wp. Private
+# scratch ``pr[t]``: activation row l at l * wp (l = R + 1 .. L), delta row
+# l at (L + 1 + l) * wp (l = R .. L), a loss pass's rows from (2 L + 2) wp.
 
 
 @njit(inline="always", **_EXACT)
-def _share(nvec, tid, T):
+def _share(nvec, tid, T, unit):
     """Vectors [v0, v1) of a layer's ``nvec`` that thread tid owns: the
-    layer's cache lines split as evenly as they go."""
-    units = (nvec + LINE_VECS - 1) // LINE_VECS
-    v0 = min(nvec, (units * tid // T) * LINE_VECS)
-    v1 = min(nvec, (units * (tid + 1) // T) * LINE_VECS)
+    layer split in units of ``unit`` vectors (a cache line) as evenly as
+    they go."""
+    units = (nvec + unit - 1) // unit
+    v0 = min(nvec, (units * tid // T) * unit)
+    v1 = min(nvec, (units * (tid + 1) // T) * unit)
     return v0, v1
 
 
 @njit(**_EXACT)
-def train_team(slab, meta, X, Y, alphas, sh, pr, rep, epochs, record, losses, part, sync, tid, T):
+def train_team(slab, meta, X, Y, alphas, sh, pr, rep, epochs, record, losses, part, sync, tid, T, rep_from):
     """Thread ``tid`` of T training the one network of ``slab`` together
-    (see above); losses as in ``train`` (thread 0 writes them; the loss pass
-    is split by blocks of samples). ``part`` holds the loss blocks' sums and
-    T finiteness checks. Returns 0, or -1 when the team was aborted."""
+    (see above), layers ``rep_from`` .. L-1 held whole by every thread;
+    losses as in ``train`` (thread 0 writes them; the loss pass is split by
+    blocks of samples). ``part`` holds the loss blocks' sums and T
+    finiteness checks. Returns 0, or -1 when the team was aborted."""
     L = meta.shape[0] - 1
-    wp = meta[L, 0]
+    wp, unit, spin = meta[L, 0], meta[L, 2], meta[L, 3]
+    R = max(1, min(rep_from, L - 1)) if L >= 2 else 1
     Wn = slab[0]
     P = pr[tid]
     V = 32 // slab.itemsize
     alpha = slab.dtype.type(alphas[0])
     N, nx = X.shape
     ny = Y.shape[1]
-    R = record.shape[0]
+    nR = record.shape[0]
     nblocks = (N + LOSS_BLOCK - 1) // LOSS_BLOCK
     w0, r0, c0, cp0 = meta[0, 0], meta[0, 1], meta[0, 2], meta[0, 3]
-    v0, v1 = _share(cp0 // V, tid, T)
+    v0, v1 = _share(cp0 // V, tid, T, unit)
     col0, ncol0 = v0 * V, (v1 - v0) * V
-    dsh = L + 2  # shared delta row l at (dsh + l) * wp
-    if L >= 2:
-        lw, lr, lc, lcp = meta[L - 1, 0], meta[L - 1, 1], meta[L - 1, 2], meta[L - 1, 3]
-        Wl, lo = Wn, lw
-        if tid > 0:
-            Wl, lo = rep[tid], 0
-            for i in range(lr * lcp):
-                Wl[i] = Wn[lw + i]
-    # layer 1's activations (two layers: the row alternates per sample) and
-    # the delta the first layer's update reads
+    dsh = L + 2  # shared (split) delta row l at (dsh + l) * wp
+    dpr = L + 1  # private delta row l at (dpr + l) * wp
+    # the held layers R .. L-1: thread 0's in slab, the others' copies in rep
+    Wr, base = Wn, 0
+    if L >= 2 and tid > 0:
+        Wr, base = rep[tid], meta[R, 0]
+        for i in range(meta[L, 1] - base):
+            Wr[i] = Wn[base + i]
+    # layer 1's activations (R = 1: the row alternates per sample) and the
+    # delta the first layer's update reads
     a1 = wp
-    a1_other = (L + 1) * wp if L == 2 else wp
-    D1, d1 = (P, 2 * wp) if L == 2 else (sh, (dsh + 1) * wp)
+    a1_other = (L + 1) * wp if (L >= 2 and R == 1) else wp
+    D1, d1 = (P, (dpr + 1) * wp) if (L >= 2 and R == 1) else (sh, (dsh + 1) * wp)
     nbar = 0
     r = 0
     for e in range(1, epochs + 1):
@@ -974,33 +987,44 @@ def train_team(slab, meta, X, Y, alphas, sh, pr, rep, epochs, record, losses, pa
                     out_delta(sh, a1 + col0, Y, n * ny + col0, sh, (dsh + 1) * wp + col0, cnt)
             else:
                 nbar += 1
-                if not _barrier(sync, nbar * T):
+                if not _barrier(sync, nbar * T, spin):
                     return -1
-                for l in range(1, L - 1):  # split hidden layers
+                for l in range(1, R):  # split hidden layers: this thread's columns
                     ain = a1 if l == 1 else l * wp
                     cp = meta[l, 3]
-                    u0, u1 = _share(cp // V, tid, T)
+                    u0, u1 = _share(cp // V, tid, T, unit)
                     if u1 > u0:
                         out = (l + 1) * wp + u0 * V
                         vec_forward_split(Wn, meta[l, 0] + u0 * V, sh, ain, sh, out, meta[l, 1], (u1 - u0) * V, cp)
                         vec_sigmoid(sh, out, (u1 - u0) * V)
                     nbar += 1
-                    if not _barrier(sync, nbar * T):
+                    if not _barrier(sync, nbar * T, spin):
                         return -1
-                # the last layer, whole, on this thread's copy
-                ain = a1 if L == 2 else (L - 1) * wp
-                vec_forward_split(Wl, lo, sh, ain, P, 0, lr, lcp, lcp)
-                vec_sigmoid(P, 0, lc)
-                out_delta(P, 0, Y, n * ny, P, wp, ny)
-                vec_backward(Wl, lo, sh, ain, P, wp, P, 2 * wp, lr, lcp, alpha)
+                # the held layers, whole, on this thread's copy
+                aR = a1 if R == 1 else R * wp
+                for l in range(R, L):
+                    cp = meta[l, 3]
+                    if l == R:
+                        vec_forward_split(Wr, meta[l, 0] - base, sh, aR, P, (l + 1) * wp, meta[l, 1], cp, cp)
+                    else:
+                        vec_forward_split(Wr, meta[l, 0] - base, P, l * wp, P, (l + 1) * wp, meta[l, 1], cp, cp)
+                    vec_sigmoid(P, (l + 1) * wp, meta[l, 2])
+                out_delta(P, L * wp, Y, n * ny, P, (dpr + L) * wp, ny)
+                for l in range(L - 1, R - 1, -1):
+                    cp = meta[l, 3]
+                    dn, dl = (dpr + l + 1) * wp, (dpr + l) * wp
+                    if l == R:
+                        vec_backward(Wr, meta[l, 0] - base, sh, aR, P, dn, P, dl, meta[l, 1], cp, alpha)
+                    else:
+                        vec_backward(Wr, meta[l, 0] - base, P, l * wp, P, dn, P, dl, meta[l, 1], cp, alpha)
                 # split hidden layers, top down: this thread's rows
-                for l in range(L - 2, 0, -1):
-                    if l < L - 2:
+                for l in range(R - 1, 0, -1):
+                    if l < R - 1:
                         nbar += 1
-                        if not _barrier(sync, nbar * T):
+                        if not _barrier(sync, nbar * T, spin):
                             return -1
-                    Dn, dn = (P, 2 * wp) if l == L - 2 else (sh, (dsh + l + 1) * wp)
-                    u0, u1 = _share(meta[l - 1, 3] // V, tid, T)
+                    Dn, dn = (P, (dpr + R) * wp) if l == R - 1 else (sh, (dsh + l + 1) * wp)
+                    u0, u1 = _share(meta[l - 1, 3] // V, tid, T, unit)
                     i0 = u0 * V
                     i1 = min(u1 * V, meta[l, 1])
                     if i1 > i0:
@@ -1031,27 +1055,40 @@ def train_team(slab, meta, X, Y, alphas, sh, pr, rep, epochs, record, losses, pa
                     vec_sigmoid(sh, a1_other + col0, ncol0)
                 else:  # the update alone, as a fused pass whose product goes to a private row
                     vec_update_forward(
-                        Wn, w0 + col0, X, n * nx, D1, d1 + col0, X, n * nx, P, 3 * wp + col0, r0, ncol0, cp0, alpha
+                        Wn,
+                        w0 + col0,
+                        X,
+                        n * nx,
+                        D1,
+                        d1 + col0,
+                        X,
+                        n * nx,
+                        P,
+                        (2 * L + 2) * wp + col0,
+                        r0,
+                        ncol0,
+                        cp0,
+                        alpha,
                     )
             a1, a1_other = a1_other, a1
-        if r < R and record[r] == e:
+        if r < nR and record[r] == e:
             nbar += 1
-            if not _barrier(sync, nbar * T):
+            if not _barrier(sync, nbar * T, spin):
                 return -1
             nz = np.empty(nx, np.int64)
             for b in range(nblocks * tid // T, nblocks * (tid + 1) // T):
-                part[b] = _block_sum(Wn, meta, X, Y, P, 3 * wp, b, nz)
+                part[b] = _block_sum(Wn, meta, X, Y, P, (2 * L + 2) * wp, b, nz)
             stride = Wn.shape[0]
             part[nblocks + tid] = _zero_sum(Wn, stride * tid // T, stride * (tid + 1) // T)
             nbar += 1
-            if not _barrier(sync, nbar * T):
+            if not _barrier(sync, nbar * T, spin):
                 return -1
             loss = _team_loss(part, nblocks, T)
             if tid == 0:
                 losses[0, r] = loss
             r += 1
             nbar += 1  # every thread has read ``part`` before the next loss pass writes it
-            if not _barrier(sync, nbar * T):
+            if not _barrier(sync, nbar * T, spin):
                 return -1
             if np.isnan(loss):
                 break

@@ -85,6 +85,9 @@ def _aligned_zeros(n, dtype, align=128):
     return buf[start : start + size].view(dtype)
 
 
+#: a team holds the layers after the first whole on every thread when they
+#: have at most this fraction of the weights (``_Layout.held_from``)
+HELD_FRACTION = 0.25
 #: a layer this wide (columns) or wider has its rows padded to whole cache
 #: lines, not just vectors: threads that split its columns at line
 #: boundaries then never write the same line
@@ -105,7 +108,7 @@ class _Layout:
     64-byte aligned; each network's weights and scratch take a multiple of
     128 bytes (two cache lines), so networks trained by different threads
     never share a line. ``meta`` (the kernels' description of the shape) has
-    one more row: ``(wp, stride, 0, 0)``."""
+    one more row: ``(wp, stride, line vectors, barrier spins)``."""
 
     def __init__(self, dims, dtype):
         dtype = np.dtype(dtype)
@@ -122,7 +125,8 @@ class _Layout:
         self.L = L
         self.stride = _round_up(off, pair)
         self.wp = _round_up(int(max(dims)), line)
-        self.meta = np.array([*self.parts, (self.wp, self.stride, 0, 0)], np.int64)
+        k = _k()
+        self.meta = np.array([*self.parts, (self.wp, self.stride, k.LINE_VECS, k.SPIN_YIELD)], np.int64)
         self.scratch = _round_up(2 * (L + 1) * self.wp, pair)
         self.pair = pair
         self.dtype = dtype
@@ -143,16 +147,27 @@ class _Layout:
         views = [slab[:, off : off + r * cp].reshape(K, r, cp)[:, :, :c] for off, r, c, cp in self.parts]
         return slab, both[n:].reshape(K, self.scratch), views
 
+    def held_from(self) -> int:
+        """The first layer a team holds whole on every thread (``train_team``'s
+        ``rep_from``): the smallest l >= 1 whose layers l .. L-1 have at most
+        HELD_FRACTION of the weights (784-300-100-10: 1, the 300-100-10
+        part, 12% of the weights; 256-256-256-10: 2)."""
+        sizes = [r * cp for _, r, _, cp in self.parts]
+        for l in range(1, self.L):
+            if sum(sizes[l:]) <= HELD_FRACTION * sum(sizes):
+                return l
+        return max(1, self.L - 1)
+
     def team_buffers(self, T, N):
         """Zeroed scratch of a ``train_team`` call of T threads on N samples:
-        shared rows, each thread's private rows and copy of the last layer
+        shared rows, each thread's private rows and copy of the held layers
         (each a multiple of 128 bytes), the loss blocks' sums."""
         L, wp = self.L, self.wp
-        _, r, _, cp = self.parts[-1]
         sh = _aligned_zeros(_round_up((2 * L + 3) * wp, self.pair), self.dtype)
-        prow = _round_up((L + 5) * wp, self.pair)
+        prow = _round_up((3 * L + 4) * wp, self.pair)
         pr = _aligned_zeros(T * prow, self.dtype).reshape(T, prow)
-        rrow = _round_up(r * cp, self.pair)
+        held = self.stride - (self.parts[self.held_from()][0] if L >= 2 else self.stride)
+        rrow = _round_up(max(held, 1), self.pair)
         rep = _aligned_zeros(T * rrow, self.dtype).reshape(T, rrow)
         part = np.zeros(-(-N // _k().LOSS_BLOCK) + T)
         return sh, pr, rep, part
@@ -345,7 +360,9 @@ def _train_team(P: Params, X1, Y, alphas, epochs, record, losses, T: int) -> Non
         pool = _executor("team", T)
         futs = [
             pool.submit(
-                k.train_team, imp.slab, lay.meta, X1, Y, alphas, sh, pr, rep, epochs, record, losses, part, sync, t, T
+                k.train_team,
+                *(imp.slab, lay.meta, X1, Y, alphas, sh, pr, rep, epochs, record, losses, part, sync, t, T),
+                lay.held_from(),
             )
             for t in range(T)
         ]
