@@ -126,7 +126,7 @@ class _Layout:
         self.stride = _round_up(off, pair)
         self.wp = _round_up(int(max(dims)), line)
         k = _k()
-        self.meta = np.array([*self.parts, (self.wp, self.stride, k.LINE_VECS, k.SPIN_YIELD)], np.int64)
+        self.meta = np.array([*self.parts, (self.wp, self.stride, k.LINE_VECS, k.TEAM_SPIN)], np.int64)
         self.scratch = _round_up(2 * (L + 1) * self.wp, pair)
         self.pair = pair
         self.dtype = dtype
