@@ -438,6 +438,10 @@ def test_team_holds_the_small_layers():
     assert _layout((785, 301, 101, 10), np.dtype(np.float64)).held_from() == 1
     assert _layout((257, 257, 257, 10), np.dtype(np.float64)).held_from() == 2
     assert _layout((65, 10), np.dtype(np.float64)).held_from() == 1
+    assert [_layout(d, np.dtype(np.float64)).team_barriers() for d in [(785, 301, 101, 10), (257, 257, 257, 10)]] == [
+        1,
+        2,
+    ]
 
 
 @pytest.mark.parametrize("layers", [[70, 61, 30, 9], [5, 7, 3], [40, 33]], ids=lambda l: "-".join(map(str, l)))

@@ -158,6 +158,12 @@ class _Layout:
                 return l
         return max(1, self.L - 1)
 
+    def team_barriers(self) -> int:
+        """Barriers per step of a team (at least 1): one per split forward
+        layer and one before each split backward layer but the first."""
+        R = self.held_from() if self.L >= 2 else 0
+        return max(1, R if R <= 1 else 2 * R - 2)
+
     def team_buffers(self, T, N):
         """Zeroed scratch of a ``train_team`` call of T threads on N samples:
         shared rows, each thread's private rows and copy of the held layers
@@ -224,9 +230,13 @@ def _sync_array():
 
 
 # ------------------------------------------------------------- threads
-#: the auto default splits each step of one network over every core from
-#: this many multiply-adds per step (measured: benchmarks/thread_scaling.py)
-TEAM_MIN_MACS = 100_000
+#: the automatic mode splits each step of one network over every core from
+#: this many multiply-adds per step and per barrier of the team's step
+#: (``_Layout.team_barriers``). Measured on the 2-core VM (python -m
+#: benchmarks.wide_threads --sizes, rounds with both cores free): 784-128-10,
+#: 206 k a barrier, 0.94x one thread; 512-256-10, 271 k, 1.29x;
+#: 784-300-100-10, 567 k, 1.32x; 256-256-256-10, 169 k (two barriers), 0.78x
+TEAM_MIN_MACS = 250_000
 #: a call with fewer multiply-adds than this runs on one thread whatever the
 #: setting (starting the threads would cost more than they save)
 TEAM_MIN_CALL_MACS = 20_000_000
@@ -420,8 +430,8 @@ class NumbaBackend(Backend):
     ``threads`` (None: automatic) is how many threads a training call may
     use. Many networks are spread over them, a group per thread. One
     network's per-sample steps are split over them (``train_team``; every
-    core by default once a step has TEAM_MIN_MACS multiply-adds, one thread
-    below that); a network trained on one thread in automatic mode has the
+    core by default once a step has TEAM_MIN_MACS multiply-adds per barrier
+    of the split step, one thread below that); a network trained on one thread in automatic mode has the
     losses of densely recorded epochs computed on a second thread. Calls of
     fewer than TEAM_MIN_CALL_MACS multiply-adds run on one thread. The
     weights do not depend on the number of threads (bit for bit), nor do
@@ -563,7 +573,7 @@ class NumbaBackend(Backend):
         T = self.threads if self.threads is not None else cores
         if P.K > 1:
             return ("many", min(T, P.K)) if T > 1 else ("one", 1)
-        if self.threads is None and lay.macs < TEAM_MIN_MACS:
+        if self.threads is None and lay.macs < TEAM_MIN_MACS * lay.team_barriers():
             T = 1
         if T > 1 and n_samples * epochs * lay.macs >= TEAM_MIN_CALL_MACS:
             return "team", T
