@@ -664,3 +664,8 @@ def test_tuner_keeps_the_faster_option_and_probes_the_other():
     assert len(probes) == 3 and picks.count(b) == 57  # probes after 8, 16, 32 more calls
     t.record(a, 0.5)  # the machine got quieter: threads win
     assert t.pick(a, b) == a
+    t.record(a, 5.0)  # one slow call among the last three does not flip the choice
+    assert t.pick(a, b) == a
+    t.record(a, 5.0)
+    t.record(a, 5.0)
+    assert t.pick(a, b) == b

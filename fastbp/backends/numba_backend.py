@@ -135,7 +135,8 @@ class _Layout:
         #: multiply-adds of one sample's forward pass (the loss)
         self.forward_macs = sum(r * c for _, r, c, _ in self.parts)
         self.no_snap = np.zeros((2, 1), dtype)
-        self.tuner = _Tuner()
+        #: per kind of choice ("team", "helper"): the faster of it and one thread
+        self.tuners = {"team": _Tuner(), "helper": _Tuner()}
 
     def buffers(self, K):
         """Zeroed (K, stride) weights and (K, scratch) scratch, both 128-byte
@@ -181,25 +182,31 @@ class _Layout:
 
 class _Tuner:
     """Picks the faster of two ways to run a shape's training calls (they
-    give the same bits) from the measured seconds per step: each is tried
-    first, then the faster is kept and the other tried again after 8, 16,
-    32, ... calls (the machine's load changes: on a busy machine threads
-    that wait for each other at barriers lose to one thread)."""
+    give the same bits) from the measured seconds per step, each option's
+    best of its last 3 calls: each is tried first, then the faster is kept
+    and the other tried again after 8, 16, 32, ... calls (the machine's load
+    changes: on a busy machine threads that wait for each other at barriers
+    lose to one thread)."""
+
+    KEEP = 3
 
     def __init__(self):
-        self.rate: dict = {}  # option -> seconds per step, last measured
+        self.rates: dict = {}  # option -> seconds per step of its last KEEP calls
         self.calls = 0
         self.next_probe = 8
         self.wait = 8
         self.lock = threading.Lock()
 
+    def rate(self, option) -> float:
+        return min(self.rates[option])
+
     def pick(self, first, second):
         with self.lock:
             self.calls += 1
             for option in (first, second):
-                if option not in self.rate:
+                if option not in self.rates:
                     return option
-            best, other = (first, second) if self.rate[first] <= self.rate[second] else (second, first)
+            best, other = (first, second) if self.rate(first) <= self.rate(second) else (second, first)
             if self.calls >= self.next_probe:
                 self.wait *= 2
                 self.next_probe = self.calls + self.wait
@@ -208,7 +215,7 @@ class _Tuner:
 
     def record(self, option, seconds_per_step: float) -> None:
         with self.lock:
-            self.rate[option] = seconds_per_step
+            self.rates[option] = [*self.rates.get(option, [])[1 - self.KEEP :], seconds_per_step]
 
 
 class _Packed:
@@ -549,7 +556,8 @@ class NumbaBackend(Backend):
         steps = X1.shape[0] * epochs
         tuned = self.threads is None and how[0] in ("team", "helper") and steps * lay.macs >= TUNE_MIN_MACS
         if tuned:  # automatic mode: the faster of threads and one thread, as measured
-            how = lay.tuner.pick(how, ("one", 1))
+            tuner = lay.tuners[how[0]]
+            how = tuner.pick(how, ("one", 1))
             t0 = time.perf_counter()
         mode, T = how
         if mode == "one":
@@ -561,7 +569,7 @@ class NumbaBackend(Backend):
         else:
             _train_many(P, X1, Y, alphas, epochs, record, losses, T)
         if tuned:
-            lay.tuner.record(how, (time.perf_counter() - t0) / steps)
+            tuner.record(how, (time.perf_counter() - t0) / steps)
         return losses.T
 
     def plan(self, P, n_samples: int, epochs: int, n_record: int) -> tuple[str, int]:
@@ -577,7 +585,7 @@ class NumbaBackend(Backend):
             T = 1
         if T > 1 and n_samples * epochs * lay.macs >= TEAM_MIN_CALL_MACS:
             return "team", T
-        if self.threads is None and cores > 1 and n_record >= 2 and 8 * n_record >= epochs:
+        if self.threads is None and cores > 1 and n_record >= 2 and 2 * n_record >= epochs:
             return "helper", 2
         return "one", 1
 
