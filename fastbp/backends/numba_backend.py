@@ -352,7 +352,6 @@ def _train_with_helper(P: Params, X1, Y, alphas, epochs, record, losses) -> None
         else:
             fut.result()
         sync[k.SYNC_HELPER] = 0
-        # a network the helper found diverged stopped early: later records stay NaN
 
 
 def _train_team(P: Params, X1, Y, alphas, epochs, record, losses, T: int) -> None:
@@ -374,15 +373,15 @@ def _train_team(P: Params, X1, Y, alphas, epochs, record, losses, T: int) -> Non
         sync = imp.sync
         sync[:] = 0
         before = imp.slab.copy()
-        pool = _executor("team", T)
-        futs = [
-            pool.submit(
-                k.train_team,
-                *(imp.slab, lay.meta, X1, Y, alphas, sh, pr, rep, epochs, record, losses, part, sync, t, T),
-                lay.held_from(),
+        held = lay.held_from()
+
+        def member(t):
+            return k.train_team(
+                imp.slab, lay.meta, X1, Y, alphas, sh, pr, rep, epochs, record, losses, part, sync, t, T, held
             )
-            for t in range(T)
-        ]
+
+        pool = _executor("team", T)
+        futs = [pool.submit(member, t) for t in range(T)]
         try:
             _watch(futs, sync)
         except BaseException:
@@ -435,14 +434,16 @@ class NumbaBackend(Backend):
     one compiled call.
 
     ``threads`` (None: automatic) is how many threads a training call may
-    use. Many networks are spread over them, a group per thread. One
-    network's per-sample steps are split over them (``train_team``; every
-    core by default once a step has TEAM_MIN_MACS multiply-adds per barrier
-    of the split step, one thread below that); a network trained on one thread in automatic mode has the
-    losses of densely recorded epochs computed on a second thread. Calls of
-    fewer than TEAM_MIN_CALL_MACS multiply-adds run on one thread. The
-    weights do not depend on the number of threads (bit for bit), nor do
-    the losses."""
+    use (``plan``). Many networks are spread over them, a group per thread.
+    One network's per-sample steps are split over them (``train_team``);
+    automatically on every core once a step has TEAM_MIN_MACS multiply-adds
+    per barrier of the split step, one thread below that, and a network
+    trained on one thread has the losses of densely recorded epochs
+    computed on a second thread. Automatic mode times these against one
+    thread per network shape and keeps the faster (``_Tuner``). Calls of
+    fewer than TEAM_MIN_CALL_MACS multiply-adds run on one thread. Neither
+    the weights nor the losses depend on the number of threads (bit for
+    bit)."""
 
     name = "numba"
 
@@ -593,7 +594,7 @@ class NumbaBackend(Backend):
         P1 = self.params([w[:1] for w in P.W], P.dtype)
         x, y = X1[:1], Y[:1]
         self.with_threads(1).train(P1, x, y, np.ones(1), 1, np.ones(1, np.int64))
-        mode, T = self.plan(P1, X1.shape[0], 1000, 1000)
+        mode, T = self.plan(P1, X1.shape[0], 1000, 1000) if P.K == 1 else ("many", 1)
         if mode == "team":
             losses = np.full((1, 1), np.nan)
             _train_team(P1, x, y, np.ones(1), 1, np.ones(1, np.int64), losses, T)
