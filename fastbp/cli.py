@@ -98,6 +98,19 @@ def _check_output(path: str, what: str) -> None:
         raise FastbpError(f"{what} {path!r}: the folder {folder!r} is not writable")
 
 
+def _backend(args):
+    """``--backend``, or with ``--unverified-kernels`` a cuda backend that may use them."""
+    if not args.unverified_kernels:
+        return args.backend
+    from .backends import normalize_name
+
+    if normalize_name(args.backend) not in ("cuda", "auto"):
+        raise FastbpError(f"--unverified-kernels applies to the cuda backend, not to --backend {args.backend}")
+    from .backends.cuda.backend import CudaBackend
+
+    return CudaBackend(unverified=True)
+
+
 def _version() -> str:
     from . import __version__
 
@@ -113,6 +126,11 @@ def _add_common(p) -> None:
     )
     p.add_argument("--data-dir", default=None, help="folder holding the MNIST / Fashion-MNIST files (looked in first)")
     p.add_argument("--backend", default="auto", help="auto (default), numpy, numba, cuda")
+    p.add_argument(
+        "--unverified-kernels",
+        action="store_true",
+        help="cuda: also train with the kernels that have not run on a GPU yet (each is checked against NumPy first)",
+    )
     p.add_argument("--layers", type=_int_list, default=None, help="layer widths, e.g. 64,32,16,10")
     p.add_argument(
         "--epochs", type=_positive_int, default=None, help="default: the data set's (digits 1000, xor 20000)"
@@ -150,6 +168,9 @@ def _add_train(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="print only the result")
     p.add_argument("--plot", metavar="PNG", help="save the loss curve to this picture (needs matplotlib)")
     p.add_argument("--save", metavar="NPZ", help="save the trained network to this file")
+    p.add_argument(
+        "--threads", type=_positive_int, default=None, help="CPU threads (numba; default: all cores for a wide network)"
+    )
     p.set_defaults(func=_cmd_train)
 
 
@@ -169,7 +190,7 @@ def _cmd_train(args) -> int:
         result = train(
             args.dataset,
             args.layers,
-            backend=args.backend,
+            backend=_backend(args),
             epochs=args.epochs,
             alpha=args.alpha,
             dtype=args.dtype,
@@ -181,6 +202,7 @@ def _cmd_train(args) -> int:
             progress=False if args.no_progress else None,
             activation=args.activation,
             output=args.output,
+            threads=args.threads,
         )
     except TrainingInterrupted as exc:
         result, status = exc.result, 130
@@ -238,7 +260,7 @@ def _cmd_sweep(args) -> int:
             alphas=args.alphas,
             seeds=args.seeds,
             grid=not args.zip,
-            backend=args.backend,
+            backend=_backend(args),
             epochs=args.epochs,
             dtype=args.dtype,
             split_seed=args.split_seed,

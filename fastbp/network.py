@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import tempfile
 import zipfile
@@ -107,6 +108,10 @@ class NeuralNetwork:
         tutorial's) and "linear" with ``0.5 * sum((a - y) ** 2)``, "softmax"
         with the summed cross-entropy ``-sum(y * log a)`` (targets are class
         probabilities: one-hot rows, or rows that sum to 1).
+    threads : int or None, keyword-only
+        CPU threads a training call may use (numba backend; the others
+        ignore it). None (default): the backend decides (numba: every core
+        for a wide network, one for a small one).
     """
 
     def __init__(
@@ -120,18 +125,22 @@ class NeuralNetwork:
         weights=None,
         activation="sigmoid",
         output="sigmoid",
+        threads=None,
     ):
         self.layers = check_layers(layers)
         self.alpha = alpha
         self.dtype = check_dtype(dtype)
         self.seed = check_seed(seed)
         self._activation, self._output = check_units(activation, output, self.layers)
-        self._backend = get_backend(backend, layers=self.layers, activation=self._activation, output=self._output)
-        check_supported(self._backend, self._activation, self._output)
+        self.threads = None if threads is None else check_int(threads, "threads", 1)
+        be = get_backend(backend, layers=self.layers, activation=self._activation, output=self._output)
+        check_supported(be, self._activation, self._output)
+        self._backend = be if self.threads is None else be.with_threads(self.threads)
         host = (
             init_weights(self.layers, self.seed, self._activation) if weights is None else self._check_weights(weights)
         )
         self._params = self._new_params(host)
+        self._sample_buf = None
 
     def _new_params(self, host: list[np.ndarray]):
         """This network's weights ``host`` (2-D, one per layer) in the backend's layout."""
@@ -298,12 +307,63 @@ class NeuralNetwork:
     def fit_partial(self, x, y):
         """One per-sample SGD step on one sample ``x`` (with or without the
         bias column) and its target ``y``."""
+        one = self._one_sample(x, y)
+        if one is not None:
+            self._backend.train(self._params, one[0], one[1], self._alphas, 1)
+            return
         x1 = self._features(x, "x", allow_bias=True)
         if x1.shape[0] != 1:
             raise ValueError(f"x must be one sample, got {x1.shape[0]} rows (use fit for many)")
         Y = self._targets(y, "y", 1)
         be = self._backend
         be.train(self._params, be.asarray(x1, self.dtype), be.asarray(Y, self.dtype), self._alphas, 1)
+
+    def _one_sample(self, x, y):
+        """(x1, Y) for ``fit_partial`` in buffers reused from call to call,
+        when x and y come in the common forms and the backend keeps its data
+        on the host: x a NumPy array of ``layers[0]`` numbers (or
+        ``layers[0] + 1`` with the bias column), 1-D or one row; y a number (one output) or a NumPy array of ``layers[-1]``
+        numbers, 1-D or one row. None otherwise, and when a value is not
+        finite: the checked path then handles the call (and names the
+        argument in its error)."""
+        n, out = self.layers[0], self.layers[-1]
+        if type(x) is not np.ndarray or x.dtype.kind not in "biuf" or self._output == "softmax":
+            return None  # (softmax targets take the checked path, which checks they are class probabilities)
+        width = x.shape[-1] if 1 <= x.ndim <= 2 else 0
+        if (width != n and width != n + 1) or (x.ndim == 2 and x.shape[0] != 1):
+            return None
+        ty = type(y)
+        scalar = ty is float or ty is int or isinstance(y, (np.floating, np.integer))
+        if scalar:
+            if out != 1:
+                return None
+        elif (
+            ty is not np.ndarray
+            or y.dtype.kind not in "biuf"
+            or (y.shape != (out,) and y.shape != (1, out) and (out != 1 or y.ndim))
+        ):
+            return None
+        buf = self._sample_buf
+        if buf is None:
+            if self._backend.on_device:
+                return None
+            xy = np.zeros(n + 1 + out, self.dtype)
+            xy[n] = 1.0
+            x1, Y = xy[: n + 1].reshape(1, n + 1), xy[n + 1 :].reshape(1, out)
+            buf = self._sample_buf = (xy, xy[:n], xy[: n + 1], xy[n + 1 :], x1, Y)
+        xy, xv, x1v, yv, x1, Y = buf
+        if width == n:
+            xv[...] = x
+            xy[n] = 1.0
+        else:  # the bias column given
+            x1v[...] = x
+        if scalar:
+            xy[n + 1] = y
+        else:
+            yv[...] = y
+        if not (all(map(math.isfinite, xy.tolist())) if len(xy) <= 32 else np.isfinite(xy).all()):
+            return None  # the checked path says which argument
+        return x1, Y
 
     def predict(self, X, addBias=True):
         """Output activations for every row of ``X`` as a NumPy array."""
@@ -340,6 +400,7 @@ class NeuralNetwork:
             weights=self.W,
             activation=self._activation,
             output=self._output,
+            threads=self.threads,
         )
 
     def save(self, path) -> None:

@@ -257,6 +257,7 @@ def train(
     out=None,
     activation: str = "sigmoid",
     output: str = "sigmoid",
+    threads: int | None = None,
 ) -> TrainResult:
     """Train a network with exact per-sample SGD and evaluate it.
 
@@ -273,6 +274,8 @@ def train(
     "softmax", "linear") choose the units and with them the loss
     (``NeuralNetwork``); without ``alpha``, other units than the tutorial's
     get ``default_alpha``.
+    ``threads``: CPU threads the training may use (numba backend; None: the
+    backend decides, see ``NeuralNetwork``).
 
     Raises TrainingDivergedError (``.result`` the partial result) when the
     loss becomes NaN/inf, and TrainingInterrupted (``.result`` likewise) on
@@ -291,7 +294,9 @@ def train(
     dtype = check_dtype(dtype)
     out = sys.stdout if out is None else out
     be, note = _resolve_backend(backend, layers, 1, activation, output)
-    net = NeuralNetwork(layers, alpha, backend=be, dtype=dtype, seed=seed, activation=activation, output=output)
+    net = NeuralNetwork(
+        layers, alpha, backend=be, dtype=dtype, seed=seed, activation=activation, output=output, threads=threads
+    )
     if verbose:
         print(
             f"[INFO] {net!r}, backend={be.name} ({note}), dtype={dtype.name}, activation={activation}, "

@@ -224,3 +224,13 @@ def test_bad_data_file_is_one_line_without_traceback(tmp_path, capsys):
     assert "bad.npz" in err and "Traceback" not in err and len(err.splitlines()) <= 3
     assert main(["train", "--dataset", str(tmp_path / "missing.npz"), "--backend", "numpy"]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_unverified_kernels_need_the_cuda_backend(capsys):
+    assert main(["train", "--dataset", "xor", "--backend", "numpy", "--unverified-kernels"]) == 2
+    assert "--unverified-kernels applies to the cuda backend" in capsys.readouterr().err
+    from fastbp.backends import unavailable_reason
+
+    if unavailable_reason("cuda") is not None:
+        assert main(["train", "--dataset", "xor", "--backend", "cuda", "--unverified-kernels"]) == 2
+        assert "backend 'cuda' is unavailable" in capsys.readouterr().err

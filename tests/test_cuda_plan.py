@@ -32,18 +32,23 @@ def plan(d, dtype=np.float64, K=1, dev=H200, **kw):
 
 # ------------------------------------------------------------------ plans
 def test_default_plans_use_only_kernels_that_ran_on_a_gpu():
+    for d, K in [(DIGITS, 1), (DIGITS, 512), (WIDE, 1)]:
+        p = plan(d, K=K)
+        assert p.kernel in pl.VERIFIED and p.verified
     p = plan(DIGITS)
-    assert (p.kernel, p.threads, p.blocks, p.verified) == ("block", 512, 1, True)
-    assert p.name == "fastbp_train_block<double, 512, 65, 33, 17, 10>"
-    assert p.smem_bytes == 8 * (2876 + 3 * 65 + 2 * 10 + 4 * (33 + 17 + 10) + 512 // 32) <= pl.DEFAULT_SMEM_BYTES
-    many = plan(DIGITS, K=512)
-    assert (many.kernel, many.threads, many.blocks) == ("block", 256, 512)
-    assert plan(DIGITS, np.float32, K=8).name == "fastbp_train_block<float, 256, 65, 33, 17, 10>"
-    wide = plan(WIDE)  # too large for one block: the batched kernels per sample
-    assert wide.kernel == "step" and wide.verified and "grid: not run on a GPU" in wide.reason
-    assert "shared memory" in wide.reason
+    assert p.kernel == "step" and "block: not run on a GPU" in p.reason and "unverified=True" in p.reason
     for k in pl.KERNELS:
         assert (k in pl.VERIFIED) == plan(DIGITS, kernel=k).verified
+
+
+def test_block_kernel_plans():
+    p = plan(DIGITS, kernel="block")
+    assert (p.kernel, p.threads, p.blocks, p.verified) == ("block", 512, 1, "block" in pl.VERIFIED)
+    assert p.name == "fastbp_train_block<double, 512, 65, 33, 17, 10>"
+    assert p.smem_bytes == 8 * (2876 + 3 * 65 + 2 * 10 + 4 * (33 + 17 + 10) + 512 // 32) <= pl.DEFAULT_SMEM_BYTES
+    many = plan(DIGITS, K=512, unverified=True)
+    assert (many.kernel, many.threads, many.blocks) == ("block", 256, 512)
+    assert plan(DIGITS, np.float32, K=8, kernel="block").name == "fastbp_train_block<float, 256, 65, 33, 17, 10>"
 
 
 def test_unverified_plans():
@@ -86,10 +91,15 @@ def test_block_limits_and_thread_heuristic():
     assert pl.block_threads_for(DIGITS) == 512 and pl.block_threads_for(DIGITS, many=True) == 256
     assert pl.block_threads_for((3, 3, 1)) == 32
     assert pl.block_unroll(DIGITS, 512) == 9 and pl.block_unroll((785, 33, 10), 512) == 99
-    assert plan((8401, 1), np.float32).kernel == "step"  # 263 unrolled iterations per phase
+    with pytest.raises(ValueError, match="unrolled"):  # 263 unrolled iterations per phase
+        plan((8401, 1), np.float32, kernel="block")
 
     def fits(n):  # the largest float64 n-n-1 in one block of an H200
-        return plan((n + 1, n + 1, 1)).kernel == "block"
+        try:
+            plan((n + 1, n + 1, 1), kernel="block")
+        except ValueError:
+            return False
+        return True
 
     assert fits(100) and not fits(200)
 
@@ -118,7 +128,12 @@ _KEYWORD = {"dims_g": "dims", "E": "epochs"}
 
 @pytest.mark.parametrize(
     "p",
-    [plan(DIGITS), plan(DIGITS, np.float32, K=3), plan(DIGITS, kernel="regs", K=2), plan(WIDE, kernel="grid", K=2)],
+    [
+        plan(DIGITS, kernel="block"),
+        plan(DIGITS, np.float32, K=3, kernel="block"),
+        plan(DIGITS, kernel="regs", K=2),
+        plan(WIDE, kernel="grid", K=2),
+    ],
     ids=["block-f64", "block-f32", "regs", "grid"],
 )
 def test_launch_arguments_match_the_kernel_parameters(p):
@@ -189,7 +204,7 @@ def _train_numpy(problem, bug=None):
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_the_check_accepts_the_reference_and_refuses_a_wrong_kernel(dtype):
-    p = plan(DIGITS, dtype)
+    p = plan(DIGITS, dtype, kernel="block")
     prob = pl.check_problem(p.dims, dtype)
     assert [w.shape for w in prob["W"]] == [(pl.CHECK_K, a, b) for a, b in itertools.pairwise(DIGITS)]
     assert prob["X1"].dtype == dtype and (prob["X1"][:, -1] == 1).all() and list(prob["record"]) == [1, 2]
@@ -214,10 +229,11 @@ def test_the_check_accepts_the_reference_and_refuses_a_wrong_kernel(dtype):
 
 
 def test_plan_keys_separate_configurations_not_network_counts():
-    assert plan(DIGITS, K=3).key == plan(DIGITS, K=3, kernel="block", threads=256).key
-    assert plan(DIGITS, K=3).key != plan(DIGITS, K=1).key  # 256 vs 512 threads
+    u = dict(unverified=True)
+    assert plan(DIGITS, K=300, **u).key == plan(DIGITS, K=301, kernel="block", threads=256).key
+    assert plan(DIGITS, K=300, kernel="block").key != plan(DIGITS, K=1, kernel="block").key  # 256 vs 512 threads
     assert plan(WIDE, kernel="grid", blocks=33).key != plan(WIDE, kernel="grid", blocks=66).key
-    assert plan(DIGITS, np.float32).key != plan(DIGITS).key
+    assert plan(DIGITS, np.float32, **u).key != plan(DIGITS, **u).key
 
 
 def test_verified_kernels_cite_committed_gpu_results():
@@ -234,9 +250,11 @@ def test_no_environment_switches():
 
 # ------------------------------------------------------------------- auto
 def test_auto_prefers_the_gpu_only_where_its_default_was_measured_ahead():
-    assert backends.GPU_MIN_MACS_PER_SAMPLE is None  # no single network
+    # the only default kernel (step) was never measured ahead of numba
+    assert set(pl.VERIFIED) == {"step"}
+    assert backends.GPU_MIN_MACS_PER_SAMPLE is None and backends.GPU_MIN_NETWORKS is None
     assert pl.fits_any_gpu_block(list(DIGITS)) and not pl.fits_any_gpu_block(list(WIDE))
-    assert backends.auto_order([64, 32, 16, 10], backends.GPU_MIN_NETWORKS)[0] == "cuda"
+    assert backends.auto_order([64, 32, 16, 10], 512)[0] == "numba"
     assert backends.auto_order([784, 256, 128, 10], 512)[0] == "numba"
     assert backends.auto_order([784, 300, 100, 10])[0] == "numba"
 

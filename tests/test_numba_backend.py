@@ -171,7 +171,7 @@ def test_network_buffers_share_no_cache_line():
         lay = _Layout([65, 33, 17, 10], dtype)
         size = np.dtype(dtype).itemsize
         assert lay.stride * size % 128 == 0 and lay.scratch * size % 128 == 0
-        assert all(off * size % 64 == 0 for off in lay.geo[:, 0])
+        assert all(off * size % 64 == 0 for off in lay.meta[:-1, 0])
         slab, scratch, views = lay.buffers(3)
         assert slab.flags.c_contiguous and scratch.flags.c_contiguous
         assert slab.ctypes.data % 128 == 0 and scratch.ctypes.data % 128 == 0
@@ -364,3 +364,308 @@ def test_constructing_the_backend_compiles_nothing():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# ------------------------------------------------- one network, T threads
+def _team_case(layers, dtype, n=37, seed=1):
+    rs = np.random.RandomState(seed)
+    X1 = add_bias(rs.rand(n, layers[0])).astype(dtype)
+    X1[:, : layers[0] // 3] *= rs.rand(n, layers[0] // 3) > 0.5  # some zero inputs (the loss skips them)
+    Y = (rs.rand(n, layers[-1]) > 0.5).astype(dtype)
+    return [w[None].astype(dtype) for w in init_weights(layers, 3)], X1, Y
+
+
+@pytest.fixture
+def always_team(monkeypatch):
+    """Team calls however short the call (so small networks exercise them)."""
+    from fastbp.backends import numba_backend as m
+
+    monkeypatch.setattr(m, "TEAM_MIN_CALL_MACS", 0)
+    return m
+
+
+TEAM_LAYERS = [[2, 1], [40, 33], [5, 7, 3], [64, 32, 16, 10], [8, 6, 5, 4, 3], [70, 61, 30, 9], [100, 80, 10]]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
+@pytest.mark.parametrize("layers", TEAM_LAYERS, ids=lambda l: "-".join(map(str, l)))
+def test_team_equals_one_thread_bit_for_bit(nb, always_team, layers, dtype):
+    """Each step split over 2 and 3 threads: the same weights and losses,
+    bit for bit, as one thread (1, 2 and 3+ layers, the last replicated,
+    shares in whole cache lines, threads with nothing to do on small layers)."""
+    W, X1, Y = _team_case(layers, dtype)
+    record = np.array([1, 3, 4], np.int64)
+    P1 = nb.params(W, dtype)
+    l1 = nb.with_threads(1).train(P1, X1, Y, np.array([0.5]), 4, record)
+    assert nb.with_threads(1).plan(P1, X1.shape[0], 4, 3) == ("one", 1)
+    for T in (2, 3):
+        PT = nb.params(W, dtype)
+        assert nb.with_threads(T).plan(PT, X1.shape[0], 4, 3) == ("team", T)
+        lT = nb.with_threads(T).train(PT, X1, Y, np.array([0.5]), 4, record)
+        for a, b in zip(P1.W, PT.W):
+            np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(l1, lT)
+    ref = get_backend("numpy")
+    Wr = [w[0].copy() for w in W]
+    for _ in range(4):
+        ref.sgd_epoch(Wr, X1, Y, 0.5)
+    assert_weights_close([w[0] for w in P1.W], Wr, dtype)
+    assert l1[-1, 0] == pytest.approx(ref.loss(Wr, X1, Y), rel=1e-12 if dtype == np.float64 else 1e-5)
+
+
+@pytest.mark.parametrize(
+    "layers", [[8, 6, 5, 4, 3], [3, 4, 5, 4, 3, 2], [70, 61, 30, 9]], ids=lambda l: "-".join(map(str, l))
+)
+def test_team_holding_any_layers_is_bit_for_bit(nb, always_team, monkeypatch, layers):
+    """Every choice of the layers held whole by each thread (the rest split)
+    gives one thread's weights and losses."""
+    W, X1, Y = _team_case(layers, np.float64, n=21)
+    record = np.array([1, 2], np.int64)
+    P1 = nb.params(W, np.float64)
+    l1 = nb.with_threads(1).train(P1, X1, Y, np.array([0.5]), 2, record)
+    for held in range(1, len(layers) - 1):
+        monkeypatch.setattr(always_team._Layout, "held_from", lambda self, h=held: h)
+        PT = nb.params(W, np.float64)
+        lT = nb.with_threads(2).train(PT, X1, Y, np.array([0.5]), 2, record)
+        for a, b in zip(P1.W, PT.W):
+            np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(l1, lT)
+
+
+def test_team_holds_the_small_layers():
+    from fastbp.backends.numba_backend import _layout
+
+    assert _layout((785, 301, 101, 10), np.dtype(np.float64)).held_from() == 1
+    assert _layout((257, 257, 257, 10), np.dtype(np.float64)).held_from() == 2
+    assert _layout((65, 10), np.dtype(np.float64)).held_from() == 1
+    assert [_layout(d, np.dtype(np.float64)).team_barriers() for d in [(785, 301, 101, 10), (257, 257, 257, 10)]] == [
+        1,
+        2,
+    ]
+
+
+@pytest.mark.parametrize("layers", [[70, 61, 30, 9], [5, 7, 3], [40, 33]], ids=lambda l: "-".join(map(str, l)))
+def test_team_batch_equals_one_call_per_sample(nb, always_team, layers):
+    W, X1, Y = _team_case(layers, np.float64, n=12)
+    be = nb.with_threads(2)
+    a, b = nb.params(W, np.float64), nb.params(W, np.float64)
+    be.train(a, X1, Y, np.array([0.7]), 1)
+    for i in range(X1.shape[0]):
+        be.train(b, X1[i : i + 1], Y[i : i + 1], np.array([0.7]), 1)
+    for x, y in zip(a.W, b.W):
+        np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("mode", ["team", "helper"])
+def test_a_diverging_network_gives_the_same_losses_in_every_mode(nb, always_team, mode):
+    """An infinite step makes the weights non-finite in epoch 1: every
+    recorded loss is NaN, as on one thread (the loop then restores the last
+    finite weights, fastbp.loop)."""
+    alpha = np.inf
+    W, X1, Y = _team_case([5, 7, 3], np.float64, n=20)
+    record = np.arange(1, 9, dtype=np.int64)
+    one = nb.with_threads(1).train(nb.params(W, np.float64), X1, Y, np.array([alpha]), 8, record).T
+    P = nb.params(W, np.float64)
+    losses = np.full((1, 8), np.nan)
+    if mode == "team":
+        always_team._train_team(P, X1, Y, np.array([alpha]), 8, record, losses, 2)
+    else:
+        always_team._train_with_helper(P, X1, Y, np.array([alpha]), 8, record, losses)
+    np.testing.assert_array_equal(losses, one)
+    assert np.isnan(one).all()
+
+
+def test_loss_helper_gives_the_inline_losses(nb, digits):
+    """The losses computed from snapshots on the helper thread are those
+    computed inline, bit for bit, and so are the weights."""
+    from fastbp.backends import numba_backend as m
+
+    X1, Y = digits
+    W = [w[None] for w in make_weights([64, 32, 16, 10])]
+    record = np.arange(1, 13, dtype=np.int64)
+    a, b = nb.params(W, np.float64), nb.params(W, np.float64)
+    inline = nb.with_threads(1).train(a, X1, Y, np.array([0.1]), 12, record)
+    assert nb.plan(b, X1.shape[0], 12, 12) == ("helper", 2) or m._threads() == 1
+    helped = np.full((1, 12), np.nan)
+    m._train_with_helper(b, X1, Y, np.array([0.1]), 12, record, helped)
+    np.testing.assert_array_equal(inline.T, helped)
+    for x, y in zip(a.W, b.W):
+        np.testing.assert_array_equal(x, y)
+    assert np.all(np.diff(helped[0]) < 0)
+
+
+def test_loss_inside_train_matches_numpy(nb, ref, digits):
+    """The compiled loss pass (blocks of samples, first layer over the
+    nonzero inputs only) against the NumPy reference loss."""
+    X1, Y = digits
+    W = make_weights([64, 32, 16, 10])
+    P = nb.params([w[None] for w in W], np.float64)
+    losses = nb.with_threads(1).train(P, X1, Y, np.array([0.1]), 2, np.array([1, 2]))
+    Wr = [w.copy() for w in W]
+    want = []
+    for _ in range(2):
+        ref.sgd_epoch(Wr, X1, Y, 0.1)
+        want.append(ref.loss(Wr, X1, Y))
+    np.testing.assert_allclose(losses[:, 0], want, rtol=1e-12)
+    assert (X1 == 0).mean() > 0.3  # digits has many zero pixels: the sparse path is exercised
+
+
+def test_team_thread_that_never_starts_aborts_the_call(nb, always_team, monkeypatch):
+    """A team of 3 on a pool of 2 workers: the third thread never starts,
+    the watchdog aborts the other two (no hang), the call raises and the
+    network keeps the weights it had."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    small = ThreadPoolExecutor(max_workers=2)
+    monkeypatch.setattr(always_team, "_executor", lambda which, workers=0: small)
+    monkeypatch.setattr(always_team, "START_TIMEOUT", 0.5)
+    W, X1, Y = _team_case([40, 33, 5], np.float64)
+    P = nb.params(W, np.float64)
+    before = [w.copy() for w in P.W]
+    with pytest.raises(RuntimeError, match="did not start"):
+        nb.with_threads(3).train(P, X1, Y, np.array([0.5]), 50)
+    for a, b in zip(P.W, before):
+        np.testing.assert_array_equal(a, b)
+    small.shutdown(wait=True)
+
+
+def test_team_thread_that_raises_aborts_the_others(nb, always_team, monkeypatch):
+    from fastbp.backends import _numba_kernels as k
+
+    real = k.train_team
+
+    def flaky(*args):
+        if args[13] == 1:  # tid
+            raise MemoryError("thread 1 failed")
+        return real(*args)
+
+    W, X1, Y = _team_case([40, 33, 5], np.float64)
+    nb.with_threads(2).train(nb.params(W, np.float64), X1, Y, np.array([0.5]), 1)  # compiled before the patch
+    monkeypatch.setattr(k, "train_team", flaky)
+    P = nb.params(W, np.float64)
+    before = [w.copy() for w in P.W]
+    with pytest.raises(RuntimeError, match="thread 1 failed"):
+        nb.with_threads(2).train(P, X1, Y, np.array([0.5]), 20)
+    for a, b in zip(P.W, before):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_second_team_caller_trains_on_its_own_thread(nb, always_team):
+    """While one team call holds the team, another trains on one thread:
+    the same weights."""
+    W, X1, Y = _team_case([40, 33, 5], np.float64)
+    a, b = nb.params(W, np.float64), nb.params(W, np.float64)
+    nb.with_threads(2).train(a, X1, Y, np.array([0.5]), 3)
+    with always_team._team_lock:
+        nb.with_threads(2).train(b, X1, Y, np.array([0.5]), 3)
+    for x, y in zip(a.W, b.W):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_automatic_threads_plan(nb):
+    """Automatic mode: every core for a wide network's long calls, one
+    thread (and the loss helper for densely recorded losses) otherwise;
+    threads=n splits n ways; many networks in groups."""
+    from fastbp.backends import numba_backend as m
+
+    cores = m._threads()
+    wide = nb.params([w[None] for w in make_weights([784, 300, 100, 10])], np.float64)
+    small = nb.params([w[None] for w in make_weights([64, 32, 16, 10])], np.float64)
+    many = nb.params([np.stack([w] * 4) for w in make_weights([64, 32, 16, 10])], np.float64)
+    assert nb.plan(wide, 60000, 1, 1) == (("team", cores) if cores > 1 else ("one", 1))
+    assert nb.plan(wide, 1, 1, 0) == ("one", 1)  # one sample: not worth starting threads
+    assert nb.plan(small, 1347, 100, 10) == ("one", 1)
+    assert nb.plan(small, 1347, 100, 100) == (("helper", 2) if cores > 1 else ("one", 1))
+    assert nb.with_threads(1).plan(small, 1347, 100, 100) == ("one", 1)
+    assert nb.with_threads(2).plan(small, 1347, 100, 100) == ("team", 2)
+    assert nb.with_threads(3).plan(many, 1347, 1, 1) == ("many", 3)
+    assert nb.with_threads(1).plan(many, 1347, 1, 1) == ("one", 1)
+    assert nb.with_threads(None) is nb and nb.with_threads(2).threads == 2
+
+
+# -------------------------------------------------------- the boundary
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
+def test_fit_partial_fast_path_equals_the_checked_path(dtype):
+    """NumPy samples take the fast path, lists the checked one: the same
+    weights; the bias column may be given; ints and bools are numbers."""
+    from fastbp import NeuralNetwork
+
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
+    y = np.array([0, 1, 1, 0])
+    a = NeuralNetwork([2, 3, 1], 0.5, backend="numba", dtype=dtype, seed=1)
+    b = NeuralNetwork([2, 3, 1], 0.5, backend="numba", dtype=dtype, seed=1)
+    for i in range(12):
+        x, t = X[i % 4], y[i % 4]
+        if i % 3 == 0:
+            a.fit_partial(x, t)
+        elif i % 3 == 1:
+            a.fit_partial(np.append(x, 1.0)[None], np.array([[t]], dtype=np.float32))
+        else:
+            a.fit_partial(x.astype(bool), float(t))
+        b.fit_partial(x.tolist(), [int(t)])
+    for p, q in zip(a.W, b.W):
+        np.testing.assert_array_equal(p, q)
+
+
+@pytest.mark.parametrize(
+    ("x", "y", "error", "name"),
+    [
+        (np.array([0.0, np.nan]), 1.0, ValueError, "x"),
+        (np.array([0.0, 1.0]), np.inf, ValueError, "y"),
+        (np.array([0.0, 1.0]), np.array([np.nan]), ValueError, "y"),
+        (np.array([0.0, 1.0, 1.0, 1.0]), 1.0, ValueError, "x"),
+        (np.array(["a", "b"]), 1.0, TypeError, "x"),
+        (np.array([0.0, 1.0]), np.array([1.0, 0.0]), ValueError, "y"),
+        (np.ones((2, 2)), 1.0, ValueError, "x"),
+    ],
+)
+def test_fit_partial_names_the_bad_argument(x, y, error, name):
+    from fastbp import NeuralNetwork
+
+    net = NeuralNetwork([2, 2, 1], 0.5, backend="numba", seed=0)
+    net.fit_partial(np.array([1.0, 0.0]), 1.0)  # the fast path's buffers exist
+    before = net.W
+    with pytest.raises(error, match=rf"\b{name}\b"):
+        net.fit_partial(x, y)
+    for p, q in zip(net.W, before):
+        np.testing.assert_array_equal(p, q)
+
+
+def test_threads_argument(digits):
+    from fastbp import NeuralNetwork
+    from fastbp.cli import main
+
+    with pytest.raises(ValueError, match="threads"):
+        NeuralNetwork([2, 2, 1], backend="numba", threads=0)
+    with pytest.raises(TypeError, match="threads"):
+        NeuralNetwork([2, 2, 1], backend="numba", threads="2")
+    net = NeuralNetwork([64, 32, 16, 10], 0.1, backend="numba", seed=0, threads=2)
+    assert net.threads == 2 and net.backend_impl.threads == 2 and net.to(dtype="float32").threads == 2
+    one = NeuralNetwork([64, 32, 16, 10], 0.1, backend="numba", seed=0, threads=1)
+    X, Y = digits[0][:200, :-1], digits[1][:200]
+    net.fit(X, Y, epochs=3, verbose=False)
+    one.fit(X, Y, epochs=3, verbose=False)
+    for p, q in zip(net.W, one.W):
+        np.testing.assert_array_equal(p, q)
+    assert main(["train", "--dataset", "xor", "--backend", "numba", "--epochs", "50", "--threads", "1", "--quiet"]) == 0
+
+
+def test_tuner_keeps_the_faster_option_and_probes_the_other():
+    from fastbp.backends.numba_backend import _Tuner
+
+    t = _Tuner()
+    a, b = ("team", 2), ("one", 1)
+    assert t.pick(a, b) == a
+    t.record(a, 3.0)
+    assert t.pick(a, b) == b
+    t.record(b, 1.0)
+    picks = [t.pick(a, b) for _ in range(60)]
+    probes = [i for i, p in enumerate(picks) if p == a]
+    assert len(probes) == 3 and picks.count(b) == 57  # probes after 8, 16, 32 more calls
+    t.record(a, 0.5)  # the machine got quieter: threads win
+    assert t.pick(a, b) == a
+    t.record(a, 5.0)  # one slow call among the last three does not flip the choice
+    assert t.pick(a, b) == a
+    t.record(a, 5.0)
+    t.record(a, 5.0)
+    assert t.pick(a, b) == b

@@ -124,24 +124,19 @@ def available_backends() -> list[str]:
 
 
 #: "auto" puts cuda first only where the cuda backend's default training
-#: kernel (one that has run on a GPU, fastbp.backends.cuda.plan.VERIFIED) was
-#: measured ahead of numba on the same machine. The committed measurements
-#: (NVIDIA H200 and its 16-core Xeon, 2026-11-27, the block kernel that is
-#: the default): one digits network 64-32-16-10 took 3.14-3.15 ms an epoch on
-#: the GPU, 1.58-2.88 ms with numba
-#: (benchmarks/results/gpu-check-H200-2026-11-27-run2.md and -run3.md);
-#: wider single networks ran ahead of numba only on the grid kernel, which
-#: has been rewritten since and is not a default. So: no size of one network
-#: (None). The GPU check (benchmarks/gpu_check.sh) measures both thresholds.
+#: kernel (one that has run on a GPU in its current form,
+#: fastbp.backends.cuda.plan.VERIFIED) was measured ahead of numba on the
+#: same machine. Today the only default is the per-sample "step" path, which
+#: no measurement puts ahead of numba. The kernels that were (NVIDIA H200 and
+#: its 16-core Xeon, 2026-11-27: 64 digits networks at 25.1-25.6 M
+#: network-samples/s on the block kernel against 7.23 M for numba;
+#: 784-256-128-10 at 7.3-10.4x numba on the grid kernel; files
+#: benchmarks/results/gpu-check-H200-2026-11-27-run2.md and -run3.md) have
+#: changed since and are opt-in until the GPU check (benchmarks/gpu_check.sh)
+#: measures them again: it reports both thresholds. None: never.
 GPU_MIN_MACS_PER_SAMPLE: int | None = None
-#: Networks trained at once, of a shape whose float64 block kernel fits the
-#: 48 KB of shared memory every GPU gives a block: 64 digits networks ran at
-#: 25.1-25.6 M network-samples/s on the GPU against 7.23 M for numba on all
-#: 16 cores (gpu-check-H200-2026-11-27-run3.md, gpu-H200-2026-11-27-run2.md).
-#: At K = 8 the GPU led by 1.2-1.4x only, less than the 1.4x numba has
-#: gained since (measured on the 2-core development VM), so 8 is not a safe
-#: threshold from these measurements.
-GPU_MIN_NETWORKS = 64
+#: Networks trained at once from which cuda goes first (None: never; see above).
+GPU_MIN_NETWORKS: int | None = None
 
 
 def _dims(layers) -> list[int]:
@@ -167,16 +162,16 @@ def _gpu_first(layers, n_networks: int) -> bool:
         return True
     from .cuda.plan import fits_any_gpu_block
 
-    return n_networks >= GPU_MIN_NETWORKS and fits_any_gpu_block(_dims(layers))
+    return GPU_MIN_NETWORKS is not None and n_networks >= GPU_MIN_NETWORKS and fits_any_gpu_block(_dims(layers))
 
 
 def auto_order(layers=None, n_networks: int = 1) -> tuple[str, ...]:
     """The order "auto" tries the backends in, for this workload: the GPU
     first where its default kernel was measured ahead of numba (see
     GPU_MIN_NETWORKS), else numba first."""
-    if layers is None:
+    if layers is not None and _gpu_first(layers, n_networks):
         return AUTO_ORDER
-    return AUTO_ORDER if _gpu_first(layers, n_networks) else ("numba", "cuda", "numpy")
+    return ("numba", "cuda", "numpy")
 
 
 def auto_choice(
@@ -202,18 +197,11 @@ def auto_choice(
             continue
         note = f"auto picked {n!r}"
         if n == "numba" and order[0] == "numba" and unavailable_reason("cuda") is None and not lacking:
-            from .cuda.plan import fits_any_gpu_block
-
-            if not fits_any_gpu_block(_dims(layers)):
-                note += (
-                    " (the cuda kernel for networks this large has not run on a GPU yet: "
-                    "CudaBackend(unverified=True) uses it; `fastbp info` lists what has)"
-                )
-            else:
-                note += (
-                    f" (one network's per-sample SGD is latency-bound on the GPU: no default cuda kernel was "
-                    f"measured ahead of numba for it; cuda is preferred from {GPU_MIN_NETWORKS} networks at once)"
-                )
+            note += (
+                " (no cuda kernel that has run on a GPU in its current form was measured ahead of numba "
+                "for this workload; CudaBackend(unverified=True) uses the fast kernels that have not; "
+                "`fastbp info` lists which is which)"
+            )
         if lacking:
             note += f" ({', '.join(lacking)}: no activation={activation!r} with output={output!r})"
         if skipped:

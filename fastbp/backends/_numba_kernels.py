@@ -9,21 +9,24 @@ Per-sample SGD epoch
 ``train`` runs many epochs of every sample of a batch in order, for any
 number of layers and K networks one after the other, in ONE compiled call,
 and computes each network's reference loss after the epochs asked for
-(``_loss``). It releases the GIL (``nogil``): the backend spreads many
-networks over threads by calling it on groups of networks at once (network
-k runs exactly the code it runs alone, so its weights are bit for bit those
-of training it alone).
+(``_loss``), or hands a snapshot of the weights to ``loss_helper`` running on
+another thread. ``train_team`` is the same training for one network run by
+T threads at once, each step split between them (section "one network on
+several threads"). All release the GIL (``nogil``): the backend runs groups
+of networks, loss helpers and teams on Python threads.
 Nothing is allocated per sample and no array view is made per sample (a
 Numba view costs an atomic reference-count pair): each network's weights are
 ONE flat buffer (a row of ``slab``) and its activations and deltas another
-(a row of ``scratch``), addressed by element offsets from ``geo``.
+(a row of ``scratch``), addressed by element offsets from ``meta``.
 
 Layout (set up by ``numba_backend._Layout``): layer l is row-major ``(r,
-cp)`` at offset ``geo[l, 0]``, its ``c`` output columns zero-padded to
-``cp``, a whole number of 256-bit vectors; each layer starts on a cache line
-and each network's buffers take a multiple of 128 bytes, so networks trained
-by different threads never share a cache line (sharing one cost the 2-core
-K=8 run a third of its throughput). Padded weights and delta lanes stay
+cp)`` at offset ``meta[l, 0]``, its ``c`` output columns zero-padded to
+``cp``, a whole number of 256-bit vectors (of 64-byte cache lines for
+layers of 64 columns or more, so threads splitting their columns write
+disjoint lines); each layer starts on a cache line and each network's
+buffers take a multiple of 128 bytes, so networks trained by different
+threads never share a cache line (sharing one cost a 2-core run of 8
+networks a third of its throughput). Padded weights and delta lanes stay
 zero; padded activation lanes hold sigmoids of whatever is there and are
 never read.
 
@@ -48,10 +51,16 @@ vectorises).
 
 Fast-math and the sigmoid
 -------------------------
-The remaining Numba loops use every LLVM fast-math flag except ``nnan`` and
-``ninf`` (IEEE infinities and NaNs keep their meaning, so a diverging network
-still shows NaN/inf); ``error_model="numpy"`` removes the division-by-zero
-branch. The vector kernels carry no fast-math flags at all.
+The training kernels (``train``, ``train_team``, ``loss_helper`` and what
+they inline) are compiled without fast-math flags: Numba's fast-math pass
+puts its flags on every floating-point instruction of a function, the
+vector kernels' too, and with ``reassoc``/``contract`` LLVM may round the
+same weight update differently in two functions, which would break the
+bit-for-bit equalities (one call or one call per sample, one thread or a
+team). The per-layer kernels at the end use every LLVM fast-math flag except
+``nnan`` and ``ninf`` (IEEE infinities and NaNs keep their meaning, so a
+diverging network still shows NaN/inf); ``error_model="numpy"`` removes the
+division-by-zero branch everywhere.
 
 The sigmoid ``1 / (1 + exp(-z))`` (``vec_sigmoid``, the only sigmoid of this
 backend: the epoch and the batched ``forward``/``predict``/``loss`` use it)
@@ -69,6 +78,8 @@ through the float64 sigmoid (then rounded once).
 from __future__ import annotations
 
 import math
+import platform
+import sys
 
 import numpy as np
 from llvmlite import ir
@@ -79,6 +90,10 @@ from numba.extending import intrinsic
 #: Fast-math flags of the arithmetic kernels: all but no-NaNs / no-infs.
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 _OPTS = dict(cache=True, fastmath=FASTMATH, error_model="numpy", nogil=True, boundscheck=False)
+#: The training kernels: no fast-math flags (Numba's fast-math pass would put
+#: them on the vector kernels' instructions too, and LLVM could then round
+#: the same weight differently in two kernels)
+_EXACT = dict(cache=True, error_model="numpy", nogil=True, boundscheck=False)
 
 
 # ------------------------------------------------------------ sigmoid constants
@@ -106,26 +121,31 @@ _XMAX = 708.0  # e^708 and e^-708 are normal float64s
 # activation lanes are never read).
 # Every offset below counts elements from the start of an array's data.
 #
-# - ``vec_forward(W, wo, A, ao, O, oo, r, cp)``: ``O[oo:oo+cp] = A[ao:ao+r] @ W``,
+# - ``vec_forward(W, wo, A, ao, O, oo, r, cn, ld)``: ``O[oo:oo+cn] = A[ao:ao+r] @ W``
+#   for the (r, cn) block of W at ``wo`` whose rows are ``ld`` elements apart
+#   (a whole layer: cn = ld = cp; a thread's slice of its columns: cn < ld),
 #   the output lanes held in registers while the loop runs over the r inputs
 #   (panels of at most ``PANEL`` vectors, so nothing spills).
-# - ``vec_update_forward(W, wo, P, po, D, do, A, ao, O, oo, r, cp, alpha)``: the
-#   first layer's update for one sample, ``W -= alpha * P[po:po+r] outer D[do:]``,
-#   fused with the forward product of the NEXT sample's input ``A[ao:]``
-#   through the updated rows (each weight loaded and stored once per sample).
+# - ``vec_update_forward(W, wo, P, po, D, do, A, ao, O, oo, r, cn, ld, alpha)``:
+#   the first layer's update for one sample, ``W -= alpha * P[po:po+r] outer
+#   D[do:]``, fused with the forward product of the NEXT sample's input
+#   ``A[ao:]`` through the updated rows (each weight loaded and stored once
+#   per sample); the block as in vec_forward.
 # - ``vec_backward(W, wo, A, ao, D, do, DP, dpo, r, cp, alpha)``: for each row i,
 #   the hidden delta ``DP[dpo+i] = (W[i] . D) * a_i * (1 - a_i)`` with the
 #   weights before the update, then the update ``W[i] -= (alpha * a_i) * D``.
 # - ``vec_update(W, wo, A, ao, D, do, r, cp, alpha)``: the update alone.
 #
 # - ``vec_forward_split``: vec_forward summing even and odd inputs apart
-#   (hidden layers); ``vec_sigmoid``: the sigmoid over whole vectors.
+#   (hidden layers); ``vec_sigmoid``: the sigmoid over whole vectors;
+#   ``out_delta``: the output delta, scalar.
 #
 # The update of a weight is the same FMA in all of them (``w + (-(alpha a_i))
 # * d_j``) and the first layer's forward sums in input order in both of its
 # kernels, so a batch in one call gives bit for bit the weights of one call
-# per sample. Padded weights stay zero (their deltas are zero). These
-# kernels carry no fast-math flags: their sums run in the order written.
+# per sample. Padded weights stay zero (their deltas are zero). The
+# training kernels that inline them have no fast-math flags, so their sums
+# run in the order written.
 
 #: bytes per vector (AVX2 ymm; LLVM splits or joins them for other targets)
 VEC_BYTES = 32
@@ -229,8 +249,9 @@ class _Emit:
         code is specialised by a switch on its width)."""
         b = self.b
         npan = b.udiv(b.add(nvec, self.const(PANEL - 1)), self.const(PANEL))
-        base = b.udiv(nvec, npan)
-        extra = b.urem(nvec, npan)
+        div = b.select(b.icmp_unsigned("==", npan, self.const(0)), self.const(1), npan)  # nvec = 0: no panel
+        base = b.udiv(nvec, div)
+        extra = b.urem(nvec, div)
         with cgutils.for_range(b, npan) as lp:
             p = lp.index
             bigger = b.icmp_unsigned("<", p, extra)
@@ -264,17 +285,17 @@ def _forward_codegen(split):
     def codegen(context, builder, sig, args):
         dt = sig.args[0].dtype
         e = _Emit(context, builder, dt)
-        (w0, a0, o0), (rv, cpv) = e.operands(context, sig, args)
+        (w0, a0, o0), (rv, cnv, ldv) = e.operands(context, sig, args)
         sets = 2 if split else 1
         acc = [[cgutils.alloca_once(builder, e.vty) for _ in range(PANEL)] for _ in range(sets)]
-        nvec = builder.udiv(cpv, e.const(e.V))
+        nvec = builder.udiv(cnv, e.const(e.V))
 
         def body(start, nv):
             col = builder.mul(start, e.const(e.V))
 
             def step(i, a):
                 x = e.splat(builder.load(e.at(a0, i)))
-                row = e.at(w0, builder.add(builder.mul(i, cpv), col))
+                row = e.at(w0, builder.add(builder.mul(i, ldv), col))
                 for v in range(nv):
                     w = e.load(e.at(row, e.const(v * e.V)))
                     builder.store(e.fma(w, x, builder.load(a[v])), a[v])
@@ -305,36 +326,83 @@ def _forward_codegen(split):
 
 
 @intrinsic
-def vec_forward(typingctx, W, wo, A, ao, O, oo, r, cp):
-    """O[oo:oo+cp] = A[ao:ao+r] @ W[wo: wo+r*cp].reshape(r, cp), summed in
-    input order (the order of vec_update_forward: the first layer)."""
+def vec_forward(typingctx, W, wo, A, ao, O, oo, r, cn, ld):
+    """O[oo:oo+cn] = A[ao:ao+r] @ W, W the (r, cn) block at W[wo:] with rows
+    ``ld`` elements apart, summed in input order (the order of
+    vec_update_forward: the first layer)."""
     _check(W, A, O)
     ip = types.intp
-    return types.void(W, ip, A, ip, O, ip, ip, ip), _forward_codegen(False)
+    return types.void(W, ip, A, ip, O, ip, ip, ip, ip), _forward_codegen(False)
 
 
 @intrinsic
-def vec_forward_split(typingctx, W, wo, A, ao, O, oo, r, cp):
+def vec_forward_split(typingctx, W, wo, A, ao, O, oo, r, cn, ld):
     """vec_forward with the even and the odd inputs summed separately, then
     added: half the dependency chain (hidden layers, latency-bound)."""
     _check(W, A, O)
     ip = types.intp
-    return types.void(W, ip, A, ip, O, ip, ip, ip), _forward_codegen(True)
+    return types.void(W, ip, A, ip, O, ip, ip, ip, ip), _forward_codegen(True)
 
 
 @intrinsic
-def vec_update_forward(typingctx, W, wo, P, po, D, do, A, ao, O, oo, r, cp, alpha):
-    """W -= alpha * P[po:po+r] outer D[do:do+cp], fused with
-    O[oo:oo+cp] = A[ao:ao+r] @ W (the updated W)."""
+def vec_forward_sparse(typingctx, W, wo, A, ao, O, oo, I, m, cn, ld):
+    """vec_forward over the inputs listed in ``I[:m]`` (ascending) only:
+    ``O[oo:oo+cn] = sum over k < m of A[ao+I[k]] * W[wo + I[k]*ld:]``. With
+    the zero inputs left out of the list it gives vec_forward's sums bit
+    for bit (a term x * w with x = 0 adds a zero), up to the sign of a sum
+    that is exactly zero, for finite weights. The loss pass uses it on the
+    first layer (half of digits' pixels and four fifths of MNIST's are 0)."""
+    _check(W, A, O)
+    if not (isinstance(I, types.Array) and I.dtype == types.int64 and I.layout == "C"):
+        raise TypeError("vec_forward_sparse takes a C-contiguous int64 index array")
+    ip = types.intp
+    sig = types.void(W, ip, A, ip, O, ip, I, ip, ip, ip)
+
+    def codegen(context, builder, sig, args):
+        dt = sig.args[0].dtype
+        e = _Emit(context, builder, dt)
+        w0 = e.ptr(context, sig.args[0], args[0], args[1])
+        a0 = e.ptr(context, sig.args[2], args[2], args[3])
+        o0 = e.ptr(context, sig.args[4], args[4], args[5])
+        i0 = context.make_array(sig.args[6])(context, builder, args[6]).data
+        mv, cnv, ldv = args[7], args[8], args[9]
+        acc = [cgutils.alloca_once(builder, e.vty) for _ in range(PANEL)]
+        nvec = builder.udiv(cnv, e.const(e.V))
+
+        def body(start, nv):
+            col = builder.mul(start, e.const(e.V))
+            for v in range(nv):
+                builder.store(e.zero, acc[v])
+            with cgutils.for_range(builder, mv) as lk:
+                i = builder.load(builder.gep(i0, [lk.index]))
+                x = e.splat(builder.load(e.at(a0, i)))
+                row = e.at(w0, builder.add(builder.mul(i, ldv), col))
+                for v in range(nv):
+                    w = e.load(e.at(row, e.const(v * e.V)))
+                    builder.store(e.fma(w, x, builder.load(acc[v])), acc[v])
+            for v in range(nv):
+                e.store(builder.load(acc[v]), e.at(o0, builder.add(col, e.const(v * e.V))))
+
+        e.panels(nvec, body)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def vec_update_forward(typingctx, W, wo, P, po, D, do, A, ao, O, oo, r, cn, ld, alpha):
+    """W -= alpha * P[po:po+r] outer D[do:do+cn], fused with
+    O[oo:oo+cn] = A[ao:ao+r] @ W (the updated W); W the (r, cn) block at
+    W[wo:] with rows ``ld`` elements apart."""
     dt = _check(W, P, D, A, O)
     ip = types.intp
-    sig = types.void(W, ip, P, ip, D, ip, A, ip, O, ip, ip, ip, dt)
+    sig = types.void(W, ip, P, ip, D, ip, A, ip, O, ip, ip, ip, ip, dt)
 
     def codegen(context, builder, sig, args):
         e = _Emit(context, builder, dt)
-        (w0, p0, d0, a0, o0), (rv, cpv, alv) = e.operands(context, sig, args)
+        (w0, p0, d0, a0, o0), (rv, cnv, ldv, alv) = e.operands(context, sig, args)
         acc = [cgutils.alloca_once(builder, e.vty) for _ in range(PANEL)]
-        nvec = builder.udiv(cpv, e.const(e.V))
+        nvec = builder.udiv(cnv, e.const(e.V))
 
         nalpha = builder.fneg(alv)  # (-alpha) * p == -(alpha * p) exactly
 
@@ -347,7 +415,7 @@ def vec_update_forward(typingctx, W, wo, P, po, D, do, A, ao, O, oo, r, cp, alph
                 i = li.index
                 g = e.splat(builder.fmul(nalpha, builder.load(e.at(p0, i))))
                 x = e.splat(builder.load(e.at(a0, i)))
-                row = e.at(w0, builder.add(builder.mul(i, cpv), col))
+                row = e.at(w0, builder.add(builder.mul(i, ldv), col))
                 for v in range(nv):
                     pw = e.at(row, e.const(v * e.V))
                     # d is read from memory each time (a folded FMA operand): held in
@@ -496,86 +564,555 @@ def vec_sigmoid(typingctx, Z, zo, n):
     return sig, codegen
 
 
+@intrinsic
+def out_delta(typingctx, A, ao, Y, yo, D, do, n):
+    """D[do+j] = (A[ao+j] - Y[yo+j]) * A[ao+j] * (1 - A[ao+j]) for j < n, in
+    the arrays' dtype, left to right and without fast-math flags: every
+    kernel that computes an output delta gets the same bits."""
+    dt = _check(A, Y, D)
+    ip = types.intp
+    sig = types.void(A, ip, Y, ip, D, ip, ip)
+
+    def codegen(context, builder, sig, args):
+        e = _Emit(context, builder, dt)
+        (a0, y0, d0), (nv,) = e.operands(context, sig, args)
+        one = ir.Constant(e.f, 1.0)
+        with cgutils.for_range(builder, nv) as lj:
+            j = lj.index
+            o = builder.load(e.at(a0, j))
+            d = builder.fmul(builder.fmul(builder.fsub(o, builder.load(e.at(y0, j))), o), builder.fsub(one, o))
+            builder.store(d, e.at(d0, j))
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+# ============================================================ atomics
+# Threads that share one network meet at spin barriers on an int64 counter
+# (``_barrier``) and hand weight snapshots to the loss helper through int64
+# flags. Numba has no atomics in source, so these emit LLVM's atomic
+# instructions directly (sequentially consistent add, acquire loads, release
+# stores), plus the spin-wait hint (x86 ``pause``, ARM ``yield``) and
+# ``sched_yield`` for a long wait. Each flag sits on its own cache line of
+# the ``sync`` array (indices below are int64 elements).
+
+#: barrier arrivals; barrier number b of T threads is passed when it reaches b * T
+SYNC_COUNT = 0
+#: nonzero: every thread leaves at its next wait (a failed launch, Ctrl-C)
+SYNC_ABORT = 8
+#: the loss helper's two snapshot slots: 0 free, r + 1 holds the weights after record[r]
+SYNC_SLOT = 16  # and 24
+#: the training thread has finished (the helper empties the slots and returns)
+SYNC_DONE = 32
+#: the helper found a NaN loss: the training thread stops the network
+SYNC_STOP = 40
+#: nonzero: ``train`` hands snapshots to a loss helper
+SYNC_HELPER = 48
+#: length of a sync array
+SYNC_LEN = 64
+#: spin-wait hints between two ``sched_yield`` calls (and abort checks) of
+#: the loss helper waiting for a snapshot (it waits most of an epoch)
+SPIN_YIELD = 256
+#: the same in a team's barrier wait (``meta[L, 3]``; a negative value spins
+#: without the hint): a partner waiting for this core gets it after a
+#: microsecond or so. On the 2-core VM, in rounds where other processes held
+#: a core, 32 spins gave 0.82x of one thread, 256 spins 0.73x
+TEAM_SPIN = 32
+
+
+def _elem_ptr(context, builder, aryty, ary, idx):
+    data = context.make_array(aryty)(context, builder, ary).data
+    return builder.gep(data, [idx])
+
+
+def _check_sync(arr):
+    if not (isinstance(arr, types.Array) and arr.dtype == types.int64 and arr.ndim == 1 and arr.layout == "C"):
+        raise TypeError("fastbp sync arrays are 1-D C-contiguous int64")
+
+
+@intrinsic
+def atomic_add(typingctx, arr, idx, val):
+    """arr[idx] += val atomically (sequentially consistent); returns the old value."""
+    _check_sync(arr)
+    sig = types.int64(arr, types.intp, types.int64)
+
+    def codegen(context, builder, sig, args):
+        p = _elem_ptr(context, builder, sig.args[0], args[0], args[1])
+        return builder.atomic_rmw("add", p, args[2], "seq_cst")
+
+    return sig, codegen
+
+
+@intrinsic
+def atomic_load(typingctx, arr, idx):
+    """arr[idx] with acquire ordering."""
+    _check_sync(arr)
+    sig = types.int64(arr, types.intp)
+
+    def codegen(context, builder, sig, args):
+        p = _elem_ptr(context, builder, sig.args[0], args[0], args[1])
+        return builder.load_atomic(p, "acquire", 8)
+
+    return sig, codegen
+
+
+@intrinsic
+def atomic_store(typingctx, arr, idx, val):
+    """arr[idx] = val with release ordering."""
+    _check_sync(arr)
+    sig = types.void(arr, types.intp, types.int64)
+
+    def codegen(context, builder, sig, args):
+        p = _elem_ptr(context, builder, sig.args[0], args[0], args[1])
+        builder.store_atomic(args[2], p, "release", 8)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+_MACHINE = platform.machine().lower()
+
+
+@intrinsic
+def cpu_relax(typingctx):
+    """The spin-wait hint: ``pause`` on x86, ``yield`` on ARM, nothing elsewhere."""
+    sig = types.void()
+
+    def codegen(context, builder, sig, args):
+        void = ir.FunctionType(ir.VoidType(), [])
+        if _MACHINE in ("x86_64", "amd64", "i386", "i686"):
+            builder.call(cgutils.get_or_insert_function(builder.module, void, "llvm.x86.sse2.pause"), [])
+        elif _MACHINE in ("aarch64", "arm64"):
+            builder.asm(void, "yield", "", [], True)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def os_yield(typingctx):
+    """``sched_yield()`` (POSIX; nothing on Windows): lets another runnable
+    thread have this core during a long wait."""
+    sig = types.void()
+
+    def codegen(context, builder, sig, args):
+        if not sys.platform.startswith("win"):
+            fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.IntType(32), []), "sched_yield")
+            builder.call(fn, [])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@njit(inline="always", **_EXACT)
+def _barrier(sync, target, spin):
+    """Arrives at a barrier and waits until ``target`` arrivals have been
+    counted (this thread's b-th barrier of T threads: target b * T). Spins
+    with the pause hint (none for a negative ``spin``), yielding the core
+    every ``|spin|`` spins; returns False when the team is aborted."""
+    atomic_add(sync, SYNC_COUNT, 1)
+    spins = 0
+    hint = spin > 0
+    every = spin if hint else -spin
+    while atomic_load(sync, SYNC_COUNT) < target:
+        if hint:
+            cpu_relax()
+        spins += 1
+        if spins >= every:
+            if atomic_load(sync, SYNC_ABORT) != 0:
+                return False
+            os_yield()
+            spins = 0
+    return True
+
+
 # ------------------------------------------------ per-sample SGD, any depth
-# One network's weights are one flat buffer Wn (layout in _numba_simd: layer
-# l row-major (r, cp) at geo[l, 0], c columns padded to cp); geo[l] = (woff,
-# r, c, cp). Its scratch S is one flat buffer: activation row l at l * wp,
-# delta row l at (L + 1 + l) * wp (row 0 unused: the first layer reads X).
-@njit(inline="always", **_OPTS)
-def _train(Wn, geo, wp, X, Y, alpha, one, S):
+# ``meta`` describes one network shape (numba_backend._Layout): row l < L is
+# (woff, r, c, cp) of layer l (offset of its (r, cp) block in a network's flat
+# weights Wn, rows, used and padded columns); row L is (wp, stride, unit,
+# spin): wp elements per activation or delta row (a whole number of cache
+# lines, at least the widest layer), stride the elements of one network's
+# weights, and for ``train_team`` the vectors of a cache line (threads split
+# layers in such units) and the spins of a barrier wait between yields.
+# A network's scratch S holds activation row l at l * wp and delta row l at
+# (L + 1 + l) * wp (row 0 unused: the first layer reads X directly).
+
+#: the loss sums the squared errors of this many samples at a time, then the
+#: block sums in order: the same bits whether one thread or several compute it
+LOSS_BLOCK = 256
+#: vectors per cache line: threads sharing a layer split it in whole lines
+LINE_VECS = 2
+
+
+@njit(inline="always", **_EXACT)
+def _epoch(Wn, meta, X, Y, alpha, S):
     """Per-sample SGD over every row of X, in order, for one network."""
-    L = geo.shape[0]
+    L = meta.shape[0] - 1
+    wp = meta[L, 0]
     N, nx = X.shape
+    ny = Y.shape[1]
     dl = (L + 1) * wp
-    w0, r0, c0, cp0 = geo[0, 0], geo[0, 1], geo[0, 2], geo[0, 3]
-    vec_forward(Wn, w0, X, 0, S, wp, r0, cp0)
+    w0, r0, c0, cp0 = meta[0, 0], meta[0, 1], meta[0, 2], meta[0, 3]
+    vec_forward(Wn, w0, X, 0, S, wp, r0, cp0, cp0)
     vec_sigmoid(S, wp, c0)
     for n in range(N):
         for l in range(1, L):
-            vec_forward_split(Wn, geo[l, 0], S, l * wp, S, (l + 1) * wp, geo[l, 1], geo[l, 3])
-            vec_sigmoid(S, (l + 1) * wp, geo[l, 2])
-        ao = L * wp
-        do = dl + L * wp
-        for j in range(geo[L - 1, 2]):
-            o = S[ao + j]
-            S[do + j] = (o - Y[n, j]) * o * (one - o)
+            cp = meta[l, 3]
+            vec_forward_split(Wn, meta[l, 0], S, l * wp, S, (l + 1) * wp, meta[l, 1], cp, cp)
+            vec_sigmoid(S, (l + 1) * wp, meta[l, 2])
+        out_delta(S, L * wp, Y, n * ny, S, dl + L * wp, ny)
         for l in range(L - 1, 0, -1):
-            vec_backward(Wn, geo[l, 0], S, l * wp, S, dl + (l + 1) * wp, S, dl + l * wp, geo[l, 1], geo[l, 3], alpha)
+            vec_backward(Wn, meta[l, 0], S, l * wp, S, dl + (l + 1) * wp, S, dl + l * wp, meta[l, 1], meta[l, 3], alpha)
         if n + 1 < N:
             # this sample's first-layer update fused with the next sample's
             # first-layer product (each first-layer weight touched once)
-            vec_update_forward(Wn, w0, X, n * nx, S, dl + wp, X, (n + 1) * nx, S, wp, r0, cp0, alpha)
+            vec_update_forward(Wn, w0, X, n * nx, S, dl + wp, X, (n + 1) * nx, S, wp, r0, cp0, cp0, alpha)
             vec_sigmoid(S, wp, c0)
         else:
             vec_update(Wn, w0, X, n * nx, S, dl + wp, r0, cp0, alpha)
 
 
-@njit(inline="always", **_OPTS)
-def _loss(Wn, geo, wp, X, Y, S):
-    """The reference loss ``0.5 * sum((forward(X) - Y) ** 2)`` of one network
-    (summed in float64), or NaN when the loss or any weight is not finite.
-    Uses the network's scratch S like ``_train`` (which starts afresh)."""
-    L = geo.shape[0]
+@njit(**_EXACT)
+def _block_sum(Wn, meta, X, Y, S, so, b, nz):
+    """The squared errors of the samples of loss block ``b``, summed in
+    float64 in sample order (the forward pass of each sample as in
+    training, the first layer over the nonzero inputs only; activation rows
+    at ``S[so + l * wp]``; ``nz`` an int64 scratch row of X's width)."""
+    L = meta.shape[0] - 1
+    wp = meta[L, 0]
     N, nx = X.shape
-    w0, r0, c0, cp0 = geo[0, 0], geo[0, 1], geo[0, 2], geo[0, 3]
-    ao = L * wp
+    ny = Y.shape[1]
+    w0, c0, cp0 = meta[0, 0], meta[0, 2], meta[0, 3]
     total = 0.0
-    for n in range(N):
-        vec_forward(Wn, w0, X, n * nx, S, wp, r0, cp0)
-        vec_sigmoid(S, wp, c0)
+    for n in range(b * LOSS_BLOCK, min(N, (b + 1) * LOSS_BLOCK)):
+        m = 0
+        for i in range(nx):  # the sample's nonzero inputs (branch-free)
+            nz[m] = i
+            m += X[n, i] != 0
+        vec_forward_sparse(Wn, w0, X, n * nx, S, so + wp, nz, m, cp0, cp0)
+        vec_sigmoid(S, so + wp, c0)
         for l in range(1, L):
-            vec_forward_split(Wn, geo[l, 0], S, l * wp, S, (l + 1) * wp, geo[l, 1], geo[l, 3])
-            vec_sigmoid(S, (l + 1) * wp, geo[l, 2])
-        for j in range(geo[L - 1, 2]):
-            e = float(S[ao + j]) - float(Y[n, j])
-            total += e * e
-    wsum = 0.0
-    for i in range(Wn.shape[0]):
-        wsum += Wn[i]
-    if not (np.isfinite(total) and np.isfinite(wsum)):
+            cp = meta[l, 3]
+            vec_forward_split(Wn, meta[l, 0], S, so + l * wp, S, so + (l + 1) * wp, meta[l, 1], cp, cp)
+            vec_sigmoid(S, so + (l + 1) * wp, meta[l, 2])
+        s = 0.0
+        for j in range(ny):
+            e = float(S[so + L * wp + j]) - float(Y[n, j])
+            s += e * e
+        total += s
+    return total
+
+
+@njit(**_OPTS)
+def _zero_sum(Wn, i0, i1):
+    """0.0 when Wn[i0:i1] is finite, else NaN (sum of w * 0)."""
+    s = 0.0
+    for i in range(i0, i1):
+        s += Wn[i] * 0.0
+    return s
+
+
+@njit(**_EXACT)
+def _loss(Wn, meta, X, Y, S):
+    """The reference loss ``0.5 * sum((forward(X) - Y) ** 2)`` of one
+    network (block sums added in order), or NaN when the loss or any weight
+    is not finite. Uses S's activation rows (``_epoch`` starts afresh)."""
+    total = 0.0
+    nz = np.empty(X.shape[1], np.int64)
+    for b in range((X.shape[0] + LOSS_BLOCK - 1) // LOSS_BLOCK):
+        total += _block_sum(Wn, meta, X, Y, S, 0, b, nz)
+    if not (np.isfinite(total) and _zero_sum(Wn, 0, Wn.shape[0]) == 0.0):
         return np.nan
     return 0.5 * total
 
 
-@njit(**_OPTS)
-def train(slab, geo, wp, X, Y, alphas, one, scratch, epochs, record, losses):
+@njit(inline="always", **_EXACT)
+def _hand_off(Wn, snap, sync, r):
+    """Copies the weights into a free snapshot slot for the loss helper and
+    publishes record ``r`` there; False when both slots are busy."""
+    for s in range(2):
+        if atomic_load(sync, SYNC_SLOT + 8 * s) == 0:
+            dst = snap[s]
+            for i in range(Wn.shape[0]):
+                dst[i] = Wn[i]
+            atomic_store(sync, SYNC_SLOT + 8 * s, r + 1)
+            return True
+    return False
+
+
+@njit(**_EXACT)
+def train(slab, meta, X, Y, alphas, scratch, epochs, record, losses, sync, snap):
     """``epochs`` epochs of per-sample SGD for each network k (row k of slab
-    and scratch, alphas[k]), one network after the other; after epoch
-    ``record[r]`` network k's loss goes to ``losses[k, r]``. A network whose
-    loss is NaN (diverged) stops; its remaining losses are NaN."""
+    and scratch, alpha ``alphas[k]`` cast to the weights' dtype), one network
+    after the other; after epoch ``record[r]`` network k's loss goes to
+    ``losses[k, r]``. A network whose loss is NaN (diverged) stops; the
+    caller fills ``losses`` with NaN beforehand.
+
+    With ``sync[SYNC_HELPER]`` set (one network), the weights after a
+    recorded epoch are copied into a free slot of ``snap`` for the loss
+    helper thread (``loss_helper``) and training goes straight on; the loss
+    is computed here only when both slots are still busy."""
     R = record.shape[0]
+    helper = sync[SYNC_HELPER] != 0
     for k in range(slab.shape[0]):
-        Wn, S, alpha = slab[k], scratch[k], alphas[k]
+        Wn, S = slab[k], scratch[k]
+        alpha = slab.dtype.type(alphas[k])
         r = 0
         for e in range(1, epochs + 1):
-            _train(Wn, geo, wp, X, Y, alpha, one, S)
+            _epoch(Wn, meta, X, Y, alpha, S)
             if r < R and record[r] == e:
-                losses[k, r] = _loss(Wn, geo, wp, X, Y, S)
+                if not (helper and _hand_off(Wn, snap, sync, r)):
+                    losses[k, r] = _loss(Wn, meta, X, Y, S)
+                    if np.isnan(losses[k, r]):
+                        break
                 r += 1
-                if np.isnan(losses[k, r - 1]):
-                    break
-        for q in range(r, R):  # not reached: the network diverged
-            losses[k, q] = np.nan
+            if helper and atomic_load(sync, SYNC_STOP) != 0:
+                break
+    if helper:
+        atomic_store(sync, SYNC_DONE, 1)
+
+
+@njit(**_EXACT)
+def loss_helper(snap, meta, X, Y, S, losses, sync):
+    """The loss helper of a one-network ``train`` call, run on another
+    thread: computes the loss of each snapshot ``train`` publishes into
+    ``losses[0, r]``, frees the slot, and returns 0 once ``train`` is done
+    and both slots are empty (-1 when aborted). A NaN loss sets SYNC_STOP."""
+    spins = 0
+    while True:
+        done: bool = atomic_load(sync, SYNC_DONE) != 0  # read before the slots: a slot filled before DONE is seen below
+        busy = False
+        for s in range(2):
+            v = atomic_load(sync, SYNC_SLOT + 8 * s)
+            if v > 0:
+                x = _loss(snap[s], meta, X, Y, S)
+                losses[0, v - 1] = x
+                if np.isnan(x):
+                    atomic_store(sync, SYNC_STOP, 1)
+                atomic_store(sync, SYNC_SLOT + 8 * s, 0)
+                busy = True
+        if busy:
+            spins = 0
+            continue
+        if done:
+            return 0
+        cpu_relax()
+        spins += 1
+        if spins >= SPIN_YIELD:
+            if atomic_load(sync, SYNC_ABORT) != 0:
+                return -1
+            os_yield()
+            spins = 0
+
+
+# ------------------------------------------- one network on several threads
+# ``train_team`` is run by T threads at once (thread ``tid``), all on the one
+# network of ``slab``. Layers 0 .. R-1 are split between the threads, per
+# sample: by columns for the forward product and by the matching rows of the
+# next layer for its hidden delta and update (thread t owns the same whole
+# cache lines of columns of W[l] as rows of W[l+1], ``_share``), so the
+# first layer's update needs only the deltas this thread computed. Layers
+# R .. L-1 (``rep_from``; small ones, chosen by the backend) are held by
+# every thread: thread 0 trains the copy in ``slab``, thread t > 0 its own
+# copy in ``rep[t]``, and each computes their forward products, the output
+# delta and their hidden deltas whole, with the same arithmetic (the copies
+# stay bit for bit equal). A split hidden layer would move its weights
+# between the cores every sample (its update is split by rows, its forward
+# product by columns); a held one costs its work on every thread instead.
+# Barriers per sample: one after each split forward layer (its activations
+# complete) and one before each split backward layer but the first:
+# 2R - 2 for R >= 2, one for R = 1 (784-300-100-10 holds 300-100-10 on every
+# thread: one barrier), none for a single layer. Every weight gets the same
+# arithmetic in the same order as in ``train``, so the weights are bit for
+# bit those of one thread.
+#
+# Shared scratch ``sh``: activation row l at l * wp (l = 1 .. R), a second
+# row for layer 1 at (L + 1) * wp (R = 1: samples alternate between the two,
+# since the held layers of sample n still read layer 1 while another thread
+# writes sample n + 1's), split delta row l at (L + 2 + l) * wp. Private
+# scratch ``pr[t]``: activation row l at l * wp (l = R + 1 .. L), delta row
+# l at (L + 1 + l) * wp (l = R .. L), a loss pass's rows from (2 L + 2) wp.
+
+
+@njit(inline="always", **_EXACT)
+def _share(nvec, tid, T, unit):
+    """Vectors [v0, v1) of a layer's ``nvec`` that thread tid owns: the
+    layer split in units of ``unit`` vectors (a cache line) as evenly as
+    they go."""
+    units = (nvec + unit - 1) // unit
+    v0 = min(nvec, (units * tid // T) * unit)
+    v1 = min(nvec, (units * (tid + 1) // T) * unit)
+    return v0, v1
+
+
+@njit(**_EXACT)
+def train_team(slab, meta, X, Y, alphas, sh, pr, rep, epochs, record, losses, part, sync, tid, T, rep_from):
+    """Thread ``tid`` of T training the one network of ``slab`` together
+    (see above), layers ``rep_from`` .. L-1 held whole by every thread;
+    losses as in ``train`` (thread 0 writes them; the loss pass is split by
+    blocks of samples). ``part`` holds the loss blocks' sums and T
+    finiteness checks. Returns 0, or -1 when the team was aborted."""
+    L = meta.shape[0] - 1
+    wp, unit, spin = meta[L, 0], meta[L, 2], meta[L, 3]
+    R = max(1, min(rep_from, L - 1)) if L >= 2 else 1
+    Wn = slab[0]
+    P = pr[tid]
+    V = 32 // slab.itemsize
+    alpha = slab.dtype.type(alphas[0])
+    N, nx = X.shape
+    ny = Y.shape[1]
+    nR = record.shape[0]
+    nblocks = (N + LOSS_BLOCK - 1) // LOSS_BLOCK
+    w0, r0, c0, cp0 = meta[0, 0], meta[0, 1], meta[0, 2], meta[0, 3]
+    v0, v1 = _share(cp0 // V, tid, T, unit)
+    col0, ncol0 = v0 * V, (v1 - v0) * V
+    dsh = L + 2  # shared (split) delta row l at (dsh + l) * wp
+    dpr = L + 1  # private delta row l at (dpr + l) * wp
+    # the held layers R .. L-1: thread 0's in slab, the others' copies in rep
+    Wr, base = Wn, 0
+    if L >= 2 and tid > 0:
+        Wr, base = rep[tid], meta[R, 0]
+        for i in range(meta[L, 1] - base):
+            Wr[i] = Wn[base + i]
+    # layer 1's activations (R = 1: the row alternates per sample) and the
+    # delta the first layer's update reads
+    a1 = wp
+    a1_other = (L + 1) * wp if (L >= 2 and R == 1) else wp
+    D1, d1 = (P, (dpr + 1) * wp) if (L >= 2 and R == 1) else (sh, (dsh + 1) * wp)
+    nbar = 0
+    r = 0
+    for e in range(1, epochs + 1):
+        if ncol0 > 0:
+            vec_forward(Wn, w0 + col0, X, 0, sh, a1 + col0, r0, ncol0, cp0)
+            vec_sigmoid(sh, a1 + col0, ncol0)
+        for n in range(N):
+            if L == 1:
+                cnt = min(c0, col0 + ncol0) - col0
+                if cnt > 0:
+                    out_delta(sh, a1 + col0, Y, n * ny + col0, sh, (dsh + 1) * wp + col0, cnt)
+            else:
+                nbar += 1
+                if not _barrier(sync, nbar * T, spin):
+                    return -1
+                for l in range(1, R):  # split hidden layers: this thread's columns
+                    ain = a1 if l == 1 else l * wp
+                    cp = meta[l, 3]
+                    u0, u1 = _share(cp // V, tid, T, unit)
+                    if u1 > u0:
+                        out = (l + 1) * wp + u0 * V
+                        vec_forward_split(Wn, meta[l, 0] + u0 * V, sh, ain, sh, out, meta[l, 1], (u1 - u0) * V, cp)
+                        vec_sigmoid(sh, out, (u1 - u0) * V)
+                    nbar += 1
+                    if not _barrier(sync, nbar * T, spin):
+                        return -1
+                # the held layers, whole, on this thread's copy
+                aR = a1 if R == 1 else R * wp
+                for l in range(R, L):
+                    cp = meta[l, 3]
+                    if l == R:
+                        vec_forward_split(Wr, meta[l, 0] - base, sh, aR, P, (l + 1) * wp, meta[l, 1], cp, cp)
+                    else:
+                        vec_forward_split(Wr, meta[l, 0] - base, P, l * wp, P, (l + 1) * wp, meta[l, 1], cp, cp)
+                    vec_sigmoid(P, (l + 1) * wp, meta[l, 2])
+                out_delta(P, L * wp, Y, n * ny, P, (dpr + L) * wp, ny)
+                for l in range(L - 1, R - 1, -1):
+                    cp = meta[l, 3]
+                    dn, dl = (dpr + l + 1) * wp, (dpr + l) * wp
+                    if l == R:
+                        vec_backward(Wr, meta[l, 0] - base, sh, aR, P, dn, P, dl, meta[l, 1], cp, alpha)
+                    else:
+                        vec_backward(Wr, meta[l, 0] - base, P, l * wp, P, dn, P, dl, meta[l, 1], cp, alpha)
+                # split hidden layers, top down: this thread's rows
+                for l in range(R - 1, 0, -1):
+                    if l < R - 1:
+                        nbar += 1
+                        if not _barrier(sync, nbar * T, spin):
+                            return -1
+                    Dn, dn = (P, (dpr + R) * wp) if l == R - 1 else (sh, (dsh + l + 1) * wp)
+                    u0, u1 = _share(meta[l - 1, 3] // V, tid, T, unit)
+                    i0 = u0 * V
+                    i1 = min(u1 * V, meta[l, 1])
+                    if i1 > i0:
+                        al = a1 if l == 1 else l * wp
+                        cp = meta[l, 3]
+                        vec_backward(
+                            Wn, meta[l, 0] + i0 * cp, sh, al + i0, Dn, dn, sh, (dsh + l) * wp + i0, i1 - i0, cp, alpha
+                        )
+            # the first layer: this thread's columns, fused with the next sample's product
+            if ncol0 > 0:
+                if n + 1 < N:
+                    vec_update_forward(
+                        Wn,
+                        w0 + col0,
+                        X,
+                        n * nx,
+                        D1,
+                        d1 + col0,
+                        X,
+                        (n + 1) * nx,
+                        sh,
+                        a1_other + col0,
+                        r0,
+                        ncol0,
+                        cp0,
+                        alpha,
+                    )
+                    vec_sigmoid(sh, a1_other + col0, ncol0)
+                else:  # the update alone, as a fused pass whose product goes to a private row
+                    vec_update_forward(
+                        Wn,
+                        w0 + col0,
+                        X,
+                        n * nx,
+                        D1,
+                        d1 + col0,
+                        X,
+                        n * nx,
+                        P,
+                        (2 * L + 2) * wp + col0,
+                        r0,
+                        ncol0,
+                        cp0,
+                        alpha,
+                    )
+            a1, a1_other = a1_other, a1
+        if r < nR and record[r] == e:
+            nbar += 1
+            if not _barrier(sync, nbar * T, spin):
+                return -1
+            nz = np.empty(nx, np.int64)
+            for b in range(nblocks * tid // T, nblocks * (tid + 1) // T):
+                part[b] = _block_sum(Wn, meta, X, Y, P, (2 * L + 2) * wp, b, nz)
+            stride = Wn.shape[0]
+            part[nblocks + tid] = _zero_sum(Wn, stride * tid // T, stride * (tid + 1) // T)
+            nbar += 1
+            if not _barrier(sync, nbar * T, spin):
+                return -1
+            loss = _team_loss(part, nblocks, T)
+            if tid == 0:
+                losses[0, r] = loss
+            r += 1
+            nbar += 1  # every thread has read ``part`` before the next loss pass writes it
+            if not _barrier(sync, nbar * T, spin):
+                return -1
+            if np.isnan(loss):
+                break
+    return 0
+
+
+@njit(**_EXACT)
+def _team_loss(part, nblocks, T):
+    """The loss from the block sums in order (as ``_loss`` adds them) and
+    the T finiteness checks."""
+    total = 0.0
+    for b in range(nblocks):
+        total += part[b]
+    fin = 0.0
+    for t in range(T):
+        fin += part[nblocks + t]
+    if not (np.isfinite(total) and fin == 0.0):
+        return np.nan
+    return 0.5 * total
 
 
 # ------------------------------------------------------ single kernels

@@ -164,6 +164,12 @@ class Backend(abc.ABC):
         """Versions and hardware this backend runs on, for ``fastbp info``."""
         return {"name": self.name}
 
+    def with_threads(self, threads: int | None) -> Backend:
+        """This backend with training calls on at most ``threads`` CPU
+        threads (None: the backend's own choice). Backends that run no CPU
+        threads of their own return themselves."""
+        return self
+
     # ------------------------------------------------------ per-layer kernels
     @abc.abstractmethod
     def forward(self, W: Sequence[Any], X1: Any, *, activation: str = "sigmoid", output: str = "sigmoid") -> list:

@@ -16,8 +16,12 @@ Numba's on-disk cache, ``cache=True``) on its first call.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import os
+import threading
+import time
+from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -81,6 +85,15 @@ def _aligned_zeros(n, dtype, align=128):
     return buf[start : start + size].view(dtype)
 
 
+#: a team holds the layers after the first whole on every thread when they
+#: have at most this fraction of the weights (``_Layout.held_from``)
+HELD_FRACTION = 0.25
+#: a layer this wide (columns) or wider has its rows padded to whole cache
+#: lines, not just vectors: threads that split its columns at line
+#: boundaries then never write the same line
+WIDE_ROW = 64
+
+
 @functools.lru_cache(maxsize=64)
 def _layout(dims, dtype):
     """The (cached) _Layout of one network shape and dtype."""
@@ -90,11 +103,12 @@ def _layout(dims, dtype):
 class _Layout:
     """Where one network's weights and scratch live in the flat per-network
     buffers of the compiled epoch (see the "explicit vectors" section of
-    ``_numba_kernels``): layer l row-major ``(r, cp)`` at ``geo[l, 0]``, its
+    ``_numba_kernels``): layer l row-major ``(r, cp)`` at ``meta[l, 0]``, its
     c columns zero-padded to ``cp`` (a whole number of vectors), each layer
     64-byte aligned; each network's weights and scratch take a multiple of
     128 bytes (two cache lines), so networks trained by different threads
-    never share a line."""
+    never share a line. ``meta`` (the kernels' description of the shape) has
+    one more row: ``(wp, stride, line vectors, barrier spins)``."""
 
     def __init__(self, dims, dtype):
         dtype = np.dtype(dtype)
@@ -105,14 +119,24 @@ class _Layout:
         off = 0
         for l in range(L):
             r, c = int(dims[l]), int(dims[l + 1])
-            cp = _round_up(c, V)
+            cp = _round_up(c, line if c >= WIDE_ROW else V)
             self.parts.append((off, r, c, cp))
             off = _round_up(off + r * cp, line)
-        self.geo = np.array(self.parts, np.int64)
+        self.L = L
         self.stride = _round_up(off, pair)
-        self.wp = _round_up(int(max(dims)), V)
+        self.wp = _round_up(int(max(dims)), line)
+        k = _k()
+        self.meta = np.array([*self.parts, (self.wp, self.stride, k.LINE_VECS, k.TEAM_SPIN)], np.int64)
         self.scratch = _round_up(2 * (L + 1) * self.wp, pair)
+        self.pair = pair
         self.dtype = dtype
+        #: multiply-adds of one per-sample step (forward, hidden deltas, update)
+        self.macs = 2 * sum(r * c for _, r, c, _ in self.parts) + sum(r * c for _, r, c, _ in self.parts[1:])
+        #: multiply-adds of one sample's forward pass (the loss)
+        self.forward_macs = sum(r * c for _, r, c, _ in self.parts)
+        self.no_snap = np.zeros((2, 1), dtype)
+        #: per kind of choice ("team", "helper"): the faster of it and one thread
+        self.tuners = {"team": _Tuner(), "helper": _Tuner()}
 
     def buffers(self, K):
         """Zeroed (K, stride) weights and (K, scratch) scratch, both 128-byte
@@ -124,74 +148,310 @@ class _Layout:
         views = [slab[:, off : off + r * cp].reshape(K, r, cp)[:, :, :c] for off, r, c, cp in self.parts]
         return slab, both[n:].reshape(K, self.scratch), views
 
+    def held_from(self) -> int:
+        """The first layer a team holds whole on every thread (``train_team``'s
+        ``rep_from``): the smallest l >= 1 whose layers l .. L-1 have at most
+        HELD_FRACTION of the weights (784-300-100-10: 1, the 300-100-10
+        part, 12% of the weights; 256-256-256-10: 2)."""
+        sizes = [r * cp for _, r, _, cp in self.parts]
+        for l in range(1, self.L):
+            if sum(sizes[l:]) <= HELD_FRACTION * sum(sizes):
+                return l
+        return max(1, self.L - 1)
+
+    def team_barriers(self) -> int:
+        """Barriers per step of a team (at least 1): one per split forward
+        layer and one before each split backward layer but the first."""
+        R = self.held_from() if self.L >= 2 else 0
+        return max(1, R if R <= 1 else 2 * R - 2)
+
+    def team_buffers(self, T, N):
+        """Zeroed scratch of a ``train_team`` call of T threads on N samples:
+        shared rows, each thread's private rows and copy of the held layers
+        (each a multiple of 128 bytes), the loss blocks' sums."""
+        L, wp = self.L, self.wp
+        sh = _aligned_zeros(_round_up((2 * L + 3) * wp, self.pair), self.dtype)
+        prow = _round_up((3 * L + 4) * wp, self.pair)
+        pr = _aligned_zeros(T * prow, self.dtype).reshape(T, prow)
+        held = self.stride - (self.parts[self.held_from()][0] if L >= 2 else self.stride)
+        rrow = _round_up(max(held, 1), self.pair)
+        rep = _aligned_zeros(T * rrow, self.dtype).reshape(T, rrow)
+        part = np.zeros(-(-N // _k().LOSS_BLOCK) + T)
+        return sh, pr, rep, part
+
+
+class _Tuner:
+    """Picks the faster of two ways to run a shape's training calls (they
+    give the same bits) from the measured seconds per step, each option's
+    best of its last 3 calls: each is tried first, then the faster is kept
+    and the other tried again after 8, 16, 32, ... calls (the machine's load
+    changes: on a busy machine threads that wait for each other at barriers
+    lose to one thread)."""
+
+    KEEP = 3
+
+    def __init__(self):
+        self.rates: dict = {}  # option -> seconds per step of its last KEEP calls
+        self.calls = 0
+        self.next_probe = 8
+        self.wait = 8
+        self.lock = threading.Lock()
+
+    def rate(self, option) -> float:
+        return min(self.rates[option])
+
+    def pick(self, first, second):
+        with self.lock:
+            self.calls += 1
+            for option in (first, second):
+                if option not in self.rates:
+                    return option
+            best, other = (first, second) if self.rate(first) <= self.rate(second) else (second, first)
+            if self.calls >= self.next_probe:
+                self.wait *= 2
+                self.next_probe = self.calls + self.wait
+                return other
+            return best
+
+    def record(self, option, seconds_per_step: float) -> None:
+        with self.lock:
+            self.rates[option] = [*self.rates.get(option, [])[1 - self.KEEP :], seconds_per_step]
+
 
 class _Packed:
-    """The numba backend's private state of a ``Params``: the layout and the
-    packed weights and scratch of its K networks."""
+    """The numba backend's private state of a ``Params``: the layout, the
+    packed weights and scratch of its K networks, and (made on first use)
+    the sync flags, snapshots and scratch of a loss helper thread."""
 
-    __slots__ = ("layout", "scratch", "slab")
+    __slots__ = ("helper", "layout", "scratch", "slab", "sync")
 
     def __init__(self, layout, slab, scratch):
         self.layout, self.slab, self.scratch = layout, slab, scratch
+        self.sync = _sync_array()
+        self.helper = None  # (snap, scratch) of the loss helper
 
 
-_pool: ThreadPoolExecutor | None = None
+def _sync_array():
+    """A zeroed int64 array of the kernels' sync flags, 128-byte aligned."""
+    return _aligned_zeros(_k().SYNC_LEN, np.dtype(np.int64))
+
+
+# ------------------------------------------------------------- threads
+#: the automatic mode splits each step of one network over every core from
+#: this many multiply-adds per step and per barrier of the team's step
+#: (``_Layout.team_barriers``). Measured on the 2-core VM (python -m
+#: benchmarks.wide_threads --sizes, rounds with both cores free): 784-128-10,
+#: 206 k a barrier, 0.94x one thread; 512-256-10, 271 k, 1.29x;
+#: 784-300-100-10, 567 k, 1.32x; 256-256-256-10, 169 k (two barriers), 0.78x
+TEAM_MIN_MACS = 250_000
+#: a call with fewer multiply-adds than this runs on one thread whatever the
+#: setting (starting the threads would cost more than they save)
+TEAM_MIN_CALL_MACS = 20_000_000
+#: automatic mode times calls of at least this many multiply-adds to choose
+#: between threads and one thread (``_Tuner``)
+TUNE_MIN_MACS = 50_000_000
+#: a thread of a team that has not started after this many seconds aborts the call
+START_TIMEOUT = 10.0
+
+_F64 = np.dtype(np.float64)
+#: the losses of a call of one network that records none: (0, 1), nothing to write
+_NO_LOSS = np.empty((1, 0))
+
+_pool: ThreadPoolExecutor | None = None  # networks of a many-network call
+_team_pool: ThreadPoolExecutor | None = None  # the threads of one network (one call at a time)
+_helper_pool: ThreadPoolExecutor | None = None  # loss helpers
+_team_lock = threading.Lock()
+_pool_lock = threading.Lock()
 
 
 def _threads() -> int:
-    return max(1, numba.config.NUMBA_NUM_THREADS)
+    """Every core numba may use (``NUMBA_NUM_THREADS``, by default the CPU count)."""
+    return max(1, numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
+
+
+def _executor(which: str, workers: int = 0) -> ThreadPoolExecutor:
+    """The pool for networks, team threads (at least ``workers`` of them) or loss helpers."""
+    global _pool, _team_pool, _helper_pool
+    with _pool_lock:
+        if which == "team":
+            if _team_pool is None or _team_pool._max_workers < workers:
+                if _team_pool is not None:
+                    _team_pool.shutdown(wait=False)
+                _team_pool = ThreadPoolExecutor(max_workers=max(workers, _threads()), thread_name_prefix="fastbp-team")
+            return _team_pool
+        if which == "helper":
+            if _helper_pool is None:
+                _helper_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="fastbp-loss")
+            return _helper_pool
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=_threads(), thread_name_prefix="fastbp-numba")
+        return _pool
 
 
 def _map(fn, parts) -> None:
     """Runs ``fn(part)`` for every part, on the pool's threads (the compiled
     kernels release the GIL), and waits for all of them."""
-    global _pool
     if len(parts) == 1:
         fn(parts[0])
         return
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=_threads(), thread_name_prefix="fastbp-numba")
-    for f in [_pool.submit(fn, p) for p in parts]:
+    pool = _executor("networks")
+    for f in [pool.submit(fn, p) for p in parts]:
         f.result()
 
 
-def _train(P: Params, X1, Y, alphas, epochs: int, record) -> np.ndarray:
-    """``NumbaBackend.train``: the compiled ``train`` over groups of networks on the pool's threads."""
+def _train_many(P: Params, X1, Y, alphas, epochs, record, losses, groups: int) -> None:
+    """K networks, one compiled ``train`` call per group of networks, the
+    groups on the pool's threads."""
     imp = P.impl
     lay = imp.layout
-    K = P.K
-    dt = P.dtype
-    losses = np.empty((K, len(record)))
-    alphas = np.asarray(alphas, dtype=dt)
     fn = _k().train
-    if K == 1 or _threads() == 1:
-        fn(imp.slab, lay.geo, lay.wp, X1, Y, alphas, dt.type(1), imp.scratch, epochs, record, losses)
-    else:
-        bounds = np.linspace(0, K, min(K, _threads()) + 1).astype(int)
-        _map(
-            lambda ab: fn(
-                imp.slab[ab[0] : ab[1]],
-                lay.geo,
-                lay.wp,
-                X1,
-                Y,
-                alphas[ab[0] : ab[1]],
-                dt.type(1),
-                imp.scratch[ab[0] : ab[1]],
-                epochs,
-                record,
-                losses[ab[0] : ab[1]],
-            ),
-            list(zip(bounds[:-1], bounds[1:])),
-        )
-    return losses.T
+    K = P.K
+    bounds = np.linspace(0, K, min(K, groups) + 1).astype(int)
+    _map(
+        lambda ab: fn(
+            imp.slab[ab[0] : ab[1]],
+            lay.meta,
+            X1,
+            Y,
+            alphas[ab[0] : ab[1]],
+            imp.scratch[ab[0] : ab[1]],
+            epochs,
+            record,
+            losses[ab[0] : ab[1]],
+            imp.sync,
+            lay.no_snap,
+        ),
+        list(itertools.pairwise(bounds)),
+    )
+
+
+def _train_with_helper(P: Params, X1, Y, alphas, epochs, record, losses) -> None:
+    """One network: ``train`` on this thread, the recorded epochs' losses
+    computed on a helper thread from snapshots of the weights (``train``
+    computes a loss itself when the helper is behind). The helper always
+    ends: ``train`` marks itself done when it returns (and a ``finally``
+    here does too); a helper that never started is cancelled and its work
+    done here."""
+    k = _k()
+    imp = P.impl
+    lay = imp.layout
+    if imp.helper is None:
+        snap = _aligned_zeros(2 * lay.stride, lay.dtype).reshape(2, lay.stride)
+        imp.helper = (snap, _aligned_zeros(lay.scratch, lay.dtype))
+    snap, hscratch = imp.helper
+    sync = imp.sync
+    sync[:] = 0
+    sync[k.SYNC_HELPER] = 1
+    fut = _executor("helper").submit(k.loss_helper, snap, lay.meta, X1, Y, hscratch, losses, sync)
+    try:
+        k.train(imp.slab, lay.meta, X1, Y, alphas, imp.scratch, epochs, record, losses, sync, snap)
+    finally:
+        sync[k.SYNC_DONE] = 1
+        if fut.cancel():  # never started: the slots it left are emptied here
+            k.loss_helper(snap, lay.meta, X1, Y, hscratch, losses, sync)
+        else:
+            fut.result()
+        sync[k.SYNC_HELPER] = 0
+
+
+def _train_team(P: Params, X1, Y, alphas, epochs, record, losses, T: int) -> None:
+    """One network, each step split over T threads (``train_team``) of the
+    team pool. One team call runs at a time (a second caller meanwhile
+    trains on its own thread: the same weights, bit for bit). This thread
+    watches the team: a thread that raised or did not start within
+    START_TIMEOUT, or Ctrl-C here, sets the abort flag, every team thread
+    leaves at its next barrier, the weights go back to what they were
+    before the call, and the call raises."""
+    k = _k()
+    imp = P.impl
+    lay = imp.layout
+    if not _team_lock.acquire(blocking=False):
+        k.train(imp.slab, lay.meta, X1, Y, alphas, imp.scratch, epochs, record, losses, imp.sync, lay.no_snap)
+        return
+    try:
+        sh, pr, rep, part = lay.team_buffers(T, X1.shape[0])
+        sync = imp.sync
+        sync[:] = 0
+        before = imp.slab.copy()
+        held = lay.held_from()
+
+        def member(t):
+            return k.train_team(
+                imp.slab, lay.meta, X1, Y, alphas, sh, pr, rep, epochs, record, losses, part, sync, t, T, held
+            )
+
+        pool = _executor("team", T)
+        futs = [pool.submit(member, t) for t in range(T)]
+        try:
+            _watch(futs, sync)
+        except BaseException:
+            imp.slab[...] = before  # the network as it was before the call
+            raise
+    finally:
+        _team_lock.release()
+
+
+def _watch(futs, sync) -> None:
+    """Waits for a team's threads; aborts the team (see ``_train_team``) and
+    raises when one failed or did not start."""
+    k = _k()
+    t0 = time.monotonic()
+    problem = None
+    try:
+        while True:
+            done, pending = futures.wait(futs, timeout=0.5, return_when=futures.FIRST_EXCEPTION)
+            failed = [f for f in done if f.exception() is not None]
+            if failed:
+                problem = failed[0].exception()
+                break
+            if not pending:
+                break
+            if time.monotonic() - t0 > START_TIMEOUT and any(not f.running() and not f.done() for f in pending):
+                problem = RuntimeError(f"a training thread did not start within {START_TIMEOUT:g} s")
+                break
+    except BaseException:
+        sync[k.SYNC_ABORT] = 1
+        _settle(futs)
+        raise
+    if problem is not None:
+        sync[k.SYNC_ABORT] = 1
+        _settle(futs)
+        raise RuntimeError(f"numba: the threads training one network were stopped: {problem}") from problem
+    if any(f.result() != 0 for f in futs):
+        raise RuntimeError("numba: the threads training one network were aborted")
+
+
+def _settle(futs) -> None:
+    """Cancels the team threads that have not started and waits for the rest
+    (they leave at their next barrier once the abort flag is set)."""
+    for f in futs:
+        f.cancel()
+    futures.wait(futs)
 
 
 class NumbaBackend(Backend):
     """@njit kernels on the CPU; ``train`` runs many epochs of K networks in
-    one compiled call per group of networks, the groups on all cores."""
+    one compiled call.
+
+    ``threads`` (None: automatic) is how many threads a training call may
+    use (``plan``). Many networks are spread over them, a group per thread.
+    One network's per-sample steps are split over them (``train_team``);
+    automatically on every core once a step has TEAM_MIN_MACS multiply-adds
+    per barrier of the split step, one thread below that, and a network
+    trained on one thread has the losses of densely recorded epochs
+    computed on a second thread. Automatic mode times these against one
+    thread per network shape and keeps the faster (``_Tuner``). Calls of
+    fewer than TEAM_MIN_CALL_MACS multiply-adds run on one thread. Neither
+    the weights nor the losses depend on the number of threads (bit for
+    bit)."""
 
     name = "numba"
+
+    def __init__(self, threads: int | None = None):
+        self.threads = threads
+
+    def with_threads(self, threads):
+        return self if threads == self.threads else NumbaBackend(threads)
 
     # ------------------------------------------------------------ data
     def asarray(self, host, dtype):
@@ -201,6 +461,7 @@ class NumbaBackend(Backend):
         return np.array(dev, copy=True)
 
     def info(self):
+        layer: str
         try:
             layer = numba.threading_layer()
         except ValueError:  # no parallel region has run in this process
@@ -209,7 +470,8 @@ class NumbaBackend(Backend):
             "name": self.name,
             "numba": numba.__version__,
             "numpy": np.__version__,
-            "threads": _threads(),
+            "threads": _threads() if self.threads is None else self.threads,
+            "threads_setting": "auto" if self.threads is None else self.threads,
             "threading_layer": layer,
             "cpu_count": os.cpu_count(),
             "cpu": _host_cpu_name(),
@@ -278,10 +540,66 @@ class NumbaBackend(Backend):
         return Params(views, P.dtype, _Packed(imp.layout, slab, scratch))
 
     def train(self, P, X1, Y, alphas, epochs, record=NO_RECORD):
-        return _train(P, X1, Y, alphas, epochs, record)
+        if alphas.dtype != _F64:
+            alphas = alphas.astype(_F64)
+        imp = P.impl
+        lay = imp.layout
+        R = len(record)
+        if R == 0 and X1.shape[0] * epochs * lay.macs < TEAM_MIN_CALL_MACS and len(imp.slab) == 1:
+            # a short call of one network (fit_partial): straight to the kernel
+            (_kernels or _k()).train(
+                imp.slab, lay.meta, X1, Y, alphas, imp.scratch, epochs, record, _NO_LOSS, imp.sync, lay.no_snap
+            )
+            return _NO_LOSS
+        K = P.K
+        losses = np.full((K, R), np.nan) if R else np.empty((K, 0))
+        how = self.plan(P, X1.shape[0], epochs, R)
+        steps = X1.shape[0] * epochs
+        tuned = self.threads is None and how[0] in ("team", "helper") and steps * lay.macs >= TUNE_MIN_MACS
+        if tuned:  # automatic mode: the faster of threads and one thread, as measured
+            tuner = lay.tuners[how[0]]
+            how = tuner.pick(how, ("one", 1))
+            t0 = time.perf_counter()
+        mode, T = how
+        if mode == "one":
+            _k().train(imp.slab, lay.meta, X1, Y, alphas, imp.scratch, epochs, record, losses, imp.sync, lay.no_snap)
+        elif mode == "helper":
+            _train_with_helper(P, X1, Y, alphas, epochs, record, losses)
+        elif mode == "team":
+            _train_team(P, X1, Y, alphas, epochs, record, losses, T)
+        else:
+            _train_many(P, X1, Y, alphas, epochs, record, losses, T)
+        if tuned:
+            tuner.record(how, (time.perf_counter() - t0) / steps)
+        return losses.T
+
+    def plan(self, P, n_samples: int, epochs: int, n_record: int) -> tuple[str, int]:
+        """How a training call runs: ("one", 1) on this thread; ("helper", 2)
+        with the losses on a second thread; ("team", T) one network's steps
+        split over T threads; ("many", T) K networks in T groups."""
+        lay = P.impl.layout
+        cores = _threads()
+        T = self.threads if self.threads is not None else cores
+        if P.K > 1:
+            return ("many", min(T, P.K)) if T > 1 else ("one", 1)
+        if self.threads is None and lay.macs < TEAM_MIN_MACS * lay.team_barriers():
+            T = 1
+        if T > 1 and n_samples * epochs * lay.macs >= TEAM_MIN_CALL_MACS:
+            return "team", T
+        if self.threads is None and cores > 1 and n_record >= 2 and 2 * n_record >= epochs:
+            return "helper", 2
+        return "one", 1
 
     def compile(self, P, X1, Y):
-        _train(self.params([w[:1] for w in P.W], P.dtype), X1[:1], Y[:1], np.ones(1), 1, NO_RECORD)
+        P1 = self.params([w[:1] for w in P.W], P.dtype)
+        x, y = X1[:1], Y[:1]
+        self.with_threads(1).train(P1, x, y, np.ones(1), 1, np.ones(1, np.int64))
+        mode, T = self.plan(P1, X1.shape[0], 1000, 1000) if P.K == 1 else ("many", 1)
+        if mode == "team":
+            losses = np.full((1, 1), np.nan)
+            _train_team(P1, x, y, np.ones(1), 1, np.ones(1, np.int64), losses, T)
+        elif mode == "helper":
+            _train_with_helper(P1, x, y, np.ones(1), 2, np.arange(1, 3, dtype=np.int64), np.full((1, 2), np.nan))
 
     def loss_many(self, P, X1, Y):
         """Every network's loss with one stacked BLAS product per layer (the

@@ -33,12 +33,14 @@ import numpy as np
 from ...errors import FastbpError
 from . import source as src
 
-#: The training kernels that are defaults: their tests passed on a GPU and
-#: the GPU check measured them ahead of what they replace (the results file).
-#: "block" is fastbp_sgd_block_fixed of those runs, 2.3-2.9x the kernel it
-#: replaced; "step" composes the batched kernels that passed there.
+#: The training kernels that are defaults: in their current form, their tests
+#: passed on a GPU and the GPU check measured them ahead of what they replace
+#: (the results file). "step" composes the batched kernels that passed there,
+#: with the same device code. "block" is not here yet: its per-sample code is
+#: the kernel that ran there (2.3-2.9x the one it replaced), but its epoch
+#: loop, on-device loss and sigmoids have not run on a GPU; the GPU check
+#: (benchmarks/gpu_check.sh) decides.
 VERIFIED: dict[str, str] = {
-    "block": "benchmarks/results/gpu-check-H200-2026-11-27-run3.md",
     "step": "benchmarks/results/gpu-check-H200-2026-11-27-run3.md",
 }
 #: Training kernels, in the order they are tried (the first that fits wins).

@@ -1,0 +1,149 @@
+"""One network on several threads (numba ``threads=``), interleaved.
+
+Each round times, one after the other, one call of ``--samples`` per-sample
+steps of the network on one thread, the same on ``--threads`` threads
+(each step split over them), and a control: ``--threads`` independent
+copies of the network trained on one thread each, at the same time. The
+control's speed-up over one thread is what this machine gives that many
+threads doing this work (a core's fair share of memory bandwidth, shared
+execution units of SMT siblings, other load); the threaded step cannot beat
+it. Ratios are of the medians over the rounds, and the median of the
+per-round ratios, over all rounds and over the quiet ones: rounds during
+which other processes used less than QUIET CPUs (Linux /proc/stat; threads
+that meet at barriers every few microseconds lose much more to another
+process taking a core than independent work does).
+
+    python -m benchmarks.wide_threads [--rounds 10] [--dtype float64] [--threads 2]
+        [--layers 784,300,100,10] [--samples 2000]
+    python -m benchmarks.wide_threads --sizes      # the ratio across network sizes
+
+MNIST's first samples are used for 784-wide inputs when the files are here
+(benchmarks/_mnist.py), random inputs otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from fastbp.backends import get_backend
+
+from ._common import macs_per_sample, random_host, weights_host
+from ._mnist import missing, mnist_host
+
+#: a round is quiet when other processes used less than this many CPUs on average during it
+QUIET = 0.05
+
+#: --sizes: networks from digits' to MNIST's, with samples per call (~20-60 ms a call)
+SIZES = {
+    (64, 32, 16, 10): 20000,
+    (128, 64, 10): 10000,
+    (256, 128, 10): 4000,
+    (256, 256, 256, 10): 2000,
+    (512, 256, 10): 2000,
+    (784, 128, 10): 1000,
+    (784, 300, 100, 10): 1000,
+    (1024, 1024, 10): 300,
+}
+
+
+def data(layers, n, dtype):
+    if layers[0] == 784 and missing() is None:
+        X1, Y = mnist_host(n, dtype)
+        if layers[-1] == Y.shape[1]:
+            return X1, Y, "MNIST"
+    X1, Y = random_host(layers, n)
+    return X1.astype(dtype), Y.astype(dtype), "random"
+
+
+def compare(layers, n, dtype, T, rounds, pool):
+    """Per-round times of one thread, T threads, and the T-copies control."""
+    be = get_backend("numba")
+    one, team = be.with_threads(1), be.with_threads(T)
+    X1, Y, source = data(layers, n, dtype)
+    W = [w[None] for w in weights_host(layers)]
+    alpha = np.array([0.01])
+    P1, PT = one.params(W, dtype), team.params(W, dtype)
+    copies = [one.params(W, dtype) for _ in range(T)]
+    one.train(P1, X1, Y, alpha, 1)  # compile / load, outside the timing
+    team.train(PT, X1, Y, alpha, 1)
+    ts: dict[str, list[float]] = {"one": [], "team": [], "control": [], "others": []}
+    for _ in range(rounds):
+        busy = others_busy()
+        t = time.perf_counter()
+        one.train(P1, X1, Y, alpha, 1)
+        ts["one"].append(time.perf_counter() - t)
+        t = time.perf_counter()
+        team.train(PT, X1, Y, alpha, 1)
+        ts["team"].append(time.perf_counter() - t)
+        t = time.perf_counter()
+        list(pool.map(lambda P: one.train(P, X1, Y, alpha, 1), copies))
+        ts["control"].append(time.perf_counter() - t)
+        wall = ts["one"][-1] + ts["team"][-1] + ts["control"][-1]
+        ts["others"].append((others_busy() - busy) / max(wall, 1e-9))
+    same = all(np.array_equal(a, b) for a, b in zip(P1.W, PT.W))
+    return {k: np.array(v) for k, v in ts.items()}, source, same
+
+
+def others_busy() -> float:
+    """CPU seconds the whole machine has been busy minus this process's
+    (Linux /proc; 0 elsewhere): the other processes' share, in 10 ms ticks."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+        machine = sum(fields) - fields[3] - fields[4]  # all but idle and iowait
+        with open("/proc/self/stat") as f:
+            mine = f.read().rsplit(")", 1)[1].split()
+        return (machine - int(mine[11]) - int(mine[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def report(layers, n, dtype, T, ts, source, same):
+    macs = macs_per_sample(layers)["sgd"]
+    quiet = ts["others"] < QUIET
+    print(
+        f"  {'-'.join(map(str, layers))} (~{macs / 1e3:.0f} k MACs/step), {n} {source} samples, "
+        f"weights equal: {same}; rounds: {len(quiet)}, quiet {quiet.sum()}"
+    )
+    for label, keep in (("all rounds", np.ones_like(quiet)), ("quiet rounds", quiet)):
+        if not keep.any():
+            continue
+        one, team, ctrl = ts["one"][keep], ts["team"][keep], ts["control"][keep]
+        r_team = np.median(one) / np.median(team)
+        r_ctrl = T * np.median(one) / np.median(ctrl)
+        print(
+            f"    {label:12s}: 1 thread {np.median(one) / n * 1e6:7.2f} us/step, {T} threads "
+            f"{np.median(team) / n * 1e6:7.2f} us/step: {r_team:5.2f}x (median per round {np.median(one / team):5.2f}x); "
+            f"control {r_ctrl:5.2f}x; threads/control {r_team / r_ctrl:4.2f}"
+        )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--dtype", default="float64", choices=["float64", "float32"])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--layers", default="784,300,100,10")
+    ap.add_argument("--samples", type=int, default=2000)
+    ap.add_argument("--sizes", action="store_true", help="every network of SIZES instead of --layers")
+    args = ap.parse_args()
+    dt = np.dtype(args.dtype)
+    T = args.threads
+    nets = SIZES if args.sizes else {tuple(int(x) for x in args.layers.split(",")): args.samples}
+    print(
+        f"numba {dt.name}, {args.rounds} interleaved rounds, {os.cpu_count()} logical CPUs, "
+        f"threads {T}; medians (MNIST: {missing() or 'here'})"
+    )
+    with ThreadPoolExecutor(T) as pool:
+        for layers, n in nets.items():
+            ts, source, same = compare(layers, n, dt, T, args.rounds, pool)
+            report(layers, n, dt, T, ts, source, same)
+
+
+if __name__ == "__main__":
+    main()
