@@ -669,3 +669,86 @@ def test_tuner_keeps_the_faster_option_and_probes_the_other():
     t.record(a, 5.0)
     t.record(a, 5.0)
     assert t.pick(a, b) == b
+
+
+# ---------------------------------------------------- units other than sigmoid
+UNITS = [("tanh", "sigmoid"), ("relu", "softmax"), ("tanh", "linear"), ("sigmoid", "softmax"), ("relu", "linear")]
+
+
+def _unit_case(layers, dtype, output, n=37):
+    W, X1, Y = _team_case(layers, dtype, n=n)
+    if output == "softmax":  # one-hot targets
+        Y = np.eye(layers[-1], dtype=dtype)[np.random.RandomState(2).randint(0, layers[-1], n)]
+    return W, X1, Y
+
+
+@pytest.mark.parametrize(("activation", "output"), UNITS, ids=lambda u: str(u))
+@pytest.mark.parametrize(
+    "layers", [[40, 33], [5, 7, 3], [64, 32, 16, 10], [70, 61, 30, 9]], ids=lambda l: "-".join(map(str, l))
+)
+def test_units_in_every_mode_equal_one_thread_bit_for_bit(nb, always_team, layers, activation, output):
+    """Team (2 and 3 threads), loss helper and one thread: the same weights
+    and losses, bit for bit, for other units than the tutorial's; and the
+    NumPy backend's to 1e-12."""
+    if len(layers) == 2 and output == "softmax":
+        pytest.skip("a single softmax layer is not split over threads (plan)")
+    W, X1, Y = _unit_case(layers, np.float64, output)
+    record = np.array([1, 3, 4], np.int64)
+    alpha = np.array([0.05])
+    P1 = nb.params(W, np.float64).with_units(activation, output)
+    l1 = nb.with_threads(1).train(P1, X1, Y, alpha, 4, record)
+    for T in (2, 3):
+        PT = nb.params(W, np.float64).with_units(activation, output)
+        assert nb.with_threads(T).plan(PT, X1.shape[0], 4, 3) == ("team", T)
+        lT = nb.with_threads(T).train(PT, X1, Y, alpha, 4, record)
+        for a, b in zip(P1.W, PT.W):
+            np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(l1, lT)
+    PH = nb.params(W, np.float64).with_units(activation, output)
+    helped = np.full((1, 3), np.nan)
+    always_team._train_with_helper(PH, X1, Y, alpha, 4, record, helped)
+    np.testing.assert_array_equal(l1.T, helped)
+    ref = get_backend("numpy")
+    Q = ref.params(W, np.float64).with_units(activation, output)
+    want = ref.train(Q, X1, Y, alpha, 4, record)
+    np.testing.assert_allclose(l1, want, rtol=1e-12)
+    assert_weights_close([w[0] for w in P1.W], [w[0] for w in Q.W], np.float64)
+
+
+def test_a_single_softmax_layer_runs_on_one_thread(nb, always_team):
+    W, X1, _ = _unit_case([40, 33], np.float64, "softmax")
+    P = nb.params(W, np.float64).with_units("sigmoid", "softmax")
+    assert nb.with_threads(2).plan(P, X1.shape[0], 4, 3) == ("one", 1)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_compiled_units_against_numpy(activation, dtype):
+    """The compiled tanh is within 4 ulp of NumPy's (sign and tiny values
+    included), relu exact."""
+    from fastbp.backends import _numba_kernels as k
+
+    rs = np.random.RandomState(0)
+    z = np.concatenate([rs.randn(20000) * 4, rs.randn(200) * 1e-9, [0.0, 19.5, -25.0, 1e3, -1e3]]).astype(dtype)
+    buf = np.empty(len(z) + 8, dtype)
+    buf[: len(z)] = z
+    k.unit_padded(buf, len(z), k.UNIT_CODES[activation])
+    got = buf[: len(z)].astype(np.float64)
+    want = (np.tanh(z) if activation == "tanh" else np.maximum(z, 0)).astype(np.float64)
+    ulp = np.abs(got - want) / np.spacing(np.abs(want).astype(dtype)).astype(np.float64)
+    assert ulp.max() <= (4 if activation == "tanh" else 0)
+
+
+def test_compiled_softmax_against_numpy(dtype):
+    """Each row's softmax as SciPy's (float64: to 1e-13; float32: to 1e-5,
+    the rounding of z - max z in float32 amplified by exp), stable for
+    logits up to the thousands."""
+    from scipy.special import softmax
+
+    from fastbp.backends import _numba_kernels as k
+
+    Z = (np.random.RandomState(1).randn(50, 10) * np.logspace(-3, 3, 50)[:, None]).astype(dtype)
+    got = Z.copy()
+    k.softmax_rows(got, np.empty(24, dtype))
+    want = softmax(Z.astype(np.float64), axis=1)
+    np.testing.assert_allclose(got, want, rtol=1e-13 if dtype == np.float64 else 1e-5, atol=1e-37)
+    assert np.isfinite(got).all()

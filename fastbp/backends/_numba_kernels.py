@@ -432,8 +432,18 @@ def vec_update_forward(typingctx, W, wo, P, po, D, do, A, ao, O, oo, r, cn, ld, 
     return sig, codegen
 
 
-def _backward_codegen(with_delta):
+def _backward_codegen(with_delta, act="sigmoid"):
+    """``vec_backward`` (``with_delta``: the hidden delta with the derivative
+    of ``act`` on the activation value fused in) or ``vec_update``."""
     G = 4  # rows per group: their four dot products are reduced together
+
+    def derivative(b, sums, a, one, zero):
+        """sums * act'(a), in the order the NumPy backend writes it."""
+        if act == "sigmoid":
+            return b.fmul(b.fmul(sums, a), b.fsub(one, a))
+        if act == "tanh":
+            return b.fmul(sums, b.fsub(one, b.fmul(a, a)))
+        return b.select(b.fcmp_ordered(">", a, zero), sums, zero)  # relu: 1 where a > 0
 
     def codegen(context, builder, sig, args):
         dt = sig.args[0].dtype
@@ -468,11 +478,10 @@ def _backward_codegen(with_delta):
             if n == G:  # the four deltas as one 4-lane store (a later vector load can forward from it)
                 v4 = ir.VectorType(e.f, G)
                 a4 = builder.load(builder.bitcast(e.at(a0, first), v4.as_pointer()), align=e.size)
-                one4 = ir.Constant(v4, [1.0] * G)
-                dp = builder.fmul(builder.fmul(sums, a4), builder.fsub(one4, a4))
+                dp = derivative(builder, sums, a4, ir.Constant(v4, [1.0] * G), ir.Constant(v4, None))
                 builder.store(dp, builder.bitcast(e.at(dp0, first), v4.as_pointer()), align=e.size)
             else:
-                dp = builder.fmul(builder.fmul(sums, ai[0]), builder.fsub(ir.Constant(e.f, 1.0), ai[0]))
+                dp = derivative(builder, sums, ai[0], ir.Constant(e.f, 1.0), ir.Constant(e.f, 0.0))
                 builder.store(dp, e.at(dp0, first))
 
         ngroups = builder.udiv(rv, e.const(G))
@@ -495,6 +504,22 @@ def vec_backward(typingctx, W, wo, A, ao, D, do, DP, dpo, r, cp, alpha):
 
 
 @intrinsic
+def vec_backward_tanh(typingctx, W, wo, A, ao, D, do, DP, dpo, r, cp, alpha):
+    """vec_backward for tanh units: DP[dpo+i] = (W[i] . D) * (1 - a_i**2)."""
+    dt = _check(W, A, D, DP)
+    ip = types.intp
+    return types.void(W, ip, A, ip, D, ip, DP, ip, ip, ip, dt), _backward_codegen(True, "tanh")
+
+
+@intrinsic
+def vec_backward_relu(typingctx, W, wo, A, ao, D, do, DP, dpo, r, cp, alpha):
+    """vec_backward for relu units: DP[dpo+i] = (W[i] . D) where a_i > 0, else 0."""
+    dt = _check(W, A, D, DP)
+    ip = types.intp
+    return types.void(W, ip, A, ip, D, ip, DP, ip, ip, ip, dt), _backward_codegen(True, "relu")
+
+
+@intrinsic
 def vec_update(typingctx, W, wo, A, ao, D, do, r, cp, alpha):
     """W[i] -= (alpha * A[ao+i]) * D[do:do+cp] for each row i < r."""
     dt = _check(W, A, D)
@@ -502,66 +527,145 @@ def vec_update(typingctx, W, wo, A, ao, D, do, r, cp, alpha):
     return types.void(W, ip, A, ip, D, ip, ip, ip, dt), _backward_codegen(False)
 
 
-@intrinsic
-def vec_sigmoid(typingctx, Z, zo, n):
-    """Z[zo:zo+n] = 1 / (1 + exp(-Z[zo:zo+n])) in place, in whole vectors:
-    the lanes up to the next multiple of ``lanes`` are computed too (padding:
-    nothing reads them). Cody-Waite reduction, degree-13 Taylor polynomial,
-    2**k from the shifter's bits (module docstring), in float64 (float32
-    lanes widened and rounded back once), the polynomial evaluated by
-    Estrin's scheme: a dependency chain of 4
-    multiply-adds instead of Horner's 13, which mattered because the
-    sigmoid of one layer's few vectors is latency-bound."""
-    dt = _check(Z)
-    sig = types.void(Z, types.intp, types.intp)
+class _Wide:
+    """float64 vector helpers of the exp-based units (float32 lanes are
+    widened to float64 and rounded back once)."""
 
-    def codegen(context, builder, sig, args):
-        b = builder
-        e = _Emit(context, b, dt)
-        (z0,), (nv,) = e.operands(context, sig, args)
-        V = e.V
-        dty = ir.VectorType(ir.DoubleType(), V)
-        ity = ir.VectorType(ir.IntType(64), V)
-        fma = cgutils.get_or_insert_function(b.module, ir.FunctionType(dty, [dty] * 3), f"llvm.fma.v{V}f64")
+    def __init__(self, b, V):
+        self.b, self.V = b, V
+        self.dty = ir.VectorType(ir.DoubleType(), V)
+        self.ity = ir.VectorType(ir.IntType(64), V)
+        fn = ir.FunctionType(self.dty, [self.dty] * 3)
+        self._fma = cgutils.get_or_insert_function(b.module, fn, f"llvm.fma.v{V}f64")
 
-        def k(x):
-            return ir.Constant(dty, [x] * V)
+    def k(self, x):
+        return ir.Constant(self.dty, [x] * self.V)
 
-        def mad(x, y, z):
-            return b.call(fma, [x, y, z])
+    def ik(self, x):
+        return ir.Constant(self.ity, [x] * self.V)
 
-        nvec = b.udiv(b.add(nv, e.const(V - 1)), e.const(V))
-        c = _EXPC
-        with cgutils.for_range(b, nvec) as lv:
-            p = e.at(z0, b.mul(lv.index, e.const(V)))
-            z = e.load(p)
-            if e.size == 4:
-                z = b.fpext(z, dty)
-            x = b.fneg(z)
-            x = b.select(b.fcmp_ordered("<", x, k(-_XMAX)), k(-_XMAX), x)
-            x = b.select(b.fcmp_ordered(">", x, k(_XMAX)), k(_XMAX), x)
-            t = mad(x, k(_LOG2E), k(_SHIFT))
-            kf = b.fsub(t, k(_SHIFT))
-            r = mad(b.fneg(kf), k(_LN2HI), x)
-            r = mad(b.fneg(kf), k(_LN2LO), r)
-            r2 = b.fmul(r, r)
-            r4 = b.fmul(r2, r2)
-            r8 = b.fmul(r4, r4)
-            q = [mad(k(c[i + 1]), r, k(c[i])) for i in range(0, 14, 2)]  # c_i + c_(i+1) r
-            s0 = mad(q[1], r2, q[0])
-            s1 = mad(q[3], r2, q[2])
-            s2 = mad(q[5], r2, q[4])
-            u0 = mad(s1, r4, s0)
-            u1 = mad(q[6], r4, s2)
-            poly = mad(u1, r8, u0)
-            bits = b.add(b.shl(b.bitcast(t, ity), ir.Constant(ity, [52] * V)), ir.Constant(ity, [1023 << 52] * V))
-            y = b.fdiv(k(1.0), mad(poly, b.bitcast(bits, dty), k(1.0)))
-            if e.size == 4:
-                y = b.fptrunc(y, e.vty)
-            e.store(y, p)
-        return context.get_dummy_value()
+    def mad(self, x, y, z):
+        return self.b.call(self._fma, [x, y, z])
 
-    return sig, codegen
+    def clamp(self, x, lo, hi):
+        """x clamped to [lo, hi]; NaN stays NaN."""
+        b = self.b
+        x = b.select(b.fcmp_ordered("<", x, self.k(lo)), self.k(lo), x)
+        return b.select(b.fcmp_ordered(">", x, self.k(hi)), self.k(hi), x)
+
+    def reduce(self, x):
+        """(r, t): ``x = k ln2 + r`` with ``|r| <= ln2/2`` (Cody-Waite), ``t``
+        the round-to-nearest shifter whose low bits hold k."""
+        b = self.b
+        t = self.mad(x, self.k(_LOG2E), self.k(_SHIFT))
+        kf = b.fsub(t, self.k(_SHIFT))
+        r = self.mad(b.fneg(kf), self.k(_LN2HI), x)
+        r = self.mad(b.fneg(kf), self.k(_LN2LO), r)
+        return r, t
+
+    def two_k(self, t):
+        """``2**k`` from the shifter's bits."""
+        b = self.b
+        bits = b.add(b.shl(b.bitcast(t, self.ity), self.ik(52)), self.ik(1023 << 52))
+        return b.bitcast(bits, self.dty)
+
+    def poly(self, r, c):
+        """``sum c[i] r**i`` over the 14 coefficients ``c``, by Estrin's
+        scheme: a dependency chain of 4 multiply-adds instead of Horner's 13."""
+        r2 = self.b.fmul(r, r)
+        r4 = self.b.fmul(r2, r2)
+        r8 = self.b.fmul(r4, r4)
+        q = [self.mad(self.k(c[i + 1]), r, self.k(c[i])) for i in range(0, 14, 2)]  # c_i + c_(i+1) r
+        s0 = self.mad(q[1], r2, q[0])
+        s1 = self.mad(q[3], r2, q[2])
+        s2 = self.mad(q[5], r2, q[4])
+        u0 = self.mad(s1, r4, s0)
+        u1 = self.mad(q[6], r4, s2)
+        return self.mad(u1, r8, u0)
+
+
+#: coefficients of ``(e**r - 1) / r``: the Taylor series of expm1 less its constant
+_EM1C = tuple(1.0 / math.factorial(i + 1) for i in range(14))
+#: tanh z is 1.0 in float64 from |z| = 19.1 on: 2|z| is clamped here (e**44 is finite)
+_TANH_XMAX = 44.0
+
+
+def _sigmoid_wide(w, z):
+    """1 / (1 + exp(-z)) of a float64 vector."""
+    b = w.b
+    x = w.clamp(b.fneg(z), -_XMAX, _XMAX)
+    r, t = w.reduce(x)
+    return b.fdiv(w.k(1.0), w.mad(w.poly(r, _EXPC), w.two_k(t), w.k(1.0)))
+
+
+def _tanh_wide(w, z):
+    """tanh z of a float64 vector: ``m / (m + 2)`` with ``m = expm1(2|z|) =
+    2**k (e**r - 1) + (2**k - 1)`` (no cancellation for small |z|: within 4
+    ulp of NumPy's tanh), the sign of z put back; NaN stays NaN."""
+    b = w.b
+    zi = b.bitcast(z, w.ity)
+    sign = b.and_(zi, w.ik(1 << 63))
+    az = b.bitcast(b.and_(zi, w.ik((1 << 63) - 1)), w.dty)
+    x = b.fadd(az, az)
+    x = b.select(b.fcmp_ordered(">", x, w.k(_TANH_XMAX)), w.k(_TANH_XMAX), x)
+    r, t = w.reduce(x)
+    s = w.two_k(t)
+    m = w.mad(s, b.fmul(r, w.poly(r, _EM1C)), b.fsub(s, w.k(1.0)))
+    y = b.fdiv(m, b.fadd(m, w.k(2.0)))
+    return b.bitcast(b.or_(b.bitcast(y, w.ity), sign), w.dty)
+
+
+def _exp_wide(w, z):
+    """exp z of a float64 vector, z clamped to [-708, 708] (within 2 ulp of NumPy's exp)."""
+    r, t = w.reduce(w.clamp(z, -_XMAX, _XMAX))
+    return w.b.fmul(w.poly(r, _EXPC), w.two_k(t))
+
+
+def _elementwise(name, unit, doc):
+    """The intrinsic ``name(Z, zo, n)``: ``Z[zo:zo+n] = unit(Z[zo:zo+n])`` in
+    place, in whole vectors (the lanes up to the next multiple of ``lanes``
+    are computed too: padding that nothing reads); ``unit`` None is relu."""
+
+    def typer(typingctx, Z, zo, n):
+        dt = _check(Z)
+        sig = types.void(Z, types.intp, types.intp)
+
+        def codegen(context, b, sig, args):
+            e = _Emit(context, b, dt)
+            (z0,), (nv,) = e.operands(context, sig, args)
+            V = e.V
+            w = _Wide(b, V)
+            nvec = b.udiv(b.add(nv, e.const(V - 1)), e.const(V))
+            with cgutils.for_range(b, nvec) as lv:
+                p = e.at(z0, b.mul(lv.index, e.const(V)))
+                z = e.load(p)
+                if unit is None:  # relu, in the arrays' type: z < 0 -> 0 (NaN stays NaN)
+                    y = b.select(b.fcmp_ordered("<", z, e.zero), e.zero, z)
+                else:
+                    y = unit(w, z if e.size == 8 else b.fpext(z, w.dty))
+                    if e.size == 4:
+                        y = b.fptrunc(y, e.vty)
+                e.store(y, p)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    typer.__name__ = typer.__qualname__ = name
+    typer.__doc__ = doc
+    return intrinsic(typer)
+
+
+vec_sigmoid = _elementwise(
+    "vec_sigmoid",
+    _sigmoid_wide,
+    """Z[zo:zo+n] = 1 / (1 + exp(-Z[zo:zo+n])) in place: Cody-Waite
+    reduction, degree-13 Taylor polynomial, 2**k from the shifter's bits
+    (module docstring), in float64, the polynomial evaluated by Estrin's
+    scheme (the sigmoid of one layer's few vectors is latency-bound).""",
+)
+vec_tanh = _elementwise("vec_tanh", _tanh_wide, """Z[zo:zo+n] = tanh(Z[zo:zo+n]) in place (``_tanh_wide``).""")
+vec_relu = _elementwise("vec_relu", None, """Z[zo:zo+n] = max(Z[zo:zo+n], 0) in place (NaN stays NaN).""")
+vec_exp = _elementwise("vec_exp", _exp_wide, """Z[zo:zo+n] = exp(Z[zo:zo+n]) in place (``_exp_wide``).""")
 
 
 @intrinsic
@@ -582,6 +686,25 @@ def out_delta(typingctx, A, ao, Y, yo, D, do, n):
             o = builder.load(e.at(a0, j))
             d = builder.fmul(builder.fmul(builder.fsub(o, builder.load(e.at(y0, j))), o), builder.fsub(one, o))
             builder.store(d, e.at(d0, j))
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def out_diff(typingctx, A, ao, Y, yo, D, do, n):
+    """D[do+j] = A[ao+j] - Y[yo+j] for j < n: the output delta of linear
+    units (squared error) and of softmax units (cross-entropy)."""
+    dt = _check(A, Y, D)
+    ip = types.intp
+    sig = types.void(A, ip, Y, ip, D, ip, ip)
+
+    def codegen(context, builder, sig, args):
+        e = _Emit(context, builder, dt)
+        (a0, y0, d0), (nv,) = e.operands(context, sig, args)
+        with cgutils.for_range(builder, nv) as lj:
+            j = lj.index
+            builder.store(builder.fsub(builder.load(e.at(a0, j)), builder.load(e.at(y0, j))), e.at(d0, j))
         return context.get_dummy_value()
 
     return sig, codegen
@@ -734,8 +857,13 @@ def _barrier(sync, target, spin):
 # lines, at least the widest layer), stride the elements of one network's
 # weights, and for ``train_team`` the vectors of a cache line (threads split
 # layers in such units) and the spins of a barrier wait between yields.
+# Columns 4 and 5 of row L are the codes of the hidden and output units
+# (UNIT_CODES); the kernels branch on them once per layer (``_unit``,
+# ``_backward``, ``_output``), never per element, so one compiled function
+# serves every combination.
 # A network's scratch S holds activation row l at l * wp and delta row l at
-# (L + 1 + l) * wp (row 0 unused: the first layer reads X directly).
+# (L + 1 + l) * wp (row 0 unused: the first layer reads X directly; the loss
+# pass uses it for the softmax's exponentials).
 
 #: the loss sums the squared errors of this many samples at a time, then the
 #: block sums in order: the same bits whether one thread or several compute it
@@ -744,42 +872,145 @@ LOSS_BLOCK = 256
 LINE_VECS = 2
 
 
+#: unit codes: hidden activations ...
+SIGMOID, TANH, RELU = 0, 1, 2
+#: ... and outputs (SIGMOID too)
+LINEAR, SOFTMAX = 3, 4
+UNIT_CODES = {"sigmoid": SIGMOID, "tanh": TANH, "relu": RELU, "linear": LINEAR, "softmax": SOFTMAX}
+
+
+@njit(inline="always", **_EXACT)
+def _unit(S, so, n, code):
+    """An elementwise unit on S[so:so+n], in place, in whole vectors
+    (LINEAR and SOFTMAX: nothing, ``_output`` handles the softmax)."""
+    if code == SIGMOID:
+        vec_sigmoid(S, so, n)
+    elif code == TANH:
+        vec_tanh(S, so, n)
+    elif code == RELU:
+        vec_relu(S, so, n)
+
+
+@njit(inline="always", **_EXACT)
+def _backward(W, wo, A, ao, D, do, DP, dpo, r, cp, alpha, act):
+    """``vec_backward`` with the derivative of the hidden units ``act``."""
+    if act == SIGMOID:
+        vec_backward(W, wo, A, ao, D, do, DP, dpo, r, cp, alpha)
+    elif act == TANH:
+        vec_backward_tanh(W, wo, A, ao, D, do, DP, dpo, r, cp, alpha)
+    else:
+        vec_backward_relu(W, wo, A, ao, D, do, DP, dpo, r, cp, alpha)
+
+
+@njit(inline="always", **_EXACT)
+def _softmax(S, so, n):
+    """S[so:so+n] = its softmax, in place: the largest value subtracted, the
+    exponentials in whole vectors (``vec_exp``: the lanes up to the next
+    whole vector are overwritten), their sum in float64, in order."""
+    m = S[so]
+    for j in range(1, n):
+        m = max(m, S[so + j])
+    for j in range(n):
+        S[so + j] -= m
+    vec_exp(S, so, n)
+    t = 0.0
+    for j in range(n):
+        t += S[so + j]
+    for j in range(n):
+        S[so + j] = S[so + j] / t
+
+
+@njit(inline="always", **_EXACT)
+def _output(S, ao, Y, yo, D, do, n, out):
+    """The output units of one sample from its products S[ao:ao+n] (in
+    place) and their delta into D[do:do+n], in one pass: sigmoid ``(a - y)
+    a (1 - a)``; linear ``a - y``; softmax ``a - y`` (with the cross-entropy)."""
+    if out == SIGMOID:
+        vec_sigmoid(S, ao, n)
+        out_delta(S, ao, Y, yo, D, do, n)
+    else:
+        if out == SOFTMAX:
+            _softmax(S, ao, n)
+        out_diff(S, ao, Y, yo, D, do, n)
+
+
+@njit(inline="always", **_EXACT)
+def _sample_loss(S, ao, spare, Y, n, ny, out):
+    """One sample's loss from its output products S[ao:ao+ny], in float64:
+    the squared error (sigmoid units applied in place first), or for softmax
+    the cross-entropy from the logits, ``sum y_j (m + log sum exp(z - m) -
+    z_j)`` with m the largest logit (S[spare:] holds the exponentials)."""
+    s = 0.0
+    if out == SOFTMAX:
+        m = S[ao]
+        for j in range(1, ny):
+            m = max(m, S[ao + j])
+        for j in range(ny):
+            S[spare + j] = S[ao + j] - m
+        vec_exp(S, spare, ny)
+        t = 0.0
+        for j in range(ny):
+            t += S[spare + j]
+        lse = float(m) + math.log(t)
+        for j in range(ny):
+            s += float(Y[n, j]) * (lse - float(S[ao + j]))
+        return s
+    if out == SIGMOID:
+        vec_sigmoid(S, ao, ny)
+    for j in range(ny):
+        e = float(S[ao + j]) - float(Y[n, j])
+        s += e * e
+    return s
+
+
+@njit(inline="always", **_EXACT)
+def _finish(total, out):
+    """The loss from the summed sample terms: the squared errors halved."""
+    return total if out == SOFTMAX else 0.5 * total
+
+
 @njit(inline="always", **_EXACT)
 def _epoch(Wn, meta, X, Y, alpha, S):
     """Per-sample SGD over every row of X, in order, for one network."""
     L = meta.shape[0] - 1
-    wp = meta[L, 0]
+    wp, act, out = meta[L, 0], meta[L, 4], meta[L, 5]
+    act0 = act if L > 1 else LINEAR  # the first layer's units (a single layer's are the output's)
     N, nx = X.shape
     ny = Y.shape[1]
     dl = (L + 1) * wp
     w0, r0, c0, cp0 = meta[0, 0], meta[0, 1], meta[0, 2], meta[0, 3]
     vec_forward(Wn, w0, X, 0, S, wp, r0, cp0, cp0)
-    vec_sigmoid(S, wp, c0)
+    _unit(S, wp, c0, act0)
     for n in range(N):
         for l in range(1, L):
             cp = meta[l, 3]
             vec_forward_split(Wn, meta[l, 0], S, l * wp, S, (l + 1) * wp, meta[l, 1], cp, cp)
-            vec_sigmoid(S, (l + 1) * wp, meta[l, 2])
-        out_delta(S, L * wp, Y, n * ny, S, dl + L * wp, ny)
+            if l < L - 1:
+                _unit(S, (l + 1) * wp, meta[l, 2], act)
+        _output(S, L * wp, Y, n * ny, S, dl + L * wp, ny, out)
         for l in range(L - 1, 0, -1):
-            vec_backward(Wn, meta[l, 0], S, l * wp, S, dl + (l + 1) * wp, S, dl + l * wp, meta[l, 1], meta[l, 3], alpha)
+            _backward(
+                Wn, meta[l, 0], S, l * wp, S, dl + (l + 1) * wp, S, dl + l * wp, meta[l, 1], meta[l, 3], alpha, act
+            )
         if n + 1 < N:
             # this sample's first-layer update fused with the next sample's
             # first-layer product (each first-layer weight touched once)
             vec_update_forward(Wn, w0, X, n * nx, S, dl + wp, X, (n + 1) * nx, S, wp, r0, cp0, cp0, alpha)
-            vec_sigmoid(S, wp, c0)
+            _unit(S, wp, c0, act0)
         else:
             vec_update(Wn, w0, X, n * nx, S, dl + wp, r0, cp0, alpha)
 
 
 @njit(**_EXACT)
 def _block_sum(Wn, meta, X, Y, S, so, b, nz):
-    """The squared errors of the samples of loss block ``b``, summed in
-    float64 in sample order (the forward pass of each sample as in
+    """The loss terms (``_sample_loss``) of the samples of loss block ``b``,
+    summed in float64 in sample order (the forward pass of each sample as in
     training, the first layer over the nonzero inputs only; activation rows
-    at ``S[so + l * wp]``; ``nz`` an int64 scratch row of X's width)."""
+    at ``S[so + l * wp]``, one more row after them for the softmax; ``nz``
+    an int64 scratch row of X's width)."""
     L = meta.shape[0] - 1
-    wp = meta[L, 0]
+    wp, act, out = meta[L, 0], meta[L, 4], meta[L, 5]
+    act0 = act if L > 1 else LINEAR
     N, nx = X.shape
     ny = Y.shape[1]
     w0, c0, cp0 = meta[0, 0], meta[0, 2], meta[0, 3]
@@ -790,16 +1021,13 @@ def _block_sum(Wn, meta, X, Y, S, so, b, nz):
             nz[m] = i
             m += X[n, i] != 0
         vec_forward_sparse(Wn, w0, X, n * nx, S, so + wp, nz, m, cp0, cp0)
-        vec_sigmoid(S, so + wp, c0)
+        _unit(S, so + wp, c0, act0)
         for l in range(1, L):
             cp = meta[l, 3]
             vec_forward_split(Wn, meta[l, 0], S, so + l * wp, S, so + (l + 1) * wp, meta[l, 1], cp, cp)
-            vec_sigmoid(S, so + (l + 1) * wp, meta[l, 2])
-        s = 0.0
-        for j in range(ny):
-            e = float(S[so + L * wp + j]) - float(Y[n, j])
-            s += e * e
-        total += s
+            if l < L - 1:
+                _unit(S, so + (l + 1) * wp, meta[l, 2], act)
+        total += _sample_loss(S, so + L * wp, so + (L + 1) * wp, Y, n, ny, out)
     return total
 
 
@@ -814,16 +1042,17 @@ def _zero_sum(Wn, i0, i1):
 
 @njit(**_EXACT)
 def _loss(Wn, meta, X, Y, S):
-    """The reference loss ``0.5 * sum((forward(X) - Y) ** 2)`` of one
-    network (block sums added in order), or NaN when the loss or any weight
-    is not finite. Uses S's activation rows (``_epoch`` starts afresh)."""
+    """The loss of one network: the reference's ``0.5 * sum((forward(X) -
+    Y) ** 2)``, or the summed cross-entropy of softmax outputs (block sums
+    added in order), or NaN when the loss or any weight is not finite. Uses
+    S's activation rows and delta row 0 (``_epoch`` starts afresh)."""
     total = 0.0
     nz = np.empty(X.shape[1], np.int64)
     for b in range((X.shape[0] + LOSS_BLOCK - 1) // LOSS_BLOCK):
         total += _block_sum(Wn, meta, X, Y, S, 0, b, nz)
     if not (np.isfinite(total) and _zero_sum(Wn, 0, Wn.shape[0]) == 0.0):
         return np.nan
-    return 0.5 * total
+    return _finish(total, meta[meta.shape[0] - 1, 5])
 
 
 @njit(inline="always", **_EXACT)
@@ -953,7 +1182,8 @@ def train_team(slab, meta, X, Y, alphas, sh, pr, rep, epochs, record, losses, pa
     blocks of samples). ``part`` holds the loss blocks' sums and T
     finiteness checks. Returns 0, or -1 when the team was aborted."""
     L = meta.shape[0] - 1
-    wp, unit, spin = meta[L, 0], meta[L, 2], meta[L, 3]
+    wp, unit, spin, act, out = meta[L, 0], meta[L, 2], meta[L, 3], meta[L, 4], meta[L, 5]
+    act0 = act if L > 1 else out  # a single layer splits the output units (elementwise ones only)
     R = max(1, min(rep_from, L - 1)) if L >= 2 else 1
     Wn = slab[0]
     P = pr[tid]
@@ -984,12 +1214,15 @@ def train_team(slab, meta, X, Y, alphas, sh, pr, rep, epochs, record, losses, pa
     for e in range(1, epochs + 1):
         if ncol0 > 0:
             vec_forward(Wn, w0 + col0, X, 0, sh, a1 + col0, r0, ncol0, cp0)
-            vec_sigmoid(sh, a1 + col0, ncol0)
+            _unit(sh, a1 + col0, ncol0, act0)
         for n in range(N):
             if L == 1:
                 cnt = min(c0, col0 + ncol0) - col0
                 if cnt > 0:
-                    out_delta(sh, a1 + col0, Y, n * ny + col0, sh, (dsh + 1) * wp + col0, cnt)
+                    if out == SIGMOID:
+                        out_delta(sh, a1 + col0, Y, n * ny + col0, sh, (dsh + 1) * wp + col0, cnt)
+                    else:
+                        out_diff(sh, a1 + col0, Y, n * ny + col0, sh, (dsh + 1) * wp + col0, cnt)
             else:
                 nbar += 1
                 if not _barrier(sync, nbar * T, spin):
@@ -999,9 +1232,9 @@ def train_team(slab, meta, X, Y, alphas, sh, pr, rep, epochs, record, losses, pa
                     cp = meta[l, 3]
                     u0, u1 = _share(cp // V, tid, T, unit)
                     if u1 > u0:
-                        out = (l + 1) * wp + u0 * V
-                        vec_forward_split(Wn, meta[l, 0] + u0 * V, sh, ain, sh, out, meta[l, 1], (u1 - u0) * V, cp)
-                        vec_sigmoid(sh, out, (u1 - u0) * V)
+                        o = (l + 1) * wp + u0 * V
+                        vec_forward_split(Wn, meta[l, 0] + u0 * V, sh, ain, sh, o, meta[l, 1], (u1 - u0) * V, cp)
+                        _unit(sh, o, (u1 - u0) * V, act)
                     nbar += 1
                     if not _barrier(sync, nbar * T, spin):
                         return -1
@@ -1013,15 +1246,16 @@ def train_team(slab, meta, X, Y, alphas, sh, pr, rep, epochs, record, losses, pa
                         vec_forward_split(Wr, meta[l, 0] - base, sh, aR, P, (l + 1) * wp, meta[l, 1], cp, cp)
                     else:
                         vec_forward_split(Wr, meta[l, 0] - base, P, l * wp, P, (l + 1) * wp, meta[l, 1], cp, cp)
-                    vec_sigmoid(P, (l + 1) * wp, meta[l, 2])
-                out_delta(P, L * wp, Y, n * ny, P, (dpr + L) * wp, ny)
+                    if l < L - 1:
+                        _unit(P, (l + 1) * wp, meta[l, 2], act)
+                _output(P, L * wp, Y, n * ny, P, (dpr + L) * wp, ny, out)
                 for l in range(L - 1, R - 1, -1):
                     cp = meta[l, 3]
                     dn, dl = (dpr + l + 1) * wp, (dpr + l) * wp
                     if l == R:
-                        vec_backward(Wr, meta[l, 0] - base, sh, aR, P, dn, P, dl, meta[l, 1], cp, alpha)
+                        _backward(Wr, meta[l, 0] - base, sh, aR, P, dn, P, dl, meta[l, 1], cp, alpha, act)
                     else:
-                        vec_backward(Wr, meta[l, 0] - base, P, l * wp, P, dn, P, dl, meta[l, 1], cp, alpha)
+                        _backward(Wr, meta[l, 0] - base, P, l * wp, P, dn, P, dl, meta[l, 1], cp, alpha, act)
                 # split hidden layers, top down: this thread's rows
                 for l in range(R - 1, 0, -1):
                     if l < R - 1:
@@ -1035,8 +1269,19 @@ def train_team(slab, meta, X, Y, alphas, sh, pr, rep, epochs, record, losses, pa
                     if i1 > i0:
                         al = a1 if l == 1 else l * wp
                         cp = meta[l, 3]
-                        vec_backward(
-                            Wn, meta[l, 0] + i0 * cp, sh, al + i0, Dn, dn, sh, (dsh + l) * wp + i0, i1 - i0, cp, alpha
+                        _backward(
+                            Wn,
+                            meta[l, 0] + i0 * cp,
+                            sh,
+                            al + i0,
+                            Dn,
+                            dn,
+                            sh,
+                            (dsh + l) * wp + i0,
+                            i1 - i0,
+                            cp,
+                            alpha,
+                            act,
                         )
             # the first layer: this thread's columns, fused with the next sample's product
             if ncol0 > 0:
@@ -1057,7 +1302,7 @@ def train_team(slab, meta, X, Y, alphas, sh, pr, rep, epochs, record, losses, pa
                         cp0,
                         alpha,
                     )
-                    vec_sigmoid(sh, a1_other + col0, ncol0)
+                    _unit(sh, a1_other + col0, ncol0, act0)
                 else:  # the update alone, as a fused pass whose product goes to a private row
                     vec_update_forward(
                         Wn,
@@ -1088,7 +1333,7 @@ def train_team(slab, meta, X, Y, alphas, sh, pr, rep, epochs, record, losses, pa
             nbar += 1
             if not _barrier(sync, nbar * T, spin):
                 return -1
-            loss = _team_loss(part, nblocks, T)
+            loss = _team_loss(part, nblocks, T, out)
             if tid == 0:
                 losses[0, r] = loss
             r += 1
@@ -1101,7 +1346,7 @@ def train_team(slab, meta, X, Y, alphas, sh, pr, rep, epochs, record, losses, pa
 
 
 @njit(**_EXACT)
-def _team_loss(part, nblocks, T):
+def _team_loss(part, nblocks, T, out):
     """The loss from the block sums in order (as ``_loss`` adds them) and
     the T finiteness checks."""
     total = 0.0
@@ -1112,7 +1357,7 @@ def _team_loss(part, nblocks, T):
         fin += part[nblocks + t]
     if not (np.isfinite(total) and fin == 0.0):
         return np.nan
-    return 0.5 * total
+    return _finish(total, out)
 
 
 # ------------------------------------------------------ single kernels
@@ -1124,6 +1369,27 @@ def sigmoid_padded(buf, n):
     vec_sigmoid(buf, 0, n)
 
 
+@njit(**_EXACT)
+def unit_padded(buf, n, code):
+    """The elementwise unit ``code`` on buf[:n] in place (as ``sigmoid_padded``;
+    LINEAR: nothing)."""
+    _unit(buf, 0, n, code)
+
+
+@njit(**_EXACT)
+def softmax_rows(Z, row):
+    """Each row of the 2-D C-contiguous ``Z`` replaced by its softmax (as in
+    training), through ``row``, a 1-D buffer of at least Z's width rounded up
+    to a whole vector."""
+    N, c = Z.shape
+    for n in range(N):
+        for j in range(c):
+            row[j] = Z[n, j]
+        _softmax(row, 0, c)
+        for j in range(c):
+            Z[n, j] = row[j]
+
+
 @njit(**_OPTS)
 def output_delta(AL, Y, D, one):
     """D = (AL - Y) * AL * (1 - AL)."""
@@ -1133,18 +1399,34 @@ def output_delta(AL, Y, D, one):
             D[n, j] = (o - Y[n, j]) * o * (one - o)
 
 
+@njit(inline="always", **_OPTS)
+def _dot_row(W, i, dn):
+    s = W[i, 0] * dn[0]
+    for j in range(1, W.shape[1]):
+        s += W[i, j] * dn[j]
+    return s
+
+
 @njit(**_OPTS)
-def hidden_delta(D_next, W, A, D, one):
-    """D = (D_next @ W.T) * A * (1 - A), the derivative fused into the dot."""
-    r, c = W.shape
+def hidden_delta(D_next, W, A, D, one, act):
+    """D = (D_next @ W.T) * act'(A), the derivative (on the activation value:
+    sigmoid A (1 - A), tanh 1 - A**2, relu A > 0) fused into the dot; one
+    loop per unit, chosen once per call."""
+    r = W.shape[0]
+    zero = one - one
     for n in range(D_next.shape[0]):
         dn = D_next[n]
-        for i in range(r):
-            s = W[i, 0] * dn[0]
-            for j in range(1, c):
-                s += W[i, j] * dn[j]
-            ai = A[n, i]
-            D[n, i] = s * ai * (one - ai)
+        if act == SIGMOID:
+            for i in range(r):
+                ai = A[n, i]
+                D[n, i] = _dot_row(W, i, dn) * ai * (one - ai)
+        elif act == TANH:
+            for i in range(r):
+                ai = A[n, i]
+                D[n, i] = _dot_row(W, i, dn) * (one - ai * ai)
+        else:
+            for i in range(r):
+                D[n, i] = _dot_row(W, i, dn) if A[n, i] > zero else zero
 
 
 @njit(**_OPTS)

@@ -31,7 +31,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised where numba is absent
     raise ImportError(f"numba is not installed ({exc})") from exc
 
-from .base import NO_RECORD, Backend, Params
+from .base import ACTIVATIONS, NO_RECORD, OUTPUTS, Backend, Params
 
 _kernels = None
 
@@ -58,19 +58,34 @@ def _c2(arr: np.ndarray, dtype) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=dtype)
 
 
-def _sigmoid_of_product(A, w):
-    """sigmoid(A @ w) as a new C-contiguous array, A (..., N, r) and w (..., r,
+def _unit_of_product(A, w, unit: str = "sigmoid"):
+    """unit(A @ w) as a new C-contiguous array, A (..., N, r) and w (..., r,
     c) with the same stacking dimensions or none on one side: the BLAS
     product into a buffer with room for one more 256-bit vector, then the
-    compiled vector sigmoid over whole vectors (the same sigmoid as in the
-    training epoch)."""
+    compiled vector unit over whole vectors, or the softmax of each row (the
+    same units as in the training epoch)."""
     shape = (w.shape[:-2] or A.shape[:-2]) + (A.shape[-2], w.shape[-1])  # (np.broadcast_shapes: 4 us)
     n = math.prod(shape)
     buf = np.empty(n + 8, A.dtype)  # 8 >= elements per vector (4 float64, 8 float32)
     Z = buf[:n].reshape(shape)
     np.matmul(A, w, out=Z)
-    _k().sigmoid_padded(buf, n)
+    k = _k()
+    if unit == "sigmoid":
+        k.sigmoid_padded(buf, n)
+    elif unit == "softmax":
+        k.softmax_rows(Z.reshape(-1, shape[-1]), np.empty(shape[-1] + 8, A.dtype))
+    elif unit != "linear":
+        k.unit_padded(buf, n, k.UNIT_CODES[unit])
     return Z
+
+
+def _check_units(activation: str, output: str) -> None:
+    """The per-layer kernels' unit names (they run compiled code, which
+    would take an unknown code for the last one)."""
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {activation!r}; valid choices are {', '.join(map(repr, ACTIVATIONS))}")
+    if output not in OUTPUTS:
+        raise ValueError(f"unknown output {output!r}; valid choices are {', '.join(map(repr, OUTPUTS))}")
 
 
 def _round_up(n: int, m: int) -> int:
@@ -108,7 +123,9 @@ class _Layout:
     64-byte aligned; each network's weights and scratch take a multiple of
     128 bytes (two cache lines), so networks trained by different threads
     never share a line. ``meta`` (the kernels' description of the shape) has
-    one more row: ``(wp, stride, line vectors, barrier spins)``."""
+    one more row: ``(wp, stride, line vectors, barrier spins, hidden unit,
+    output unit)``, the last two the tutorial's sigmoids here (``meta_for``
+    gives other units' codes)."""
 
     def __init__(self, dims, dtype):
         dtype = np.dtype(dtype)
@@ -126,7 +143,9 @@ class _Layout:
         self.stride = _round_up(off, pair)
         self.wp = _round_up(int(max(dims)), line)
         k = _k()
-        self.meta = np.array([*self.parts, (self.wp, self.stride, k.LINE_VECS, k.TEAM_SPIN)], np.int64)
+        rows = [(*p, 0, 0) for p in self.parts]
+        self.meta = np.array([*rows, (self.wp, self.stride, k.LINE_VECS, k.TEAM_SPIN, k.SIGMOID, k.SIGMOID)], np.int64)
+        self._metas = {("sigmoid", "sigmoid"): self.meta}
         self.scratch = _round_up(2 * (L + 1) * self.wp, pair)
         self.pair = pair
         self.dtype = dtype
@@ -137,6 +156,16 @@ class _Layout:
         self.no_snap = np.zeros((2, 1), dtype)
         #: per kind of choice ("team", "helper"): the faster of it and one thread
         self.tuners = {"team": _Tuner(), "helper": _Tuner()}
+
+    def meta_for(self, activation: str, output: str) -> np.ndarray:
+        """``meta`` with the codes of the hidden and output units in its last row."""
+        m = self._metas.get((activation, output))
+        if m is None:
+            k = _k()
+            m = self.meta.copy()
+            m[-1, 4:6] = k.UNIT_CODES[activation], k.UNIT_CODES[output]
+            self._metas[activation, output] = m
+        return m
 
     def buffers(self, K):
         """Zeroed (K, stride) weights and (K, scratch) scratch, both 128-byte
@@ -304,13 +333,14 @@ def _train_many(P: Params, X1, Y, alphas, epochs, record, losses, groups: int) -
     groups on the pool's threads."""
     imp = P.impl
     lay = imp.layout
+    meta = lay.meta_for(P.activation, P.output)
     fn = _k().train
     K = P.K
     bounds = np.linspace(0, K, min(K, groups) + 1).astype(int)
     _map(
         lambda ab: fn(
             imp.slab[ab[0] : ab[1]],
-            lay.meta,
+            meta,
             X1,
             Y,
             alphas[ab[0] : ab[1]],
@@ -335,6 +365,7 @@ def _train_with_helper(P: Params, X1, Y, alphas, epochs, record, losses) -> None
     k = _k()
     imp = P.impl
     lay = imp.layout
+    meta = lay.meta_for(P.activation, P.output)
     if imp.helper is None:
         snap = _aligned_zeros(2 * lay.stride, lay.dtype).reshape(2, lay.stride)
         imp.helper = (snap, _aligned_zeros(lay.scratch, lay.dtype))
@@ -342,13 +373,13 @@ def _train_with_helper(P: Params, X1, Y, alphas, epochs, record, losses) -> None
     sync = imp.sync
     sync[:] = 0
     sync[k.SYNC_HELPER] = 1
-    fut = _executor("helper").submit(k.loss_helper, snap, lay.meta, X1, Y, hscratch, losses, sync)
+    fut = _executor("helper").submit(k.loss_helper, snap, meta, X1, Y, hscratch, losses, sync)
     try:
-        k.train(imp.slab, lay.meta, X1, Y, alphas, imp.scratch, epochs, record, losses, sync, snap)
+        k.train(imp.slab, meta, X1, Y, alphas, imp.scratch, epochs, record, losses, sync, snap)
     finally:
         sync[k.SYNC_DONE] = 1
         if fut.cancel():  # never started: the slots it left are emptied here
-            k.loss_helper(snap, lay.meta, X1, Y, hscratch, losses, sync)
+            k.loss_helper(snap, meta, X1, Y, hscratch, losses, sync)
         else:
             fut.result()
         sync[k.SYNC_HELPER] = 0
@@ -365,8 +396,9 @@ def _train_team(P: Params, X1, Y, alphas, epochs, record, losses, T: int) -> Non
     k = _k()
     imp = P.impl
     lay = imp.layout
+    meta = lay.meta_for(P.activation, P.output)
     if not _team_lock.acquire(blocking=False):
-        k.train(imp.slab, lay.meta, X1, Y, alphas, imp.scratch, epochs, record, losses, imp.sync, lay.no_snap)
+        k.train(imp.slab, meta, X1, Y, alphas, imp.scratch, epochs, record, losses, imp.sync, lay.no_snap)
         return
     try:
         sh, pr, rep, part = lay.team_buffers(T, X1.shape[0])
@@ -377,7 +409,7 @@ def _train_team(P: Params, X1, Y, alphas, epochs, record, losses, T: int) -> Non
 
         def member(t):
             return k.train_team(
-                imp.slab, lay.meta, X1, Y, alphas, sh, pr, rep, epochs, record, losses, part, sync, t, T, held
+                imp.slab, meta, X1, Y, alphas, sh, pr, rep, epochs, record, losses, part, sync, t, T, held
             )
 
         pool = _executor("team", T)
@@ -446,6 +478,8 @@ class NumbaBackend(Backend):
     bit)."""
 
     name = "numba"
+    activations = ACTIVATIONS
+    outputs = OUTPUTS
 
     def __init__(self, threads: int | None = None):
         self.threads = threads
@@ -478,24 +512,30 @@ class NumbaBackend(Backend):
         }
 
     # ------------------------------------------------- per-layer kernels
-    def forward(self, W, X1):
+    def forward(self, W, X1, *, activation="sigmoid", output="sigmoid"):
+        _check_units(activation, output)
         if X1.dtype != W[0].dtype:
             raise TypeError(f"X1 has dtype {X1.dtype} but the weights have dtype {W[0].dtype}")
         A = [X1]
+        L = len(W)
         for l, w in enumerate(W):
             _require(
                 A[-1].shape[1] == w.shape[0], f"W[{l}] has {w.shape[0]} rows but its input has {A[-1].shape[1]} columns"
             )
-            A.append(_sigmoid_of_product(A[-1], w))
+            A.append(_unit_of_product(A[-1], w, activation if l < L - 1 else output))
         return A
 
-    def output_delta(self, AL, Y):
+    def output_delta(self, AL, Y, *, output="sigmoid"):
+        _check_units("sigmoid", output)
         _require(AL.shape == Y.shape, f"Y has shape {Y.shape} but AL has shape {AL.shape}")
+        if output != "sigmoid":
+            return np.subtract(AL, Y, dtype=AL.dtype)  # a - y: linear and softmax (cross-entropy) outputs
         D = np.empty(AL.shape, AL.dtype)
         _k().output_delta(_c2(AL, AL.dtype), _c2(Y, AL.dtype), D, AL.dtype.type(1))
         return D
 
-    def hidden_delta(self, D_next, W_l, A_l):
+    def hidden_delta(self, D_next, W_l, A_l, *, activation="sigmoid"):
+        _check_units(activation, "sigmoid")
         dt = W_l.dtype
         _require(D_next.shape[1] == W_l.shape[1], f"D_next has shape {D_next.shape} but W_l has shape {W_l.shape}")
         _require(
@@ -503,7 +543,8 @@ class NumbaBackend(Backend):
             f"A_l has shape {A_l.shape}, expected ({D_next.shape[0]}, {W_l.shape[0]}) from D_next and W_l",
         )
         D = np.empty(A_l.shape, dt)
-        _k().hidden_delta(_c2(D_next, dt), _c2(W_l, dt), _c2(A_l, dt), D, dt.type(1))
+        k = _k()
+        k.hidden_delta(_c2(D_next, dt), _c2(W_l, dt), _c2(A_l, dt), D, dt.type(1), k.UNIT_CODES[activation])
         return D
 
     def update(self, W_l, A_l, D, alpha):
@@ -517,12 +558,8 @@ class NumbaBackend(Backend):
         if w is not W_l:
             W_l[...] = w
 
-    def loss(self, W, X1, Y):
-        P = self.forward(W, X1)[-1]
-        return float(0.5 * ((P - Y) ** 2).sum())
-
-    def sgd_step(self, W, x1, y, alpha):
-        self.sgd_epoch(W, x1, y, alpha)
+    def sgd_step(self, W, x1, y, alpha, *, activation="sigmoid", output="sigmoid"):
+        self.sgd_epoch(W, x1, y, alpha, activation=activation, output=output)
 
     # ------------------------------------------------- the training seam
     def params(self, weights, dtype):
@@ -537,18 +574,19 @@ class NumbaBackend(Backend):
         imp = P.impl
         slab, scratch, views = imp.layout.buffers(P.K)
         slab[...] = imp.slab
-        return Params(views, P.dtype, _Packed(imp.layout, slab, scratch))
+        return Params(views, P.dtype, _Packed(imp.layout, slab, scratch), **P.units)
 
     def train(self, P, X1, Y, alphas, epochs, record=NO_RECORD):
         if alphas.dtype != _F64:
             alphas = alphas.astype(_F64)
         imp = P.impl
         lay = imp.layout
+        meta = lay.meta_for(P.activation, P.output)
         R = len(record)
         if R == 0 and X1.shape[0] * epochs * lay.macs < TEAM_MIN_CALL_MACS and len(imp.slab) == 1:
             # a short call of one network (fit_partial): straight to the kernel
             (_kernels or _k()).train(
-                imp.slab, lay.meta, X1, Y, alphas, imp.scratch, epochs, record, _NO_LOSS, imp.sync, lay.no_snap
+                imp.slab, meta, X1, Y, alphas, imp.scratch, epochs, record, _NO_LOSS, imp.sync, lay.no_snap
             )
             return _NO_LOSS
         K = P.K
@@ -562,7 +600,7 @@ class NumbaBackend(Backend):
             t0 = time.perf_counter()
         mode, T = how
         if mode == "one":
-            _k().train(imp.slab, lay.meta, X1, Y, alphas, imp.scratch, epochs, record, losses, imp.sync, lay.no_snap)
+            _k().train(imp.slab, meta, X1, Y, alphas, imp.scratch, epochs, record, losses, imp.sync, lay.no_snap)
         elif mode == "helper":
             _train_with_helper(P, X1, Y, alphas, epochs, record, losses)
         elif mode == "team":
@@ -582,6 +620,8 @@ class NumbaBackend(Backend):
         T = self.threads if self.threads is not None else cores
         if P.K > 1:
             return ("many", min(T, P.K)) if T > 1 else ("one", 1)
+        if lay.L == 1 and P.output == "softmax":
+            T = 1  # a single softmax layer is not split: each thread would hold a share of the outputs it sums over
         if self.threads is None and lay.macs < TEAM_MIN_MACS * lay.team_barriers():
             T = 1
         if T > 1 and n_samples * epochs * lay.macs >= TEAM_MIN_CALL_MACS:
@@ -591,7 +631,7 @@ class NumbaBackend(Backend):
         return "one", 1
 
     def compile(self, P, X1, Y):
-        P1 = self.params([w[:1] for w in P.W], P.dtype)
+        P1 = self.params([w[:1] for w in P.W], P.dtype).with_units(P.activation, P.output)
         x, y = X1[:1], Y[:1]
         self.with_threads(1).train(P1, x, y, np.ones(1), 1, np.ones(1, np.int64))
         mode, T = self.plan(P1, X1.shape[0], 1000, 1000) if P.K == 1 else ("many", 1)
@@ -603,17 +643,27 @@ class NumbaBackend(Backend):
 
     def loss_many(self, P, X1, Y):
         """Every network's loss with one stacked BLAS product per layer (the
-        first layer's shared by all networks) and the compiled sigmoid, in
-        chunks of networks that keep the activations to about 64 MB."""
+        first layer's shared by all networks) and the compiled units, in
+        chunks of networks that keep the activations to about 64 MB; the
+        softmax's cross-entropy from the logits (log-sum-exp)."""
         K = P.K
         width = max(w.shape[2] for w in P.W)
         chunk = max(1, int(64e6 // max(1, X1.shape[0] * width * P.dtype.itemsize)))
         out = np.empty(K)
+        last = len(P.W) - 1
+        softmax = P.output == "softmax"
         for k0 in range(0, K, chunk):
             A = X1
-            for w in P.W:
-                A = _sigmoid_of_product(A, w[k0 : k0 + chunk])
-            out[k0 : k0 + chunk] = 0.5 * ((A - Y) ** 2).sum(axis=(1, 2))
+            for l, w in enumerate(P.W):
+                unit = P.activation if l < last else ("linear" if softmax else P.output)
+                A = _unit_of_product(A, w[k0 : k0 + chunk], unit)
+            if softmax:
+                with np.errstate(invalid="ignore", over="ignore"):  # a diverged network's NaN shows below
+                    m = A.max(axis=-1, keepdims=True)
+                    lse = m + np.log(np.exp(A - m).sum(axis=-1, keepdims=True))
+                    out[k0 : k0 + chunk] = (Y * (lse - A)).sum(axis=(1, 2))
+            else:
+                out[k0 : k0 + chunk] = 0.5 * ((A - Y) ** 2).sum(axis=(1, 2))
         finite = np.array([all(np.isfinite(w[k]).all() for w in P.W) for k in range(K)])
         out[~finite] = np.nan
         return out
