@@ -8,7 +8,11 @@ median and fastest round of each, and the median over rounds of its time
 divided by the tutorial's sigmoid/sigmoid epoch of the same round (alpha
 0.01 for all, so none diverges).
 
-    python -m benchmarks.units_speed [--rounds 100] [--dtype float32] [--backend numba] [--loss]
+``--fit E`` times ``NeuralNetwork.fit`` for E epochs instead, the loss
+recorded after every epoch (what ``train`` does by default; numba computes
+it on a second thread where one is free), per epoch.
+
+    python -m benchmarks.units_speed [--rounds 100] [--dtype float32] [--backend numba] [--loss] [--fit 20]
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import time
 
 import numpy as np
 
+from fastbp import NeuralNetwork
 from fastbp.backends import ACTIVATIONS, OUTPUTS, get_backend
 from fastbp.backends.base import NO_RECORD
 from fastbp.network import init_weights
@@ -37,6 +42,7 @@ def main(argv=None) -> None:
     ap.add_argument("--dtype", default="float64", choices=["float64", "float32"])
     ap.add_argument("--backend", default="numba")
     ap.add_argument("--loss", action="store_true", help="record the loss after the epoch (the in-call loss pass)")
+    ap.add_argument("--fit", type=int, default=0, metavar="E", help="time NeuralNetwork.fit for E epochs instead")
     args = ap.parse_args(argv)
     be = get_backend(args.backend)
     dt = np.dtype(args.dtype)
@@ -50,17 +56,34 @@ def main(argv=None) -> None:
     record = np.array([1]) if args.loss else NO_RECORD
     alphas = np.array([0.01])
     times: dict[tuple[str, str], list[float]] = {c: [] for c in combos}
+    X, Yf = X1h[:, :-1], Yh
     for r in range(args.rounds + 1):
         for c in combos:
-            P = be.params(init[c], dt).with_units(*c)
-            be.synchronize()
-            t = time.perf_counter()
-            be.train(P, X1, Y, alphas, 1, record)
-            be.synchronize()
+            if args.fit:
+                net = NeuralNetwork(
+                    list(DIGITS_LAYERS),
+                    0.01,
+                    backend=be,
+                    dtype=dt,
+                    weights=[w[0] for w in init[c]],
+                    activation=c[0],
+                    output=c[1],
+                )
+                t = time.perf_counter()
+                net.fit(X, Yf, epochs=args.fit, verbose=False)
+                elapsed = (time.perf_counter() - t) / args.fit
+            else:
+                P = be.params(init[c], dt).with_units(*c)
+                be.synchronize()
+                t = time.perf_counter()
+                be.train(P, X1, Y, alphas, 1, record)
+                be.synchronize()
+                elapsed = time.perf_counter() - t
             if r:  # round 0 compiles and warms up
-                times[c].append(time.perf_counter() - t)
+                times[c].append(elapsed)
+    what = f"fit, {args.fit} epochs, the loss of every epoch, per epoch" if args.fit else "one digits epoch"
     print(
-        f"{be.name} {dt.name}, one digits epoch ({X1h.shape[0]} steps{', loss recorded' if args.loss else ''}), "
+        f"{be.name} {dt.name}, {what} ({X1h.shape[0]} steps{', loss recorded' if args.loss else ''}), "
         f"{args.rounds} interleaved rounds, {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} logical CPUs, load average {os.getloadavg()[0]:.2f}"
     )
