@@ -366,12 +366,13 @@ def test_relu_softmax_training_on_a_real_subset_learns(backend_name):
     """784-300-100-10 with relu hidden units and a softmax output, the data
     set's rate for them (alpha 0.003), 2 epochs on the first training images;
     measured test accuracy on the first 2,000 test images, float32: 0.868,
-    0.877, 0.874 (3,000 images, numpy backend, seeds 0-2)."""
+    0.877, 0.874 (3,000 images, numpy backend, seeds 0-2), 0.919 (10,000
+    images, numba, seed 0)."""
     import fastbp
 
     if fastbp.get_backend(backend_name).unsupported("relu", "softmax") is not None:
         pytest.skip(fastbp.get_backend(backend_name).unsupported("relu", "softmax"))
-    n, floor = (3000, 0.85) if backend_name == "numpy" else (10000, 0.87)
+    n, floor = (3000, 0.85) if backend_name == "numpy" else (10000, 0.9)
     ds = fastbp.datasets.mnist(_find_shared_mnist(), n_train=n, n_test=2000)
     r = fastbp.train(
         ds, backend=backend_name, epochs=2, seed=0, dtype="float32", verbose=False, activation="relu", output="softmax"
