@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One entry point for a fresh machine: make .venv, install fastbp into it, then
 #   bash scripts/dev.sh train [fastbp train options]   train digits on the best backend
-#   bash scripts/dev.sh test  [pytest options]         run the test suite
+#   bash scripts/dev.sh test  [pytest options]         lint (ruff), types (mypy), then the test suite
 #   bash scripts/dev.sh bench [pytest options]         run the benchmarks
 # With an NVIDIA driver present (nvidia-smi works), CuPy for its CUDA major
 # version is installed too, so "auto" can pick the GPU.
@@ -28,6 +28,10 @@ if [ "${#extras[@]}" -gt 0 ]; then spec=".[$(IFS=,; echo "${extras[*]}")]"; fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e "$spec"
 case "$cmd" in
     train) exec .venv/bin/fastbp train --dataset digits "$@" ;;
-    test) exec .venv/bin/python -m pytest "$@" ;;
+    test)
+        .venv/bin/python -m ruff check .
+        .venv/bin/python -m ruff format --check .
+        .venv/bin/python -m mypy
+        exec .venv/bin/python -m pytest "$@" ;;
     bench) exec .venv/bin/python -m pytest --benchmark-only "$@" ;;
 esac
