@@ -224,6 +224,122 @@ def test_empty_batch_is_a_no_op(nb):
     np.testing.assert_array_equal(a[0], W[0])
 
 
+# ----------------------------------------------------- zero inputs skipped
+def _sparse_case(layers, n=30, dtype=np.float64, seed=2):
+    """Inputs that are mostly zero (each 0 with probability 0.6), one input
+    that is always 0, a sample of zeros (the bias input alone) and three
+    equal samples in a row: the first layer's rows of zero inputs are
+    skipped in training."""
+    rs = np.random.RandomState(seed)
+    X = rs.rand(n, layers[0]) * (rs.rand(n, layers[0]) > 0.6)
+    X[:, 0] = 0.0
+    X[3] = 0.0
+    X[5] = X[6] = X[7]
+    Y = (rs.rand(n, layers[-1]) > 0.5).astype(dtype)
+    return make_weights(layers, seed=6, dtype=dtype), add_bias(X).astype(dtype), Y
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
+@pytest.mark.parametrize(
+    "layers", [[2, 2, 1], [5, 7, 3], [64, 32, 16, 10], [70, 61, 30, 9]], ids=lambda l: "-".join(map(str, l))
+)
+def test_zero_inputs_skipped_bit_for_bit_in_every_form(nb, ref, layers, dtype):
+    """Training skips the first layer's rows of zero inputs: one call, one
+    call per sample and a network among K give the same weights and losses
+    bit for bit (up to the sign of a zero), the NumPy reference (which
+    multiplies every row) the same to rounding; an input that is always
+    zero leaves its row as it was."""
+    W, X1, Y = _sparse_case(layers, dtype=dtype)
+    assert (X1 == 0).mean() > 0.4
+    be = nb.with_threads(1)
+    one = be.params([w[None] for w in W], dtype)
+    losses = be.train(one, X1, Y, np.array([0.5]), 3, np.array([1, 2, 3]))
+    per = be.params([w[None] for w in W], dtype)
+    for _ in range(3):
+        for i in range(X1.shape[0]):
+            be.train(per, X1[i : i + 1], Y[i : i + 1], np.array([0.5]), 1)
+    many = be.with_threads(None).params([np.stack([w, 2 * w, w]) for w in W], dtype)
+    lm = nb.with_threads(2).train(many, X1, Y, np.array([0.3, 0.1, 0.5]), 3, np.array([1, 2, 3]))
+    for a, b, c in zip(one.W, per.W, many.W):
+        np.testing.assert_array_equal(a[0], b[0])
+        np.testing.assert_array_equal(a[0], c[2])
+    np.testing.assert_array_equal(losses[:, 0], lm[:, 2])
+    np.testing.assert_array_equal(one.W[0][0, 0], W[0][0])  # the always-zero input's row
+    Wr = [w.copy() for w in W]
+    for _ in range(3):
+        ref.sgd_epoch(Wr, X1, Y, 0.5)
+    assert_weights_close([w[0] for w in one.W], Wr, dtype)
+    assert losses[-1, 0] == pytest.approx(ref.loss(Wr, X1, Y), rel=1e-12 if dtype == np.float64 else 1e-5)
+
+
+def test_zero_input_lists_built_per_sample_for_a_large_x(nb, ref, always_team):
+    """Beyond LIST_MAX elements of X the lists of nonzero inputs are built
+    per sample instead of kept for the call: the same weights and losses as
+    calls small enough to keep them, as a team of 2, and the reference loss."""
+    from fastbp.backends import _numba_kernels as k
+
+    layers = [999, 3, 2]
+    n = k.LIST_MAX // (layers[0] + 1) + 1
+    W, X1, Y = _sparse_case(layers, n=n, seed=3)
+    assert X1.size > k.LIST_MAX
+    be = nb.with_threads(1)
+    big = be.params([w[None] for w in W], np.float64)
+    lb = be.train(big, X1, Y, np.array([0.5]), 1, np.array([1]))
+    parts = be.params([w[None] for w in W], np.float64)
+    for i in range(0, n, 500):
+        be.train(parts, X1[i : i + 500], Y[i : i + 500], np.array([0.5]), 1)
+    team = be.params([w[None] for w in W], np.float64)
+    lt = nb.with_threads(2).train(team, X1, Y, np.array([0.5]), 1, np.array([1]))
+    for a, b, c in zip(big.W, parts.W, team.W):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, c)
+    np.testing.assert_array_equal(lb, lt)
+    assert lb[0, 0] == pytest.approx(ref.loss([w[0] for w in big.W], X1, Y), rel=1e-12)
+
+
+@pytest.mark.parametrize("sparse", [True, False], ids=["zeros", "no-zeros"])
+def test_every_row_and_listed_rows_give_the_same_weights(nb, always_team, monkeypatch, digits, sparse):
+    """Inputs with few zeros train every row of the first layer, others the
+    listed rows of nonzero inputs: forced either way, on one thread and on
+    a team, the weights and losses are the same."""
+    from fastbp.backends import numba_backend as m
+
+    assert m._first_rows(make_data([5, 7, 3])[0]).dtype == np.bool_
+    assert m._first_rows(digits[0]).dtype == np.int32
+    layers = [40, 33, 5]
+    W, X1, Y = _sparse_case(layers, n=25) if sparse else (make_weights(layers, seed=6), *make_data(layers, n=25))
+    record = np.array([1, 2], np.int64)
+    got = []
+    for kind in (m._EVERY_ROW, m._LISTED_ROWS):
+        monkeypatch.setattr(m, "_first_rows", lambda X1, kind=kind: kind)
+        for T in (1, 2):
+            P = nb.params([w[None] for w in W], np.float64)
+            got.append((nb.with_threads(T).train(P, X1, Y, np.array([0.5]), 2, record), P.W))
+    for losses, Ws in got[1:]:
+        np.testing.assert_array_equal(losses, got[0][0])
+        for a, b in zip(Ws, got[0][1]):
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("mode", ["one", "helper", "team"])
+def test_a_non_finite_weight_in_a_skipped_row_is_detected(nb, always_team, mode):
+    """A weight that training never touches (the row of an input that is
+    always zero) is still checked: an infinite one makes every loss NaN."""
+    W, X1, Y = _sparse_case([5, 7, 3], n=20)
+    W[0][0, 2] = np.inf
+    P = nb.params([w[None] for w in W], np.float64)
+    record = np.array([1, 2], np.int64)
+    losses = np.full((1, 2), np.nan)
+    if mode == "one":
+        losses = nb.with_threads(1).train(P, X1, Y, np.array([0.5]), 2, record).T
+    elif mode == "helper":
+        always_team._train_with_helper(P, X1, Y, np.array([0.5]), 2, record, losses)
+    else:
+        always_team._train_team(P, X1, Y, np.array([0.5]), 2, record, losses, 2)
+    assert np.isnan(losses).all()
+    assert np.isinf(P.W[0][0, 0, 2]) and np.isfinite(P.W[0][0, 1:]).all()
+
+
 # --------------------------------------------------------- many networks
 @pytest.mark.parametrize("K", [1, 3])
 @pytest.mark.parametrize(

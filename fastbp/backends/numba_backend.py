@@ -282,6 +282,16 @@ TUNE_MIN_MACS = 50_000_000
 #: a thread of a team that has not started after this many seconds aborts the call
 START_TIMEOUT = 10.0
 
+#: the first layer runs over every row when the inputs of consecutive
+#: samples (the first ROWS_SAMPLE of a call) are nonzero together at least
+#: this often (the rows either of two samples' inputs touch; ``_first_rows``)
+EVERY_ROW_FRACTION = 0.85
+ROWS_SAMPLE = 256
+#: the kernels' ``rows`` argument: every row of the first layer / the rows
+#: of the nonzero inputs (lists built in the call)
+_EVERY_ROW = np.zeros(0, np.bool_)
+_LISTED_ROWS = np.zeros(0, np.int32)
+
 _F64 = np.dtype(np.float64)
 #: the losses of a call of one network that records none: (0, 1), nothing to write
 _NO_LOSS = np.empty((1, 0))
@@ -317,6 +327,19 @@ def _executor(which: str, workers: int = 0) -> ThreadPoolExecutor:
         return _pool
 
 
+def _first_rows(X1) -> np.ndarray:
+    """The ``rows`` argument of the training kernels for inputs X1: the
+    lists of nonzero inputs, or every row when two consecutive samples
+    leave at most 1 - EVERY_ROW_FRACTION of the first layer's rows zero
+    (then the lists cost more than they save: about 15% on inputs without
+    zeros). Both give the same weights (the rows left out add zeros)."""
+    nz = X1[:ROWS_SAMPLE] != 0
+    if nz.shape[0] < 2:
+        return _LISTED_ROWS
+    both = np.count_nonzero(nz[:-1] | nz[1:])
+    return _EVERY_ROW if both >= EVERY_ROW_FRACTION * (nz.size - nz.shape[1]) else _LISTED_ROWS
+
+
 def _map(fn, parts) -> None:
     """Runs ``fn(part)`` for every part, on the pool's threads (the compiled
     kernels release the GIL), and waits for all of them."""
@@ -328,9 +351,10 @@ def _map(fn, parts) -> None:
         f.result()
 
 
-def _train_many(P: Params, X1, Y, alphas, epochs, record, losses, groups: int) -> None:
+def _train_many(P: Params, X1, Y, alphas, epochs, record, losses, groups: int, rows=None) -> None:
     """K networks, one compiled ``train`` call per group of networks, the
     groups on the pool's threads."""
+    rows = _first_rows(X1) if rows is None else rows
     imp = P.impl
     lay = imp.layout
     meta = lay.meta_for(P.activation, P.output)
@@ -350,12 +374,13 @@ def _train_many(P: Params, X1, Y, alphas, epochs, record, losses, groups: int) -
             losses[ab[0] : ab[1]],
             imp.sync,
             lay.no_snap,
+            rows,
         ),
         list(itertools.pairwise(bounds)),
     )
 
 
-def _train_with_helper(P: Params, X1, Y, alphas, epochs, record, losses) -> None:
+def _train_with_helper(P: Params, X1, Y, alphas, epochs, record, losses, rows=None) -> None:
     """One network: ``train`` on this thread, the recorded epochs' losses
     computed on a helper thread from snapshots of the weights (``train``
     computes a loss itself when the helper is behind). The helper always
@@ -363,6 +388,7 @@ def _train_with_helper(P: Params, X1, Y, alphas, epochs, record, losses) -> None
     here does too); a helper that never started is cancelled and its work
     done here."""
     k = _k()
+    rows = _first_rows(X1) if rows is None else rows
     imp = P.impl
     lay = imp.layout
     meta = lay.meta_for(P.activation, P.output)
@@ -375,7 +401,7 @@ def _train_with_helper(P: Params, X1, Y, alphas, epochs, record, losses) -> None
     sync[k.SYNC_HELPER] = 1
     fut = _executor("helper").submit(k.loss_helper, snap, meta, X1, Y, hscratch, losses, sync)
     try:
-        k.train(imp.slab, meta, X1, Y, alphas, imp.scratch, epochs, record, losses, sync, snap)
+        k.train(imp.slab, meta, X1, Y, alphas, imp.scratch, epochs, record, losses, sync, snap, rows)
     finally:
         sync[k.SYNC_DONE] = 1
         if fut.cancel():  # never started: the slots it left are emptied here
@@ -385,7 +411,7 @@ def _train_with_helper(P: Params, X1, Y, alphas, epochs, record, losses) -> None
         sync[k.SYNC_HELPER] = 0
 
 
-def _train_team(P: Params, X1, Y, alphas, epochs, record, losses, T: int) -> None:
+def _train_team(P: Params, X1, Y, alphas, epochs, record, losses, T: int, rows=None) -> None:
     """One network, each step split over T threads (``train_team``) of the
     team pool. One team call runs at a time (a second caller meanwhile
     trains on its own thread: the same weights, bit for bit). This thread
@@ -394,11 +420,12 @@ def _train_team(P: Params, X1, Y, alphas, epochs, record, losses, T: int) -> Non
     leaves at its next barrier, the weights go back to what they were
     before the call, and the call raises."""
     k = _k()
+    rows = _first_rows(X1) if rows is None else rows
     imp = P.impl
     lay = imp.layout
     meta = lay.meta_for(P.activation, P.output)
     if not _team_lock.acquire(blocking=False):
-        k.train(imp.slab, meta, X1, Y, alphas, imp.scratch, epochs, record, losses, imp.sync, lay.no_snap)
+        k.train(imp.slab, meta, X1, Y, alphas, imp.scratch, epochs, record, losses, imp.sync, lay.no_snap, rows)
         return
     try:
         sh, pr, rep, part = lay.team_buffers(T, X1.shape[0])
@@ -409,7 +436,7 @@ def _train_team(P: Params, X1, Y, alphas, epochs, record, losses, T: int) -> Non
 
         def member(t):
             return k.train_team(
-                imp.slab, meta, X1, Y, alphas, sh, pr, rep, epochs, record, losses, part, sync, t, T, held
+                imp.slab, meta, X1, Y, alphas, sh, pr, rep, epochs, record, losses, part, sync, t, T, held, rows
             )
 
         pool = _executor("team", T)
@@ -586,7 +613,18 @@ class NumbaBackend(Backend):
         if R == 0 and X1.shape[0] * epochs * lay.macs < TEAM_MIN_CALL_MACS and len(imp.slab) == 1:
             # a short call of one network (fit_partial): straight to the kernel
             (_kernels or _k()).train(
-                imp.slab, meta, X1, Y, alphas, imp.scratch, epochs, record, _NO_LOSS, imp.sync, lay.no_snap
+                imp.slab,
+                meta,
+                X1,
+                Y,
+                alphas,
+                imp.scratch,
+                epochs,
+                record,
+                _NO_LOSS,
+                imp.sync,
+                lay.no_snap,
+                _LISTED_ROWS,
             )
             return _NO_LOSS
         K = P.K
@@ -599,14 +637,15 @@ class NumbaBackend(Backend):
             how = tuner.pick(how, ("one", 1))
             t0 = time.perf_counter()
         mode, T = how
+        rows = _first_rows(X1)
         if mode == "one":
-            _k().train(imp.slab, meta, X1, Y, alphas, imp.scratch, epochs, record, losses, imp.sync, lay.no_snap)
+            _k().train(imp.slab, meta, X1, Y, alphas, imp.scratch, epochs, record, losses, imp.sync, lay.no_snap, rows)
         elif mode == "helper":
-            _train_with_helper(P, X1, Y, alphas, epochs, record, losses)
+            _train_with_helper(P, X1, Y, alphas, epochs, record, losses, rows)
         elif mode == "team":
-            _train_team(P, X1, Y, alphas, epochs, record, losses, T)
+            _train_team(P, X1, Y, alphas, epochs, record, losses, T, rows)
         else:
-            _train_many(P, X1, Y, alphas, epochs, record, losses, T)
+            _train_many(P, X1, Y, alphas, epochs, record, losses, T, rows)
         if tuned:
             tuner.record(how, (time.perf_counter() - t0) / steps)
         return losses.T
@@ -633,13 +672,30 @@ class NumbaBackend(Backend):
     def compile(self, P, X1, Y):
         P1 = self.params([w[:1] for w in P.W], P.dtype).with_units(P.activation, P.output)
         x, y = X1[:1], Y[:1]
-        self.with_threads(1).train(P1, x, y, np.ones(1), 1, np.ones(1, np.int64))
+        rows = _first_rows(X1)
+        k = _k()
+        lay = P1.impl.layout
+        meta = lay.meta_for(P1.activation, P1.output)
+        one = np.ones(1, np.int64)
+        k.train(
+            P1.impl.slab,
+            meta,
+            x,
+            y,
+            np.ones(1),
+            P1.impl.scratch,
+            1,
+            one,
+            np.ones((1, 1)),
+            P1.impl.sync,
+            lay.no_snap,
+            rows,
+        )
         mode, T = self.plan(P1, X1.shape[0], 1000, 1000) if P.K == 1 else ("many", 1)
         if mode == "team":
-            losses = np.full((1, 1), np.nan)
-            _train_team(P1, x, y, np.ones(1), 1, np.ones(1, np.int64), losses, T)
+            _train_team(P1, x, y, np.ones(1), 1, one, np.full((1, 1), np.nan), T, rows)
         elif mode == "helper":
-            _train_with_helper(P1, x, y, np.ones(1), 2, np.arange(1, 3, dtype=np.int64), np.full((1, 2), np.nan))
+            _train_with_helper(P1, x, y, np.ones(1), 2, np.arange(1, 3, dtype=np.int64), np.full((1, 2), np.nan), rows)
 
     def loss_many(self, P, X1, Y):
         """Every network's loss with one stacked BLAS product per layer (the
