@@ -281,6 +281,14 @@ TEAM_MIN_CALL_MACS = 20_000_000
 TUNE_MIN_MACS = 50_000_000
 #: a thread of a team that has not started after this many seconds aborts the call
 START_TIMEOUT = 10.0
+#: a call hands its losses to a helper thread when they add up to at least
+#: this many multiply-adds, counting LOSS_SAMPLE_MACS more for each sample's
+#: forward pass (its fixed cost): the helper costs about 40-80 us a call to
+#: start and to wait for. Measured on the 2-core VM (XOR, one loss an epoch,
+#: 0.38 us each inline): the helper 79 us slower than no loss at 256 epochs,
+#: inline 104 us; 64 epochs: 84 against 31
+HELPER_MIN_MACS = 1_000_000
+LOSS_SAMPLE_MACS = 1_000
 
 #: the first layer runs over every row when the inputs of consecutive
 #: samples (the first ROWS_SAMPLE of a call) are nonzero together at least
@@ -301,6 +309,9 @@ _team_pool: ThreadPoolExecutor | None = None  # the threads of one network (one 
 _helper_pool: ThreadPoolExecutor | None = None  # loss helpers
 _team_lock = threading.Lock()
 _pool_lock = threading.Lock()
+#: what ``NumbaBackend.compile`` has compiled in this process: (weights'
+#: dtype, Numba types of X1 and Y, form of the call)
+_compiled: set = set()
 
 
 def _threads() -> int:
@@ -665,14 +676,28 @@ class NumbaBackend(Backend):
             T = 1
         if T > 1 and n_samples * epochs * lay.macs >= TEAM_MIN_CALL_MACS:
             return "team", T
-        if self.threads is None and cores > 1 and n_record >= 2 and 2 * n_record >= epochs:
+        if (
+            self.threads is None
+            and cores > 1
+            and n_record >= 2
+            and 2 * n_record >= epochs
+            and n_record * n_samples * (lay.forward_macs + LOSS_SAMPLE_MACS) >= HELPER_MIN_MACS
+        ):
             return "helper", 2
         return "one", 1
 
     def compile(self, P, X1, Y):
+        """Compiles (or loads from the cache) what a training call of these
+        arrays runs: ``train``, and the team's or the helper's function when
+        one network of this shape would use them; once per process for each
+        kind of arrays and form (then it costs a dictionary look-up)."""
+        mode, T = self.plan(P, X1.shape[0], 1000, 1000) if P.K == 1 else ("many", 1)
+        rows = _first_rows(X1)
+        key = (P.dtype, numba.typeof(X1), numba.typeof(Y), mode, rows.dtype)
+        if key in _compiled:
+            return
         P1 = self.params([w[:1] for w in P.W], P.dtype).with_units(P.activation, P.output)
         x, y = X1[:1], Y[:1]
-        rows = _first_rows(X1)
         k = _k()
         lay = P1.impl.layout
         meta = lay.meta_for(P1.activation, P1.output)
@@ -691,11 +716,11 @@ class NumbaBackend(Backend):
             lay.no_snap,
             rows,
         )
-        mode, T = self.plan(P1, X1.shape[0], 1000, 1000) if P.K == 1 else ("many", 1)
         if mode == "team":
             _train_team(P1, x, y, np.ones(1), 1, one, np.full((1, 1), np.nan), T, rows)
         elif mode == "helper":
             _train_with_helper(P1, x, y, np.ones(1), 2, np.arange(1, 3, dtype=np.int64), np.full((1, 2), np.nan), rows)
+        _compiled.add(key)
 
     def loss_many(self, P, X1, Y):
         """Every network's loss with one stacked BLAS product per layer (the
