@@ -697,6 +697,27 @@ def test_automatic_threads_plan(nb):
     assert nb.with_threads(3).plan(many, 1347, 1, 1) == ("many", 3)
     assert nb.with_threads(1).plan(many, 1347, 1, 1) == ("one", 1)
     assert nb.with_threads(None) is nb and nb.with_threads(2).threads == 2
+    xor = nb.params([w[None] for w in make_weights([2, 2, 1])], np.float64)
+    assert nb.plan(xor, 4, 64, 64) == ("one", 1)  # the losses are too cheap for the helper's start
+    assert nb.plan(xor, 4, 4096, 4096) == (("helper", 2) if cores > 1 else ("one", 1))
+
+
+def test_compile_runs_once_per_kind_of_call(nb, monkeypatch):
+    from fastbp.backends import numba_backend as m
+
+    monkeypatch.setattr(m, "_compiled", set())
+    layers = [5, 7, 3]
+    P = nb.params([w[None] for w in make_weights(layers)], np.float64)
+    X1, Y = make_data(layers)
+    nb.compile(P, X1, Y)
+    calls = []
+    real = m._k()
+    monkeypatch.setattr(m, "_k", lambda: calls.append(1) or real)
+    nb.compile(P, X1, Y)
+    assert not calls
+    P32 = nb.params([w[None] for w in make_weights(layers, dtype=np.float32)], np.float32)
+    nb.compile(P32, X1.astype(np.float32), Y.astype(np.float32))  # another kind of call: compiled
+    assert calls
 
 
 # -------------------------------------------------------- the boundary
