@@ -53,9 +53,8 @@ class Run:
     active: list[int]
     #: Networks that diverged, each with the weights of its last finite check (K = 1 Params).
     stopped: dict[int, Params]
-    #: Per network: epochs at which the loss was recorded, and the losses.
-    loss_epochs: list[list[int]]
-    losses: list[list[float]]
+    #: Per network: the (epochs, losses) NumPy arrays filed after each chunk (``history``).
+    filed: list[list[tuple[np.ndarray, np.ndarray]]]
     #: Per diverged network: the epoch whose loss or weights were not finite.
     diverged_at: dict[int, int] = field(default_factory=dict)
     #: Epochs completed by the networks that did not diverge.
@@ -64,6 +63,36 @@ class Run:
     #: Seconds spent training (chunks only) and compiling before it.
     train_seconds: float = 0.0
     compile_seconds: float = 0.0
+    _lists: tuple[list[list[int]], list[list[float]]] | None = field(default=None, repr=False)
+
+    def history(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Network k's recorded epochs (int64) and losses (float64), NumPy arrays."""
+        chunks = self.filed[k]
+        if len(chunks) != 1:
+            both = (np.concatenate([c[0] for c in chunks]), np.concatenate([c[1] for c in chunks])) if chunks else None
+            self.filed[k] = chunks = [both or (np.zeros(0, np.int64), np.zeros(0))]
+        return chunks[0]
+
+    @property
+    def loss_epochs(self) -> list[list[int]]:
+        """Per network: the epochs at which the loss was recorded (lists, made on first use)."""
+        return self._as_lists()[0]
+
+    @property
+    def losses(self) -> list[list[float]]:
+        """Per network: the losses recorded (lists, made on first use)."""
+        return self._as_lists()[1]
+
+    def _as_lists(self) -> tuple[list[list[int]], list[list[float]]]:
+        if self._lists is None:
+            h = [self.history(k) for k in range(len(self.filed))]
+            self._lists = [e.tolist() for e, _ in h], [v.tolist() for _, v in h]
+        return self._lists
+
+    def file(self, k: int, epochs: np.ndarray, losses: np.ndarray) -> None:
+        """Appends a chunk's recorded epochs and losses of network k."""
+        self.filed[k].append((epochs, losses))
+        self._lists = None
 
     def network_params(self, be: Backend, k: int) -> Params:
         """Network k alone (K = 1), in the backend's layout."""
@@ -77,7 +106,8 @@ class Run:
         )
 
     def last_finite_epoch(self, k: int) -> int:
-        return self.loss_epochs[k][-1] if self.loss_epochs[k] else 0
+        epochs = self.history(k)[0]
+        return int(epochs[-1]) if len(epochs) else 0
 
 
 class ProgressBar:
@@ -189,9 +219,7 @@ def run(
     alphas = np.asarray(alphas, dtype=np.float64)
     out = sys.stdout if out is None else out
     display = display_update if K == 1 else 0
-    res = Run(
-        params=P, active=list(range(K)), stopped={}, loss_epochs=[[] for _ in range(K)], losses=[[] for _ in range(K)]
-    )
+    res = Run(params=P, active=list(range(K)), stopped={}, filed=[[] for _ in range(K)])
     t0 = time.perf_counter()
     be.compile(P, X1, Y)
     res.compile_seconds = time.perf_counter() - t0
@@ -204,6 +232,7 @@ def run(
                 n = min(chunk, epochs - done)
                 wanted = _schedule(done + 1, done + n, epochs, loss_every, display)
                 record = wanted if len(wanted) and wanted[-1] == done + n else np.append(wanted, done + n)
+                n_wanted = len(wanted)  # record[:n_wanted] is wanted
                 snapshot = be.copy_params(res.params)
                 t = time.perf_counter()
                 try:
@@ -213,14 +242,14 @@ def run(
                     raise
                 elapsed = time.perf_counter() - t
                 per_epoch = elapsed / n
-                _take(be, res, snapshot, X1, Y, alphas, done, record, wanted, losses)
+                first = _take(be, res, snapshot, X1, Y, alphas, done, record, n_wanted, losses)
                 done += n
                 res.epochs_done = done
                 if display:
-                    _print_lines(res, done - n, display, out, bar)
+                    _print_lines(*first, display, out, bar)
                 if bar is not None:
-                    last = [res.losses[k][-1] for k in res.active if res.losses[k]]
-                    bar.update(done, per_epoch, last[0] if len(last) == 1 else None)
+                    last = [res.filed[k][-1][1] for k in res.active]  # this chunk's losses
+                    bar.update(done, per_epoch, last[0][-1] if len(last) == 1 and len(last[0]) else None)
                 chunk = max(1, min(chunk * CHUNK_GROWTH, int(CHUNK_SECONDS / max(per_epoch, 1e-9))))
             res.interrupted = ctrl["stop"] and done < epochs
     except KeyboardInterrupt:
@@ -234,23 +263,29 @@ def run(
     return res
 
 
-def _take(be, res: Run, snapshot: Params, X1, Y, alphas, done: int, record, wanted, losses) -> None:
-    """Files a chunk's losses; stops (and restores) the networks that diverged."""
-    is_wanted = np.isin(record, wanted)
+def _take(
+    be, res: Run, snapshot: Params, X1, Y, alphas, done: int, record, n_wanted: int, losses
+) -> tuple[np.ndarray, np.ndarray]:
+    """Files a chunk's losses (those of the first ``n_wanted`` epochs of
+    ``record``, the ones asked for); stops (and restores) the networks that
+    diverged. Returns what was filed for the chunk's first network (its
+    epochs and losses, for the ``[INFO]`` lines)."""
     bad = []
+    first: tuple[np.ndarray, np.ndarray] = (record[:0], losses[:0, 0])
     for i, k in enumerate(res.active):
         col = losses[:, i]
         nonfinite = np.flatnonzero(~np.isfinite(col))
         upto = int(nonfinite[0]) if len(nonfinite) else len(col)
-        sel = is_wanted[:upto]
-        res.loss_epochs[k].extend(record[:upto][sel].tolist())
-        res.losses[k].extend(col[:upto][sel].tolist())
+        m = min(upto, n_wanted)
+        res.file(k, record[:m], col[:m])
+        if i == 0:
+            first = record[:m], col[:m]
         if upto < len(col):
             res.diverged_at[k] = int(record[upto])
             good = int(record[upto - 1]) if upto > 0 else done
             bad.append((i, k, good))
     if not bad:
-        return
+        return first
     host = be.params_to_host(snapshot)
     for i, k, good in bad:
         Pk = be.params([w[i : i + 1] for w in host], snapshot.dtype).with_units(snapshot.activation, snapshot.output)
@@ -264,17 +299,14 @@ def _take(be, res: Run, snapshot: Params, X1, Y, alphas, done: int, record, want
             res.params.activation, res.params.output
         )
     res.active = [res.active[i] for i in keep]
+    return first
 
 
-def _print_lines(res: Run, first: int, display: int, out: TextIO, bar: ProgressBar | None) -> None:
-    """The reference's ``[INFO] epoch=N, loss=L`` lines of the epochs after ``first``."""
-    epochs, losses = res.loss_epochs[0], res.losses[0]
-    i = len(epochs)
-    while i > 0 and epochs[i - 1] > first:
-        i -= 1
-    lines = [
-        f"[INFO] epoch={e}, loss={loss:.7f}" for e, loss in zip(epochs[i:], losses[i:]) if e == 1 or e % display == 0
-    ]
+def _print_lines(epochs, losses, display: int, out: TextIO, bar: ProgressBar | None) -> None:
+    """The reference's ``[INFO] epoch=N, loss=L`` lines of a chunk's filed
+    epochs and losses (NumPy arrays; only the display epochs are formatted)."""
+    show = (epochs == 1) | (epochs % display == 0)
+    lines = [f"[INFO] epoch={e}, loss={loss:.7f}" for e, loss in zip(epochs[show].tolist(), losses[show].tolist())]
     if lines:
         if bar is not None:
             bar.clear()

@@ -269,7 +269,7 @@ class NeuralNetwork:
         loss_every = check_int(loss_every, "loss_every", 1)
         X1, Y = self.prepare(X, y)
         r = self._fit(X1, Y, epochs, display if verbose else 0, loss_every, show_progress(progress, verbose), out)
-        return np.array(r.loss_epochs[0], dtype=np.int64), np.array(r.losses[0])
+        return r.history(0)
 
     def _fit(self, X1, Y, epochs, display, loss_every, progress, out, label="train"):
         """``fit`` on backend arrays; returns the training loop's Run."""
