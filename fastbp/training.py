@@ -618,21 +618,10 @@ def train_many(
             output=output,
         )
 
+    work = (layers, specs, ds.X_train, ds.Y_train, be.name, dtype.name, epochs, loss_every, activation, output)
     if client is None:
         try:
-            block = train_block(
-                layers,
-                specs,
-                ds.X_train,
-                ds.Y_train,
-                be.name,
-                dtype.name,
-                epochs,
-                loss_every,
-                activation,
-                output,
-                progress=show_progress(progress, verbose),
-            )
+            block = train_block(*work, progress=show_progress(progress, verbose))
         except TrainingInterrupted as exc:
             exc.result = result([exc.run])
             raise
@@ -640,20 +629,5 @@ def train_many(
     from .distributed import run_chunks
 
     t0 = time.perf_counter()
-    blocks = run_chunks(
-        client,
-        train_block,
-        layers,
-        specs,
-        ds.X_train,
-        ds.Y_train,
-        be.name,
-        dtype.name,
-        epochs,
-        loss_every,
-        activation,
-        output,
-        chunk_size=chunk_size,
-        retries=retries,
-    )
+    blocks = run_chunks(client, train_block, *work, chunk_size=chunk_size, retries=retries)
     return result(blocks, time.perf_counter() - t0)
