@@ -1,4 +1,4 @@
-"""Many networks at once (issue 6): ``sgd_epoch_many`` trains K independent
+"""Many networks at once: ``sgd_epoch_many`` trains K independent
 64-32-16-10 networks (seeds 0..K-1, alphas spread over 0.05-0.5) on the same
 digits batch, each with exact per-sample SGD. The rate is network-samples/s
 (K x samples per call), so a backend that batches well grows with K.

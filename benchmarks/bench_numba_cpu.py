@@ -1,4 +1,4 @@
-"""The numba backend against the CPU's limit (issue 3).
+"""The numba backend against the CPU's limit.
 
 Run:  .venv/bin/python -m pytest benchmarks/bench_numba_cpu.py --benchmark-only -p no:cacheprovider
 

@@ -1,4 +1,4 @@
-"""How well ``sgd_epoch_many`` spreads networks over the CPU's cores (issue 6).
+"""How well ``sgd_epoch_many`` spreads networks over the CPU's cores.
 
 pytest-benchmark times one benchmark after another, so on a shared machine the
 K=1 and K=8 rounds of bench_many.py can run minutes apart under different load.

@@ -1,10 +1,12 @@
 """What other units reach: MNIST test error per epoch, digits accuracy per units.
 
     python -m benchmarks.units_accuracy mnist [--seeds 0-4] [--alpha 0.003] [--epochs 10] [--data-dir DIR]
+        [--activation relu] [--output softmax] [--dtype float64]
     python -m benchmarks.units_accuracy digits [--seeds 0-9]
 
-``mnist``: 784-300-100-10 with relu hidden units and a softmax output, per-sample
-SGD, one epoch at a time, the test error after each (a markdown table, one row
+``mnist``: 784-300-100-10 (relu hidden units and a softmax output unless told
+otherwise; ``--activation sigmoid --output sigmoid --alpha 0.5`` is LeCun et
+al.'s network and loss), per-sample SGD, one epoch at a time, the test error after each (a markdown table, one row
 per seed). ``digits``: 64-32-16-10 for 1,000 epochs (the tutorial's run) for
 every combination of units at a few learning rates, the test accuracy's mean,
 min and max over the seeds (``train_many``: all seeds of one setting at once).
@@ -41,7 +43,8 @@ def _seeds(text: str) -> list[int]:
 def mnist(args) -> None:
     d = fastbp.datasets.mnist(args.data_dir)
     print(
-        f"MNIST 784-300-100-10, relu hidden units, softmax output, alpha {args.alpha}, backend {args.backend}, "
+        f"MNIST 784-300-100-10, {args.activation} hidden units, {args.output} output, alpha {args.alpha}, "
+        f"backend {args.backend}, "
         f"{args.dtype}: test error (%) after each epoch"
     )
     print("| seed | " + " | ".join(str(e) for e in range(1, args.epochs + 1)) + " | seconds |")
@@ -53,8 +56,8 @@ def mnist(args) -> None:
             backend=args.backend,
             dtype=args.dtype,
             seed=seed,
-            activation="relu",
-            output="softmax",
+            activation=args.activation,
+            output=args.output,
         )
         errors = []
         t0 = time.perf_counter()
@@ -89,6 +92,8 @@ def main(argv=None) -> None:
     m.add_argument("--dtype", default="float64")
     m.add_argument("--data-dir", default=None)
     m.add_argument("--backend", default="auto")
+    m.add_argument("--activation", default="relu")
+    m.add_argument("--output", default="softmax")
     m.set_defaults(func=mnist)
     g = sub.add_parser("digits")
     g.add_argument("--seeds", default="0-9")

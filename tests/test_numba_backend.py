@@ -1,4 +1,4 @@
-"""The numba backend against the NumPy reference backend (issue 3, issue 6 point 3).
+"""The numba backend against the NumPy reference backend.
 
 Tolerances (measured on the 2-core EPYC, digits 64-32-16-10, alpha 0.1):
 - float64: element-wise rtol 1e-12 (atol 1e-14 only so a weight that has
