@@ -25,7 +25,7 @@ import pytest
 import fastbp
 from fastbp import NeuralNetwork, datasets
 
-from ._common import flops_per_sample, measure, reference_network, weights_host
+from ._common import flops_per_sample, measure, reference_network, tutorial_blas, weights_host
 
 #: case -> (workload, data set factory, epochs, displayUpdate)
 CASES = {
@@ -53,7 +53,7 @@ def _fit_runner(column, ds, layers, alpha, epochs, display, dtype):
             return (reference_network(layers, alpha, W0, dtype),), {}
 
         def fn(net):
-            with contextlib.redirect_stdout(io.StringIO()):
+            with tutorial_blas(), contextlib.redirect_stdout(io.StringIO()):
                 net.fit(ds.X_train.astype(dtype), ds.Y_train.astype(dtype), epochs=epochs, displayUpdate=display)
 
         return setup, fn

@@ -13,6 +13,8 @@ medians over the rounds:
   only (``loss_every=10``);
 * ``fit_partial`` on XOR, per call.
 
+The tutorial's code runs with one BLAS thread (``_common.tutorial_blas``).
+
     python -m benchmarks.tutorial_speed [--rounds 10] [--backend numba] [--digits-epochs 10]
 """
 
@@ -30,7 +32,7 @@ import numpy as np
 import fastbp
 from fastbp import NeuralNetwork, datasets
 
-from ._common import reference_network, weights_host
+from ._common import reference_network, tutorial_blas, weights_host
 
 
 def _timer(fn, setup=None):
@@ -53,7 +55,7 @@ def workloads(backend: str, digits_epochs: int, partial_calls: int) -> dict:
             return (reference_network(ds.layers, ds.alpha, weights_host(ds.layers)),)
 
         def fn(net):
-            with contextlib.redirect_stdout(quiet()):
+            with tutorial_blas(), contextlib.redirect_stdout(quiet()):
                 net.fit(ds.X_train, ds.Y_train, epochs=epochs, displayUpdate=display)
 
         return _timer(fn, setup)
