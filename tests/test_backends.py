@@ -8,7 +8,7 @@ from fastbp.backends import auto_choice, auto_order, macs_per_sample
 
 
 def test_macs_per_sample_matches_reference_count():
-    # REFERENCE.md: forward 2,876 + hidden deltas 731 + update 2,876
+    # the tutorial's digits step: forward 2,876 + hidden deltas 731 + update 2,876
     assert macs_per_sample([64, 32, 16, 10]) == 2876 + 731 + 2876
     assert macs_per_sample([2, 1]) == 2 * 3
 

@@ -144,7 +144,7 @@ def _dims(layers) -> list[int]:
 
 
 def macs_breakdown(layers) -> dict[str, int]:
-    """Multiply-adds of one per-sample SGD step for ``layers`` (REFERENCE.md):
+    """Multiply-adds of one per-sample SGD step for ``layers`` (the tutorial's step):
     forward and update over every weight, hidden deltas over W[1:]."""
     sizes = [(layers[i] + 1) * (layers[i + 1] + 1) for i in range(len(layers) - 2)]
     sizes.append((layers[-2] + 1) * layers[-1])

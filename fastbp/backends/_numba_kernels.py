@@ -30,7 +30,7 @@ networks a third of its throughput). Padded weights and delta lanes stay
 zero; padded activation lanes hold sigmoids of whatever is there and are
 never read.
 
-Per sample (REFERENCE.md), with the explicit-vector kernels below:
+Per sample (the tutorial's step), with the explicit-vector kernels below:
 ``vec_forward_split`` for layers 1.. (the outputs of a layer held in vector
 registers while the loop runs over its inputs), ``vec_sigmoid``, the output
 delta, then for l = L-1 .. 1 ``vec_backward``: per row i of W[l] the hidden
