@@ -355,7 +355,7 @@ def test_training_on_a_real_subset_learns(backend_name):
     import fastbp
 
     n, floor = (3000, 0.83) if backend_name == "numpy" else (10000, 0.87)
-    ds = fastbp.datasets.mnist(_find_shared_mnist(), n_train=n, n_test=2000)
+    ds = fastbp.datasets.mnist(SHARED, n_train=n, n_test=2000)
     r = fastbp.train(ds, backend=backend_name, epochs=2, seed=0, dtype="float32", verbose=False)
     assert r.layers == [784, 300, 100, 10]
     assert r.accuracy >= floor, r.report
@@ -373,7 +373,7 @@ def test_relu_softmax_training_on_a_real_subset_learns(backend_name):
     if fastbp.get_backend(backend_name).unsupported("relu", "softmax") is not None:
         pytest.skip(fastbp.get_backend(backend_name).unsupported("relu", "softmax"))
     n, floor = (3000, 0.85) if backend_name == "numpy" else (10000, 0.9)
-    ds = fastbp.datasets.mnist(_find_shared_mnist(), n_train=n, n_test=2000)
+    ds = fastbp.datasets.mnist(SHARED, n_train=n, n_test=2000)
     r = fastbp.train(
         ds, backend=backend_name, epochs=2, seed=0, dtype="float32", verbose=False, activation="relu", output="softmax"
     )
