@@ -89,6 +89,7 @@ template <typename T> static inline void __stcg(T* p, T v) { *(volatile T*)p = v
 static inline double __dsub_rn(double a, double b) { return a - b; }
 static inline double __dmul_rn(double a, double b) { return a * b; }
 static inline double __drcp_rn(double a) { return 1.0 / a; }
+static inline double __ddiv_rn(double a, double b) { return a / b; }
 static inline long long __double_as_longlong(double x) { long long i; std::memcpy(&i, &x, 8); return i; }
 static inline double __longlong_as_double(long long i) { double x; std::memcpy(&x, &i, 8); return x; }
 static inline float __fsub_rn(float a, float b) { return a - b; }

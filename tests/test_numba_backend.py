@@ -442,7 +442,7 @@ def test_sigmoid_accuracy_against_expit(nb):
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
 def test_epoch_sigmoid_accuracy_against_expit(dtype):
-    """The vector sigmoid of the compiled epoch (Estrin polynomial) against
+    """The vector sigmoid of the compiled epoch (fdlibm's rational exp) against
     scipy's expit, including the clamped tails, infinities and NaN."""
     from numba import njit
     from scipy.special import expit

@@ -68,9 +68,10 @@ division-by-zero branch everywhere.
 The sigmoid ``1 / (1 + exp(-z))`` (``vec_sigmoid``, the only sigmoid of this
 backend: the epoch and the batched ``forward``/``predict``/``loss`` use it)
 has its own exp, since libm's is a scalar call (without SVML it was half the
-cost of a digits epoch): Cody-Waite reduction ``x = k ln2 + r``, a degree-13
-Taylor polynomial for ``e^r`` on ``|r| <= ln2/2`` (truncation error < 1e-17,
-evaluated by Estrin's scheme), and ``2^k`` built from the bits of the
+cost of a digits epoch): Cody-Waite reduction ``x = k ln2 + r``, ``e^r =
+(R + r) / (R - r)`` with fdlibm's ``R = 2 + r^2 P(r^2)`` on ``|r| <= ln2/2``
+(``P`` of degree 4, error < 2**-59), so the sigmoid is ``(R - r) / ((R - r) +
+2^k (R + r))`` with one division, and ``2^k`` built from the bits of the
 round-to-nearest shifter ``t = x log2(e) + 1.5 * 2**52``. Within 4 ulp of
 ``scipy.special.expit`` (tested). ``x`` is clamped to [-708, 708], so no
 finite input overflows: ``z = +-1000`` gives exactly 1 and 3.3e-308 (expit:
@@ -626,12 +627,34 @@ _EM1C = tuple(1.0 / math.factorial(i + 1) for i in range(14))
 _TANH_XMAX = 44.0
 
 
+#: fdlibm's e_exp.c: ``R(r) = r (e**r + 1) / (e**r - 1) = 2 + r**2 P(r**2)``
+#: on ``|r| <= ln2/2`` to within 2**-59 (Remez), ``P`` of degree 4
+_RC = (
+    1.66666666666666019037e-01,
+    -2.77777777770155933842e-03,
+    6.61375632143793436117e-05,
+    -1.65339022054652515390e-06,
+    4.13813679705723846039e-08,
+)
+
+
 def _sigmoid_wide(w, z):
-    """1 / (1 + exp(-z)) of a float64 vector."""
+    """1 / (1 + exp(-z)) of a float64 vector: with ``-z = k ln2 + r`` and
+    ``e**r = (R + r) / (R - r)`` (``_RC``), ``(R - r) / ((R - r) + 2**k (R + r))``,
+    the sigmoid's own division the only one."""
     b = w.b
-    x = w.clamp(b.fneg(z), -_XMAX, _XMAX)
-    r, t = w.reduce(x)
-    return b.fdiv(w.k(1.0), w.mad(w.poly(r, _EXPC), w.two_k(t), w.k(1.0)))
+    z = w.clamp(z, -_XMAX, _XMAX)
+    t = w.mad(z, w.k(-_LOG2E), w.k(_SHIFT))  # k of -z in t's low bits
+    kf = b.fsub(t, w.k(_SHIFT))
+    q = w.mad(kf, w.k(_LN2HI), z)  # q = -r
+    q = w.mad(kf, w.k(_LN2LO), q)
+    q2 = b.fmul(q, q)
+    p = w.k(_RC[4])
+    for c in _RC[3::-1]:
+        p = w.mad(p, q2, w.k(c))
+    R = w.mad(q2, p, w.k(2.0))
+    num = b.fadd(R, q)  # R - r
+    return b.fdiv(num, w.mad(w.two_k(t), b.fsub(R, q), num))
 
 
 def _tanh_wide(w, z):

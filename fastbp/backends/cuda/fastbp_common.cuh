@@ -54,32 +54,32 @@ template <typename T> struct Ops;
 // path; CUDA's exp evaluates its polynomial by Horner's rule, 11 dependent
 // multiply-adds). The numba backend's algorithm (_numba_kernels.vec_sigmoid),
 // operation for operation, so the two give the same bits: Cody-Waite
-// reduction x = k ln2 + r, the degree-13 Taylor polynomial of e^r by
-// Estrin's scheme (4 dependent multiply-adds), 2^k from the bits of the
-// round-to-nearest shifter t = x log2(e) + 1.5 * 2^52, and
-// 1 / (p 2^k + 1) with the correctly rounded reciprocal (__drcp_rn, the same
-// value as 1.0 / x without the division slow-path call). x is clamped to
-// [-708, 708]: z = +-1000 gives 1 and 3.3e-308 (NumPy: 1 and 0), never
-// NaN or inf; NaN stays NaN. Within 4 ulp of NumPy (tests/test_cuda_source.py).
+// reduction -z = k ln2 + r, fdlibm's rational form of exp, e^r = (R + r) /
+// (R - r) with R = 2 + r^2 P(r^2) (P of degree 4 by Horner's rule in r^2),
+// 2^k from the bits of the round-to-nearest shifter t = -z log2(e) +
+// 1.5 * 2^52, and (R - r) / ((R - r) + 2^k (R + r)) with one correctly
+// rounded division. z is clamped to [-708, 708]: z = +-1000 gives 1 and
+// 3.3e-308 (NumPy: 1 and 0), never NaN or inf; NaN stays NaN. Within 4 ulp
+// of NumPy (tests/test_cuda_source.py).
 __device__ __forceinline__ double fastbp_sigmoid_f64(double z) {
-    constexpr double C[14] = {1.0, 1.0, 0.5, 0.16666666666666666, 0.041666666666666664, 0.008333333333333333, 0.001388888888888889, 0.0001984126984126984, 2.48015873015873e-05, 2.7557319223985893e-06, 2.755731922398589e-07, 2.505210838544172e-08, 2.08767569878681e-09, 1.6059043836821613e-10};
+    constexpr double P[5] = {1.66666666666666019037e-01, -2.77777777770155933842e-03, 6.61375632143793436117e-05, -1.65339022054652515390e-06, 4.13813679705723846039e-08};
     constexpr double SHIFT = 6755399441055744.0;  // 1.5 * 2^52
-    double x = -z;
-    x = x < -708.0 ? -708.0 : x;  // comparisons, not fmin/fmax: NaN stays NaN
-    x = x > 708.0 ? 708.0 : x;
-    const double t = fma(x, 1.4426950408889634, SHIFT);
+    z = z < -708.0 ? -708.0 : z;  // comparisons, not fmin/fmax: NaN stays NaN
+    z = z > 708.0 ? 708.0 : z;
+    const double t = fma(z, -1.4426950408889634, SHIFT);
     const double kf = t - SHIFT;
-    double r = fma(-kf, 6.93147180369123816490e-01, x);  // ln 2, fdlibm's split
-    r = fma(-kf, 1.90821492927058770002e-10, r);
-    const double r2 = r * r, r4 = r2 * r2, r8 = r4 * r4;
-    const double q0 = fma(C[1], r, C[0]), q1 = fma(C[3], r, C[2]), q2 = fma(C[5], r, C[4]);
-    const double q3 = fma(C[7], r, C[6]), q4 = fma(C[9], r, C[8]), q5 = fma(C[11], r, C[10]);
-    const double q6 = fma(C[13], r, C[12]);
-    const double s0 = fma(q1, r2, q0), s1 = fma(q3, r2, q2), s2 = fma(q5, r2, q4);
-    const double u0 = fma(s1, r4, s0), u1 = fma(q6, r4, s2);
-    const double poly = fma(u1, r8, u0);
+    double q = fma(kf, 6.93147180369123816490e-01, z);  // q = -r; ln 2, fdlibm's split
+    q = fma(kf, 1.90821492927058770002e-10, q);
+    const double q2 = q * q;
+    double p = P[4];
+    p = fma(p, q2, P[3]);
+    p = fma(p, q2, P[2]);
+    p = fma(p, q2, P[1]);
+    p = fma(p, q2, P[0]);
+    const double R = fma(q2, p, 2.0);
+    const double num = R + q;  // R - r
     const long long bits = (long long)((unsigned long long)__double_as_longlong(t) << 52) + (1023LL << 52);
-    return __drcp_rn(fma(poly, __longlong_as_double(bits), 1.0));
+    return __ddiv_rn(num, fma(__longlong_as_double(bits), R - q, num));
 }
 
 template <> struct Ops<double> {
