@@ -718,9 +718,8 @@ vec_sigmoid = _elementwise(
     "vec_sigmoid",
     _sigmoid_wide,
     """Z[zo:zo+n] = 1 / (1 + exp(-Z[zo:zo+n])) in place: Cody-Waite
-    reduction, degree-13 Taylor polynomial, 2**k from the shifter's bits
-    (module docstring), in float64, the polynomial evaluated by Estrin's
-    scheme (the sigmoid of one layer's few vectors is latency-bound).""",
+    reduction, fdlibm's rational form of exp, 2**k from the shifter's bits
+    (module docstring, ``_sigmoid_wide``), in float64.""",
 )
 vec_tanh = _elementwise("vec_tanh", _tanh_wide, """Z[zo:zo+n] = tanh(Z[zo:zo+n]) in place (``_tanh_wide``).""")
 vec_relu = _elementwise("vec_relu", None, """Z[zo:zo+n] = max(Z[zo:zo+n], 0) in place (NaN stays NaN).""")
