@@ -68,7 +68,7 @@ division-by-zero branch everywhere.
 The sigmoid ``1 / (1 + exp(-z))`` (``vec_sigmoid``, the only sigmoid of this
 backend: the epoch and the batched ``forward``/``predict``/``loss`` use it)
 has its own exp, since libm's is a scalar call (without SVML it was half the
-cost of a digits epoch): Cody-Waite reduction ``x = k ln2 + r``, ``e^r =
+cost of a digits epoch): Cody-Waite reduction ``x = -z = k ln2 + r``, ``e^r =
 (R + r) / (R - r)`` with fdlibm's ``R = 2 + r^2 P(r^2)`` on ``|r| <= ln2/2``
 (``P`` of degree 4, error < 2**-59), so the sigmoid is ``(R - r) / ((R - r) +
 2^k (R + r))`` with one division, and ``2^k`` built from the bits of the
