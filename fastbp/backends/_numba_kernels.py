@@ -621,8 +621,6 @@ class _Wide:
         return self.mad(u1, r8, u0)
 
 
-#: coefficients of ``(e**r - 1) / r``: the Taylor series of expm1 less its constant
-_EM1C = tuple(1.0 / math.factorial(i + 1) for i in range(14))
 #: tanh z is 1.0 in float64 from |z| = 19.1 on: 2|z| is clamped here (e**44 is finite)
 _TANH_XMAX = 44.0
 
@@ -658,9 +656,11 @@ def _sigmoid_wide(w, z):
 
 
 def _tanh_wide(w, z):
-    """tanh z of a float64 vector: ``m / (m + 2)`` with ``m = expm1(2|z|) =
-    2**k (e**r - 1) + (2**k - 1)`` (no cancellation for small |z|: within 4
-    ulp of NumPy's tanh), the sign of z put back; NaN stays NaN."""
+    """tanh z of a float64 vector: ``m / (m + 2)`` with ``m = expm1(2|z|)``,
+    ``2|z| = k ln2 + r`` and ``e**r - 1 = 2r / (R - r)`` (``_RC``), so
+    ``(2**k 2r + (2**k - 1)(R - r)) / (2**k 2r + (2**k + 1)(R - r))``: one
+    division, no cancellation for small |z| (k = 0 gives r / R), the sign
+    of z put back; NaN stays NaN."""
     b = w.b
     zi = b.bitcast(z, w.ity)
     sign = b.and_(zi, w.ik(1 << 63))
@@ -668,9 +668,14 @@ def _tanh_wide(w, z):
     x = b.fadd(az, az)
     x = b.select(b.fcmp_ordered(">", x, w.k(_TANH_XMAX)), w.k(_TANH_XMAX), x)
     r, t = w.reduce(x)
+    r2 = b.fmul(r, r)
+    p = w.k(_RC[4])
+    for c in _RC[3::-1]:
+        p = w.mad(p, r2, w.k(c))
+    d = b.fsub(w.mad(r2, p, w.k(2.0)), r)  # R - r
     s = w.two_k(t)
-    m = w.mad(s, b.fmul(r, w.poly(r, _EM1C)), b.fsub(s, w.k(1.0)))
-    y = b.fdiv(m, b.fadd(m, w.k(2.0)))
+    u = b.fmul(b.fadd(r, r), s)  # 2**k 2r, exact
+    y = b.fdiv(w.mad(b.fsub(s, w.k(1.0)), d, u), w.mad(b.fadd(s, w.k(1.0)), d, u))
     return b.bitcast(b.or_(b.bitcast(y, w.ity), sign), w.dty)
 
 
