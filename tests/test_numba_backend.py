@@ -808,6 +808,25 @@ def test_tuner_keeps_the_faster_option_and_probes_the_other():
     assert t.pick(a, b) == b
 
 
+def test_automatic_mode_times_a_team_against_one_thread_with_the_loss_helper():
+    """A team-sized network whose losses are recorded every epoch: the one-thread
+    option the tuner measures is the one the plan gives a single thread there
+    (the losses on the helper), not one thread computing them inline."""
+    from fastbp.backends import numba_backend as m
+
+    if m._threads() < 2:
+        pytest.skip("needs 2 cores")
+    be = m.NumbaBackend()  # automatic threads
+    layers = [784, 300, 100, 10]
+    X1, Y = make_data(layers, n=100)
+    P = be.params([w[None] for w in make_weights(layers)], np.float64)
+    assert be.plan(P, 100, 2, 2) == ("team", 2)
+    assert be._one_network_alone(P, 100, 2, 2) == ("helper", 2)
+    for _ in range(3):
+        be.train(P, X1, Y, np.array([0.01]), 2, np.array([1, 2]))
+    assert set(P.impl.layout.tuners["team"].rates) == {("team", 2), ("helper", 2)}
+
+
 # ---------------------------------------------------- units other than sigmoid
 UNITS = [("tanh", "sigmoid"), ("relu", "softmax"), ("tanh", "linear"), ("sigmoid", "softmax"), ("relu", "linear")]
 

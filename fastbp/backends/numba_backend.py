@@ -645,7 +645,9 @@ class NumbaBackend(Backend):
         tuned = self.threads is None and how[0] in ("team", "helper") and steps * lay.macs >= TUNE_MIN_MACS
         if tuned:  # automatic mode: the faster of threads and one thread, as measured
             tuner = lay.tuners[how[0]]
-            how = tuner.pick(how, ("one", 1))
+            # a team's rival: one thread as the plan would run it (its losses on the helper where that pays)
+            alone = self._one_network_alone(P, X1.shape[0], epochs, R) if how[0] == "team" else ("one", 1)
+            how = tuner.pick(how, alone)
             t0 = time.perf_counter()
         mode, T = how
         rows = _first_rows(X1)
@@ -676,9 +678,16 @@ class NumbaBackend(Backend):
             T = 1
         if T > 1 and n_samples * epochs * lay.macs >= TEAM_MIN_CALL_MACS:
             return "team", T
+        return self._one_network_alone(P, n_samples, epochs, n_record)
+
+    def _one_network_alone(self, P, n_samples: int, epochs: int, n_record: int) -> tuple[str, int]:
+        """One network's steps on one thread: ("helper", 2) in automatic mode
+        with a second core when at least every other epoch's loss is recorded
+        and the losses add up to HELPER_MIN_MACS, else ("one", 1)."""
+        lay = P.impl.layout
         if (
             self.threads is None
-            and cores > 1
+            and _threads() > 1
             and n_record >= 2
             and 2 * n_record >= epochs
             and n_record * n_samples * (lay.forward_macs + LOSS_SAMPLE_MACS) >= HELPER_MIN_MACS
@@ -688,8 +697,9 @@ class NumbaBackend(Backend):
 
     def compile(self, P, X1, Y):
         """Compiles (or loads from the cache) what a training call of these
-        arrays runs: ``train``, and the team's or the helper's function when
-        one network of this shape would use them; once per process for each
+        arrays runs: ``train``, and the team's and the helper's functions when
+        one network of this shape would use them (automatic mode times a team
+        against one thread with the helper); once per process for each
         kind of arrays and form (then it costs a dictionary look-up)."""
         mode, T = self.plan(P, X1.shape[0], 1000, 1000) if P.K == 1 else ("many", 1)
         rows = _first_rows(X1)
@@ -718,7 +728,7 @@ class NumbaBackend(Backend):
         )
         if mode == "team":
             _train_team(P1, x, y, np.ones(1), 1, one, np.full((1, 1), np.nan), T, rows)
-        elif mode == "helper":
+        if mode == "helper" or (mode == "team" and self._one_network_alone(P, X1.shape[0], 1000, 1000)[0] == "helper"):
             _train_with_helper(P1, x, y, np.ones(1), 2, np.arange(1, 3, dtype=np.int64), np.full((1, 2), np.nan), rows)
         _compiled.add(key)
 
