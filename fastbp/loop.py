@@ -63,36 +63,18 @@ class Run:
     #: Seconds spent training (chunks only) and compiling before it.
     train_seconds: float = 0.0
     compile_seconds: float = 0.0
-    _lists: tuple[list[list[int]], list[list[float]]] | None = field(default=None, repr=False)
 
     def history(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Network k's recorded epochs (int64) and losses (float64), NumPy arrays."""
         chunks = self.filed[k]
-        if len(chunks) != 1:
-            both = (np.concatenate([c[0] for c in chunks]), np.concatenate([c[1] for c in chunks])) if chunks else None
-            self.filed[k] = chunks = [both or (np.zeros(0, np.int64), np.zeros(0))]
+        if len(chunks) != 1:  # joined once, on first use
+            epochs = np.concatenate([np.zeros(0, np.int64), *(c[0] for c in chunks)])
+            self.filed[k] = chunks = [(epochs, np.concatenate([np.zeros(0), *(c[1] for c in chunks)]))]
         return chunks[0]
-
-    @property
-    def loss_epochs(self) -> list[list[int]]:
-        """Per network: the epochs at which the loss was recorded (lists, made on first use)."""
-        return self._as_lists()[0]
-
-    @property
-    def losses(self) -> list[list[float]]:
-        """Per network: the losses recorded (lists, made on first use)."""
-        return self._as_lists()[1]
-
-    def _as_lists(self) -> tuple[list[list[int]], list[list[float]]]:
-        if self._lists is None:
-            h = [self.history(k) for k in range(len(self.filed))]
-            self._lists = [e.tolist() for e, _ in h], [v.tolist() for _, v in h]
-        return self._lists
 
     def file(self, k: int, epochs: np.ndarray, losses: np.ndarray) -> None:
         """Appends a chunk's recorded epochs and losses of network k."""
         self.filed[k].append((epochs, losses))
-        self._lists = None
 
     def network_params(self, be: Backend, k: int) -> Params:
         """Network k alone (K = 1), in the backend's layout."""

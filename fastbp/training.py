@@ -321,8 +321,8 @@ def train(
             alpha=alpha,
             epochs=done,
             seed=seed,
-            loss_epochs=np.array(r.loss_epochs[0], dtype=np.int64),
-            loss_history=np.array(r.losses[0]),
+            loss_epochs=r.history(0)[0],
+            loss_history=r.history(0)[1],
             wall_time=wall,
             compile_time=r.compile_seconds,
             samples_per_second=done * n / wall if wall > 0 else float("nan"),
@@ -510,8 +510,8 @@ def _block_results(be, r: Run, specs) -> dict:
                 "alpha": a,
                 "seed": s,
                 "weights": weights[k],
-                "loss_epochs": np.array(r.loss_epochs[k], dtype=np.int64),
-                "loss_history": np.array(r.losses[k]),
+                "loss_epochs": r.history(k)[0],
+                "loss_history": r.history(k)[1],
                 "diverged_at": r.diverged_at.get(k),
             }
             for k, (a, s) in enumerate(specs)

@@ -86,7 +86,7 @@ def test_divergence_stops_and_keeps_last_finite_weights(backend_name, monkeypatc
     with pytest.raises(TrainingDivergedError, match="epoch 4") as info:
         net.fit(X, y, epochs=10, verbose=False)
     assert info.value.epoch == 4 and info.value.last_finite_epoch == 3
-    assert info.value.run.loss_epochs[0] == [1, 2, 3]
+    assert info.value.run.history(0)[0].tolist() == [1, 2, 3]
     monkeypatch.undo()
     ref = fastbp.NeuralNetwork([2, 2, 1], 0.5, backend=backend_name, seed=0)
     ref.fit(X, y, epochs=3, verbose=False)
@@ -186,7 +186,7 @@ def test_ctrl_c_stops_at_the_end_of_a_chunk_and_keeps_the_last_epoch(backend_nam
         net.fit(X, y, epochs=10**7, verbose=False)
     done = info.value.run.epochs_done
     assert 1 < done < 10**7  # the chunk in progress completed, then it stopped
-    assert info.value.run.loss_epochs[0][-1] == done
+    assert info.value.run.history(0)[0][-1] == done
     monkeypatch.undo()
     ref = fastbp.NeuralNetwork([2, 2, 1], 0.5, backend=backend_name, seed=0)
     ref.fit(X, y, epochs=done, verbose=False)
