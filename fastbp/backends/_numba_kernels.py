@@ -636,6 +636,15 @@ _RC = (
 )
 
 
+def _rational_R(w, r2):
+    """fdlibm's ``R = 2 + r**2 P(r**2)`` (``_RC``, Horner's rule in r**2),
+    with which ``e**r = (R + r) / (R - r)``; ``r2`` is r**2 (the same for -r)."""
+    p = w.k(_RC[4])
+    for c in _RC[3::-1]:
+        p = w.mad(p, r2, w.k(c))
+    return w.mad(r2, p, w.k(2.0))
+
+
 def _sigmoid_wide(w, z):
     """1 / (1 + exp(-z)) of a float64 vector: with ``-z = k ln2 + r`` and
     ``e**r = (R + r) / (R - r)`` (``_RC``), ``(R - r) / ((R - r) + 2**k (R + r))``,
@@ -646,11 +655,7 @@ def _sigmoid_wide(w, z):
     kf = b.fsub(t, w.k(_SHIFT))
     q = w.mad(kf, w.k(_LN2HI), z)  # q = -r
     q = w.mad(kf, w.k(_LN2LO), q)
-    q2 = b.fmul(q, q)
-    p = w.k(_RC[4])
-    for c in _RC[3::-1]:
-        p = w.mad(p, q2, w.k(c))
-    R = w.mad(q2, p, w.k(2.0))
+    R = _rational_R(w, b.fmul(q, q))
     num = b.fadd(R, q)  # R - r
     return b.fdiv(num, w.mad(w.two_k(t), b.fsub(R, q), num))
 
@@ -668,11 +673,7 @@ def _tanh_wide(w, z):
     x = b.fadd(az, az)
     x = b.select(b.fcmp_ordered(">", x, w.k(_TANH_XMAX)), w.k(_TANH_XMAX), x)
     r, t = w.reduce(x)
-    r2 = b.fmul(r, r)
-    p = w.k(_RC[4])
-    for c in _RC[3::-1]:
-        p = w.mad(p, r2, w.k(c))
-    d = b.fsub(w.mad(r2, p, w.k(2.0)), r)  # R - r
+    d = b.fsub(_rational_R(w, b.fmul(r, r)), r)  # R - r
     s = w.two_k(t)
     u = b.fmul(b.fadd(r, r), s)  # 2**k 2r, exact
     y = b.fdiv(w.mad(b.fsub(s, w.k(1.0)), d, u), w.mad(b.fadd(s, w.k(1.0)), d, u))
