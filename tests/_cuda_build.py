@@ -210,7 +210,7 @@ def emulator_build(block_list: str, regs_list: str) -> Callable[[Path], dict]:
 
 
 class Builds:
-    """The compile jobs of one test session, started together on a thread pool."""
+    """The compile jobs of one pytest run, started together on a thread pool."""
 
     def __init__(self, cache_dir: Path):
         self.cache_dir = cache_dir
