@@ -549,15 +549,14 @@ def test_team_holding_any_layers_is_bit_for_bit(nb, always_team, monkeypatch, la
 
 
 def test_team_holds_the_small_layers():
+    """Layer 1 chained where the layers after it are small, else the big
+    hidden layers split by columns."""
     from fastbp.backends.numba_backend import _layout
 
-    assert _layout((785, 301, 101, 10), np.dtype(np.float64)).held_from() == 1
-    assert _layout((257, 257, 257, 10), np.dtype(np.float64)).held_from() == 2
-    assert _layout((65, 10), np.dtype(np.float64)).held_from() == 1
-    assert [_layout(d, np.dtype(np.float64)).team_barriers() for d in [(785, 301, 101, 10), (257, 257, 257, 10)]] == [
-        1,
-        2,
-    ]
+    shapes = [(785, 301, 101, 10), (257, 257, 257, 10), (65, 10), (257, 257, 257, 257, 10)]
+    layouts = [_layout(d, np.dtype(np.float64)) for d in shapes]
+    assert [lay.held_from() for lay in layouts] == [1, 1, 1, 3]
+    assert [lay.team_barriers() for lay in layouts] == [1, 1, 1, 4]
 
 
 @pytest.mark.parametrize("layers", [[70, 61, 30, 9], [5, 7, 3], [40, 33]], ids=lambda l: "-".join(map(str, l)))
@@ -651,7 +650,7 @@ def test_team_thread_that_raises_aborts_the_others(nb, always_team, monkeypatch)
     real = k.train_team
 
     def flaky(*args):
-        if args[13] == 1:  # tid
+        if args[-4] == 1:  # tid (then T, rep_from, rows)
             raise MemoryError("thread 1 failed")
         return real(*args)
 

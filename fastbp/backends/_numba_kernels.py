@@ -293,14 +293,19 @@ def _check(*arrays):
     return dt
 
 
-def _forward_codegen():
+def _forward_codegen(chain=False):
     """``vec_forward_split``: the even and the odd inputs summed in two sets
-    of accumulators, added at the end."""
+    of accumulators, added at the end; ``chain``: ``vec_forward_chain``, the
+    two sets started from and left in Q unless ``first`` / ``last``."""
 
     def codegen(context, builder, sig, args):
         dt = sig.args[0].dtype
         e = _Emit(context, builder, dt)
-        (w0, a0, o0), (rv, cnv, ldv) = e.operands(context, sig, args)
+        ptrs, ints = e.operands(context, sig, args)
+        if chain:
+            (w0, a0, q0, o0), (rv, cnv, ldv, qsv, firstv, lastv) = ptrs, ints
+        else:
+            (w0, a0, o0), (rv, cnv, ldv) = ptrs, ints
         acc = [[cgutils.alloca_once(builder, e.vty) for _ in range(PANEL)] for _ in range(2)]
         nvec = builder.udiv(cnv, e.const(e.V))
 
@@ -314,9 +319,17 @@ def _forward_codegen():
                     w = e.load(e.at(row, e.const(v * e.V)))
                     builder.store(e.fma(w, x, builder.load(a[v])), a[v])
 
+            def sets():  # the sets' places in Q: even at qo, odd at qo + qs
+                return [e.at(q0, col), e.at(q0, builder.add(qsv, col))]
+
             for a in acc:
                 for v in range(nv):
                     builder.store(e.zero, a[v])
+            if chain:
+                with builder.if_then(builder.icmp_signed("==", firstv, e.const(0))):
+                    for a, q in zip(acc, sets(), strict=True):
+                        for v in range(nv):
+                            builder.store(e.load(e.at(q, e.const(v * e.V))), a[v])
             # inputs 0, 2, 4, ... into one set, 1, 3, 5, ... into the other
             with cgutils.for_range(builder, builder.udiv(rv, e.const(2))) as li:
                 i = builder.mul(li.index, e.const(2))
@@ -324,9 +337,22 @@ def _forward_codegen():
                 step(builder.add(i, e.const(1)), acc[1])
             with cgutils.for_range(builder, builder.urem(rv, e.const(2))) as li:
                 step(builder.sub(rv, e.const(1)), acc[0])
-            for v in range(nv):
-                out = builder.fadd(builder.load(acc[0][v]), builder.load(acc[1][v]))
-                e.store(out, e.at(o0, builder.add(col, e.const(v * e.V))))
+
+            def finish():
+                for v in range(nv):
+                    out = builder.fadd(builder.load(acc[0][v]), builder.load(acc[1][v]))
+                    e.store(out, e.at(o0, builder.add(col, e.const(v * e.V))))
+
+            if not chain:
+                finish()
+                return
+            with builder.if_else(builder.icmp_signed("!=", lastv, e.const(0))) as (last, more):
+                with last:
+                    finish()
+                with more:
+                    for a, q in zip(acc, sets(), strict=True):
+                        for v in range(nv):
+                            e.store(builder.load(a[v]), e.at(q, e.const(v * e.V)))
 
         e.panels(nvec, body)
         return context.get_dummy_value()
@@ -342,6 +368,22 @@ def vec_forward_split(typingctx, W, wo, A, ao, O, oo, r, cn, ld):
     _check(W, A, O)
     ip = types.intp
     return types.void(W, ip, A, ip, O, ip, ip, ip, ip), _forward_codegen()
+
+
+@intrinsic
+def vec_forward_chain(typingctx, W, wo, A, ao, Q, qo, O, oo, r, cn, ld, qs, first, last):
+    """One link of ``vec_forward_split`` computed by several threads in turn,
+    each over its block of rows in row order: rows r of the block at W[wo:]
+    (rows ``ld`` apart) times A[ao:ao+r], the even and the odd inputs' sums
+    (even rows of the block: even rows of the layer, blocks starting on
+    even rows) started from zero (``first``) or from the previous link's
+    sets in Q[qo:qo+cn] and Q[qo+qs:qo+qs+cn], then left there for the next
+    link or (``last``) added into O[oo:oo+cn]: the bits of one
+    ``vec_forward_split`` over every row."""
+    _check(W, A, Q, O)
+    ip = types.intp
+    sig = types.void(W, ip, A, ip, Q, ip, O, ip, ip, ip, ip, ip, ip, ip)
+    return sig, _forward_codegen(chain=True)
 
 
 def _row_index(builder, every, ip, k):
@@ -892,16 +934,14 @@ def os_yield(typingctx):
 
 
 @njit(inline="always", **_EXACT)
-def _barrier(sync, target, spin):
-    """Arrives at a barrier and waits until ``target`` arrivals have been
-    counted (this thread's b-th barrier of T threads: target b * T). Spins
-    with the pause hint (none for a negative ``spin``), yielding the core
-    every ``|spin|`` spins; returns False when the team is aborted."""
-    atomic_add(sync, SYNC_COUNT, 1)
+def _wait(sync, flags, i, target, spin):
+    """Waits until the counter ``flags[i]`` reaches ``target``. Spins with
+    the pause hint (none for a negative ``spin``), yielding the core every
+    ``|spin|`` spins; returns False when the team is aborted (``sync``)."""
     spins = 0
     hint = spin > 0
     every = spin if hint else -spin
-    while atomic_load(sync, SYNC_COUNT) < target:
+    while atomic_load(flags, i) < target:
         if hint:
             cpu_relax()
         spins += 1
@@ -911,6 +951,14 @@ def _barrier(sync, target, spin):
             os_yield()
             spins = 0
     return True
+
+
+@njit(inline="always", **_EXACT)
+def _barrier(sync, target, spin):
+    """Arrives at a barrier and waits until ``target`` arrivals have been
+    counted (this thread's b-th barrier of T threads: target b * T)."""
+    atomic_add(sync, SYNC_COUNT, 1)
+    return _wait(sync, sync, SYNC_COUNT, target, spin)
 
 
 # ------------------------------------------------ per-sample SGD, any depth
@@ -952,6 +1000,10 @@ def _barrier(sync, target, spin):
 LOSS_BLOCK = 256
 #: vectors per cache line: threads sharing a layer split it in whole lines
 LINE_VECS = 2
+#: bytes between two team threads' own weights (``train_team``): the
+#: hardware prefetchers running off the end of one thread's block would
+#: otherwise take lines the other thread is writing
+TEAM_GAP = 1024
 
 
 #: unit codes: hidden activations ...
@@ -1302,31 +1354,49 @@ def loss_helper(snap, meta, X, Y, S, losses, sync):
 
 # ------------------------------------------- one network on several threads
 # ``train_team`` is run by T threads at once (thread ``tid``), all on the one
-# network of ``slab``. Layers 0 .. R-1 are split between the threads, per
-# sample: by columns for the forward product and by the matching rows of the
-# next layer for its hidden delta and update (thread t owns the same whole
-# cache lines of columns of W[l] as rows of W[l+1], ``_share``), so the
-# first layer's update needs only the deltas this thread computed. Layers
-# R .. L-1 (``rep_from``; small ones, chosen by the backend) are held by
-# every thread: thread 0 trains the copy in ``slab``, thread t > 0 its own
-# copy in ``rep[t]``, and each computes their forward products, the output
-# delta and their hidden deltas whole, with the same arithmetic (the copies
-# stay bit for bit equal). A split hidden layer would move its weights
-# between the cores every sample (its update is split by rows, its forward
-# product by columns); a held one costs its work on every thread instead.
-# Barriers per sample: one after each split forward layer (its activations
-# complete) and one before each split backward layer but the first:
-# 2R - 2 for R >= 2, one for R = 1 (784-300-100-10 holds 300-100-10 on every
-# thread: one barrier), none for a single layer. Every weight gets the same
-# arithmetic in the same order as in ``train``, so the weights are bit for
-# bit those of one thread.
+# network of ``slab``. Thread t owns the same whole cache lines of columns of
+# the first layer W[0] (``_share``) as rows of W[1], so the first layer's
+# update needs only the deltas this thread computed. Two ways to split the
+# rest (``rep_from`` R, chosen by the backend):
 #
-# Shared scratch ``sh``: activation row l at l * wp (l = 1 .. R), a second
-# row for layer 1 at (L + 1) * wp (R = 1: samples alternate between the two,
-# since the held layers of sample n still read layer 1 while another thread
-# writes sample n + 1's), split delta row l at (L + 2 + l) * wp. Private
+# R = 1, layer 1 chained (the layers after it small: 784-300-100-10). Per
+# sample, thread t computes its columns of layer 1's activations, then its
+# link of layer 1's product: the even- and odd-row sums over its rows of
+# W[1], started from thread t - 1's sums (``vec_forward_chain``), so the
+# product has the bits of one thread's ``vec_forward_split``; the link runs
+# group by group of columns, each group handed on as soon as it is done
+# (``links``: one counter a thread), and the last thread writes the product.
+# Every thread then computes layers 2 .. L-1 whole on its own copy (their
+# forward products, the output delta, their hidden deltas, with the same
+# arithmetic: the copies stay equal), and its rows of layer 1's delta and
+# update. The only data that crosses cores each sample: the chain's sums and
+# the product (3 rows of layer 1's width) and the counters.
+#
+# R >= 2 (big layers after layer 1): layers 1 .. R-1 split by columns for
+# the forward product and by the matching rows of the next layer for the
+# hidden delta and update (their weights move between the cores each
+# sample), with a barrier after each split forward layer and before each
+# split backward layer but the first (2R - 2); layers R .. L-1 held as above.
+# A single layer splits its output units; no barrier.
+#
+# Each thread trains its weights (its first-layer columns, its rows of layer
+# 1, its copy of the held layers) in its own row of ``own``, apart from the
+# other threads' by TEAM_GAP bytes, and puts them back into the slab before
+# a loss pass and at the end (the held layers: thread 0). In place, the
+# hardware prefetchers streaming past the end of a thread's columns in each
+# row take lines the other thread is writing: two threads updating their
+# halves of every row of a 784 x 304 float64 block took 1.3-1.5x as long as
+# each on a block of its own (no synchronisation at all). A first-layer block whose
+# rows would be a multiple of 4096 bytes apart gets a line more per row
+# (stores and loads 4096 bytes apart alias: 1024-1024-10 ran at 0.7x).
+# Every weight gets the same arithmetic in the same order as in ``train``,
+# so the weights are bit for bit those of one thread.
+#
+# Shared scratch ``sh``: layer 1's activations at wp, the chained product at
+# 2 wp and its sums at (L + 3) wp and (L + 4) wp (R = 1), activation row l
+# at l * wp and split delta row l at (L + 2 + l) * wp (R >= 2). Private
 # scratch ``pr[t]``: activation row l at l * wp (l = R + 1 .. L), delta row
-# l at (L + 1 + l) * wp (l = R .. L), a loss pass's rows from (2 L + 2) wp.
+# l at (L + 1 + l) * wp, a loss pass's rows from (2 L + 2) wp.
 
 
 @njit(inline="always", **_EXACT)
@@ -1341,10 +1411,12 @@ def _share(nvec, tid, T, unit):
 
 
 @njit(**_EXACT)
-def train_team(slab, meta, X, Y, alphas, sh, pr, rep, epochs, record, losses, part, sync, tid, T, rep_from, rows):
+def train_team(
+    slab, meta, X, Y, alphas, sh, pr, own, epochs, record, losses, part, sync, links, tid, T, rep_from, rows
+):
     """Thread ``tid`` of T training the one network of ``slab`` together
-    (see above), layers ``rep_from`` .. L-1 held whole by every thread;
-    losses as in ``train`` (thread 0 writes them; the loss pass is split by
+    (see above; ``own``, ``links``: zeroed, from ``team_buffers``); losses
+    as in ``train`` (thread 0 writes them; the loss pass is split by
     blocks of samples). ``part`` holds the loss blocks' sums and T
     finiteness checks. Returns 0, or -1 when the team was aborted."""
     L = meta.shape[0] - 1
@@ -1364,27 +1436,43 @@ def train_team(slab, meta, X, Y, alphas, sh, pr, rep, epochs, record, losses, pa
     col0, ncol0 = v0 * V, (v1 - v0) * V
     dsh = L + 2  # shared (split) delta row l at (dsh + l) * wp
     dpr = L + 1  # private delta row l at (dpr + l) * wp
-    # the held layers R .. L-1: thread 0's in slab, the others' copies in rep
-    Wr, base = Wn, 0
-    if L >= 2 and tid > 0:
-        Wr, base = rep[tid], meta[R, 0]
-        for i in range(meta[L, 1] - base):
-            Wr[i] = Wn[base + i]
-    # layer 1's activations (R = 1: the row alternates per sample) and the
-    # delta the first layer's update reads
+    chain = L >= 2 and R == 1  # layer 1 chained: split by rows, those of this thread's first-layer columns
+    cp1 = meta[1, 3] if L >= 2 else 0
+    nrow1 = max(0, min(col0 + ncol0, meta[1, 1] if L >= 2 else 0) - col0) if chain else 0
+    first, last = (1 if tid == 0 else 0), (1 if tid == T - 1 else 0)
+    nv1 = cp1 // V
+    G1 = (nv1 + PANEL - 1) // PANEL  # groups of the chained product's columns
+    q = (dsh + 1) * wp  # its even and odd sums between links: rows dsh + 1, dsh + 2 of sh
+    H = 2 if chain else R  # layers H .. L-1 are held whole by every thread
+    # this thread's weights, trained in its own row of ``own`` (apart from the
+    # other threads' by TEAM_GAP bytes) and put back into the slab before a
+    # loss pass and at the end: its columns of the first layer (rows ncol0
+    # apart), its rows of layer 1 (chained), a copy of the held layers
+    r0 = meta[0, 1]
+    M = own[tid]
+    gap = TEAM_GAP // slab.itemsize
+    line = unit * V
+    ld0 = ncol0 + (line if (ncol0 * slab.itemsize) % 4096 == 0 else 0)
+    o1 = ((r0 * ld0 + line - 1) // line) * line + gap
+    oh = o1 + ((nrow1 * cp1 + line - 1) // line) * line + gap
+    base = meta[H, 0] if H < L else meta[L, 1]  # the held layers' offset in the slab
+    nheld = meta[L, 1] - base
+    spots = np.array((w0 + col0, cp0, r0, ncol0, ld0, o1, meta[1, 0] + col0 * cp1, nrow1 * cp1, oh, base, nheld))
+    _take(Wn, M, spots, tid, False)
+    # layer 1's activations and the delta the first layer's update reads
     a1 = wp
-    a1_other = (L + 1) * wp if (L >= 2 and R == 1) else wp
-    D1, d1 = (P, (dpr + 1) * wp) if (L >= 2 and R == 1) else (sh, (dsh + 1) * wp)
+    D1, d1 = (P, (dpr + 1) * wp) if chain else (sh, (dsh + 1) * wp)
     I, ptr = _train_lists(X, N + 1, rows)  # the first layer's rows, as in ``train``
     LI, lptr = _lists(X, N if nR > 0 else 0)
     lbuild = True
     nbar = 0
+    step = 0
     r = 0
     for e in range(1, epochs + 1):
         build = e == 1
         if ncol0 > 0:
             io, m = _rows(X, I, ptr, 0, 0, 0, build)
-            vec_forward_rows(Wn, w0 + col0, X, 0, sh, a1 + col0, I, io, m, ncol0, cp0)
+            vec_forward_rows(M, 0, X, 0, sh, a1 + col0, I, io, m, ncol0, ld0)
             _unit(sh, a1 + col0, ncol0, act0)
         for n in range(N):
             if L == 1:
@@ -1395,38 +1483,74 @@ def train_team(slab, meta, X, Y, alphas, sh, pr, rep, epochs, record, losses, pa
                     else:
                         out_diff(sh, a1 + col0, Y, n * ny + col0, sh, (dsh + 1) * wp + col0, cnt)
             else:
-                nbar += 1
-                if not _barrier(sync, nbar * T, spin):
-                    return -1
-                for l in range(1, R):  # split hidden layers: this thread's columns
-                    ain = a1 if l == 1 else l * wp
-                    cp = meta[l, 3]
-                    u0, u1 = _share(cp // V, tid, T, unit)
-                    if u1 > u0:
-                        o = (l + 1) * wp + u0 * V
-                        vec_forward_split(Wn, meta[l, 0] + u0 * V, sh, ain, sh, o, meta[l, 1], (u1 - u0) * V, cp)
-                        _unit(sh, o, (u1 - u0) * V, act)
+                if chain:
+                    # layer 1's product into row 2 of sh, link by link in thread order,
+                    # group by group of its columns (thread t + 1 starts a group as soon
+                    # as thread t has left it); links[8 t]: the groups thread t has left
+                    for g in range(G1):
+                        u0, u1 = _share(nv1, g, G1, unit)
+                        if tid > 0 and not _wait(sync, links, 8 * (tid - 1), step * G1 + g + 1, spin):
+                            return -1
+                        if u1 > u0:
+                            c = u0 * V
+                            vec_forward_chain(
+                                M,
+                                o1 + c,
+                                sh,
+                                a1 + col0,
+                                sh,
+                                q + c,
+                                sh,
+                                2 * wp + c,
+                                nrow1,
+                                (u1 - u0) * V,
+                                cp1,
+                                wp,
+                                first,
+                                last,
+                            )
+                        atomic_store(links, 8 * tid, step * G1 + g + 1)
+                    step += 1
+                    if not _wait(sync, links, 8 * (T - 1), step * G1, spin):
+                        return -1
+                    for i in range(cp1):
+                        P[2 * wp + i] = sh[2 * wp + i]
+                    if L > 2:
+                        _unit(P, 2 * wp, meta[1, 2], act)
+                else:
                     nbar += 1
                     if not _barrier(sync, nbar * T, spin):
                         return -1
-                # the held layers, whole, on this thread's copy
-                aR = a1 if R == 1 else R * wp
-                for l in range(R, L):
+                    for l in range(1, R):  # split hidden layers: this thread's columns
+                        ain = a1 if l == 1 else l * wp
+                        cp = meta[l, 3]
+                        u0, u1 = _share(cp // V, tid, T, unit)
+                        if u1 > u0:
+                            o = (l + 1) * wp + u0 * V
+                            vec_forward_split(Wn, meta[l, 0] + u0 * V, sh, ain, sh, o, meta[l, 1], (u1 - u0) * V, cp)
+                            _unit(sh, o, (u1 - u0) * V, act)
+                        nbar += 1
+                        if not _barrier(sync, nbar * T, spin):
+                            return -1
+                # the held layers, whole, on this thread's copy (the first reads sh unless chained)
+                for l in range(H, L):
                     cp = meta[l, 3]
                     if l == R:
-                        vec_forward_split(Wr, meta[l, 0] - base, sh, aR, P, (l + 1) * wp, meta[l, 1], cp, cp)
+                        vec_forward_split(M, oh + meta[l, 0] - base, sh, R * wp, P, (l + 1) * wp, meta[l, 1], cp, cp)
                     else:
-                        vec_forward_split(Wr, meta[l, 0] - base, P, l * wp, P, (l + 1) * wp, meta[l, 1], cp, cp)
+                        vec_forward_split(M, oh + meta[l, 0] - base, P, l * wp, P, (l + 1) * wp, meta[l, 1], cp, cp)
                     if l < L - 1:
                         _unit(P, (l + 1) * wp, meta[l, 2], act)
                 _output(P, L * wp, Y, n * ny, P, (dpr + L) * wp, ny, out)
-                for l in range(L - 1, R - 1, -1):
+                for l in range(L - 1, H - 1, -1):
                     cp = meta[l, 3]
                     dn, dl = (dpr + l + 1) * wp, (dpr + l) * wp
                     if l == R:
-                        _backward(Wr, meta[l, 0] - base, sh, aR, P, dn, P, dl, meta[l, 1], cp, alpha, act)
+                        _backward(M, oh + meta[l, 0] - base, sh, R * wp, P, dn, P, dl, meta[l, 1], cp, alpha, act)
                     else:
-                        _backward(Wr, meta[l, 0] - base, P, l * wp, P, dn, P, dl, meta[l, 1], cp, alpha, act)
+                        _backward(M, oh + meta[l, 0] - base, P, l * wp, P, dn, P, dl, meta[l, 1], cp, alpha, act)
+                if chain and nrow1 > 0:  # layer 1: this thread's rows
+                    _backward(M, o1, sh, a1 + col0, P, (dpr + 2) * wp, P, d1 + col0, nrow1, cp1, alpha, act)
                 # split hidden layers, top down: this thread's rows
                 for l in range(R - 1, 0, -1):
                     if l < R - 1:
@@ -1459,8 +1583,8 @@ def train_team(slab, meta, X, Y, alphas, sh, pr, rep, epochs, record, losses, pa
                 if n + 1 < N:
                     io, m = _rows(X, I, ptr, n + 1, n, n + 1, build)
                     vec_update_forward_rows(
-                        Wn,
-                        w0 + col0,
+                        M,
+                        0,
                         X,
                         n * nx,
                         D1,
@@ -1468,20 +1592,20 @@ def train_team(slab, meta, X, Y, alphas, sh, pr, rep, epochs, record, losses, pa
                         X,
                         (n + 1) * nx,
                         sh,
-                        a1_other + col0,
+                        a1 + col0,
                         I,
                         io,
                         m,
                         ncol0,
-                        cp0,
+                        ld0,
                         alpha,
                     )
-                    _unit(sh, a1_other + col0, ncol0, act0)
+                    _unit(sh, a1 + col0, ncol0, act0)
                 else:
                     io, m = _rows(X, I, ptr, N, n, n, build)
-                    vec_update_rows(Wn, w0 + col0, X, n * nx, D1, d1 + col0, I, io, m, ncol0, cp0, alpha)
-            a1, a1_other = a1_other, a1
+                    vec_update_rows(M, 0, X, n * nx, D1, d1 + col0, I, io, m, ncol0, ld0, alpha)
         if r < nR and record[r] == e:
+            _take(Wn, M, spots, tid, True)
             nbar += 1
             if not _barrier(sync, nbar * T, spin):
                 return -1
@@ -1502,7 +1626,36 @@ def train_team(slab, meta, X, Y, alphas, sh, pr, rep, epochs, record, losses, pa
                 return -1
             if np.isnan(loss):
                 break
+    _take(Wn, M, spots, tid, True)
     return 0
+
+
+@njit(inline="always", **_EXACT)
+def _take(Wn, M, spots, tid, back):
+    """Copies a team thread's weights (see ``train_team``) from the slab into
+    its row M of ``own``, or (``back``) from M into the slab (the held layers
+    by thread 0 only). ``spots``: (wo, ld, r, n, mld, o1, w1, n1, oh, base,
+    nheld): the (r, n) block at Wn[wo:] (rows ``ld`` apart) at M[0:] (rows
+    ``mld`` apart), Wn[w1:w1+n1] at M[o1:], Wn[base:base+nheld] at M[oh:]."""
+    wo, ld, r, n, mld, o1, w1, n1, oh, base, nheld = spots
+    for i in range(r):
+        for j in range(n):
+            if back:
+                Wn[wo + i * ld + j] = M[i * mld + j]
+            else:
+                M[i * mld + j] = Wn[wo + i * ld + j]
+    for i in range(n1):
+        if back:
+            Wn[w1 + i] = M[o1 + i]
+        else:
+            M[o1 + i] = Wn[w1 + i]
+    if back and tid > 0:
+        return
+    for i in range(nheld):
+        if back:
+            Wn[base + i] = M[oh + i]
+        else:
+            M[oh + i] = Wn[base + i]
 
 
 @njit(**_EXACT)

@@ -178,35 +178,52 @@ class _Layout:
         return slab, both[n:].reshape(K, self.scratch), views
 
     def held_from(self) -> int:
-        """The first layer a team holds whole on every thread (``train_team``'s
-        ``rep_from``): the smallest l >= 1 whose layers l .. L-1 have at most
-        HELD_FRACTION of the weights (784-300-100-10: 1, the 300-100-10
-        part, 12% of the weights; 256-256-256-10: 2)."""
+        """How a team splits the layers after the first (``train_team``'s
+        ``rep_from``): 1 when layers 2 .. L-1 have at most HELD_FRACTION of
+        the weights (or there are none): layer 1 chained, split by rows,
+        layers 2 .. L-1 held whole by every thread (784-300-100-10,
+        256-256-256-10); else the smallest l >= 3 whose layers l .. L-1 have
+        at most HELD_FRACTION of them: layers 1 .. l-1 split by columns,
+        layers l .. L-1 held."""
         sizes = [r * cp for _, r, _, cp in self.parts]
-        for l in range(1, self.L):
+        for l in range(2, self.L):
             if sum(sizes[l:]) <= HELD_FRACTION * sum(sizes):
-                return l
-        return max(1, self.L - 1)
+                return 1 if l == 2 else l
+        return 1 if self.L <= 2 else self.L - 1
 
     def team_barriers(self) -> int:
-        """Barriers per step of a team (at least 1): one per split forward
-        layer and one before each split backward layer but the first."""
+        """Meetings per step of a team (at least 1): the chain of layer 1,
+        or one per split forward layer and one before each split backward
+        layer but the first."""
         R = self.held_from() if self.L >= 2 else 0
         return max(1, R if R <= 1 else 2 * R - 2)
 
     def team_buffers(self, T, N):
         """Zeroed scratch of a ``train_team`` call of T threads on N samples:
-        shared rows, each thread's private rows and copy of the held layers
-        (each a multiple of 128 bytes), the loss blocks' sums."""
-        L, wp = self.L, self.wp
-        sh = _aligned_zeros(_round_up((2 * L + 3) * wp, self.pair), self.dtype)
-        prow = _round_up((3 * L + 4) * wp, self.pair)
+        shared rows, each thread's private rows, each thread's own weights
+        (its share of layers 0 and 1 and a copy of the held layers; rows of
+        both kinds TEAM_GAP bytes apart), the loss blocks' sums, the chain's
+        flags (one a cache line)."""
+        k = _k()
+        L, wp, pair = self.L, self.wp, self.pair
+        gap = k.TEAM_GAP // self.dtype.itemsize
+        sh = _aligned_zeros(_round_up((2 * L + 3) * wp, pair), self.dtype)
+        prow = _round_up((3 * L + 4) * wp + gap, pair)
         pr = _aligned_zeros(T * prow, self.dtype).reshape(T, prow)
-        held = self.stride - (self.parts[self.held_from()][0] if L >= 2 else self.stride)
-        rrow = _round_up(max(held, 1), self.pair)
-        rep = _aligned_zeros(T * rrow, self.dtype).reshape(T, rrow)
-        part = np.zeros(-(-N // _k().LOSS_BLOCK) + T)
-        return sh, pr, rep, part
+        _, r0, _, cp0 = self.parts[0]
+        unit = k.LINE_VECS * k.lanes(self.dtype)
+        cols = min(cp0, -(-cp0 // unit // T) * unit)  # the most first-layer columns a thread gets
+        ld0 = cols + unit  # their rows' stride at most (one line more where cols is a multiple of 4096 bytes)
+        H = self.held_from() if L >= 2 else L
+        chain = L >= 2 and H == 1  # layer 1 chained, split by rows, not held
+        rows1 = cols * self.parts[1][3] if chain else 0
+        H += chain
+        held = self.stride - (self.parts[H][0] if H < L else self.stride)
+        orow = sum(_round_up(n, pair) + gap for n in (r0 * ld0, rows1, held))
+        own = _aligned_zeros(T * orow, self.dtype).reshape(T, orow)
+        part = np.zeros(-(-N // k.LOSS_BLOCK) + T)
+        links = _aligned_zeros(8 * T, np.dtype(np.int64))
+        return sh, pr, own, part, links
 
 
 class _Tuner:
@@ -439,7 +456,7 @@ def _train_team(P: Params, X1, Y, alphas, epochs, record, losses, T: int, rows=N
         k.train(imp.slab, meta, X1, Y, alphas, imp.scratch, epochs, record, losses, imp.sync, lay.no_snap, rows)
         return
     try:
-        sh, pr, rep, part = lay.team_buffers(T, X1.shape[0])
+        sh, pr, own, part, links = lay.team_buffers(T, X1.shape[0])
         sync = imp.sync
         sync[:] = 0
         before = imp.slab.copy()
@@ -447,7 +464,7 @@ def _train_team(P: Params, X1, Y, alphas, epochs, record, losses, T: int, rows=N
 
         def member(t):
             return k.train_team(
-                imp.slab, meta, X1, Y, alphas, sh, pr, rep, epochs, record, losses, part, sync, t, T, held, rows
+                imp.slab, meta, X1, Y, alphas, sh, pr, own, epochs, record, losses, part, sync, links, t, T, held, rows
             )
 
         pool = _executor("team", T)
