@@ -156,6 +156,7 @@ class _Layout:
         self.no_snap = np.zeros((2, 1), dtype)
         #: per kind of choice ("team", "helper"): the faster of it and one thread
         self.tuners = {"team": _Tuner(), "helper": _Tuner()}
+        self._own: dict[int, np.ndarray] = {}  # per team size: the threads' own weights (``team_buffers``)
 
     def meta_for(self, activation: str, output: str) -> np.ndarray:
         """``meta`` with the codes of the hidden and output units in its last row."""
@@ -199,11 +200,12 @@ class _Layout:
         return max(1, R if R <= 1 else 2 * R - 2)
 
     def team_buffers(self, T, N):
-        """Zeroed scratch of a ``train_team`` call of T threads on N samples:
-        shared rows, each thread's private rows, each thread's own weights
-        (its share of layers 0 and 1 and a copy of the held layers; rows of
-        both kinds TEAM_GAP bytes apart), the loss blocks' sums, the chain's
-        flags (one a cache line)."""
+        """Scratch of a ``train_team`` call of T threads on N samples (one
+        team call runs at a time): zeroed shared rows, each thread's private
+        rows, the loss blocks' sums, the chain's flags (one a cache line);
+        each thread's own weights (its share of layers 0 and 1 and a copy of
+        the held layers), made once per T. Rows of each thread TEAM_GAP
+        bytes apart."""
         k = _k()
         L, wp, pair = self.L, self.wp, self.pair
         gap = k.TEAM_GAP // self.dtype.itemsize
@@ -219,8 +221,10 @@ class _Layout:
         rows1 = cols * self.parts[1][3] if chain else 0
         H += chain
         held = self.stride - (self.parts[H][0] if H < L else self.stride)
-        orow = sum(_round_up(n, pair) + gap for n in (r0 * ld0, rows1, held))
-        own = _aligned_zeros(T * orow, self.dtype).reshape(T, orow)
+        own = self._own.get(T)
+        if own is None:  # kept: a call fills what it reads (zeroing 2 MB on MNIST took about a millisecond)
+            orow = sum(_round_up(n, pair) + gap for n in (r0 * ld0, rows1, held))
+            own = self._own[T] = _aligned_zeros(T * orow, self.dtype).reshape(T, orow)
         part = np.zeros(-(-N // k.LOSS_BLOCK) + T)
         links = _aligned_zeros(8 * T, np.dtype(np.int64))
         return sh, pr, own, part, links
@@ -284,15 +288,19 @@ def _sync_array():
 
 # ------------------------------------------------------------- threads
 #: the automatic mode splits each step of one network over every core from
-#: this many multiply-adds per step and per barrier of the team's step
+#: this many multiply-adds per step and per meeting of the team's step
 #: (``_Layout.team_barriers``). Measured on the 2-core VM (python -m
-#: benchmarks.wide_threads --sizes, rounds with both cores free): 784-128-10,
-#: 206 k a barrier, 0.94x one thread; 512-256-10, 271 k, 1.29x;
-#: 784-300-100-10, 567 k, 1.32x; 256-256-256-10, 169 k (two barriers), 0.78x
-TEAM_MIN_MACS = 250_000
+#: benchmarks.wide_threads --sizes --rounds 12, float64 / float32, rounds
+#: with both cores free): 64-32-16-10, 6 k, 0.87x / 0.72x one thread;
+#: 128-64-10, 19 k, 1.34x / 1.34x; 256-128-10, 70 k, 1.68x / 1.45x. Small
+#: steps lose the most when the two threads' cores are far apart (a hand-off
+#: then takes 300-400 ns instead of 40), hence a threshold above 19 k
+TEAM_MIN_MACS = 50_000
 #: a call with fewer multiply-adds than this runs on one thread whatever the
-#: setting (starting the threads would cost more than they save)
-TEAM_MIN_CALL_MACS = 20_000_000
+#: setting: starting the threads and copying the weights to and from their
+#: own buffers costs 0.2-1 ms a call on the 2-core VM; 784-300-100-10 on
+#: MNIST broke even at about 100 steps (57 M), 256-128-10 at 400-1000 (28-70 M)
+TEAM_MIN_CALL_MACS = 100_000_000
 #: automatic mode times calls of at least this many multiply-adds to choose
 #: between threads and one thread (``_Tuner``)
 TUNE_MIN_MACS = 50_000_000
