@@ -11,11 +11,18 @@ it. Ratios are of the medians over the rounds, and the median of the
 per-round ratios, over all rounds and over the quiet ones: rounds during
 which other processes used less than QUIET CPUs (Linux /proc/stat; threads
 that meet at barriers every few microseconds lose much more to another
-process taking a core than independent work does).
+process taking a core than independent work does). Each round also measures
+how long one thread takes to see a counter another thread has just written
+(a one-way hand-off, two threads of the pool passing it back and forth):
+on a virtual machine the host places the vCPUs on cores near each other or
+far apart, and changes that over time, and the team's step pays the hand-off
+a few times per sample. Quiet rounds are reported once more split at NEAR
+nanoseconds.
 
     python -m benchmarks.wide_threads [--rounds 10] [--dtype float64] [--threads 2]
         [--layers 784,300,100,10] [--samples 2000]
     python -m benchmarks.wide_threads --sizes      # the ratio across network sizes
+    python -m benchmarks.wide_threads --samples 100 --min-call 0   # short calls (the team's fixed cost)
 
 MNIST's first samples are used for 784-wide inputs when the files are here
 (benchmarks/_mnist.py), random inputs otherwise.
@@ -29,14 +36,20 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+from numba import njit
 
-from fastbp.backends import get_backend
+from fastbp.backends import _numba_kernels as k
+from fastbp.backends import get_backend, numba_backend
 
 from ._common import macs_per_sample, random_host, weights_host
 from ._mnist import missing, mnist_host
 
 #: a round is quiet when other processes used less than this many CPUs on average during it
 QUIET = 0.05
+#: rounds whose hand-off took less than this many nanoseconds ran on cores near each other
+NEAR = 100.0
+#: hand-offs timed per round
+HANDOFFS = 4000
 
 #: --sizes: networks from digits' to MNIST's, with samples per call (~20-60 ms a call)
 SIZES = {
@@ -60,6 +73,24 @@ def data(layers, n, dtype):
     return X1.astype(dtype), Y.astype(dtype), "random"
 
 
+@njit(nogil=True, cache=True)
+def _pass(flag, me, n):
+    """Thread ``me`` (0 or 1) of two passing a counter back and forth n times."""
+    for i in range(n):
+        while k.atomic_load(flag, 0) < 2 * i + me:
+            k.cpu_relax()
+        k.atomic_store(flag, 0, 2 * i + me + 1)
+    return 0
+
+
+def handoff_ns(pool) -> float:
+    """Nanoseconds one thread of ``pool`` takes to see a counter the other wrote."""
+    flag = np.zeros(16, np.int64)
+    t = time.perf_counter()
+    list(pool.map(lambda me: _pass(flag, me, HANDOFFS), [0, 1]))
+    return (time.perf_counter() - t) / (2 * HANDOFFS) * 1e9
+
+
 def compare(layers, n, dtype, T, rounds, pool):
     """Per-round times of one thread, T threads, and the T-copies control."""
     be = get_backend("numba")
@@ -71,12 +102,14 @@ def compare(layers, n, dtype, T, rounds, pool):
     copies = [one.params(W, dtype) for _ in range(T)]
     one.train(P1, X1, Y, alpha, 1)  # compile / load, outside the timing
     team.train(PT, X1, Y, alpha, 1)
-    ts: dict[str, list[float]] = {"one": [], "team": [], "control": [], "others": []}
+    handoff_ns(pool)  # compile / load
+    ts: dict[str, list[float]] = {"one": [], "team": [], "control": [], "others": [], "handoff": []}
     for _ in range(rounds):
         busy = others_busy()
         t = time.perf_counter()
         one.train(P1, X1, Y, alpha, 1)
         ts["one"].append(time.perf_counter() - t)
+        ts["handoff"].append(handoff_ns(pool))
         t = time.perf_counter()
         team.train(PT, X1, Y, alpha, 1)
         ts["team"].append(time.perf_counter() - t)
@@ -106,11 +139,18 @@ def others_busy() -> float:
 def report(layers, n, dtype, T, ts, source, same):
     macs = macs_per_sample(layers)["sgd"]
     quiet = ts["others"] < QUIET
+    near = ts["handoff"] < NEAR
     print(
         f"  {'-'.join(map(str, layers))} (~{macs / 1e3:.0f} k MACs/step), {n} {source} samples, "
-        f"weights equal: {same}; rounds: {len(quiet)}, quiet {quiet.sum()}"
+        f"weights equal: {same}; rounds: {len(quiet)}, quiet {quiet.sum()}, of them near {(quiet & near).sum()}; "
+        f"hand-off median {np.median(ts['handoff']):.0f} ns"
     )
-    for label, keep in (("all rounds", np.ones_like(quiet)), ("quiet rounds", quiet)):
+    for label, keep in (
+        ("all rounds", np.ones_like(quiet)),
+        ("quiet rounds", quiet),
+        ("quiet, near", quiet & near),
+        ("quiet, far", quiet & ~near),
+    ):
         if not keep.any():
             continue
         one, team, ctrl = ts["one"][keep], ts["team"][keep], ts["control"][keep]
@@ -131,7 +171,15 @@ def main() -> None:
     ap.add_argument("--layers", default="784,300,100,10")
     ap.add_argument("--samples", type=int, default=2000)
     ap.add_argument("--sizes", action="store_true", help="every network of SIZES instead of --layers")
+    ap.add_argument(
+        "--min-call",
+        type=float,
+        default=None,
+        help="numba_backend.TEAM_MIN_CALL_MACS for this run (calls below it run on one thread)",
+    )
     args = ap.parse_args()
+    if args.min_call is not None:
+        numba_backend.TEAM_MIN_CALL_MACS = args.min_call
     dt = np.dtype(args.dtype)
     T = args.threads
     nets = SIZES if args.sizes else {tuple(int(x) for x in args.layers.split(",")): args.samples}
