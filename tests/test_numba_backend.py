@@ -817,10 +817,10 @@ def test_automatic_mode_times_a_team_against_one_thread_with_the_loss_helper():
         pytest.skip("needs 2 cores")
     be = m.NumbaBackend()  # automatic threads
     layers = [784, 300, 100, 10]
-    X1, Y = make_data(layers, n=100)
+    X1, Y = make_data(layers, n=200)
     P = be.params([w[None] for w in make_weights(layers)], np.float64)
-    assert be.plan(P, 100, 2, 2) == ("team", 2)
-    assert be._one_network_alone(P, 100, 2, 2) == ("helper", 2)
+    assert be.plan(P, 200, 2, 2) == ("team", 2)
+    assert be._one_network_alone(P, 200, 2, 2) == ("helper", 2)
     for _ in range(3):
         be.train(P, X1, Y, np.array([0.01]), 2, np.array([1, 2]))
     assert set(P.impl.layout.tuners["team"].rates) == {("team", 2), ("helper", 2)}
