@@ -1638,24 +1638,17 @@ def _take(Wn, M, spots, tid, back):
     nheld): the (r, n) block at Wn[wo:] (rows ``ld`` apart) at M[0:] (rows
     ``mld`` apart), Wn[w1:w1+n1] at M[o1:], Wn[base:base+nheld] at M[oh:]."""
     wo, ld, r, n, mld, o1, w1, n1, oh, base, nheld = spots
-    for i in range(r):
-        for j in range(n):
-            if back:
-                Wn[wo + i * ld + j] = M[i * mld + j]
-            else:
-                M[i * mld + j] = Wn[wo + i * ld + j]
-    for i in range(n1):
-        if back:
-            Wn[w1 + i] = M[o1 + i]
-        else:
-            M[o1 + i] = Wn[w1 + i]
-    if back and tid > 0:
-        return
-    for i in range(nheld):
-        if back:
-            Wn[base + i] = M[oh + i]
-        else:
-            M[oh + i] = Wn[base + i]
+    if back:  # slices, not loops of elements: twice as fast here
+        for i in range(r):
+            Wn[wo + i * ld : wo + i * ld + n] = M[i * mld : i * mld + n]
+        Wn[w1 : w1 + n1] = M[o1 : o1 + n1]
+        if tid == 0:
+            Wn[base : base + nheld] = M[oh : oh + nheld]
+    else:
+        for i in range(r):
+            M[i * mld : i * mld + n] = Wn[wo + i * ld : wo + i * ld + n]
+        M[o1 : o1 + n1] = Wn[w1 : w1 + n1]
+        M[oh : oh + nheld] = Wn[base : base + nheld]
 
 
 @njit(**_EXACT)

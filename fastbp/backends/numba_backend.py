@@ -298,12 +298,12 @@ def _sync_array():
 TEAM_MIN_MACS = 50_000
 #: a call with fewer multiply-adds than this runs on one thread whatever the
 #: setting: starting the threads and copying the weights to and from their
-#: own buffers costs 0.2-1.3 ms a call on the 2-core VM (python -m
-#: benchmarks.wide_threads --samples N --min-call 0, 20 rounds): on MNIST
-#: 784-300-100-10 ran at 1.02x one thread in calls of 100 steps (57 M),
-#: 1.11x at 200, 1.48x at 400; 256-128-10 at 0.41x in calls of 200 steps
-#: (14 M), 1.2x at 400-1,000
-TEAM_MIN_CALL_MACS = 200_000_000
+#: own buffers costs a fixed time a call. On the 2-core VM (python -m
+#: benchmarks.wide_threads --samples N --min-call 0, 20 rounds) a team of 2
+#: ran at 1.02x one thread in calls of 100 MNIST steps of 784-300-100-10
+#: (57 M), 1.51x at 200 (113 M); 784-256-128-10 on random inputs 1.04x at 64
+#: steps (32 M), 1.68x at 128 (65 M)
+TEAM_MIN_CALL_MACS = 60_000_000
 #: automatic mode times calls of at least this many multiply-adds to choose
 #: between threads and one thread (``_Tuner``)
 TUNE_MIN_MACS = 50_000_000
