@@ -817,9 +817,9 @@ def out_diff(typingctx, A, ao, Y, yo, D, do, n):
 
 
 # ============================================================ atomics
-# Threads that share one network meet at spin barriers on an int64 counter
-# (``_barrier``) and hand weight snapshots to the loss helper through int64
-# flags. Numba has no atomics in source, so these emit LLVM's atomic
+# Threads that share one network wait for each other on int64 counters
+# (``_wait``: the chain's counters, ``_barrier``) and hand weight snapshots
+# to the loss helper through int64 flags. Numba has no atomics in source, so these emit LLVM's atomic
 # instructions directly (sequentially consistent add, acquire loads, release
 # stores), plus the spin-wait hint (x86 ``pause``, ARM ``yield``) and
 # ``sched_yield`` for a long wait. Each flag sits on its own cache line of

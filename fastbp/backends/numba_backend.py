@@ -235,7 +235,7 @@ class _Tuner:
     give the same bits) from the measured seconds per step, each option's
     best of its last 3 calls: each is tried twice first, then the faster is kept
     and the other tried again after 8, 16, 32, ... calls (the machine's load
-    changes: on a busy machine threads that wait for each other at barriers
+    changes: on a busy machine threads that wait for each other every step
     lose to one thread)."""
 
     KEEP = 3
@@ -462,7 +462,7 @@ def _train_team(P: Params, X1, Y, alphas, epochs, record, losses, T: int, rows=N
     trains on its own thread: the same weights, bit for bit). This thread
     watches the team: a thread that raised or did not start within
     START_TIMEOUT, or Ctrl-C here, sets the abort flag, every team thread
-    leaves at its next barrier, the weights go back to what they were
+    leaves at its next wait, the weights go back to what they were
     before the call, and the call raises."""
     k = _k()
     rows = _first_rows(X1) if rows is None else rows
@@ -527,7 +527,7 @@ def _watch(futs, sync) -> None:
 
 def _settle(futs) -> None:
     """Cancels the team threads that have not started and waits for the rest
-    (they leave at their next barrier once the abort flag is set)."""
+    (they leave at their next wait once the abort flag is set)."""
     for f in futs:
         f.cancel()
     futures.wait(futs)
@@ -541,7 +541,7 @@ class NumbaBackend(Backend):
     use (``plan``). Many networks are spread over them, a group per thread.
     One network's per-sample steps are split over them (``train_team``);
     automatically on every core once a step has TEAM_MIN_MACS multiply-adds
-    per barrier of the split step, one thread below that, and a network
+    per meeting of the threads in a step, one thread below that, and a network
     trained on one thread has the losses of densely recorded epochs
     computed on a second thread. Automatic mode times these against one
     thread per network shape and keeps the faster (``_Tuner``). Calls of
