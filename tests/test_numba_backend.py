@@ -500,15 +500,25 @@ def always_team(monkeypatch):
     return m
 
 
-TEAM_LAYERS = [[2, 1], [40, 33], [5, 7, 3], [64, 32, 16, 10], [8, 6, 5, 4, 3], [70, 61, 30, 9], [100, 80, 10]]
+TEAM_LAYERS = [
+    [2, 1],
+    [40, 33],
+    [5, 7, 3],
+    [64, 32, 16, 10],
+    [8, 6, 5, 4, 3],
+    [70, 61, 30, 9],
+    [100, 80, 10],
+    [8, 1023, 5],
+]
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
 @pytest.mark.parametrize("layers", TEAM_LAYERS, ids=lambda l: "-".join(map(str, l)))
 def test_team_equals_one_thread_bit_for_bit(nb, always_team, layers, dtype):
     """Each step split over 2 and 3 threads: the same weights and losses,
-    bit for bit, as one thread (1, 2 and 3+ layers, the last replicated,
-    shares in whole cache lines, threads with nothing to do on small layers)."""
+    bit for bit, as one thread (1, 2 and 3+ layers, layer 1 chained or the
+    last held, shares in whole cache lines, threads with nothing to do on
+    small layers, a first-layer share 4096 bytes wide: 8-1023-5 float64)."""
     W, X1, Y = _team_case(layers, dtype)
     record = np.array([1, 3, 4], np.int64)
     P1 = nb.params(W, dtype)
