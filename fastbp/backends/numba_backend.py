@@ -216,7 +216,7 @@ class _Layout:
         unit = k.LINE_VECS * k.lanes(self.dtype)
         cols = min(cp0, -(-cp0 // unit // T) * unit)  # the most first-layer columns a thread gets
         ld0 = cols + unit  # their rows' stride at most (one line more where cols is a multiple of 4096 bytes)
-        H = self.held_from() if L >= 2 else L
+        H = max(1, min(self.held_from(), L - 1)) if L >= 2 else L  # as train_team reads rep_from
         chain = L >= 2 and H == 1  # layer 1 chained, split by rows, not held
         rows1 = cols * self.parts[1][3] if chain else 0
         H += chain
