@@ -543,13 +543,13 @@ def test_team_equals_one_thread_bit_for_bit(nb, always_team, layers, dtype):
     "layers", [[8, 6, 5, 4, 3], [3, 4, 5, 4, 3, 2], [70, 61, 30, 9]], ids=lambda l: "-".join(map(str, l))
 )
 def test_team_holding_any_layers_is_bit_for_bit(nb, always_team, monkeypatch, layers):
-    """Every choice of the layers held whole by each thread (the rest split)
+    """Every choice of the layers held whole by each thread (those before chained)
     gives one thread's weights and losses."""
     W, X1, Y = _team_case(layers, np.float64, n=21)
     record = np.array([1, 2], np.int64)
     P1 = nb.params(W, np.float64)
     l1 = nb.with_threads(1).train(P1, X1, Y, np.array([0.5]), 2, record)
-    for held in range(1, len(layers) - 1):
+    for held in range(2, len(layers)):  # the first held layer; len(layers) - 1: none held
         monkeypatch.setattr(always_team._Layout, "held_from", lambda self, h=held: h)
         PT = nb.params(W, np.float64)
         lT = nb.with_threads(2).train(PT, X1, Y, np.array([0.5]), 2, record)
@@ -559,14 +559,13 @@ def test_team_holding_any_layers_is_bit_for_bit(nb, always_team, monkeypatch, la
 
 
 def test_team_holds_the_small_layers():
-    """Layer 1 chained where the layers after it are small, else the big
-    hidden layers split by columns."""
+    """The layers after the first chained up to the small ones, held."""
     from fastbp.backends.numba_backend import _layout
 
-    shapes = [(785, 301, 101, 10), (257, 257, 257, 10), (65, 10), (257, 257, 257, 257, 10)]
+    shapes = [(785, 301, 101, 10), (257, 257, 257, 10), (65, 10), (257, 257, 257, 257, 10), (9, 300, 300, 300)]
     layouts = [_layout(d, np.dtype(np.float64)) for d in shapes]
-    assert [lay.held_from() for lay in layouts] == [1, 1, 1, 3]
-    assert [lay.team_barriers() for lay in layouts] == [1, 1, 1, 4]
+    assert [lay.held_from() for lay in layouts] == [2, 2, 1, 3, 3]
+    assert [lay.team_barriers() for lay in layouts] == [1, 1, 1, 3, 3]
 
 
 @pytest.mark.parametrize("layers", [[70, 61, 30, 9], [5, 7, 3], [40, 33]], ids=lambda l: "-".join(map(str, l)))

@@ -1354,49 +1354,53 @@ def loss_helper(snap, meta, X, Y, S, losses, sync):
 
 # ------------------------------------------- one network on several threads
 # ``train_team`` is run by T threads at once (thread ``tid``), all on the one
-# network of ``slab``. Thread t owns the same whole cache lines of columns of
-# the first layer W[0] (``_share``) as rows of W[1], so the first layer's
-# update needs only the deltas this thread computed. Two ways to split the
-# rest (``rep_from`` R, chosen by the backend):
+# network of ``slab``. Thread t owns whole cache lines of columns of the
+# first layer W[0] (``_share``) and the same rows of W[1], so the first
+# layer's update needs only the deltas this thread computed. The layers
+# after the first are chained up to ``rep_from`` H (chosen by the backend:
+# the layers from H on are small) and held from there:
 #
-# R = 1, layer 1 chained (the layers after it small: 784-300-100-10). Per
-# sample, thread t computes its columns of layer 1's activations, then its
-# link of layer 1's product: the even- and odd-row sums over its rows of
-# W[1], started from thread t - 1's sums (``vec_forward_chain``), so the
-# product has the bits of one thread's ``vec_forward_split``; the link runs
-# group by group of columns, each group handed on as soon as it is done
-# (``links``: one counter a thread), and the last thread writes the product.
-# Every thread then computes layers 2 .. L-1 whole on its own copy (their
-# forward products, the output delta, their hidden deltas, with the same
-# arithmetic: the copies stay equal), and its rows of layer 1's delta and
-# update. The only data that crosses cores each sample: the chain's sums and
-# the product (3 rows of layer 1's width) and the counters.
+# Chained layer l (1 <= l < H): thread t owns a block of its rows (layer 1:
+# those of its first-layer columns; others: whole lines of rows, ``_share``).
+# Its forward product is computed link by link in thread order: thread t
+# sums its rows of W[l] times its inputs into the even- and odd-row
+# accumulators started from thread t - 1's sums (``vec_forward_chain``), so
+# the product has the bits of one thread's ``vec_forward_split`` over every
+# row. The chain goes group by group of at most PANEL vectors of columns and
+# thread t starts a group as soon as thread t - 1 has left it (``links``: a
+# counter per thread, on its own cache line): the threads work on the
+# product at the same time, a group apart. The last thread writes the
+# product to sh; every thread copies it whole and applies the units. Back
+# down, thread t computes its rows' delta and update; the delta of a chained
+# layer l >= 2 is gathered whole through sh (one barrier) for layer l - 1.
 #
-# R >= 2 (big layers after layer 1): layers 1 .. R-1 split by columns for
-# the forward product and by the matching rows of the next layer for the
-# hidden delta and update (their weights move between the cores each
-# sample), with a barrier after each split forward layer and before each
-# split backward layer but the first (2R - 2); layers R .. L-1 held as above.
-# A single layer splits its output units; no barrier.
+# Held layers (l >= H): every thread computes them whole on its own copy
+# (their forward products, the output delta, their deltas and updates, with
+# the same arithmetic: the copies stay equal). 784-300-100-10 chains layer 1
+# and holds 100-10: per sample only the chain's sums (two rows), the product
+# (one row) and the counters go from core to core; no weights, and no
+# activations of the first layer. A single layer splits its output units.
 #
-# Each thread trains its weights (its first-layer columns, its rows of layer
-# 1, its copy of the held layers) in its own row of ``own``, apart from the
-# other threads' by TEAM_GAP bytes, and puts them back into the slab before
-# a loss pass and at the end (the held layers: thread 0). In place, the
-# hardware prefetchers streaming past the end of a thread's columns in each
-# row take lines the other thread is writing: two threads updating their
-# halves of every row of a 784 x 304 float64 block took 1.3-1.5x as long as
-# each on a block of its own (no synchronisation at all). A first-layer block whose
-# rows would be a multiple of 4096 bytes apart gets a line more per row
-# (stores and loads 4096 bytes apart alias: 1024-1024-10 ran at 0.7x).
-# Every weight gets the same arithmetic in the same order as in ``train``,
-# so the weights are bit for bit those of one thread.
+# Each thread trains its weights (its first-layer columns, its rows of the
+# chained layers, its copy of the held layers) in its own row of ``own``,
+# apart from the other threads' by TEAM_GAP bytes, and puts them back into
+# the slab before a loss pass and at the end (the held layers: thread 0). In
+# place, the hardware prefetchers streaming past the end of a thread's
+# columns in each row take lines the other thread is writing: two threads
+# updating their halves of every row of a 784 x 304 float64 block took
+# 1.3-1.5x as long as each on a block of its own (no synchronisation at
+# all). A first-layer block whose rows would be a multiple of 4096 bytes
+# apart gets a line more per row (stores and loads 4096 bytes apart alias:
+# 1024-1024-10 ran at 0.7x one thread). Every weight gets the same
+# arithmetic in the same order as in ``train``, so the weights are bit for
+# bit those of one thread.
 #
-# Shared scratch ``sh``: layer 1's activations at wp, the chained product at
-# 2 wp and its sums at (L + 3) wp and (L + 4) wp (R = 1), activation row l
-# at l * wp and split delta row l at (L + 2 + l) * wp (R >= 2). Private
-# scratch ``pr[t]``: activation row l at l * wp (l = R + 1 .. L), delta row
-# l at (L + 1 + l) * wp, a loss pass's rows from (2 L + 2) wp.
+# Shared scratch ``sh``: layer 1's activations at wp, chained layer l's
+# product at (l + 1) wp, the chains' sums at (L + 1) wp and (L + 2) wp, the
+# gathered delta of chained layer l at (L + 2 + l) wp (a single layer's
+# output delta at (L + 3) wp). Private scratch ``pr[t]``: activation row l
+# at l * wp (l >= 2), delta row l at (L + 1 + l) * wp, a loss pass's rows
+# from (2 L + 2) wp.
 
 
 @njit(inline="always", **_EXACT)
@@ -1415,14 +1419,15 @@ def train_team(
     slab, meta, X, Y, alphas, sh, pr, own, epochs, record, losses, part, sync, links, tid, T, rep_from, rows
 ):
     """Thread ``tid`` of T training the one network of ``slab`` together
-    (see above; ``own``, ``links``: zeroed, from ``team_buffers``); losses
-    as in ``train`` (thread 0 writes them; the loss pass is split by
-    blocks of samples). ``part`` holds the loss blocks' sums and T
-    finiteness checks. Returns 0, or -1 when the team was aborted."""
+    (see above; ``own``, ``links``: zeroed, from ``team_buffers``; layers
+    ``rep_from`` .. L-1 held, 1 .. rep_from-1 chained); losses as in
+    ``train`` (thread 0 writes them; the loss pass is split by blocks of
+    samples). ``part`` holds the loss blocks' sums and T finiteness checks.
+    Returns 0, or -1 when the team was aborted."""
     L = meta.shape[0] - 1
     wp, unit, spin, act, out = meta[L, 0], meta[L, 2], meta[L, 3], meta[L, 4], meta[L, 5]
     act0 = act if L > 1 else out  # a single layer splits the output units (elementwise ones only)
-    R = max(1, min(rep_from, L - 1)) if L >= 2 else 1
+    H = max(2, min(rep_from, L)) if L >= 2 else 1  # layers 1 .. H-1 chained, H .. L-1 held
     Wn = slab[0]
     P = pr[tid]
     V = 32 // slab.itemsize
@@ -1434,39 +1439,50 @@ def train_team(
     w0, c0, cp0 = meta[0, 0], meta[0, 2], meta[0, 3]
     v0, v1 = _share(cp0 // V, tid, T, unit)
     col0, ncol0 = v0 * V, (v1 - v0) * V
-    dsh = L + 2  # shared (split) delta row l at (dsh + l) * wp
+    dsh = L + 2  # shared delta row l (l >= 2, and a single layer's) at (dsh + l) * wp
     dpr = L + 1  # private delta row l at (dpr + l) * wp
-    chain = L >= 2 and R == 1  # layer 1 chained: split by rows, those of this thread's first-layer columns
-    cp1 = meta[1, 3] if L >= 2 else 0
-    nrow1 = max(0, min(col0 + ncol0, meta[1, 1] if L >= 2 else 0) - col0) if chain else 0
+    q = (L + 1) * wp  # the chains' even and odd sums: rows L + 1 and L + 2 of sh
     first, last = (1 if tid == 0 else 0), (1 if tid == T - 1 else 0)
-    nv1 = cp1 // V
-    G1 = (nv1 + PANEL - 1) // PANEL  # groups of the chained product's columns
-    q = (dsh + 1) * wp  # its even and odd sums between links: rows dsh + 1, dsh + 2 of sh
-    H = 2 if chain else R  # layers H .. L-1 are held whole by every thread
-    # this thread's weights, trained in its own row of ``own`` (apart from the
-    # other threads' by TEAM_GAP bytes) and put back into the slab before a
-    # loss pass and at the end: its columns of the first layer (rows ncol0
-    # apart), its rows of layer 1 (chained), a copy of the held layers
+    # this thread's weights, trained in its own row M of ``own`` (apart from
+    # the other threads' by TEAM_GAP bytes) and put back into the slab before
+    # a loss pass and at the end: its columns of the first layer (at M[0:],
+    # rows ld0 apart), its rows of each chained layer l (rows rs[l] .. rs[l] +
+    # rn[l] - 1, at M[om[l]:]; layer 1's: those of its first-layer columns),
+    # a copy of the held layers (at M[oh:])
     r0 = meta[0, 1]
     M = own[tid]
     gap = TEAM_GAP // slab.itemsize
     line = unit * V
     ld0 = ncol0 + (line if (ncol0 * slab.itemsize) % 4096 == 0 else 0)
-    o1 = ((r0 * ld0 + line - 1) // line) * line + gap
-    oh = o1 + ((nrow1 * cp1 + line - 1) // line) * line + gap
+    rs = np.zeros(L + 1, np.int64)
+    rn = np.zeros(L + 1, np.int64)
+    om = np.zeros(L + 1, np.int64)
+    blocks = np.zeros((L + 1, 3), np.int64)  # contiguous copies: slab offset, length, offset in M
+    o = ((r0 * ld0 + line - 1) // line) * line + gap
+    for l in range(1, H):
+        if l == 1:
+            rs[l] = col0
+            rn[l] = max(0, min(col0 + ncol0, meta[1, 1]) - col0)
+        else:
+            u0, u1 = _share((meta[l, 1] + V - 1) // V, tid, T, unit)
+            rs[l] = u0 * V
+            rn[l] = max(0, min(u1 * V, meta[l, 1]) - u0 * V)
+        om[l] = o
+        blocks[l - 1, 0], blocks[l - 1, 1], blocks[l - 1, 2] = meta[l, 0] + rs[l] * meta[l, 3], rn[l] * meta[l, 3], o
+        o += ((rn[l] * meta[l, 3] + line - 1) // line) * line + gap
+    oh = o
     base = meta[H, 0] if H < L else meta[L, 1]  # the held layers' offset in the slab
-    nheld = meta[L, 1] - base
-    spots = np.array((w0 + col0, cp0, r0, ncol0, ld0, o1, meta[1, 0] + col0 * cp1, nrow1 * cp1, oh, base, nheld))
-    _take(Wn, M, spots, tid, False)
+    blocks[L, 0], blocks[L, 1], blocks[L, 2] = base, meta[L, 1] - base, oh
+    spots = np.array((w0 + col0, cp0, r0, ncol0, ld0))
+    _take(Wn, M, spots, blocks, tid, False)
     # layer 1's activations and the delta the first layer's update reads
     a1 = wp
-    D1, d1 = (P, (dpr + 1) * wp) if chain else (sh, (dsh + 1) * wp)
+    D1, d1 = (P, (dpr + 1) * wp) if L >= 2 else (sh, (dsh + 1) * wp)
     I, ptr = _train_lists(X, N + 1, rows)  # the first layer's rows, as in ``train``
     LI, lptr = _lists(X, N if nR > 0 else 0)
     lbuild = True
     nbar = 0
-    step = 0
+    tick = 0  # groups of chained products this thread has finished
     r = 0
     for e in range(1, epochs + 1):
         build = e == 1
@@ -1483,101 +1499,61 @@ def train_team(
                     else:
                         out_diff(sh, a1 + col0, Y, n * ny + col0, sh, (dsh + 1) * wp + col0, cnt)
             else:
-                if chain:
-                    # layer 1's product into row 2 of sh, link by link in thread order,
-                    # group by group of its columns (thread t + 1 starts a group as soon
-                    # as thread t has left it); links[8 t]: the groups thread t has left
-                    for g in range(G1):
-                        u0, u1 = _share(nv1, g, G1, unit)
-                        if tid > 0 and not _wait(sync, links, 8 * (tid - 1), step * G1 + g + 1, spin):
+                # the chained layers' products, each into row l + 1 of sh, link by link
+                # in thread order, group by group of columns (thread t + 1 starts a
+                # group as soon as thread t has left it; links[8 t]: the groups thread
+                # t has left), then copied whole to this thread's P
+                for l in range(1, H):
+                    cp = meta[l, 3]
+                    nv = cp // V
+                    G = (nv + PANEL - 1) // PANEL
+                    A, ao = (sh, a1 + rs[l]) if l == 1 else (P, l * wp + rs[l])
+                    for g in range(G):
+                        u0, u1 = _share(nv, g, G, unit)
+                        if tid > 0 and not _wait(sync, links, 8 * (tid - 1), tick + g + 1, spin):
                             return -1
                         if u1 > u0:
                             c = u0 * V
+                            o = (l + 1) * wp + c
                             vec_forward_chain(
-                                M,
-                                o1 + c,
-                                sh,
-                                a1 + col0,
-                                sh,
-                                q + c,
-                                sh,
-                                2 * wp + c,
-                                nrow1,
-                                (u1 - u0) * V,
-                                cp1,
-                                wp,
-                                first,
-                                last,
+                                M, om[l] + c, A, ao, sh, q + c, sh, o, rn[l], (u1 - u0) * V, cp, wp, first, last
                             )
-                        atomic_store(links, 8 * tid, step * G1 + g + 1)
-                    step += 1
-                    if not _wait(sync, links, 8 * (T - 1), step * G1, spin):
+                        atomic_store(links, 8 * tid, tick + g + 1)
+                    tick += G
+                    if not _wait(sync, links, 8 * (T - 1), tick, spin):
                         return -1
-                    for i in range(cp1):
-                        P[2 * wp + i] = sh[2 * wp + i]
-                    if L > 2:
-                        _unit(P, 2 * wp, meta[1, 2], act)
-                else:
-                    nbar += 1
-                    if not _barrier(sync, nbar * T, spin):
-                        return -1
-                    for l in range(1, R):  # split hidden layers: this thread's columns
-                        ain = a1 if l == 1 else l * wp
-                        cp = meta[l, 3]
-                        u0, u1 = _share(cp // V, tid, T, unit)
-                        if u1 > u0:
-                            o = (l + 1) * wp + u0 * V
-                            vec_forward_split(Wn, meta[l, 0] + u0 * V, sh, ain, sh, o, meta[l, 1], (u1 - u0) * V, cp)
-                            _unit(sh, o, (u1 - u0) * V, act)
-                        nbar += 1
-                        if not _barrier(sync, nbar * T, spin):
-                            return -1
-                # the held layers, whole, on this thread's copy (the first reads sh unless chained)
+                    for i in range(cp):
+                        P[(l + 1) * wp + i] = sh[(l + 1) * wp + i]
+                    if l < L - 1:
+                        _unit(P, (l + 1) * wp, meta[l, 2], act)
+                # the held layers, whole, on this thread's copy
                 for l in range(H, L):
                     cp = meta[l, 3]
-                    if l == R:
-                        vec_forward_split(M, oh + meta[l, 0] - base, sh, R * wp, P, (l + 1) * wp, meta[l, 1], cp, cp)
-                    else:
-                        vec_forward_split(M, oh + meta[l, 0] - base, P, l * wp, P, (l + 1) * wp, meta[l, 1], cp, cp)
+                    vec_forward_split(M, oh + meta[l, 0] - base, P, l * wp, P, (l + 1) * wp, meta[l, 1], cp, cp)
                     if l < L - 1:
                         _unit(P, (l + 1) * wp, meta[l, 2], act)
                 _output(P, L * wp, Y, n * ny, P, (dpr + L) * wp, ny, out)
                 for l in range(L - 1, H - 1, -1):
                     cp = meta[l, 3]
                     dn, dl = (dpr + l + 1) * wp, (dpr + l) * wp
-                    if l == R:
-                        _backward(M, oh + meta[l, 0] - base, sh, R * wp, P, dn, P, dl, meta[l, 1], cp, alpha, act)
+                    _backward(M, oh + meta[l, 0] - base, P, l * wp, P, dn, P, dl, meta[l, 1], cp, alpha, act)
+                # the chained layers, top down: this thread's rows; layer l >= 2's
+                # delta gathered whole through sh (one barrier) for layer l - 1
+                for l in range(H - 1, 0, -1):
+                    cp = meta[l, 3]
+                    dn = (dpr + l + 1) * wp
+                    if l == 1:
+                        if rn[1] > 0:
+                            _backward(M, om[1], sh, a1 + rs[1], P, dn, P, d1 + rs[1], rn[1], cp, alpha, act)
                     else:
-                        _backward(M, oh + meta[l, 0] - base, P, l * wp, P, dn, P, dl, meta[l, 1], cp, alpha, act)
-                if chain and nrow1 > 0:  # layer 1: this thread's rows
-                    _backward(M, o1, sh, a1 + col0, P, (dpr + 2) * wp, P, d1 + col0, nrow1, cp1, alpha, act)
-                # split hidden layers, top down: this thread's rows
-                for l in range(R - 1, 0, -1):
-                    if l < R - 1:
+                        ds = (dsh + l) * wp
+                        if rn[l] > 0:
+                            _backward(M, om[l], P, l * wp + rs[l], P, dn, sh, ds + rs[l], rn[l], cp, alpha, act)
                         nbar += 1
                         if not _barrier(sync, nbar * T, spin):
                             return -1
-                    Dn, dn = (P, (dpr + R) * wp) if l == R - 1 else (sh, (dsh + l + 1) * wp)
-                    u0, u1 = _share(meta[l - 1, 3] // V, tid, T, unit)
-                    i0 = u0 * V
-                    i1 = min(u1 * V, meta[l, 1])
-                    if i1 > i0:
-                        al = a1 if l == 1 else l * wp
-                        cp = meta[l, 3]
-                        _backward(
-                            Wn,
-                            meta[l, 0] + i0 * cp,
-                            sh,
-                            al + i0,
-                            Dn,
-                            dn,
-                            sh,
-                            (dsh + l) * wp + i0,
-                            i1 - i0,
-                            cp,
-                            alpha,
-                            act,
-                        )
+                        for i in range(meta[l, 1]):
+                            P[(dpr + l) * wp + i] = sh[ds + i]
             # the first layer: this thread's columns, fused with the next sample's product
             if ncol0 > 0:
                 if n + 1 < N:
@@ -1605,7 +1581,7 @@ def train_team(
                     io, m = _rows(X, I, ptr, N, n, n, build)
                     vec_update_rows(M, 0, X, n * nx, D1, d1 + col0, I, io, m, ncol0, ld0, alpha)
         if r < nR and record[r] == e:
-            _take(Wn, M, spots, tid, True)
+            _take(Wn, M, spots, blocks, tid, True)
             nbar += 1
             if not _barrier(sync, nbar * T, spin):
                 return -1
@@ -1626,29 +1602,33 @@ def train_team(
                 return -1
             if np.isnan(loss):
                 break
-    _take(Wn, M, spots, tid, True)
+    _take(Wn, M, spots, blocks, tid, True)
     return 0
 
 
 @njit(inline="always", **_EXACT)
-def _take(Wn, M, spots, tid, back):
+def _take(Wn, M, spots, blocks, tid, back):
     """Copies a team thread's weights (see ``train_team``) from the slab into
-    its row M of ``own``, or (``back``) from M into the slab (the held layers
-    by thread 0 only). ``spots``: (wo, ld, r, n, mld, o1, w1, n1, oh, base,
-    nheld): the (r, n) block at Wn[wo:] (rows ``ld`` apart) at M[0:] (rows
-    ``mld`` apart), Wn[w1:w1+n1] at M[o1:], Wn[base:base+nheld] at M[oh:]."""
-    wo, ld, r, n, mld, o1, w1, n1, oh, base, nheld = spots
-    if back:  # slices, not loops of elements: twice as fast here
+    its row M of ``own``, or (``back``) from M into the slab (the held
+    layers, the last row of ``blocks``, by thread 0 only). ``spots``: (wo,
+    ld, r, n, mld): the (r, n) block at Wn[wo:] (rows ``ld`` apart) at M[0:]
+    (rows ``mld`` apart); each row (w, k, o) of ``blocks``: Wn[w:w+k] at
+    M[o:o+k]. Slices, not loops of elements: twice as fast here."""
+    wo, ld, r, n, mld = spots
+    nb = blocks.shape[0]
+    if back:
         for i in range(r):
             Wn[wo + i * ld : wo + i * ld + n] = M[i * mld : i * mld + n]
-        Wn[w1 : w1 + n1] = M[o1 : o1 + n1]
-        if tid == 0:
-            Wn[base : base + nheld] = M[oh : oh + nheld]
+        for j in range(nb):
+            w, k, o = blocks[j, 0], blocks[j, 1], blocks[j, 2]
+            if j < nb - 1 or tid == 0:
+                Wn[w : w + k] = M[o : o + k]
     else:
         for i in range(r):
             M[i * mld : i * mld + n] = Wn[wo + i * ld : wo + i * ld + n]
-        M[o1 : o1 + n1] = Wn[w1 : w1 + n1]
-        M[oh : oh + nheld] = Wn[base : base + nheld]
+        for j in range(nb):
+            w, k, o = blocks[j, 0], blocks[j, 1], blocks[j, 2]
+            M[o : o + k] = Wn[w : w + k]
 
 
 @njit(**_EXACT)

@@ -100,8 +100,8 @@ def _aligned_zeros(n, dtype, align=128):
     return buf[start : start + size].view(dtype)
 
 
-#: a team holds the layers after the first whole on every thread when they
-#: have at most this fraction of the weights (``_Layout.held_from``)
+#: a team holds the last layers whole on every thread when they have at most
+#: this fraction of the weights, and chains the ones before (``_Layout.held_from``)
 HELD_FRACTION = 0.25
 #: a layer this wide (columns) or wider has its rows padded to whole cache
 #: lines, not just vectors: threads that split its columns at line
@@ -156,7 +156,7 @@ class _Layout:
         self.no_snap = np.zeros((2, 1), dtype)
         #: per kind of choice ("team", "helper"): the faster of it and one thread
         self.tuners = {"team": _Tuner(), "helper": _Tuner()}
-        self._own: dict[int, np.ndarray] = {}  # per team size: the threads' own weights (``team_buffers``)
+        self._own: dict[tuple[int, int], np.ndarray] = {}  # the team threads' own weights (``team_buffers``)
 
     def meta_for(self, activation: str, output: str) -> np.ndarray:
         """``meta`` with the codes of the hidden and output units in its last row."""
@@ -179,52 +179,50 @@ class _Layout:
         return slab, both[n:].reshape(K, self.scratch), views
 
     def held_from(self) -> int:
-        """How a team splits the layers after the first (``train_team``'s
-        ``rep_from``): 1 when layers 2 .. L-1 have at most HELD_FRACTION of
-        the weights (or there are none): layer 1 chained, split by rows,
-        layers 2 .. L-1 held whole by every thread (784-300-100-10,
-        256-256-256-10); else the smallest l >= 3 whose layers l .. L-1 have
-        at most HELD_FRACTION of them: layers 1 .. l-1 split by columns,
-        layers l .. L-1 held."""
+        """The first layer a team holds whole on every thread (``train_team``'s
+        ``rep_from``; layers 1 .. before it are chained, split by rows): the
+        smallest l >= 2 whose layers l .. L-1 have at most HELD_FRACTION of
+        the weights, else L (none held). 784-300-100-10 and 256-256-256-10:
+        2; 256-256-256-256-10: 3."""
         sizes = [r * cp for _, r, _, cp in self.parts]
         for l in range(2, self.L):
             if sum(sizes[l:]) <= HELD_FRACTION * sum(sizes):
-                return 1 if l == 2 else l
-        return 1 if self.L <= 2 else self.L - 1
+                return l
+        return self.L
 
     def team_barriers(self) -> int:
-        """Meetings per step of a team (at least 1): the chain of layer 1,
-        or one per split forward layer and one before each split backward
-        layer but the first."""
-        R = self.held_from() if self.L >= 2 else 0
-        return max(1, R if R <= 1 else 2 * R - 2)
+        """Meetings of a team's threads per step (at least 1): a chain per
+        chained layer, a barrier per chained layer's delta but layer 1's."""
+        return max(1, 2 * self.held_from() - 3)
 
     def team_buffers(self, T, N):
         """Scratch of a ``train_team`` call of T threads on N samples (one
         team call runs at a time): zeroed shared rows, each thread's private
-        rows, the loss blocks' sums, the chain's flags (one a cache line);
-        each thread's own weights (its share of layers 0 and 1 and a copy of
-        the held layers), made once per T. Rows of each thread TEAM_GAP
-        bytes apart."""
+        rows, the loss blocks' sums, the chains' flags (one a cache line);
+        each thread's own weights (its share of the first layer and of the
+        chained layers and a copy of the held layers), made once per team size. Rows
+        of each thread TEAM_GAP bytes apart."""
         k = _k()
         L, wp, pair = self.L, self.wp, self.pair
         gap = k.TEAM_GAP // self.dtype.itemsize
         sh = _aligned_zeros(_round_up((2 * L + 3) * wp, pair), self.dtype)
         prow = _round_up((3 * L + 4) * wp + gap, pair)
         pr = _aligned_zeros(T * prow, self.dtype).reshape(T, prow)
-        _, r0, _, cp0 = self.parts[0]
-        unit = k.LINE_VECS * k.lanes(self.dtype)
-        cols = min(cp0, -(-cp0 // unit // T) * unit)  # the most first-layer columns a thread gets
-        ld0 = cols + unit  # their rows' stride at most (one line more where cols is a multiple of 4096 bytes)
-        H = max(1, min(self.held_from(), L - 1)) if L >= 2 else L  # as train_team reads rep_from
-        chain = L >= 2 and H == 1  # layer 1 chained, split by rows, not held
-        rows1 = cols * self.parts[1][3] if chain else 0
-        H += chain
-        held = self.stride - (self.parts[H][0] if H < L else self.stride)
-        own = self._own.get(T)
+        H = max(2, min(self.held_from(), L)) if L >= 2 else 1  # as train_team reads rep_from
+        own = self._own.get((T, H))
         if own is None:  # kept: a call fills what it reads (zeroing 2 MB on MNIST took about a millisecond)
-            orow = sum(_round_up(n, pair) + gap for n in (r0 * ld0, rows1, held))
-            own = self._own[T] = _aligned_zeros(T * orow, self.dtype).reshape(T, orow)
+            unit = k.LINE_VECS * k.lanes(self.dtype)
+
+            def most(n):  # the most of n rows or columns a thread gets (shares of whole lines)
+                return min(n, -(-n // unit // T) * unit)
+
+            _, r0, _, cp0 = self.parts[0]
+            cols = most(cp0)
+            sizes = [r0 * (cols + unit)]  # its first-layer block (a line more a row where 4096 bytes apart)
+            sizes += [(cols if l == 1 else most(r)) * cp for l, (_, r, _, cp) in enumerate(self.parts) if 1 <= l < H]
+            sizes.append(self.stride - (self.parts[H][0] if H < L else self.stride))  # the held layers
+            orow = sum(_round_up(n, pair) + gap for n in sizes)
+            own = self._own[T, H] = _aligned_zeros(T * orow, self.dtype).reshape(T, orow)
         part = np.zeros(-(-N // k.LOSS_BLOCK) + T)
         links = _aligned_zeros(8 * T, np.dtype(np.int64))
         return sh, pr, own, part, links
