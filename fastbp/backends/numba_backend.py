@@ -295,18 +295,19 @@ def _sync_array():
 #: this many multiply-adds per step and per meeting of the team's step
 #: (``_Layout.team_barriers``). Measured on the 2-core VM (python -m
 #: benchmarks.wide_threads --sizes --rounds 12, float64 / float32, rounds
-#: with both cores free): 64-32-16-10, 6 k, 0.87x / 0.72x one thread;
-#: 128-64-10, 19 k, 1.34x / 1.34x; 256-128-10, 70 k, 1.68x / 1.45x. Small
-#: steps lose the most when the two threads' cores are far apart (a hand-off
-#: then takes 300-400 ns instead of 40), hence a threshold above 19 k
+#: with both cores free, nearly all on near cores): 64-32-16-10, 6 k, 0.87x /
+#: 0.78x one thread; 128-64-10, 19 k, 1.42x / 1.24x; 256-128-10, 70 k, 1.69x
+#: / 1.50x. Small steps lose the most when the two threads' cores are far
+#: apart (a hand-off then takes 150-500 ns instead of 40-70: 128-64-10 ran
+#: at 0.69x float32 in such a run), hence a threshold above 19 k
 TEAM_MIN_MACS = 50_000
 #: a call with fewer multiply-adds than this runs on one thread whatever the
-#: setting: starting the threads and copying the weights to and from their
-#: own buffers costs a fixed time a call. On the 2-core VM (python -m
-#: benchmarks.wide_threads --samples N --min-call 0, 20 rounds) a team of 2
-#: ran at 1.02x one thread in calls of 100 MNIST steps of 784-300-100-10
-#: (57 M), 1.51x at 200 (113 M); 784-256-128-10 on random inputs 1.04x at 64
-#: steps (32 M), 1.68x at 128 (65 M)
+#: setting: waking the threads and copying the weights to and from their own
+#: buffers costs a fixed time a call, 0.4-1.5 ms on the 2-core VM for
+#: 784-300-100-10 (python -m benchmarks.wide_threads --samples N --min-call 0,
+#: 20 rounds: a team of 2 ran at 0.85-1.02x one thread in calls of 100 MNIST
+#: steps, 57 M; 0.85-1.51x at 200; 784-256-128-10 on random inputs 1.04x at
+#: 64 steps, 32 M, 1.68x at 128)
 TEAM_MIN_CALL_MACS = 60_000_000
 #: automatic mode times calls of at least this many multiply-adds to choose
 #: between threads and one thread (``_Tuner``)
