@@ -241,3 +241,29 @@ def measure(
         benchmark.extra_info["gflops"] = flops / best / 1e9
         benchmark.extra_info["samples_per_s_median"] = samples / median
     return result
+
+
+def measure_sgd_epoch(benchmark, request, backend, dtype, layers, X1h, Yh, alpha: float, workload: str, **extra):
+    """``measure`` one ``sgd_epoch`` of ``layers`` over the host samples (X1h,
+    Yh) per call, from the same weights every round (section "scaling");
+    ``extra`` goes to ``measure``."""
+    n = X1h.shape[0]
+    W, X1, Y = on_backend(backend, dtype, weights_host(layers), X1h, Yh)
+
+    def fn(Wr):
+        backend.sgd_epoch(Wr, X1, Y, alpha)
+
+    return measure(
+        benchmark,
+        request,
+        fn,
+        setup=weight_resetter(backend, W),
+        backend=backend,
+        workload=workload,
+        section="scaling",
+        dtype=dtype,
+        layers=layers,
+        samples=n,
+        flops=n * flops_per_sample(layers, "sgd"),
+        **extra,
+    )

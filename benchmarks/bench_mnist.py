@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from ._common import flops_per_sample, measure, on_backend, weight_resetter, weights_host
+from ._common import measure_sgd_epoch
 from ._mnist import MNIST_LAYERS, missing, mnist_host
 
 #: samples per call; the NumPy backend takes a slice
@@ -26,24 +26,16 @@ def test_mnist_epoch(benchmark, request, backend, dtype, threads):
         pytest.skip("the one-thread variant is numba's")
     be = backend if threads is None else backend.with_threads(threads)
     X1h, Yh = mnist_host(SAMPLES.get(backend.name), dtype)
-    n = X1h.shape[0]
-    W, X1, Y = on_backend(be, dtype, weights_host(MNIST_LAYERS), X1h, Yh)
-
-    def fn(Wr):
-        be.sgd_epoch(Wr, X1, Y, 0.5)
-
-    measure(
+    measure_sgd_epoch(
         benchmark,
         request,
-        fn,
-        setup=weight_resetter(be, W),
-        backend=be,
+        be,
+        dtype,
+        MNIST_LAYERS,
+        X1h,
+        Yh,
+        0.5,
+        "per-sample SGD, MNIST epoch (60000 steps; numpy: the first 600)",
         column=None if threads is None else f"{backend.name}, {threads} thread",
-        workload="per-sample SGD, MNIST epoch (60000 steps; numpy: the first 600)",
-        section="scaling",
-        dtype=dtype,
-        layers=MNIST_LAYERS,
-        samples=n,
-        flops=n * flops_per_sample(MNIST_LAYERS, "sgd"),
         threads="auto" if threads is None else threads,
     )

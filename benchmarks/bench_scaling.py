@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from ._common import flops_per_sample, layers_id, measure, on_backend, random_host, weight_resetter, weights_host
+from ._common import layers_id, measure_sgd_epoch, random_host
 
 #: network -> samples per call
 NETWORKS = {
@@ -22,21 +22,6 @@ NETWORKS = {
 def test_sgd_scaling(benchmark, request, backend, dtype, layers):
     n = NETWORKS[layers]
     X1h, Yh = random_host(layers, n)
-    W, X1, Y = on_backend(backend, dtype, weights_host(layers), X1h, Yh)
-
-    def fn(Wr):
-        backend.sgd_epoch(Wr, X1, Y, 0.1)
-
-    measure(
-        benchmark,
-        request,
-        fn,
-        setup=weight_resetter(backend, W),
-        backend=backend,
-        workload=f"per-sample SGD, random data ({n} steps)",
-        section="scaling",
-        dtype=dtype,
-        layers=layers,
-        samples=n,
-        flops=n * flops_per_sample(layers, "sgd"),
+    measure_sgd_epoch(
+        benchmark, request, backend, dtype, layers, X1h, Yh, 0.1, f"per-sample SGD, random data ({n} steps)"
     )
