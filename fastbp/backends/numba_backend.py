@@ -395,6 +395,13 @@ def _map(fn, parts) -> None:
         f.result()
 
 
+def _train_one(imp, meta, X1, Y, alphas, epochs, record, losses, rows) -> None:
+    """One network's compiled ``train`` on this thread, its losses inline."""
+    (_kernels or _k()).train(
+        imp.slab, meta, X1, Y, alphas, imp.scratch, epochs, record, losses, imp.sync, imp.layout.no_snap, rows
+    )
+
+
 def _train_many(P: Params, X1, Y, alphas, epochs, record, losses, groups: int, rows=None) -> None:
     """K networks, one compiled ``train`` call per group of networks, the
     groups on the pool's threads."""
@@ -469,7 +476,7 @@ def _train_team(P: Params, X1, Y, alphas, epochs, record, losses, T: int, rows=N
     lay = imp.layout
     meta = lay.meta_for(P.activation, P.output)
     if not _team_lock.acquire(blocking=False):
-        k.train(imp.slab, meta, X1, Y, alphas, imp.scratch, epochs, record, losses, imp.sync, lay.no_snap, rows)
+        _train_one(imp, meta, X1, Y, alphas, epochs, record, losses, rows)
         return
     try:
         sh, pr, own, part, links = lay.team_buffers(T, X1.shape[0])
@@ -656,20 +663,7 @@ class NumbaBackend(Backend):
         R = len(record)
         if R == 0 and X1.shape[0] * epochs * lay.macs < TEAM_MIN_CALL_MACS and len(imp.slab) == 1:
             # a short call of one network (fit_partial): straight to the kernel
-            (_kernels or _k()).train(
-                imp.slab,
-                meta,
-                X1,
-                Y,
-                alphas,
-                imp.scratch,
-                epochs,
-                record,
-                _NO_LOSS,
-                imp.sync,
-                lay.no_snap,
-                _LISTED_ROWS,
-            )
+            _train_one(imp, meta, X1, Y, alphas, epochs, record, _NO_LOSS, _LISTED_ROWS)
             return _NO_LOSS
         K = P.K
         losses = np.full((K, R), np.nan) if R else np.empty((K, 0))
@@ -685,7 +679,7 @@ class NumbaBackend(Backend):
         mode, T = how
         rows = _first_rows(X1)
         if mode == "one":
-            _k().train(imp.slab, meta, X1, Y, alphas, imp.scratch, epochs, record, losses, imp.sync, lay.no_snap, rows)
+            _train_one(imp, meta, X1, Y, alphas, epochs, record, losses, rows)
         elif mode == "helper":
             _train_with_helper(P, X1, Y, alphas, epochs, record, losses, rows)
         elif mode == "team":
@@ -741,24 +735,9 @@ class NumbaBackend(Backend):
             return
         P1 = self.params([w[:1] for w in P.W], P.dtype).with_units(P.activation, P.output)
         x, y = X1[:1], Y[:1]
-        k = _k()
-        lay = P1.impl.layout
-        meta = lay.meta_for(P1.activation, P1.output)
+        meta = P1.impl.layout.meta_for(P1.activation, P1.output)
         one = np.ones(1, np.int64)
-        k.train(
-            P1.impl.slab,
-            meta,
-            x,
-            y,
-            np.ones(1),
-            P1.impl.scratch,
-            1,
-            one,
-            np.ones((1, 1)),
-            P1.impl.sync,
-            lay.no_snap,
-            rows,
-        )
+        _train_one(P1.impl, meta, x, y, np.ones(1), 1, one, np.ones((1, 1)), rows)
         if mode == "team":
             _train_team(P1, x, y, np.ones(1), 1, one, np.full((1, 1), np.nan), T, rows)
         if mode == "helper" or (mode == "team" and self._one_network_alone(P, X1.shape[0], 1000, 1000)[0] == "helper"):
