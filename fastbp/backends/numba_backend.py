@@ -231,17 +231,12 @@ class _Layout:
 class _Tuner:
     """Picks the faster of two ways to run a shape's training calls (they
     give the same bits) from the measured seconds per step, each option's
-    best of its last 3 calls: each is tried twice first, then the faster is kept
+    best of its last 3 calls: each is tried first, then the faster is kept
     and the other tried again after 8, 16, 32, ... calls (the machine's load
     changes: on a busy machine threads that wait for each other every step
     lose to one thread)."""
 
     KEEP = 3
-    #: calls of each option before the first choice: one call can land in a slow
-    #: spell of the machine (in a run of the benchmark suite that tried each once,
-    #: the MNIST float32 epoch in automatic mode ran at one thread's speed; alone,
-    #: the team was 1.6x faster)
-    TRIES = 2
 
     def __init__(self):
         self.rates: dict = {}  # option -> seconds per step of its last KEEP calls
@@ -256,10 +251,9 @@ class _Tuner:
     def pick(self, first, second):
         with self.lock:
             self.calls += 1
-            for tried in range(self.TRIES):  # each tried TRIES times first, in turn
-                for option in (first, second):
-                    if len(self.rates.get(option, ())) <= tried:
-                        return option
+            for option in (first, second):
+                if option not in self.rates:
+                    return option
             best, other = (first, second) if self.rate(first) <= self.rate(second) else (second, first)
             if self.calls >= self.next_probe:
                 self.wait *= 2
