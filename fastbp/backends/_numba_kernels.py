@@ -1540,15 +1540,12 @@ def train_team(
                 # the chained layers, top down: this thread's rows; layer l >= 2's
                 # delta gathered whole through sh (one barrier) for layer l - 1
                 for l in range(H - 1, 0, -1):
-                    cp = meta[l, 3]
-                    dn = (dpr + l + 1) * wp
-                    if l == 1:
-                        if rn[1] > 0:
-                            _backward(M, om[1], sh, a1 + rs[1], P, dn, P, d1 + rs[1], rn[1], cp, alpha, act)
-                    else:
-                        ds = (dsh + l) * wp
-                        if rn[l] > 0:
-                            _backward(M, om[l], P, l * wp + rs[l], P, dn, sh, ds + rs[l], rn[l], cp, alpha, act)
+                    ds = (dsh + l) * wp
+                    A, ao = (sh, a1 + rs[1]) if l == 1 else (P, l * wp + rs[l])
+                    DP, dpo = (P, d1 + rs[1]) if l == 1 else (sh, ds + rs[l])
+                    if rn[l] > 0:
+                        _backward(M, om[l], A, ao, P, (dpr + l + 1) * wp, DP, dpo, rn[l], meta[l, 3], alpha, act)
+                    if l > 1:
                         nbar += 1
                         if not _barrier(sync, nbar * T, spin):
                             return -1
@@ -1606,7 +1603,7 @@ def train_team(
     return 0
 
 
-@njit(inline="always", **_EXACT)
+@njit(**_EXACT)
 def _take(Wn, M, spots, blocks, tid, back):
     """Copies a team thread's weights (see ``train_team``) from the slab into
     its row M of ``own``, or (``back``) from M into the slab (the held
