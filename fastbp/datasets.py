@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DataFileError
+from .paths import cache_dir
 
 
 @dataclass
@@ -662,14 +663,6 @@ def _verified_text(src: _Source, checks: set) -> str:
     return "SHA-256 of the IDX content" if src.files[0].sha256 else "SHA-256 of the published .gz archives"
 
 
-def _cache_dir() -> Path:
-    """fastbp's cache folder: ``$XDG_CACHE_HOME/fastbp`` or ``~/.cache/fastbp``."""
-    base = os.environ.get("XDG_CACHE_HOME", "")
-    if not os.path.isabs(base):
-        base = os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "fastbp"
-
-
 def _search_folders(src: _Source, data_dir) -> list[tuple[Path, str]]:
     """(folder, where it comes from) in lookup order; ``data_dir`` must be a
     folder."""
@@ -683,7 +676,7 @@ def _search_folders(src: _Source, data_dir) -> list[tuple[Path, str]]:
     env = os.environ.get("FASTBP_DATA")
     if env:
         folders += [(Path(env) / src.key, "$FASTBP_DATA"), (Path(env), "$FASTBP_DATA")]
-    folders.append((_cache_dir() / src.key, "cache"))
+    folders.append((cache_dir(src.key), "cache"))
     return folders
 
 
@@ -872,7 +865,7 @@ def mnist(
 
     Looks in ``data_dir``, then ``$FASTBP_DATA`` (in each first in an
     ``mnist`` subfolder, then in the folder itself), then the cache
-    ``$XDG_CACHE_HOME/fastbp/mnist`` (or ``~/.cache/fastbp/mnist``). A folder
+    ``fastbp.paths.cache_dir("mnist")`` (``~/.cache/fastbp/mnist`` on Linux). A folder
     holds the four IDX files train-images-idx3-ubyte, train-labels-idx1-ubyte,
     t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte (each plain or .gz), or
     ``mnist.npz`` with Keras's keys x_train, y_train, x_test, y_test. Found
