@@ -1,0 +1,194 @@
+"""Results files of the benchmarks: the machine they ran on, and tables.
+
+Every benchmark leaves a JSON results file in ``benchmarks/results`` (or
+``--out``): the pytest-benchmark suite its ``--benchmark-json`` run (with
+``machine_info()`` under ``machine_info["fastbp"]``), the interleaved scripts a
+table written by ``write_table``::
+
+    {"format": "fastbp-table", "version": 1, "name": ..., "title": ...,
+     "columns": [...], "rows": [[...], ...], "command": ..., "date": ...,
+     "machine": machine_info(), "notes": [...]}
+
+named ``<name>-<machine>-<date>.json`` (``machine_tag()``: the CPU or GPU and
+its cores). The report renders these files; nothing is copied by hand.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fastbp.backends import backend_names, get_backend, unavailable_reason
+
+RESULTS = Path(__file__).resolve().parent / "results"
+TABLE_FORMAT = "fastbp-table"
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _cpu_flags() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return ",".join(x for x in ("avx2", "fma", "avx512f") if x in flags)
+    except OSError:
+        pass
+    return ""
+
+
+def _blas() -> str:
+    try:
+        cfg = np.show_config(mode="dicts")
+        blas = cfg["Build Dependencies"]["blas"]
+        return f"{blas.get('name', '?')} {blas.get('version', '')}".strip()
+    except Exception:  # older numpy, or a layout change: not worth failing a run
+        return "unknown"
+
+
+def _nvidia_smi() -> dict:
+    exe = shutil.which("nvidia-smi")
+    if exe is None:
+        return {}
+    try:
+        out = subprocess.run(
+            [exe, "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    lines = [l.strip() for l in out.stdout.splitlines() if l.strip()]
+    if out.returncode != 0 or not lines:
+        return {}
+    name, driver, mem = (part.strip() for part in [*lines[0].split(","), "", "", ""][:3])
+    return {"gpu": name, "driver": driver, "gpu_memory": mem, "gpu_count": len(lines)}
+
+
+def machine_info() -> dict:
+    """CPU, cores, BLAS, thread settings, and every usable backend's info()
+    (the cuda backend's names the GPU, its driver and CuPy's version)."""
+    try:
+        affinity = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        affinity = os.cpu_count()
+    info = {
+        "cpu_model": _cpu_model(),
+        "cpu_flags": _cpu_flags(),
+        "logical_cpus": os.cpu_count(),
+        "usable_cpus": affinity,
+        "numpy": np.__version__,
+        "blas": _blas(),
+        "env": {
+            k: os.environ[k]
+            for k in (
+                "OPENBLAS_CORETYPE",
+                "OPENBLAS_NUM_THREADS",
+                "OMP_NUM_THREADS",
+                "MKL_NUM_THREADS",
+                "NUMBA_NUM_THREADS",
+                "CUDA_VISIBLE_DEVICES",
+            )
+            if k in os.environ
+        },
+        "backends": {},
+    }
+    if hasattr(os, "getloadavg"):  # other work on the machine skews timings: say how busy it was (at save time)
+        info["loadavg"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    try:  # Linux pressure stall information: % of time runnable tasks waited for a CPU
+        with open("/proc/pressure/cpu", encoding="ascii") as f:
+            info["cpu_pressure"] = f.readline().strip()
+    except OSError:
+        pass
+    for name in backend_names():
+        why = unavailable_reason(name)
+        if why is None:
+            try:
+                info["backends"][name] = {k: str(v) for k, v in get_backend(name).info().items()}
+            except Exception as exc:  # info() must never sink a run
+                info["backends"][name] = {"error": repr(exc)}
+        else:
+            info["backends"][name] = {"unavailable": why}
+    smi = _nvidia_smi()
+    if smi:
+        info["nvidia_smi"] = smi
+    try:
+        import torch
+
+        info["torch"] = {"version": torch.__version__, "threads": torch.get_num_threads()}
+    except ImportError:
+        pass
+    return info
+
+
+def machine_tag(info: dict | None = None) -> str:
+    """A short file-name tag of the machine: ``cpu-AMD-EPYC-2cores``, or
+    ``gpu-H100`` when a GPU was used."""
+    info = machine_info() if info is None else info
+    smi = info.get("nvidia_smi", {})
+    if smi.get("gpu"):
+        words = [w for w in re.split(r"[^A-Za-z0-9]+", smi["gpu"]) if w and w not in ("NVIDIA", "GeForce")]
+        return "gpu-" + "-".join(words[:2])
+    words = [w for w in re.split(r"[^A-Za-z0-9]+", info["cpu_model"]) if w and not w.isdigit()]
+    return "cpu-" + "-".join(words[:2]) + f"-{info['usable_cpus']}cores"
+
+
+def write_table(
+    name: str,
+    title: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    out: str | os.PathLike | None = None,
+    notes: Sequence[str] = (),
+    command: str | None = None,
+) -> Path:
+    """Writes a table results file (see the module docstring) into ``out``
+    (default ``benchmarks/results``) and returns its path. ``command``
+    defaults to this process's command line."""
+    info = machine_info()
+    today = datetime.date.today().isoformat()
+    folder = Path(RESULTS if out is None else out)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}-{machine_tag(info)}-{today}.json"
+    doc = {
+        "format": TABLE_FORMAT,
+        "version": 1,
+        "name": name,
+        "title": title,
+        "columns": list(columns),
+        "rows": [[_plain(v) for v in row] for row in rows],
+        "command": command if command is not None else "python " + " ".join(sys.argv),
+        "date": today,
+        "machine": info,
+        "notes": list(notes),
+    }
+    path.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    return path
+
+
+def _plain(v: Any) -> Any:
+    """JSON-ready value: NumPy scalars as Python numbers."""
+    return v.item() if isinstance(v, np.generic) else v
