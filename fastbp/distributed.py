@@ -26,44 +26,38 @@ def chunks(seq: Sequence, n_chunks: int) -> list[tuple[int, Sequence]]:
 def run_chunks(
     client,
     block: Callable,
-    layers,
-    specs,
+    spec,
+    pairs: Sequence,
     X,
     Y,
-    backend: str,
-    dtype: str,
     epochs: int,
     loss_every: int,
-    activation: str = "sigmoid",
-    output: str = "sigmoid",
     *,
     chunk_size: int | None = None,
     retries: int = 2,
 ) -> list[dict]:
-    """``block(layers, chunk, X, Y, backend, dtype, epochs, loss_every,
-    activation, output)`` for each chunk of ``specs`` on the Dask cluster of ``client``; the results in
-    chunk order. ``chunk_size`` networks per task (default: one chunk per
-    worker); ``retries``: Dask reruns a task that raised this many times."""
+    """``block(spec, chunk, X, Y, epochs, loss_every)`` for each chunk of
+    ``pairs`` on the Dask cluster of ``client`` (``spec``, a NetworkSpec,
+    travels pickled: its backend object is rebuilt on the worker with its
+    options); the results in chunk order. ``chunk_size`` networks per task
+    (default: one chunk per worker); ``retries``: Dask reruns a task that
+    raised this many times."""
     retries = check_int(retries, "retries", 0)
     if chunk_size is not None:
-        n_chunks = math.ceil(len(specs) / check_int(chunk_size, "chunk_size", 1))
+        n_chunks = math.ceil(len(pairs) / check_int(chunk_size, "chunk_size", 1))
     else:
         n_chunks = max(len(client.scheduler_info().get("workers", {})), 1)
-    parts = chunks(specs, n_chunks)
+    parts = chunks(pairs, n_chunks)
     futures = [
         client.submit(
             block,
-            layers,
+            spec,
             part,
             X,
             Y,
-            backend,
-            dtype,
             epochs,
             loss_every,
-            activation,
-            output,
-            key=f"fastbp-chunk-{start}-{len(part)}-{id(specs):x}",
+            key=f"fastbp-chunk-{start}-{len(part)}-{id(pairs):x}",
             pure=False,
             retries=retries,
         )

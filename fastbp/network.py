@@ -27,21 +27,12 @@ import zipfile
 
 import numpy as np
 
-from .backends import check_supported, get_backend
-from .backends.base import LOSSES, units
+from .backends import normalize_name
+from .backends.base import Backend
 from .errors import NetworkFileError, TrainingDivergedError, TrainingInterrupted, UnsupportedError
-from .loop import run, show_progress
-from .validation import (
-    check_alpha,
-    check_distributions,
-    check_dtype,
-    check_epochs,
-    check_int,
-    check_layers,
-    check_matrix,
-    check_seed,
-    check_units,
-)
+from .loop import Run, run, show_progress
+from .spec import NetworkSpec, network_spec
+from .validation import check_alpha, check_distributions, check_epochs, check_int, check_matrix, check_seed
 
 _FILE_FORMAT = "fastbp-network"
 #: Files of networks with the tutorial's units are version 1 (readable by
@@ -74,6 +65,22 @@ def weight_shapes(layers: list[int]) -> list[tuple[int, int]]:
     shapes = [(layers[i] + 1, layers[i + 1] + 1) for i in range(len(layers) - 2)]
     shapes.append((layers[-2] + 1, layers[-1]))
     return shapes
+
+
+def check_weights(weights, layers) -> list[np.ndarray]:
+    """User-given weights for ``layers``: a list of finite float arrays of
+    the shapes ``weight_shapes(layers)``; errors name the argument."""
+    shapes = weight_shapes(list(layers))
+    if isinstance(weights, np.ndarray) or not hasattr(weights, "__len__") or len(weights) != len(shapes):
+        n = len(weights) if hasattr(weights, "__len__") else type(weights).__name__
+        raise ValueError(f"weights must be a list of {len(shapes)} arrays for layers {list(layers)}, got {n}")
+    out = []
+    for i, (w, shape) in enumerate(zip(weights, shapes)):
+        w = check_matrix(w, f"weights[{i}]")
+        if w.shape != shape:
+            raise ValueError(f"weights[{i}] must have shape {shape} for layers {list(layers)}, got {w.shape}")
+        out.append(w)
+    return out
 
 
 def add_bias(X: np.ndarray) -> np.ndarray:
@@ -127,24 +134,33 @@ class NeuralNetwork:
         output="sigmoid",
         threads=None,
     ):
-        self.layers = check_layers(layers)
+        spec = network_spec(layers, activation=activation, output=output, dtype=dtype, backend=backend, threads=threads)
+        seed = check_seed(seed)
+        host = init_weights(list(spec.layers), seed, spec.activation) if weights is None else None
+        self._setup(spec, alpha, seed, host if host is not None else check_weights(weights, spec.layers))
+
+    @classmethod
+    def from_spec(cls, spec: NetworkSpec, alpha, *, seed: int | None = None, weights=None) -> NeuralNetwork:
+        """A network of a checked ``spec`` (``fastbp.spec.network_spec``),
+        without checking it again: ``weights``, when given, are host arrays
+        of the shapes ``weight_shapes(spec.layers)`` (as fastbp produces
+        them), else the initial weights of ``seed`` (an int or None)."""
+        net = cls.__new__(cls)
+        host = init_weights(list(spec.layers), seed, spec.activation) if weights is None else list(weights)
+        net._setup(spec, alpha, seed, host)
+        return net
+
+    def _setup(self, spec: NetworkSpec, alpha, seed: int | None, host: list[np.ndarray]) -> None:
+        self.spec = spec
         self.alpha = alpha
-        self.dtype = check_dtype(dtype)
-        self.seed = check_seed(seed)
-        self._activation, self._output = check_units(activation, output, self.layers)
-        self.threads = None if threads is None else check_int(threads, "threads", 1)
-        be = get_backend(backend, layers=self.layers, activation=self._activation, output=self._output)
-        check_supported(be, self._activation, self._output)
-        self._backend = be if self.threads is None else be.with_threads(self.threads)
-        host = (
-            init_weights(self.layers, self.seed, self._activation) if weights is None else self._check_weights(weights)
-        )
+        self.seed = seed
         self._params = self._new_params(host)
-        self._sample_buf = None
+        self._sample_buf: tuple | None = None
 
     def _new_params(self, host: list[np.ndarray]):
         """This network's weights ``host`` (2-D, one per layer) in the backend's layout."""
-        return self._backend.params([w[None] for w in host], self.dtype).with_units(self._activation, self._output)
+        spec = self.spec
+        return spec.backend.params([w[None] for w in host], spec.dtype).with_units(spec.activation, spec.output)
 
     # ------------------------------------------------------------ properties
     @property
@@ -158,60 +174,62 @@ class NeuralNetwork:
         self._alphas = np.array([self._alpha])
 
     @property
+    def layers(self) -> list[int]:
+        """The layer widths, input first."""
+        return list(self.spec.layers)
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The weights' dtype (float64 or float32)."""
+        return self.spec.dtype
+
+    @property
     def activation(self) -> str:
         """The hidden units' activation: "sigmoid", "tanh" or "relu"."""
-        return self._activation
+        return self.spec.activation
 
     @property
     def output(self) -> str:
         """The output units: "sigmoid", "softmax" or "linear"."""
-        return self._output
+        return self.spec.output
+
+    @property
+    def threads(self) -> int | None:
+        """The CPU threads a training call may use (None: the backend decides)."""
+        return self.spec.threads
 
     @property
     def loss_name(self) -> str:
         """What ``calculate_loss`` computes, in words."""
-        return LOSSES[self._output]
-
-    @property
-    def backend(self) -> str:
-        """Name of the backend this network runs on."""
-        return self._backend.name
-
-    @property
-    def backend_impl(self):
-        """The backend object (kernel contract) this network runs on."""
-        return self._backend
-
-    @property
-    def W(self) -> list[np.ndarray]:
-        """The weights as NumPy arrays (copies), one per layer, bias rows included."""
-        return [w[0] for w in self._backend.params_to_host(self._params)]
-
-    @W.setter
-    def W(self, weights) -> None:
-        self._params = self._new_params(self._check_weights(weights))
-
-    def _check_weights(self, weights) -> list[np.ndarray]:
-        shapes = weight_shapes(self.layers)
-        if isinstance(weights, np.ndarray) or not hasattr(weights, "__len__") or len(weights) != len(shapes):
-            n = len(weights) if hasattr(weights, "__len__") else type(weights).__name__
-            raise ValueError(f"weights must be a list of {len(shapes)} arrays for layers {self.layers}, got {n}")
-        out = []
-        for i, (w, shape) in enumerate(zip(weights, shapes)):
-            w = check_matrix(w, f"weights[{i}]")
-            if w.shape != shape:
-                raise ValueError(f"weights[{i}] must have shape {shape} for layers {self.layers}, got {w.shape}")
-            out.append(w)
-        return out
-
-    def __repr__(self) -> str:
-        units = "" if self.tutorial_units else f" ({self._activation}, {self._output} output)"
-        return "NeuralNetwork: {}{}".format("-".join(str(n) for n in self.layers), units)
+        return self.spec.loss_name
 
     @property
     def tutorial_units(self) -> bool:
         """True for the tutorial's sigmoid hidden and output units."""
-        return self._activation == "sigmoid" and self._output == "sigmoid"
+        return self.spec.tutorial_units
+
+    @property
+    def backend(self) -> str:
+        """Name of the backend this network runs on."""
+        return self.spec.backend.name
+
+    @property
+    def backend_impl(self):
+        """The backend object (kernel contract, with its options) this network runs on."""
+        return self.spec.backend
+
+    @property
+    def W(self) -> list[np.ndarray]:
+        """The weights as NumPy arrays (copies), one per layer, bias rows included."""
+        return [w[0] for w in self.spec.backend.params_to_host(self._params)]
+
+    @W.setter
+    def W(self, weights) -> None:
+        self._params = self._new_params(check_weights(weights, self.spec.layers))
+
+    def __repr__(self) -> str:
+        units = "" if self.tutorial_units else f" ({self.activation}, {self.output} output)"
+        return "NeuralNetwork: {}{}".format("-".join(str(n) for n in self.layers), units)
 
     # ------------------------------------------------------------ input prep
     def _features(self, X, name: str, allow_bias: bool, add: bool = True) -> np.ndarray:
@@ -240,7 +258,7 @@ class NeuralNetwork:
             )
         if Y.shape[0] != rows:
             raise ValueError(f"X has {rows} rows but {name} has {Y.shape[0]}: they must match")
-        if self._output == "softmax":
+        if self.output == "softmax":
             check_distributions(Y, name)
         return Y
 
@@ -248,7 +266,15 @@ class NeuralNetwork:
         """(X1, Y) on the backend: validated, bias column added, right dtype."""
         X1 = self._features(X, names[0], allow_bias=False)
         Y = self._targets(y, names[1], X1.shape[0])
-        return self._backend.contiguous(X1, self.dtype), self._backend.contiguous(Y, self.dtype)
+        be = self.spec.backend
+        return be.contiguous(X1, self.dtype), be.contiguous(Y, self.dtype)
+
+    def device_data(self, X: np.ndarray, Y: np.ndarray):
+        """(X1, Y) on the backend from data checked already (a
+        ``fastbp.datasets.Dataset``'s arrays): the bias column added, the
+        network's dtype; no checks."""
+        be = self.spec.backend
+        return be.contiguous(add_bias(np.asarray(X)), self.dtype), be.contiguous(Y, self.dtype)
 
     # -------------------------------------------------------- reference API
     def fit(self, X, y, epochs=1000, displayUpdate=100, *, verbose=True, progress=None, loss_every=1, out=None):
@@ -268,12 +294,33 @@ class NeuralNetwork:
         display = check_int(displayUpdate, "displayUpdate", 0)
         loss_every = check_int(loss_every, "loss_every", 1)
         X1, Y = self.prepare(X, y)
-        r = self._fit(X1, Y, epochs, display if verbose else 0, loss_every, show_progress(progress, verbose), out)
+        r = self.fit_arrays(
+            X1,
+            Y,
+            epochs,
+            display_update=display if verbose else 0,
+            loss_every=loss_every,
+            progress=show_progress(progress, verbose),
+            out=out,
+        )
         return r.history(0)
 
-    def _fit(self, X1, Y, epochs, display, loss_every, progress, out, label="train"):
-        """``fit`` on backend arrays; returns the training loop's Run."""
-        be = self._backend
+    def fit_arrays(
+        self,
+        X1,
+        Y,
+        epochs: int,
+        *,
+        display_update: int = 0,
+        loss_every: int = 1,
+        progress: bool = False,
+        out=None,
+        label: str = "train",
+    ) -> Run:
+        """``fit`` on backend arrays from ``prepare`` or ``device_data``
+        (bias column included), with arguments checked already: the training
+        loop's ``Run`` (epochs done, loss history, timings). Raises as ``fit``."""
+        be = self.spec.backend
         try:
             r = run(
                 be,
@@ -283,7 +330,7 @@ class NeuralNetwork:
                 self._alphas,
                 epochs,
                 loss_every=loss_every,
-                display_update=display,
+                display_update=display_update,
                 out=out,
                 progress=progress,
                 label=label,
@@ -309,13 +356,13 @@ class NeuralNetwork:
         bias column) and its target ``y``."""
         one = self._one_sample(x, y)
         if one is not None:
-            self._backend.train(self._params, one[0], one[1], self._alphas, 1)
+            self.spec.backend.train(self._params, one[0], one[1], self._alphas, 1)
             return
         x1 = self._features(x, "x", allow_bias=True)
         if x1.shape[0] != 1:
             raise ValueError(f"x must be one sample, got {x1.shape[0]} rows (use fit for many)")
         Y = self._targets(y, "y", 1)
-        be = self._backend
+        be = self.spec.backend
         be.train(self._params, be.asarray(x1, self.dtype), be.asarray(Y, self.dtype), self._alphas, 1)
 
     def _one_sample(self, x, y):
@@ -327,7 +374,7 @@ class NeuralNetwork:
         finite: the checked path then handles the call (and names the
         argument in its error)."""
         n, out = self.layers[0], self.layers[-1]
-        if type(x) is not np.ndarray or x.dtype.kind not in "biuf" or self._output == "softmax":
+        if type(x) is not np.ndarray or x.dtype.kind not in "biuf" or self.spec.output == "softmax":
             return None  # (softmax targets take the checked path, which checks they are class probabilities)
         width = x.shape[-1] if 1 <= x.ndim <= 2 else 0
         if (width != n and width != n + 1) or (x.ndim == 2 and x.shape[0] != 1):
@@ -345,7 +392,7 @@ class NeuralNetwork:
             return None
         buf = self._sample_buf
         if buf is None:
-            if self._backend.on_device:
+            if self.spec.backend.on_device:
                 return None
             xy = np.zeros(n + 1 + out, self.dtype)
             xy[n] = 1.0
@@ -368,10 +415,8 @@ class NeuralNetwork:
     def predict(self, X, addBias=True):
         """Output activations for every row of ``X`` as a NumPy array."""
         X1 = self._features(X, "X", allow_bias=not addBias, add=addBias)
-        be = self._backend
-        return be.to_numpy(
-            be.predict(self._params.network(0), be.asarray(X1, self.dtype), **units(**self._params.units))
-        )
+        be = self.spec.backend
+        return be.to_numpy(be.predict(self._params.network(0), be.asarray(X1, self.dtype), **self._params.units))
 
     def calculate_loss(self, X, targets):
         """The loss of the output units, summed over the samples: the
@@ -380,12 +425,12 @@ class NeuralNetwork:
         (computed from the logits); ``X`` may carry the bias column or not."""
         X1 = self._features(X, "X", allow_bias=True)
         Y = self._targets(targets, "targets", X1.shape[0])
-        be = self._backend
+        be = self.spec.backend
         return be.loss(
             self._params.network(0),
             be.asarray(X1, self.dtype),
             be.asarray(Y, self.dtype),
-            **units(**self._params.units),
+            **self._params.units,
         )
 
     # --------------------------------------------------------------- extras
@@ -394,12 +439,12 @@ class NeuralNetwork:
         return NeuralNetwork(
             self.layers,
             self.alpha,
-            backend=self.backend if backend is None else backend,
+            backend=self.backend_impl if backend is None else backend,
             dtype=self.dtype if dtype is None else dtype,
             seed=self.seed,
             weights=self.W,
-            activation=self._activation,
-            output=self._output,
+            activation=self.activation,
+            output=self.output,
             threads=self.threads,
         )
 
@@ -417,8 +462,8 @@ class NeuralNetwork:
             "layers": self.layers,
             "alpha": self.alpha,
             "dtype": self.dtype.name,
-            "activation": self._activation,
-            "output": self._output,
+            "activation": self.activation,
+            "output": self.output,
         }
         arrays = {f"W{i}": w for i, w in enumerate(self.W)}
         folder = os.path.dirname(os.path.abspath(path))
@@ -442,6 +487,8 @@ class NeuralNetwork:
         unreadable, corrupt or foreign file; UnsupportedError when
         ``backend`` does not implement the file's units."""
         where = os.fspath(path)
+        if not isinstance(backend, Backend):
+            normalize_name(backend)  # an unknown name is the caller's mistake, not the file's
         meta, arrays = _read_network_file(where)
         if not isinstance(meta, dict) or meta.get("format") != _FILE_FORMAT:
             raise NetworkFileError(f"{where!r} is not a fastbp network file (its 'meta' entry is not fastbp's)")
@@ -451,21 +498,17 @@ class NeuralNetwork:
                 f"{_FILE_VERSION} and {_FILE_VERSION_UNITS}"
             )
         try:
-            layers = check_layers(meta["layers"])
+            layers = meta["layers"]
             n = len(layers) - 1
             weights = [arrays[f"W{i}"] for i in range(n)]
-            units = check_units(meta.get("activation", "sigmoid"), meta.get("output", "sigmoid"), layers)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise NetworkFileError(f"{where!r} is a damaged fastbp network file: {_short(exc)}") from None
-        try:
             net = cls(
                 layers,
                 meta["alpha"],
                 backend=backend,
                 dtype=meta["dtype"],
                 weights=weights,
-                activation=units[0],
-                output=units[1],
+                activation=meta.get("activation", "sigmoid"),
+                output=meta.get("output", "sigmoid"),
             )
         except UnsupportedError:
             raise

@@ -18,21 +18,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .backends import auto_choice, check_supported, get_backend, normalize_name
 from .backends.base import LOSSES
 from .datasets import Dataset, get_dataset
 from .errors import TrainingDivergedError, TrainingInterrupted
 from .loop import Run, run, show_progress
 from .network import NeuralNetwork, add_bias, init_weights
+from .spec import NetworkSpec, network_spec
 from .validation import (
     check_alpha,
     check_distributions,
-    check_dtype,
     check_epochs,
     check_int,
     check_layers,
     check_seed,
-    check_units,
 )
 
 
@@ -219,16 +217,15 @@ def resolve_run(data, layers, epochs, split_seed, data_dir=None):
     return ds, layers, check_epochs(ds.epochs if epochs is None else epochs)
 
 
-def _resolve_backend(backend, layers, n_networks: int = 1, activation: str = "sigmoid", output: str = "sigmoid"):
-    """(backend object, note) resolved once for a run; UnsupportedError when
-    the backend named does not implement the units."""
-    if normalize_name(backend) == "auto":
-        name, note = auto_choice(layers, n_networks, activation, output)
-    else:
-        name, note = normalize_name(backend), "chosen by the caller"
-    be = get_backend(name)
-    check_supported(be, activation, output)
-    return be, note
+def _data_argument(data, X, y, X_test, y_test):
+    """``data``, or the arrays given as ``X=``/``y=`` (and ``X_test=``/``y_test=``)."""
+    if X is None and y is None:
+        if X_test is not None or y_test is not None:
+            raise ValueError("X_test and y_test need X and y")
+        return data
+    if X is None or y is None:
+        raise ValueError("X and y must be given together")
+    return (X, y) if X_test is None and y_test is None else (X, y, X_test, y_test)
 
 
 def _fresh_seed() -> int:
@@ -281,31 +278,27 @@ def train(
     loss becomes NaN/inf, and TrainingInterrupted (``.result`` likewise) on
     Ctrl-C; the network keeps its last finite / last completed weights.
     """
-    if X is not None or y is not None:
-        if X is None or y is None:
-            raise ValueError("X and y must be given together")
-        data = (X, y) if X_test is None and y_test is None else (X, y, X_test, y_test)
+    data = _data_argument(data, X, y, X_test, y_test)
     ds, layers, epochs = resolve_run(data, layers, epochs, split_seed, data_dir)
-    activation, output = check_units(activation, output, layers)
-    alpha = check_alpha(default_alpha(ds, activation, output) if alpha is None else alpha)
+    spec = network_spec(layers, activation=activation, output=output, dtype=dtype, backend=backend, threads=threads)
+    alpha = check_alpha(default_alpha(ds, spec.activation, spec.output) if alpha is None else alpha)
     seed = _fresh_seed() if seed is None else check_seed(seed)
     display_update = check_int(display_update, "display_update", 0)
     loss_every = check_int(loss_every, "loss_every", 1)
-    dtype = check_dtype(dtype)
+    if spec.output == "softmax":
+        check_distributions(np.asarray(ds.Y_train), "the training targets")
     out = sys.stdout if out is None else out
-    be, note = _resolve_backend(backend, layers, 1, activation, output)
-    net = NeuralNetwork(
-        layers, alpha, backend=be, dtype=dtype, seed=seed, activation=activation, output=output, threads=threads
-    )
+    net = NeuralNetwork.from_spec(spec, alpha, seed=seed)
+    be, activation, output, dtype = spec.backend, spec.activation, spec.output, spec.dtype
     if verbose:
         print(
-            f"[INFO] {net!r}, backend={be.name} ({note}), dtype={dtype.name}, activation={activation}, "
-            f"output={output} (loss: {LOSSES[output]}), alpha={alpha}, epochs={epochs}, "
+            f"[INFO] {net!r}, backend={be.name} ({spec.backend_note}), dtype={dtype.name}, activation={activation}, "
+            f"output={output} (loss: {spec.loss_name}), alpha={alpha}, epochs={epochs}, "
             f"seed={seed}, {len(ds.X_train)} training samples",
             file=out,
             flush=True,
         )
-    X1, Y = net.prepare(ds.X_train, ds.Y_train)
+    X1, Y = net.device_data(ds.X_train, ds.Y_train)
 
     def result(r: Run, interrupted: bool = False) -> TrainResult:
         ev = evaluate(net, ds)
@@ -315,7 +308,7 @@ def train(
             network=net,
             dataset=ds.name,
             backend=be.name,
-            backend_note=note,
+            backend_note=spec.backend_note,
             dtype=dtype.name,
             layers=layers,
             alpha=alpha,
@@ -338,7 +331,15 @@ def train(
 
     show = show_progress(progress, verbose)
     try:
-        r = net._fit(X1, Y, epochs, display_update if verbose else 0, loss_every, show, out)
+        r = net.fit_arrays(
+            X1,
+            Y,
+            epochs,
+            display_update=display_update if verbose else 0,
+            loss_every=loss_every,
+            progress=show,
+            out=out,
+        )
     except (TrainingDivergedError, TrainingInterrupted) as exc:
         exc.result = result(exc.run, interrupted=isinstance(exc, TrainingInterrupted))
         raise
@@ -445,9 +446,10 @@ def _as_list(values, name: str) -> list:
         raise TypeError(f"{name} must be a number or a list of numbers, got {values!r}") from None
 
 
-def plan(alphas, seeds, grid: bool = True) -> list[tuple[float, int]]:
-    """The (alpha, seed) of every network: the grid of both lists, or (grid=False) zipped."""
-    alphas = [check_alpha(a, "alphas") for a in _as_list(alphas, "alphas")]
+def plan(alphas, seeds, grid: bool = True) -> list[tuple[float | None, int]]:
+    """The (alpha, seed) of every network: the grid of both lists, or (grid=False) zipped.
+    ``alphas`` None stands for one rate to be chosen later (the data set's)."""
+    alphas = [None] if alphas is None else [check_alpha(a, "alphas") for a in _as_list(alphas, "alphas")]
     seeds = [check_seed(s, "seeds") for s in _as_list(seeds, "seeds")]
     if not alphas:
         raise ValueError("alphas is empty: give at least one learning rate")
@@ -464,39 +466,26 @@ def plan(alphas, seeds, grid: bool = True) -> list[tuple[float, int]]:
     return list(zip(alphas, seeds))
 
 
-def train_block(
-    layers,
-    specs,
-    X_train,
-    Y_train,
-    backend,
-    dtype,
-    epochs,
-    loss_every,
-    activation="sigmoid",
-    output="sigmoid",
-    progress=False,
-) -> dict:
-    """Train the networks ``specs`` [(alpha, seed), ...] together in one
-    training loop; the unit of work of a sweep (locally: all networks; on
-    Dask: one chunk per task). Returns host-side results: per network its
-    weights, loss history and divergence epoch, and the run's timings."""
-    be = get_backend(backend)
-    check_supported(be, activation, output)  # the backend of the process it runs in
-    dtype = np.dtype(dtype)
-    inits = [init_weights(layers, seed, activation) for _, seed in specs]
-    P = be.params([np.stack([w[l] for w in inits]) for l in range(len(layers) - 1)], dtype).with_units(
-        activation, output
+def train_block(spec: NetworkSpec, pairs, X_train, Y_train, epochs: int, loss_every: int, progress=False) -> dict:
+    """Train the networks ``pairs`` [(alpha, seed), ...] of ``spec`` together
+    in one training loop; the unit of work of a sweep (locally: all networks;
+    on Dask: one chunk per task, ``spec`` and its backend object pickled with
+    their options). Returns host-side results: per network its weights, loss
+    history and divergence epoch, and the run's timings."""
+    be = spec.backend
+    inits = [init_weights(list(spec.layers), seed, spec.activation) for _, seed in pairs]
+    P = be.params([np.stack([w[l] for w in inits]) for l in range(len(spec.layers) - 1)], spec.dtype).with_units(
+        spec.activation, spec.output
     )
-    X1 = be.asarray(add_bias(np.asarray(X_train, dtype=np.float64)), dtype)
-    Y = be.asarray(np.asarray(Y_train, dtype=np.float64), dtype)
-    alphas = np.array([a for a, _ in specs])
+    X1 = be.asarray(add_bias(np.asarray(X_train, dtype=np.float64)), spec.dtype)
+    Y = be.asarray(np.asarray(Y_train, dtype=np.float64), spec.dtype)
+    alphas = np.array([a for a, _ in pairs])
     try:
         r = run(be, P, X1, Y, alphas, epochs, loss_every=loss_every, progress=progress, label="sweep")
     except TrainingInterrupted as exc:
-        exc.run = _block_results(be, exc.run, specs)
+        exc.run = _block_results(be, exc.run, pairs)
         raise
-    return _block_results(be, r, specs)
+    return _block_results(be, r, pairs)
 
 
 def _block_results(be, r: Run, specs) -> dict:
@@ -527,6 +516,10 @@ def train_many(
     data="digits",
     layers=None,
     *,
+    X=None,
+    y=None,
+    X_test=None,
+    y_test=None,
     alphas=None,
     seeds=(0,),
     grid: bool = True,
@@ -544,6 +537,7 @@ def train_many(
     out=None,
     activation: str = "sigmoid",
     output: str = "sigmoid",
+    threads: int | None = None,
 ) -> SweepResult:
     """Train K networks of the same ``layers`` on the same data at once.
 
@@ -559,37 +553,42 @@ def train_many(
     one training loop on a worker; a chunk whose worker is lost is run again
     (Dask reschedules it; ``retries`` more for errors), and the results come
     back in order, none lost or duplicated. The backend is resolved here, in
-    the caller's process, and the workers use that same backend.
+    the caller's process; the workers rebuild that same backend, with its
+    options, from its pickled description.
+
+    ``data``, ``X``/``y``/``X_test``/``y_test``, ``layers``, ``epochs``,
+    ``dtype``, ``split_seed``, ``data_dir``, ``activation``, ``output``,
+    ``threads``, ``progress`` and ``out`` as for ``train``; ``loss_every``:
+    record each network's loss every N epochs; ``verbose``: a start line.
     """
+    data = _data_argument(data, X, y, X_test, y_test)
     ds, layers, epochs = resolve_run(data, layers, epochs, split_seed, data_dir)
-    activation, output = check_units(activation, output, layers)
-    specs = plan(default_alpha(ds, activation, output) if alphas is None else alphas, seeds, grid)
-    dtype = check_dtype(dtype)
+    pairs = plan(alphas, seeds, grid)
     loss_every = check_int(loss_every, "loss_every", 1)
-    out = sys.stdout if out is None else out
-    if output == "softmax":
+    spec = network_spec(
+        layers,
+        activation=activation,
+        output=output,
+        dtype=dtype,
+        backend=backend,
+        threads=threads,
+        n_networks=len(pairs),
+    )
+    rate = default_alpha(ds, spec.activation, spec.output)
+    pairs = [(rate if a is None else a, s) for a, s in pairs]
+    if spec.output == "softmax":
         check_distributions(np.asarray(ds.Y_train), "the training targets")
-    be, _ = _resolve_backend(backend, layers, len(specs), activation, output)
+    out = sys.stdout if out is None else out
+    be = spec.backend
     if verbose:
         where = "" if client is None else " on Dask"
-        print(
-            f"[INFO] training {len(specs)} networks {'-'.join(map(str, layers))} on backend={be.name}{where}", file=out
-        )
+        print(f"[INFO] training {len(pairs)} networks {spec.shape_text()} on backend={be.name}{where}", file=out)
 
     def result(blocks: list[dict], wall: float | None = None) -> SweepResult:
         nets = [n for b in blocks for n in b["networks"]]
         results = []
         for k, r in enumerate(nets):
-            net = NeuralNetwork(
-                layers,
-                r["alpha"],
-                backend=be,
-                dtype=dtype,
-                seed=r["seed"],
-                weights=r["weights"],
-                activation=activation,
-                output=output,
-            )
+            net = NeuralNetwork.from_spec(spec, r["alpha"], seed=r["seed"], weights=r["weights"])
             results.append(
                 NetworkResult(
                     index=k,
@@ -606,7 +605,7 @@ def train_many(
             results=results,
             dataset=ds.name,
             backend=be.name,
-            dtype=dtype.name,
+            dtype=spec.dtype.name,
             layers=layers,
             epochs=min(b["epochs"] for b in blocks),
             wall_time=blocks[0]["train_seconds"] if wall is None else wall,
@@ -614,11 +613,11 @@ def train_many(
             n_train=len(ds.X_train),
             distributed=wall is not None,
             interrupted=any(b["interrupted"] for b in blocks),
-            activation=activation,
-            output=output,
+            activation=spec.activation,
+            output=spec.output,
         )
 
-    work = (layers, specs, ds.X_train, ds.Y_train, be.name, dtype.name, epochs, loss_every, activation, output)
+    work = (spec, pairs, ds.X_train, ds.Y_train, epochs, loss_every)
     if client is None:
         try:
             block = train_block(*work, progress=show_progress(progress, verbose))

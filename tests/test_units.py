@@ -18,7 +18,7 @@ import pytest
 
 import fastbp
 from fastbp.backends import ACTIVATIONS, OUTPUTS, get_backend
-from fastbp.backends.base import NO_RECORD, units
+from fastbp.backends.base import NO_RECORD
 from fastbp.errors import NetworkFileError, UnsupportedError
 from fastbp.network import add_bias, init_weights
 
@@ -123,7 +123,7 @@ def _setup(be, layers, n, dtype, activation, output, seed=0):
 @pytest.mark.parametrize("layers", LAYERS, ids=lambda l: "-".join(map(str, l)))
 def test_per_layer_kernels_match_numpy(backend, oracle, dtype, activation, output, layers):
     supporting(backend, activation, output)
-    kw = units(activation=activation, output=output)
+    kw = {"activation": activation, "output": output}
     Wh, X1h, Yh = _setup(backend, layers, 7, dtype, activation, output)
     W = [backend.asarray(w, dtype) for w in Wh]
     Wo = [oracle.asarray(w, dtype) for w in Wh]
@@ -133,13 +133,11 @@ def test_per_layer_kernels_match_numpy(backend, oracle, dtype, activation, outpu
     Ao = oracle.forward(Wo, X1o, **kw)
     for l, (a, ao) in enumerate(zip(A, Ao)):
         assert_close(backend.to_numpy(a), ao, dtype, f"A[{l}]")
-    D = backend.output_delta(backend.asarray(Ao[-1], dtype), Y, **units(output=output))
+    D = backend.output_delta(backend.asarray(Ao[-1], dtype), Y, output=output)
     Do = oracle.output_delta(Ao[-1], Yo, output=output)
     assert_close(backend.to_numpy(D), Do, dtype, "output delta")
     for l in range(len(W) - 1, 0, -1):
-        D = backend.hidden_delta(
-            backend.asarray(Do, dtype), W[l], backend.asarray(Ao[l], dtype), **units(activation=activation)
-        )
+        D = backend.hidden_delta(backend.asarray(Do, dtype), W[l], backend.asarray(Ao[l], dtype), activation=activation)
         Do = oracle.hidden_delta(Do, Wo[l], Ao[l], activation=activation)
         assert_close(backend.to_numpy(D), Do, dtype, f"hidden delta {l}")
     assert backend.loss(W, X1, Y, **kw) == pytest.approx(oracle.loss(Wo, X1o, Yo, **kw), rel=rtol(dtype))
@@ -259,7 +257,7 @@ def test_a_backend_without_the_units_refuses_them_by_name(backend_name, activati
 def test_auto_passes_over_a_backend_without_the_units():
     for activation, output in UNITS:
         net = fastbp.NeuralNetwork([4, 3, 2], backend="auto", activation=activation, output=output)
-        assert net._backend.unsupported(activation, output) is None
+        assert net.backend_impl.unsupported(activation, output) is None
 
 
 @pytest.mark.parametrize(
@@ -455,11 +453,13 @@ def test_cli_refuses_unknown_units(capsys):
 
 def test_train_block_units_reach_the_backend():
     """A sweep's unit of work (also what a Dask task runs) trains the units it is given."""
+    from fastbp.spec import network_spec
     from fastbp.training import train_block
 
     rng = np.random.RandomState(0)
     X, Y = rng.rand(6, 3), targets(rng, 6, 2, "softmax")
-    got = train_block([3, 4, 2], [(0.1, 0)], X, Y, "numpy", "float64", 2, 1, "relu", "softmax")
+    spec = network_spec([3, 4, 2], activation="relu", output="softmax", backend="numpy")
+    got = train_block(spec, [(0.1, 0)], X, Y, 2, 1)
     net = fastbp.NeuralNetwork([3, 4, 2], 0.1, backend="numpy", seed=0, activation="relu", output="softmax")
     net.fit(X, Y, epochs=2, verbose=False)
     for a, b in zip(got["networks"][0]["weights"], net.W):

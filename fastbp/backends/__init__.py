@@ -71,26 +71,43 @@ def _load(name: str) -> Backend:
     return instance
 
 
-def get_backend(
-    name="auto", layers=None, n_networks: int = 1, activation: str = "sigmoid", output: str = "sigmoid"
-) -> Backend:
-    """The backend called ``name`` ("numpy", "numba", "cuda"/"cupy", "auto").
+def get_backend(name="auto", **options) -> Backend:
+    """The backend called ``name`` ("numpy", "numba", "cuda"/"cupy", "auto";
+    case-insensitive), or ``name`` itself when it is a backend object.
 
-    "auto" returns the fastest usable backend that implements the
-    ``activation`` and ``output`` units (cuda, then numba, then numpy;
-    given ``layers``, numba before cuda for a small single network, see
-    ``auto_choice``).
-    Raises ValueError for an unknown name and BackendUnavailableError, whose
-    message says what is missing and the install command, for a known one
-    that cannot run here. A named backend is returned whatever units it
-    implements (``check_supported`` checks them).
+    With ``options`` (e.g. ``threads=2`` for numba), a new backend object
+    built with them; without, the registry's shared default object. "auto"
+    is the fastest usable backend for a small single network
+    (``resolve_backend`` weighs a run's shape, its number of networks and
+    its units). Raises ValueError for an unknown name, naming the valid
+    choices, and BackendUnavailableError, whose message says what is missing
+    and the install command, for a known one that cannot run here.
     """
     if isinstance(name, Backend):
         return name
     key = normalize_name(name)
     if key == "auto":
-        return _load(auto_choice(layers, n_networks, activation, output)[0])
-    return _load(key)
+        key = auto_choice()[0]
+    be = _load(key)
+    return type(be)(**options) if options else be
+
+
+def resolve_backend(
+    backend, layers=None, n_networks: int = 1, activation: str = "sigmoid", output: str = "sigmoid"
+) -> tuple[Backend, str]:
+    """(backend object, why) for a run of ``n_networks`` networks of
+    ``layers`` with these units: a backend object as it is, a name from the
+    registry, "auto" by ``auto_choice``. Raises UnsupportedError when the
+    backend does not implement the units (naming the backends that do)."""
+    if isinstance(backend, Backend):
+        be, note = backend, "chosen by the caller"
+    elif normalize_name(backend) == "auto":
+        name, note = auto_choice(layers, n_networks, activation, output)
+        be = _load(name)
+    else:
+        be, note = _load(normalize_name(backend)), "chosen by the caller"
+    check_supported(be, activation, output)
+    return be, note
 
 
 def check_supported(be: Backend, activation: str = "sigmoid", output: str = "sigmoid") -> None:
@@ -227,5 +244,6 @@ __all__ = [
     "macs_breakdown",
     "macs_per_sample",
     "normalize_name",
+    "resolve_backend",
     "unavailable_reason",
 ]

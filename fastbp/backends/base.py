@@ -1,4 +1,5 @@
-"""The kernel contract every backend implements.
+"""The kernel contract every backend implements, and the one composition of a
+training seam from per-layer kernels.
 
 Weights are a list of 2-D arrays on the backend's device, one per layer, bias
 rows included: ``W[l]`` has shape ``(layers[l] + 1, layers[l+1] + 1)`` for the
@@ -6,19 +7,28 @@ hidden layers and ``(layers[-2] + 1, layers[-1])`` for the last (each hidden
 layer has one extra, learned unit that feeds the next layer's bias row).
 Activations and deltas are 2-D: one row per sample.
 
-Two levels:
+A backend implements two parts, both required (``Backend``'s abstract
+methods):
 
-* the per-layer kernels (``forward``, ``output_delta``, ``hidden_delta``,
-  ``update``, ``predict``, ``loss``): public, composable, the readable
-  statement of what the fused code computes; ``activation`` (hidden units)
-  and ``output`` (output units) are keyword arguments with the tutorial's
-  defaults, "sigmoid" and "sigmoid";
-* the training seam, ``train``: K >= 1 stacked networks of one shape
-  (``Params``, in the backend's own layout) trained for many epochs in ONE
-  call, each with its own alpha, returning each network's reference loss at
-  the epochs asked for, computed inside the call. ``sgd_epoch`` and
-  ``sgd_epoch_many`` are one-epoch cases of it. The networks' activation and
-  output travel in the ``Params``.
+* **the training seam**, what the training loop (fastbp.loop) calls:
+  ``params`` / ``copy_params`` / ``params_to_host`` (K >= 1 networks of one
+  shape in the backend's own layout, ``Params``; the weights stay in it
+  between calls), ``train`` (the K networks for MANY epochs in one call, each
+  with its own alpha, the losses of the epochs asked for computed inside the
+  call: a Python round trip costs tens of microseconds, an XOR epoch one),
+  ``loss_many``, ``predict``, and ``compile`` (compile or load what ``train``
+  runs, so that it is not timed with the training);
+* **the per-layer kernels**, the library's public kernels and the readable
+  statement of what the fused code computes: ``forward`` (the unit fused into
+  the product's pass), ``output_delta``, ``hidden_delta`` (the activation's
+  derivative fused into the back-product) and ``update`` (in place).
+
+``ComposedSeam`` composes the training seam from the per-layer kernels, one
+sample at a time: the NumPy backend is exactly that, and the cuda backend's
+per-sample path uses it. Built on the contract for every backend:
+``sgd_epoch``/``sgd_epoch_many`` (batched per-sample SGD: a whole batch of
+per-sample steps in one call, the same weights as one call per sample),
+``sgd_step`` and ``loss``.
 
 Units (``ACTIVATIONS``, ``OUTPUTS``). Every hidden unit, the extra bias unit
 of each hidden layer included, applies the hidden activation: "sigmoid"
@@ -29,18 +39,16 @@ taken on the activation value ``a``, as the tutorial does: ``a (1 - a)``,
 the outputs of a sample). The loss follows the output: sigmoid and linear
 outputs use the tutorial's ``0.5 * sum((a - y) ** 2)``, with output deltas
 ``(a - y) a (1 - a)`` and ``a - y``; softmax uses the summed cross-entropy
-``-sum(y * log softmax(z))``, computed from the logits by log-sum-exp (large
-logits neither overflow nor give log 0), whose output delta is ``a - y``
-for target rows that sum to 1 (class probabilities, e.g. one-hot; the
-boundary checks it). A backend lists the units it implements in
+``-sum(y * log softmax(z))`` (``softmax_cross_entropy``, from the logits by
+log-sum-exp: large logits neither overflow nor give log 0), whose output
+delta is ``a - y`` for target rows that sum to 1 (class probabilities, e.g.
+one-hot; the boundary checks it). A backend lists the units it implements in
 ``activations`` and ``outputs``; the boundary refuses the others with
 ``UnsupportedError``.
 
-The defaults here compose the per-layer kernels (the NumPy backend uses them);
-fast backends replace ``train`` with one compiled call. Backends trust their
-inputs: validation happens once, at the boundary (``NeuralNetwork``,
-``train``, ``train_many``), never inside a training call.
-
+Backends trust their inputs: validation happens once, at the boundary
+(fastbp.spec and fastbp.validation), never inside a training call; only the
+public one-epoch kernels check their arguments (``check_stack``, O(layers)).
 Everything above this contract (NeuralNetwork, the training loop, the CLI,
 the benchmarks) is backend-agnostic and never imports numba or cupy.
 """
@@ -48,6 +56,7 @@ the benchmarks) is backend-agnostic and never imports numba or cupy.
 from __future__ import annotations
 
 import abc
+import importlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -118,22 +127,43 @@ class Params:
         return [w[k] for w in self.W]
 
 
-class Backend(abc.ABC):
-    """One implementation of the fastbp kernels.
+def softmax_cross_entropy(Z: Any, Y: Any, axis: Any = None) -> Any:
+    """The summed cross-entropy of softmax outputs from their logits ``Z``
+    (rows of samples; the last axis the outputs): ``sum(Y * (m + log(sum(exp(Z
+    - m))) - Z))`` with ``m`` each row's largest logit, so that large logits
+    neither overflow nor give log 0. Summed in float64 over ``axis`` (None:
+    everything). Works on any array type with NumPy's ufuncs (NumPy, CuPy)."""
+    m = Z.max(axis=-1, keepdims=True)
+    lse = m + np.log(np.exp(Z - m).sum(axis=-1, keepdims=True))
+    return (Y * (lse - Z)).sum(axis=axis, dtype=np.float64)
 
-    Subclasses set ``name`` and implement the abstract methods; the training
-    seam (``train``) and the per-sample step have defaults composed from the
-    per-layer kernels.
+
+def _rebuild(module: str, qualname: str, options: dict[str, Any]) -> Backend:
+    """A backend from its description (``Backend.__reduce__``): its class,
+    imported (so an unusable backend raises BackendUnavailableError, which
+    says what is missing), built with the same options."""
+    cls = importlib.import_module(module)
+    for part in qualname.split("."):
+        cls = getattr(cls, part)
+    return cls(**options)  # type: ignore[operator]
+
+
+class Backend(abc.ABC):
+    """One implementation of the fastbp kernels: the training seam and the
+    per-layer kernels (see the module docstring), both required.
+
+    A backend object carries its options (``options``: the keyword arguments
+    it was built with, e.g. numba's ``threads``); it pickles as its class and
+    options, and is rebuilt from them in another process.
     """
 
     #: Registry name ("numpy", "numba", "cuda").
     name: str = "abstract"
     #: True when arrays live off the host (device memory).
     on_device: bool = False
-    #: The hidden activations and output units this backend implements (the
-    #: tutorial's alone unless a backend lists more).
-    activations: tuple[str, ...] = ("sigmoid",)
-    outputs: tuple[str, ...] = ("sigmoid",)
+    #: The hidden activations and output units this backend implements.
+    activations: tuple[str, ...] = ACTIVATIONS
+    outputs: tuple[str, ...] = OUTPUTS
 
     def unsupported(self, activation: str = "sigmoid", output: str = "sigmoid") -> str | None:
         """None when this backend implements ``activation`` hidden units and
@@ -147,6 +177,25 @@ class Backend(abc.ABC):
             return None
         return f"backend {self.name!r} does not implement " + " or ".join(missing)
 
+    # --------------------------------------------------- options, identity
+    @property
+    def options(self) -> dict[str, Any]:
+        """The keyword arguments this backend was built with (none here)."""
+        return {}
+
+    def with_threads(self, threads: int | None) -> Backend:
+        """This backend with training calls on at most ``threads`` CPU
+        threads (None: the backend's own choice). Backends that run no CPU
+        threads of their own return themselves."""
+        return self
+
+    def __reduce__(self):
+        return (_rebuild, (type(self).__module__, type(self).__qualname__, self.options))
+
+    def __repr__(self) -> str:
+        opts = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
+        return f"<fastbp backend {self.name!r}{' (' + opts + ')' if opts else ''}>"
+
     # ------------------------------------------------------------------ data
     @abc.abstractmethod
     def asarray(self, host: Any, dtype: Any) -> Any:
@@ -156,6 +205,10 @@ class Backend(abc.ABC):
     def to_numpy(self, dev: Any) -> np.ndarray:
         """A NumPy copy of a backend array (the only device-to-host transfer)."""
 
+    def contiguous(self, a: Any, dtype: Any) -> Any:
+        """``a`` as a C-contiguous backend array of ``dtype`` (no copy when it is one)."""
+        return self.asarray(a, dtype)
+
     def synchronize(self) -> None:
         """Wait until queued device work is done (no-op on the CPU)."""
         return None
@@ -164,11 +217,51 @@ class Backend(abc.ABC):
         """Versions and hardware this backend runs on, for ``fastbp info``."""
         return {"name": self.name}
 
-    def with_threads(self, threads: int | None) -> Backend:
-        """This backend with training calls on at most ``threads`` CPU
-        threads (None: the backend's own choice). Backends that run no CPU
-        threads of their own return themselves."""
-        return self
+    # ------------------------------------------------------ the training seam
+    @abc.abstractmethod
+    def params(self, weights: Sequence[np.ndarray], dtype: Any) -> Params:
+        """K networks in this backend's layout from host weights: a list over
+        layers of arrays of shape ``(K, rows, cols)`` (copied), with the
+        tutorial's units (``Params.with_units`` sets others)."""
+
+    @abc.abstractmethod
+    def copy_params(self, P: Params) -> Params:
+        """An independent copy of ``P`` (same layout, same units)."""
+
+    @abc.abstractmethod
+    def params_to_host(self, P: Params) -> list[np.ndarray]:
+        """Host copies of the weights of ``P``: ``(K, rows, cols)`` per layer."""
+
+    @abc.abstractmethod
+    def train(
+        self, P: Params, X1: Any, Y: Any, alphas: np.ndarray, epochs: int, record: np.ndarray = NO_RECORD
+    ) -> np.ndarray:
+        """Train the K networks of ``P`` in place for ``epochs`` epochs of
+        per-sample SGD over every row of ``X1`` (bias column included) and
+        ``Y``, in order; network k with ``alphas[k]``; the units are
+        ``P.activation`` and ``P.output``.
+
+        ``record``: sorted, distinct epochs (1-based, within this call) after
+        which each network's loss is computed. Returns a float64 array
+        ``(len(record), K)``; an entry is NaN when the loss or any of that
+        network's weights is NaN or infinite, and such a network is not
+        trained further in this call.
+        """
+
+    @abc.abstractmethod
+    def loss_many(self, P: Params, X1: Any, Y: Any) -> np.ndarray:
+        """Each network's loss (that of its output) over the whole set, NaN
+        where the loss or a weight is not finite: a float64 host array of
+        length K."""
+
+    @abc.abstractmethod
+    def predict(self, W: Sequence[Any], X1: Any, *, activation: str = "sigmoid", output: str = "sigmoid") -> Any:
+        """Whole-set forward pass of one network; returns the output activations."""
+
+    @abc.abstractmethod
+    def compile(self, P: Params, X1: Any, Y: Any) -> None:
+        """Compile (or load from a cache) whatever ``train`` runs for ``P``
+        and this data, so that it is not timed with the training."""
 
     # ------------------------------------------------------ per-layer kernels
     @abc.abstractmethod
@@ -192,125 +285,33 @@ class Backend(abc.ABC):
     def update(self, W_l: Any, A_l: Any, D: Any, alpha: float) -> None:
         """``W_l -= alpha * A_l.T @ D``, in place."""
 
-    def predict(self, W: Sequence[Any], X1: Any, *, activation: str = "sigmoid", output: str = "sigmoid") -> Any:
-        """Whole-set forward pass; returns the output activations."""
-        return self.forward(W, X1, **units(activation=activation, output=output))[-1]
-
+    # ---------------------------------------- built on the contract, for all
     def loss(self, W: Sequence[Any], X1: Any, Y: Any, *, activation: str = "sigmoid", output: str = "sigmoid") -> float:
-        """The loss of the output over the whole set (summed, not averaged):
-        ``0.5 * sum((predict(X1) - Y) ** 2)`` for sigmoid and linear outputs
-        (the reference's), ``-sum(Y * log softmax(Z))`` for softmax, from the
-        logits ``Z`` by log-sum-exp: ``sum(Y * (m + log(sum(exp(Z - m))) -
-        Z))`` with ``m`` each row's largest logit (no overflow, no log 0)."""
+        """The loss of one network's output over the whole set (summed, not
+        averaged): ``0.5 * sum((predict(X1) - Y) ** 2)`` for sigmoid and
+        linear outputs (the reference's), ``softmax_cross_entropy`` of the
+        logits for softmax."""
         if output == "softmax":
-            Z = self.predict(W, X1, activation=activation, output="linear")
-            m = Z.max(axis=1, keepdims=True)
-            lse = m + np.log(np.exp(Z - m).sum(axis=1, keepdims=True))
-            return float((Y * (lse - Z)).sum())
-        P = self.predict(W, X1, **units(activation=activation, output=output))
-        return float(0.5 * ((P - Y) ** 2).sum())
+            return float(softmax_cross_entropy(self.predict(W, X1, activation=activation, output="linear"), Y))
+        P = self.predict(W, X1, activation=activation, output=output)
+        return float(0.5 * ((P - Y) ** 2).sum(dtype=np.float64))
 
     def sgd_step(
         self, W: Sequence[Any], x1: Any, y: Any, alpha: float, *, activation: str = "sigmoid", output: str = "sigmoid"
     ) -> None:
-        """One per-sample SGD step (the reference's ``fit_partial``) in place,
-        composed from the kernels above.
+        """One per-sample SGD step (the reference's ``fit_partial``) in place:
+        ``x1`` one row ``(1, layers[0] + 1)`` with the bias column, ``y`` one
+        row ``(1, layers[-1])``; all deltas use the weights as they were
+        before this step's update."""
+        self.sgd_epoch(W, x1, y, alpha, activation=activation, output=output)
 
-        ``x1`` is one row ``(1, layers[0] + 1)`` with the bias column, ``y``
-        one row ``(1, layers[-1])``. All deltas use the weights as they were
-        before this step's update.
-        """
-        A = self.forward(W, x1, **units(activation=activation, output=output))
-        L = len(W)
-        D = [None] * (L + 1)
-        D[L] = self.output_delta(A[L], y, **units(output=output))
-        for l in range(L - 1, 0, -1):
-            D[l] = self.hidden_delta(D[l + 1], W[l], A[l], **units(activation=activation))
-        for l in range(L):
-            self.update(W[l], A[l], D[l + 1], alpha)
-
-    # ------------------------------------------------------ the training seam
-    def params(self, weights: Sequence[np.ndarray], dtype) -> Params:
-        """K networks in this backend's layout from host weights: a list over
-        layers of arrays of shape ``(K, rows, cols)`` (copied), with the
-        tutorial's units (``Params.with_units`` sets others)."""
-        return Params([self.asarray(w, dtype) for w in weights], dtype)
-
-    def params_to_host(self, P: Params) -> list[np.ndarray]:
-        """Host copies of the weights of ``P``: ``(K, rows, cols)`` per layer."""
-        return [self.to_numpy(w) for w in P.W]
-
-    def copy_params(self, P: Params) -> Params:
-        """An independent copy of ``P`` (same layout, same units)."""
-        return Params([w.copy() for w in P.W], P.dtype, **P.units)
-
-    def train(
-        self, P: Params, X1: Any, Y: Any, alphas: np.ndarray, epochs: int, record: np.ndarray = NO_RECORD
-    ) -> np.ndarray:
-        """Train the K networks of ``P`` in place for ``epochs`` epochs of
-        per-sample SGD over every row of ``X1`` (bias column included) and
-        ``Y``, in order; network k with ``alphas[k]``.
-
-        ``record``: sorted, distinct epochs (1-based, within this call) after
-        which each network's reference loss is computed. Returns a float64
-        array ``(len(record), K)``; an entry is NaN when the loss or any of
-        that network's weights is NaN or infinite, and such a network is not
-        trained further in this call. The networks' units are ``P.activation``
-        and ``P.output``. The default composes ``epoch_many`` and
-        ``loss_many``; fast backends replace it with one compiled call.
-        """
-        out = np.full((len(record), P.K), np.nan)
-        active = np.arange(P.K)
-        r = 0
-        with np.errstate(invalid="ignore", over="ignore"):  # a diverging network shows as NaN in ``out``
-            for epoch in range(1, epochs + 1):
-                if len(active) == 0:
-                    break
-                sub = P if len(active) == P.K else Params([w[active] for w in P.W], P.dtype, **P.units)
-                self.epoch_many(sub, X1, Y, alphas[active])
-                if sub is not P:
-                    for w, s in zip(P.W, sub.W):
-                        w[active] = s
-                if r < len(record) and record[r] == epoch:
-                    losses = self.loss_many(P, X1, Y)
-                    out[r, active] = losses[active]
-                    active = active[np.isfinite(losses[active])]
-                    r += 1
-        return out
-
-    def epoch_many(self, P: Params, X1: Any, Y: Any, alphas: np.ndarray) -> None:
-        """One epoch of per-sample SGD for every network of ``P``, in place
-        (the default loops over networks and samples with ``sgd_step``)."""
-        kw = units(**P.units)
-        for k in range(P.K):
-            W = P.network(k)
-            a = float(alphas[k])
-            for i in range(X1.shape[0]):
-                self.sgd_step(W, X1[i : i + 1], Y[i : i + 1], a, **kw)
-
-    def loss_many(self, P: Params, X1: Any, Y: Any) -> np.ndarray:
-        """Each network's loss (that of its output), NaN where the loss or a
-        weight is not finite: a float64 host array of length K."""
-        out = np.empty(P.K)
-        for k in range(P.K):
-            W = P.network(k)
-            finite = all(bool(np.isfinite(self.to_numpy(w)).all()) for w in W)
-            out[k] = self.loss(W, X1, Y, **units(**P.units)) if finite else np.nan
-        return out
-
-    def compile(self, P: Params, X1: Any, Y: Any) -> None:
-        """Compile (or load from a cache) whatever ``train`` runs for ``P``
-        and this data, so that it is not timed with the training."""
-        return None
-
-    # ----------------------------------------------- one-epoch cases of train
     def sgd_epoch(
         self, W: Sequence[Any], X1: Any, Y: Any, alpha: float, *, activation: str = "sigmoid", output: str = "sigmoid"
     ) -> None:
         """Batched per-sample SGD: one step per row of ``X1``, in order, in
         place, in one call; the same weights as one ``sgd_step`` per sample."""
         check_stack(W, X1, Y, [alpha], stacked=False)
-        self.sgd_epoch_many([w[None] for w in W], X1, Y, [alpha], **units(activation=activation, output=output))
+        self.sgd_epoch_many([w[None] for w in W], X1, Y, [alpha], activation=activation, output=output)
 
     def sgd_epoch_many(
         self,
@@ -329,35 +330,82 @@ class Backend(abc.ABC):
         require_units(self, activation, output)
         if X1.shape[0] == 0:
             return
-        P = self._wrap(list(Ws)).with_units(activation, output)
+        P = self.wrap_params(list(Ws)).with_units(activation, output)
         X1, Y = self.contiguous(X1, dt), self.contiguous(Y, dt)
         self.train(P, X1, Y, np.asarray(alphas, dtype=np.float64).reshape(-1), 1)
-        self._unwrap(P, Ws)
-
-    def contiguous(self, a: Any, dtype) -> Any:
-        """``a`` as a C-contiguous backend array of ``dtype`` (no copy when it is one)."""
-        return self.asarray(a, dtype)
-
-    def _wrap(self, Ws: list) -> Params:
-        """Params over caller-owned stacked weights (the same arrays here)."""
-        return Params(Ws, Ws[0].dtype)
-
-    def _unwrap(self, P: Params, Ws: Sequence[Any]) -> None:
-        """Writes ``P`` back into the caller's arrays where it does not alias them."""
-        for w, p in zip(Ws, P.W):
+        for w, p in zip(Ws, P.W):  # back into the caller's arrays where the layout copied them
             if p is not w:
                 w[...] = p
 
-    def __repr__(self) -> str:
-        return f"<fastbp backend {self.name!r}>"
+    def wrap_params(self, Ws: list) -> Params:
+        """Params over caller-owned stacked weights (``sgd_epoch_many``): the
+        same arrays where the backend's layout allows, else a copy that
+        ``sgd_epoch_many`` writes back."""
+        return self.params(Ws, Ws[0].dtype)
 
 
-def units(**kw: str) -> dict[str, str]:
-    """The keyword arguments ``kw`` (``activation=``, ``output=``) that differ
-    from the tutorial's "sigmoid": what the composed defaults pass on to a
-    backend's kernels, so that a backend implementing only the tutorial's
-    units may define its kernels without these keyword arguments."""
-    return {k: v for k, v in kw.items() if v != "sigmoid"}
+class ComposedSeam(Backend):
+    """The training seam composed from the per-layer kernels, one sample at a
+    time: ``train`` runs ``sgd_step`` (forward, output delta, hidden deltas
+    with the weights before the update, updates) for every sample, epoch and
+    network, and ``loss_many`` the whole-set ``loss`` of each network. The
+    NumPy backend is this composition; the cuda backend's per-sample path
+    runs it. Weights are plain backend arrays ``(K, rows, cols)``."""
+
+    def params(self, weights, dtype):
+        return Params([self.asarray(w, dtype) for w in weights], dtype)
+
+    def copy_params(self, P):
+        return Params([w.copy() for w in P.W], P.dtype, **P.units)
+
+    def params_to_host(self, P):
+        return [self.to_numpy(w) for w in P.W]
+
+    def wrap_params(self, Ws):
+        return Params(Ws, Ws[0].dtype)
+
+    def compile(self, P, X1, Y):
+        return None
+
+    def predict(self, W, X1, *, activation="sigmoid", output="sigmoid"):
+        return self.forward(W, X1, activation=activation, output=output)[-1]
+
+    def sgd_step(self, W, x1, y, alpha, *, activation="sigmoid", output="sigmoid"):
+        A = self.forward(W, x1, activation=activation, output=output)
+        L = len(W)
+        d = self.output_delta(A[L], y, output=output)
+        for l in range(L - 1, 0, -1):
+            d_prev = self.hidden_delta(d, W[l], A[l], activation=activation)  # with W[l] before its update
+            self.update(W[l], A[l], d, alpha)
+            d = d_prev
+        self.update(W[0], A[0], d, alpha)
+
+    def train(self, P, X1, Y, alphas, epochs, record=NO_RECORD):
+        out = np.full((len(record), P.K), np.nan)
+        active = np.arange(P.K)
+        r = 0
+        with np.errstate(invalid="ignore", over="ignore"):  # a diverging network shows as NaN in ``out``
+            for epoch in range(1, epochs + 1):
+                if len(active) == 0:
+                    break
+                for k in active:
+                    W, a = P.network(int(k)), float(alphas[k])
+                    for i in range(X1.shape[0]):
+                        self.sgd_step(W, X1[i : i + 1], Y[i : i + 1], a, activation=P.activation, output=P.output)
+                if r < len(record) and record[r] == epoch:
+                    losses = self.loss_many(P, X1, Y)
+                    out[r, active] = losses[active]
+                    active = active[np.isfinite(losses[active])]
+                    r += 1
+        return out
+
+    def loss_many(self, P, X1, Y):
+        out = np.empty(P.K)
+        for k in range(P.K):
+            W = P.network(k)
+            finite = all(bool(np.isfinite(self.to_numpy(w)).all()) for w in W)
+            out[k] = self.loss(W, X1, Y, activation=P.activation, output=P.output) if finite else np.nan
+        return out
 
 
 def require_units(be: Backend, activation: Any, output: Any) -> None:

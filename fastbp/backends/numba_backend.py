@@ -556,6 +556,10 @@ class NumbaBackend(Backend):
     def __init__(self, threads: int | None = None):
         self.threads = threads
 
+    @property
+    def options(self):
+        return {} if self.threads is None else {"threads": self.threads}
+
     def with_threads(self, threads):
         return self if threads == self.threads else NumbaBackend(threads)
 
@@ -630,8 +634,8 @@ class NumbaBackend(Backend):
         if w is not W_l:
             W_l[...] = w
 
-    def sgd_step(self, W, x1, y, alpha, *, activation="sigmoid", output="sigmoid"):
-        self.sgd_epoch(W, x1, y, alpha, activation=activation, output=output)
+    def predict(self, W, X1, *, activation="sigmoid", output="sigmoid"):
+        return self.forward(W, X1, activation=activation, output=output)[-1]
 
     # ------------------------------------------------- the training seam
     def params(self, weights, dtype):
@@ -641,6 +645,9 @@ class NumbaBackend(Backend):
         for v, w in zip(views, weights):
             v[...] = w
         return Params(views, dtype, _Packed(lay, slab, scratch))
+
+    def params_to_host(self, P):
+        return [np.array(w, copy=True) for w in P.W]
 
     def copy_params(self, P):
         imp = P.impl
@@ -768,7 +775,7 @@ class NumbaBackend(Backend):
     def contiguous(self, a, dtype):
         return np.ascontiguousarray(a, dtype=dtype)
 
-    def _wrap(self, Ws):
+    def wrap_params(self, Ws):
         return self.params(Ws, Ws[0].dtype)
 
 

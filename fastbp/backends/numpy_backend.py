@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit  # 1 / (1 + exp(-z)) without overflow warnings
 
-from .base import ACTIVATIONS, OUTPUTS, Backend
+from .base import ACTIVATIONS, OUTPUTS, ComposedSeam
 
 
 def activate(Z: np.ndarray, activation: str) -> np.ndarray:
@@ -63,10 +63,11 @@ def out_delta(AL: np.ndarray, Y: np.ndarray, output: str) -> np.ndarray:
     raise ValueError(f"unknown output {output!r}; valid choices are {', '.join(map(repr, OUTPUTS))}")
 
 
-class NumpyBackend(Backend):
+class NumpyBackend(ComposedSeam):
+    """The per-layer kernels in plain NumPy; training is their composition
+    (``ComposedSeam``), one sample at a time."""
+
     name = "numpy"
-    activations = ACTIVATIONS
-    outputs = OUTPUTS
 
     def asarray(self, host, dtype):
         return np.array(host, dtype=dtype, order="C", copy=True)
@@ -95,24 +96,3 @@ class NumpyBackend(Backend):
 
     def update(self, W_l, A_l, D, alpha):
         W_l -= W_l.dtype.type(alpha) * (A_l.T @ D)
-
-    def sgd_step(self, W, x1, y, alpha, *, activation="sigmoid", output="sigmoid"):
-        # The composition of the kernels above, written out to keep Python
-        # overhead per sample low; same arithmetic as Backend.sgd_step.
-        a = W[0].dtype.type(alpha)
-        A = [x1]
-        for w in W[:-1]:
-            A.append(activate(A[-1] @ w, activation))
-        A.append(emit(A[-1] @ W[-1], output))
-        d = out_delta(A[-1], y, output)
-        for l in range(len(W) - 1, 0, -1):
-            d_prev = backprop(d @ W[l].T, A[l], activation)  # with W[l] before its update
-            W[l] -= a * (A[l].T @ d)
-            d = d_prev
-        W[0] -= a * (A[0].T @ d)
-
-    def predict(self, W, X1, *, activation="sigmoid", output="sigmoid"):
-        out = X1
-        for w in W[:-1]:
-            out = activate(out @ w, activation)
-        return emit(out @ W[-1], output)

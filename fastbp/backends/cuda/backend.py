@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import BackendUnavailableError
-from ..base import ACTIVATIONS, NO_RECORD, OUTPUTS, Backend, Params
+from ..base import ACTIVATIONS, NO_RECORD, OUTPUTS, ComposedSeam, Params
 from . import plan as pl
 from . import source as src
 
@@ -116,7 +116,7 @@ def _text(v) -> str:
     return v.decode(errors="replace") if isinstance(v, bytes) else str(v)
 
 
-class CudaBackend(Backend):
+class CudaBackend(ComposedSeam):
     """NVIDIA GPUs via CuPy.
 
     ``unverified=True`` lets training use the kernels that have not run on
@@ -160,6 +160,10 @@ class CudaBackend(Backend):
                     f"({type(exc).__name__}: {exc}). CuPy needs NVRTC (pip package nvidia-cuda-nvrtc, "
                     f"installed with {INSTALL_HINT})"
                 ) from exc
+
+    @property
+    def options(self):
+        return {"unverified": self.unverified, "device": self.device_id}
 
     # --------------------------------------------------------------- data
     def asarray(self, host, dtype):
@@ -370,7 +374,7 @@ class CudaBackend(Backend):
     def _run(self, plan, P, X1, Y, alphas, epochs, record):
         self.last_plan = plan
         if plan.kernel == "step":
-            return Backend.train(self, P, X1, Y, np.asarray(alphas, np.float64), epochs, record)
+            return ComposedSeam.train(self, P, X1, Y, np.asarray(alphas, np.float64), epochs, record)
         R, K, N = len(record), P.K, int(X1.shape[0])
         if N == 0 or epochs < 1:
             return np.full((R, K), np.nan)
@@ -469,7 +473,7 @@ class CudaBackend(Backend):
             a = self._dims[dims] = cupy.asarray(np.asarray(dims, dtype=np.int32))
         return a
 
-    def _wrap(self, Ws):
+    def wrap_params(self, Ws):
         for l, w in enumerate(Ws):
             if not isinstance(w, cupy.ndarray):
                 raise TypeError(f"Ws[{l}] must be a CuPy array made by this backend's asarray, got {type(w).__name__}")
