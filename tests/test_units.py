@@ -2,14 +2,13 @@
 linear), on every backend that implements them; refusal where one does not.
 
 The NumPy backend is checked against calculus: its one-sample step equals
--alpha times a central finite-difference gradient of ``calculate_loss``. Every
-other backend is checked against the NumPy backend (float64 to 1e-12
-relative, float32 to ``FLOAT32_RTOL`` as in test_kernels.py).
+-alpha times a central finite-difference gradient of ``calculate_loss``. The
+other backends' kernels and training calls are checked against the NumPy
+backend for every pair of units in test_kernels.py.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import warnings
 
@@ -17,40 +16,11 @@ import numpy as np
 import pytest
 
 import fastbp
-from fastbp.backends import ACTIVATIONS, OUTPUTS, get_backend
+from conftest import NON_TUTORIAL, UNIT_IDS, UNITS, rtol, stacked, supporting, targets
+from fastbp.backends import ACTIVATIONS, get_backend
 from fastbp.backends.base import NO_RECORD
 from fastbp.errors import NetworkFileError, UnsupportedError
 from fastbp.network import add_bias, init_weights
-
-FLOAT32_RTOL = 1e-4
-UNITS = list(itertools.product(ACTIVATIONS, OUTPUTS))
-UNIT_IDS = [f"{a}-{o}" for a, o in UNITS]
-NON_TUTORIAL = [u for u in UNITS if u != ("sigmoid", "sigmoid")]
-
-
-def rtol(dtype):
-    return 1e-12 if np.dtype(dtype) == np.float64 else FLOAT32_RTOL
-
-
-def assert_close(a, b, dtype, what):
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    err = np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-30)
-    assert err <= rtol(dtype), f"{what}: relative difference {err:.3e} > {rtol(dtype):.0e}"
-
-
-def targets(rng, n, width, output):
-    """Targets of the right kind: class probabilities (rows summing to 1) for softmax."""
-    if output == "softmax":
-        P = rng.rand(n, width) + 0.05
-        return P / P.sum(axis=1, keepdims=True)
-    return rng.rand(n, width)
-
-
-def supporting(backend, activation, output):
-    """Skips (with the reason) where the backend does not implement the units."""
-    why = backend.unsupported(activation, output)
-    if why is not None:
-        pytest.skip(why)
 
 
 # ----------------------------------------------------------- calculus
@@ -104,114 +74,6 @@ def test_relu_starts_from_he_scaled_weights_and_the_others_from_the_tutorials():
                 np.testing.assert_allclose(a.std(), np.sqrt(2.0 / n), rtol=0.25)
             else:
                 np.testing.assert_array_equal(a, b)
-
-
-# ------------------------------------------------------------ parity
-LAYERS = [[2, 1], [5, 7, 3], [8, 6, 5, 4, 3]]
-
-
-def _setup(be, layers, n, dtype, activation, output, seed=0):
-    rng = np.random.RandomState(seed)
-    X1 = add_bias(rng.rand(n, layers[0]) * 2 - 0.5)
-    width = layers[-1]
-    Y = targets(rng, n, width, output) if (output != "softmax" or width > 1) else np.ones((n, 1))
-    Wh = init_weights(layers, seed, activation)
-    return Wh, X1, Y
-
-
-@pytest.mark.parametrize(("activation", "output"), UNITS, ids=UNIT_IDS)
-@pytest.mark.parametrize("layers", LAYERS, ids=lambda l: "-".join(map(str, l)))
-def test_per_layer_kernels_match_numpy(backend, oracle, dtype, activation, output, layers):
-    supporting(backend, activation, output)
-    kw = {"activation": activation, "output": output}
-    Wh, X1h, Yh = _setup(backend, layers, 7, dtype, activation, output)
-    W = [backend.asarray(w, dtype) for w in Wh]
-    Wo = [oracle.asarray(w, dtype) for w in Wh]
-    X1, Y = backend.asarray(X1h, dtype), backend.asarray(Yh, dtype)
-    X1o, Yo = oracle.asarray(X1h, dtype), oracle.asarray(Yh, dtype)
-    A = backend.forward(W, X1, **kw)
-    Ao = oracle.forward(Wo, X1o, **kw)
-    for l, (a, ao) in enumerate(zip(A, Ao)):
-        assert_close(backend.to_numpy(a), ao, dtype, f"A[{l}]")
-    D = backend.output_delta(backend.asarray(Ao[-1], dtype), Y, output=output)
-    Do = oracle.output_delta(Ao[-1], Yo, output=output)
-    assert_close(backend.to_numpy(D), Do, dtype, "output delta")
-    for l in range(len(W) - 1, 0, -1):
-        D = backend.hidden_delta(backend.asarray(Do, dtype), W[l], backend.asarray(Ao[l], dtype), activation=activation)
-        Do = oracle.hidden_delta(Do, Wo[l], Ao[l], activation=activation)
-        assert_close(backend.to_numpy(D), Do, dtype, f"hidden delta {l}")
-    assert backend.loss(W, X1, Y, **kw) == pytest.approx(oracle.loss(Wo, X1o, Yo, **kw), rel=rtol(dtype))
-    assert_close(backend.to_numpy(backend.predict(W, X1, **kw)), oracle.predict(Wo, X1o, **kw), dtype, "predict")
-
-
-def stacked(layers, K, activation, seed=0):
-    inits = [init_weights(layers, seed + k, activation) for k in range(K)]
-    return [np.stack([w[l] for w in inits]) for l in range(len(layers) - 1)]
-
-
-@pytest.mark.parametrize(("activation", "output"), UNITS, ids=UNIT_IDS)
-@pytest.mark.parametrize("layers", [[5, 7, 3], [8, 6, 5, 4, 3]], ids=lambda l: "-".join(map(str, l)))
-def test_training_calls_match_numpy(backend, oracle, dtype, activation, output, layers):
-    """The seam: three epochs of two networks and their losses in one call
-    equal the NumPy backend's."""
-    supporting(backend, activation, output)
-    if backend.name == "numpy":
-        pytest.skip("the oracle itself")
-    _, X1h, Yh = _setup(backend, layers, 13, dtype, activation, output, seed=2)
-    host = stacked(layers, 2, activation)
-    alphas = np.array([0.05, 0.2])
-    record = np.array([1, 3])
-    P = backend.params(host, dtype).with_units(activation, output)
-    Q = oracle.params(host, dtype).with_units(activation, output)
-    got = backend.train(P, backend.asarray(X1h, dtype), backend.asarray(Yh, dtype), alphas, 3, record)
-    want = oracle.train(Q, oracle.asarray(X1h, dtype), oracle.asarray(Yh, dtype), alphas, 3, record)
-    np.testing.assert_allclose(got, want, rtol=rtol(dtype) * (10 if np.dtype(dtype) == np.float32 else 1))
-    for l, (a, b) in enumerate(zip(backend.params_to_host(P), oracle.params_to_host(Q))):
-        assert_close(a, b, dtype, f"W[{l}]")
-
-
-@pytest.mark.parametrize(("activation", "output"), UNITS, ids=UNIT_IDS)
-def test_a_batch_in_one_call_equals_one_call_per_sample(backend, dtype, activation, output):
-    """Bit for bit on the CPU backends; to the stated tolerance elsewhere."""
-    supporting(backend, activation, output)
-    layers = [6, 5, 4, 3]
-    _, X1h, Yh = _setup(backend, layers, 9, dtype, activation, output, seed=1)
-    host = stacked(layers, 1, activation)
-    P = backend.params(host, dtype).with_units(activation, output)
-    Q = backend.params(host, dtype).with_units(activation, output)
-    backend.train(P, backend.asarray(X1h, dtype), backend.asarray(Yh, dtype), np.array([0.3]), 1)
-    for i in range(len(X1h)):
-        backend.train(
-            Q, backend.asarray(X1h[i : i + 1], dtype), backend.asarray(Yh[i : i + 1], dtype), np.array([0.3]), 1
-        )
-    for l, (a, b) in enumerate(zip(backend.params_to_host(P), backend.params_to_host(Q))):
-        if backend.on_device:
-            assert_close(a, b, dtype, f"W[{l}]")
-        else:
-            np.testing.assert_array_equal(a, b, err_msg=f"W[{l}]")
-    assert not np.allclose(backend.params_to_host(P)[0], host[0])  # it did train
-
-
-@pytest.mark.parametrize(("activation", "output"), NON_TUTORIAL, ids=[f"{a}-{o}" for a, o in NON_TUTORIAL])
-def test_one_epoch_kernels_take_the_units(backend, dtype, activation, output):
-    """``sgd_epoch`` and ``sgd_epoch_many`` with units equal ``train`` with a
-    ``Params`` of those units; copies keep the units."""
-    supporting(backend, activation, output)
-    layers = [5, 4, 3]
-    _, X1h, Yh = _setup(backend, layers, 8, dtype, activation, output, seed=3)
-    X1, Y = backend.asarray(X1h, dtype), backend.asarray(Yh, dtype)
-    host = stacked(layers, 2, activation)
-    Ws = [backend.asarray(w, dtype) for w in host]
-    backend.sgd_epoch_many(Ws, X1, Y, [0.1, 0.2], activation=activation, output=output)
-    W1 = [backend.asarray(w[1], dtype) for w in host]
-    backend.sgd_epoch(W1, X1, Y, 0.2, activation=activation, output=output)
-    P = backend.params(host, dtype).with_units(activation, output)
-    C = backend.copy_params(P)
-    assert (C.activation, C.output) == (activation, output)
-    backend.train(C, X1, Y, np.array([0.1, 0.2]), 1)
-    for l in range(len(layers) - 1):
-        assert_close(backend.to_numpy(Ws[l]), backend.params_to_host(C)[l], dtype, f"W[{l}] many vs train")
-        assert_close(backend.to_numpy(W1[l]), backend.params_to_host(C)[l][1], dtype, f"W[{l}] one vs train")
 
 
 # --------------------------------------------------- softmax stability
@@ -471,17 +333,3 @@ def test_no_record_trains_without_losses():
     P = be.params(stacked([3, 4, 2], 1, "tanh"), np.float64).with_units("tanh", "linear")
     out = be.train(P, add_bias(np.ones((2, 3))), np.ones((2, 2)), np.array([0.1]), 1, NO_RECORD)
     assert out.shape == (0, 1)
-
-
-@pytest.mark.parametrize(("activation", "output"), NON_TUTORIAL, ids=[f"{a}-{o}" for a, o in NON_TUTORIAL])
-def test_a_network_with_a_non_finite_weight_reports_nan_for_every_unit(backend, activation, output):
-    supporting(backend, activation, output)
-    layers = [4, 3, 2]
-    _, X1h, Yh = _setup(backend, layers, 5, np.float64, activation, output, seed=4)
-    host = stacked(layers, 2, activation)
-    host[0][1, 0, 0] = np.inf  # network 1, first layer
-    P = backend.params(host, np.float64).with_units(activation, output)
-    X1, Y = backend.asarray(X1h, np.float64), backend.asarray(Yh, np.float64)
-    with np.errstate(invalid="ignore", over="ignore"):
-        losses = backend.train(P, X1, Y, np.array([0.01, 0.01]), 3, np.array([1, 3]))
-    assert np.isfinite(losses[:, 0]).all() and np.isnan(losses[:, 1]).all()
