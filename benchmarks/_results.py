@@ -10,13 +10,18 @@ table written by ``write_table``::
      "machine": machine_info(), "notes": [...]}
 
 named ``<name>-<machine>-<date>.json`` (``machine_tag()``: the CPU or GPU and
-its cores). The report renders these files; nothing is copied by hand.
+its cores). ``python -m benchmarks.report`` renders these files into
+docs/performance.md; nothing is copied by hand. A script takes ``--out`` and
+``--note`` (``add_arguments``) and ends with ``publish``: the table printed as
+markdown, then written.
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import json
+import math
 import os
 import platform
 import re
@@ -99,6 +104,7 @@ def machine_info() -> dict:
         "cpu_flags": _cpu_flags(),
         "logical_cpus": os.cpu_count(),
         "usable_cpus": affinity,
+        "python": platform.python_version(),
         "numpy": np.__version__,
         "blas": _blas(),
         "env": {
@@ -147,9 +153,10 @@ def machine_tag(info: dict | None = None) -> str:
     """A short file-name tag of the machine: ``cpu-AMD-EPYC-2cores``, or
     ``gpu-H100`` when a GPU was used."""
     info = machine_info() if info is None else info
-    smi = info.get("nvidia_smi", {})
-    if smi.get("gpu"):
-        words = [w for w in re.split(r"[^A-Za-z0-9]+", smi["gpu"]) if w and w not in ("NVIDIA", "GeForce")]
+    cuda = info.get("backends", {}).get("cuda", {})
+    gpu = info.get("nvidia_smi", {}).get("gpu") or cuda.get("gpu")
+    if gpu:
+        words = [w for w in re.split(r"[^A-Za-z0-9]+", gpu) if w and w not in ("NVIDIA", "GeForce")]
         return "gpu-" + "-".join(words[:2])
     words = [w for w in re.split(r"[^A-Za-z0-9]+", info["cpu_model"]) if w and not w.isdigit()]
     return "cpu-" + "-".join(words[:2]) + f"-{info['usable_cpus']}cores"
@@ -192,3 +199,52 @@ def write_table(
 def _plain(v: Any) -> Any:
     """JSON-ready value: NumPy scalars as Python numbers."""
     return v.item() if isinstance(v, np.generic) else v
+
+
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    """``--out DIR`` and ``--note TEXT`` (repeatable), for ``publish``."""
+    ap.add_argument("--out", default=str(RESULTS), help="folder for the results file (default benchmarks/results)")
+    ap.add_argument("--note", action="append", default=[], help="a note saved with the results (repeatable)")
+
+
+def publish(
+    args: argparse.Namespace,
+    name: str,
+    title: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    notes: Sequence[str] = (),
+) -> Path:
+    """Prints the table as markdown and writes its results file into
+    ``args.out`` with ``notes`` and the ``--note`` texts; returns the path."""
+    print(f"\n{title}\n\n{markdown(columns, rows)}")
+    path = write_table(name, title, columns, rows, out=args.out, notes=[*notes, *args.note])
+    print(f"\nresults: {path}")
+    return path
+
+
+def cell(v: Any) -> str:
+    """A table cell: numbers to 4 significant digits (thousands separated),
+    None empty, text as is ('|' escaped)."""
+    v = _plain(v)
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            return str(v)
+        return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.4g}"
+    return str(v).replace("|", "\\|")
+
+
+def markdown(columns: Sequence[str], rows: Sequence[Sequence[Any]], left: int = 1) -> str:
+    """A markdown table of formatted cells; the first ``left`` columns left-aligned."""
+    lines = [
+        "| " + " | ".join(str(c) for c in columns) + " |",
+        "|" + "|".join("---" if i < left else "--:" for i in range(len(columns))) + "|",
+    ]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)

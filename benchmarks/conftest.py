@@ -33,4 +33,5 @@ def dtype(request):
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):
-    machine_info["fastbp"] = _results.machine_info()
+    command = " ".join(["python -m pytest", *config.invocation_params.args])
+    machine_info["fastbp"] = {**_results.machine_info(), "command": command}

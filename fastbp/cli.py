@@ -3,7 +3,6 @@
     fastbp train --dataset digits            train one network, print the report
     fastbp sweep --alphas 0.05,0.1 --seeds 0-7   many networks at once, a table
     fastbp info                              backends, usable or not and why
-    fastbp bench run | report RUN.json       the benchmark suite and its report
 
 Errors fastbp raises on purpose (bad arguments, unreadable files, an
 unusable backend) are printed as one ``error: ...`` line, exit status 2;
@@ -17,7 +16,6 @@ import argparse
 import os
 import platform
 import sys
-from pathlib import Path
 
 from .backends.base import ACTIVATIONS, OUTPUTS
 from .errors import FastbpError, TrainingDivergedError, TrainingInterrupted
@@ -308,64 +306,6 @@ def _cmd_info(args) -> int:
     return 0
 
 
-# --------------------------------------------------------------------- bench
-def _add_bench(sub) -> None:
-    bench = sub.add_parser(
-        "bench",
-        help="run the benchmark suite, or report a saved run",
-        description="Benchmarks of the backends (pytest-benchmark) and their report.",
-    )
-    bsub = bench.add_subparsers(dest="bench_command", required=True)
-    rep = bsub.add_parser("report", help="markdown table and PNG chart of a saved --benchmark-json run")
-    rep.add_argument("run", type=Path, help="the JSON file of `pytest --benchmark-only --benchmark-json RUN.json`")
-    rep.add_argument("--out", type=Path, help="output folder (default: next to the JSON file)")
-    _add_report_args(rep)
-    rep.set_defaults(func=_cmd_report)
-    run = bsub.add_parser("run", help="run the benchmark suite of a source checkout and report it")
-    run.add_argument(
-        "--out", type=Path, default=Path("."), help="folder for the results (default: the current directory)"
-    )
-    run.add_argument("--name", help="file stem (default: cpu-<machine>-DATE, or gpu-<GPU>-DATE with a usable GPU)")
-    run.add_argument("--max-time", type=float, default=2.0, help="seconds per benchmark, roughly (default 2)")
-    run.add_argument("--min-rounds", type=_positive_int, default=10, help="rounds per benchmark at least (default 10)")
-    run.add_argument("pytest_args", nargs=argparse.REMAINDER, help="more pytest options after --, e.g. -- -k numba")
-    _add_report_args(run)
-    run.set_defaults(func=_cmd_bench_run)
-
-
-def _add_report_args(p) -> None:
-    p.add_argument(
-        "--stat",
-        default="min",
-        choices=("min", "median", "mean"),
-        help="timing statistic: min (default; the fastest round, least disturbed by other load), median, mean",
-    )
-    p.add_argument("--readme-table", metavar="MD", help="also write the table alone, machine named, for the README")
-    p.add_argument("--no-chart", action="store_true", help="no PNG (no matplotlib needed)")
-    p.add_argument("--note", help="a paragraph for the report's header (e.g. what else ran on the machine)")
-
-
-def _cmd_report(args) -> int:
-    from .bench_report import load_run, rate_table, records, write_report
-
-    written = write_report(
-        args.run, args.out, stat=args.stat, readme_table=args.readme_table, chart=not args.no_chart, note=args.note
-    )
-    print(rate_table(records(load_run(args.run), args.stat)))
-    for kind, path in written.items():
-        print(f"{kind}: {path}")
-    return 0
-
-
-def _cmd_bench_run(args) -> int:
-    from .bench_report import run_suite
-
-    extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
-    args.run = run_suite(args.out, args.name, args.max_time, args.min_rounds, extra)
-    args.out = args.run.parent
-    return _cmd_report(args)
-
-
 # ---------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -376,7 +316,6 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_sweep(sub)
     _add_info(sub)
-    _add_bench(sub)
     return parser
 
 

@@ -2,7 +2,8 @@
 # One entry point for a fresh machine: make .venv, install fastbp into it, then
 #   bash scripts/dev.sh train [fastbp train options]   train digits on the best backend
 #   bash scripts/dev.sh test  [pytest options]         lint (ruff), types (mypy), then the test suite
-#   bash scripts/dev.sh bench [pytest options]         run the benchmarks
+#   bash scripts/dev.sh bench [pytest options]         run the benchmark suite, save its results file in
+#                                                      benchmarks/results, write docs/performance.md
 # With an NVIDIA driver present (nvidia-smi works), CuPy for its CUDA major
 # version is installed too, so "auto" can pick the GPU.
 set -euo pipefail
@@ -33,5 +34,5 @@ case "$cmd" in
         .venv/bin/python -m ruff format --check .
         .venv/bin/python -m mypy
         exec .venv/bin/python -m pytest "$@" ;;
-    bench) exec .venv/bin/python -m pytest --benchmark-only "$@" ;;
+    bench) exec .venv/bin/python -m benchmarks.report suite "$@" ;;
 esac

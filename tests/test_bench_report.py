@@ -1,5 +1,5 @@
-"""The benchmark report (fastbp.bench_report) on a small synthetic run, and the
-split between the test suite and the benchmark suite (root conftest.py)."""
+"""The benchmark report (benchmarks/report.py) on small fake results files, and
+the split between the test suite and the benchmark suite (root conftest.py)."""
 
 from __future__ import annotations
 
@@ -9,32 +9,35 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from fastbp import bench_report as br
-from fastbp.cli import main as cli_main
+from benchmarks import _results
+from benchmarks import report as rep
 
 ROOT = Path(__file__).resolve().parents[1]
 
+MACHINE = {
+    "cpu_model": "AMD EPYC 9999",
+    "cpu_flags": "avx2,fma",
+    "logical_cpus": 4,
+    "usable_cpus": 4,
+    "python": "3.11.7",
+    "numpy": "2.4.6",
+    "backends": {
+        "numpy": {"name": "numpy"},
+        "numba": {"name": "numba", "numba": "0.68.1"},
+        "cuda": {"unavailable": "backend 'cuda' is unavailable: CuPy is not installed"},
+    },
+    "loadavg": "0.10 0.20 0.30",
+}
+GPU_MACHINE = {
+    **MACHINE,
+    "nvidia_smi": {"gpu": "NVIDIA H100 80GB HBM3", "driver": "580.65"},
+    "backends": {**MACHINE["backends"], "cuda": {"name": "cuda", "gpu": "NVIDIA H100 80GB HBM3", "cupy": "14.0.0"}},
+}
 
-def _bench(
-    workload,
-    backend,
-    dtype,
-    seconds,
-    samples,
-    *,
-    section="kernels",
-    layers="64-32-16-10",
-    peer=False,
-    unit="samples/s",
-    flops=None,
-):
+
+def _bench(workload, backend, dtype, seconds, samples, *, section="kernels", peer=False, unit="samples/s"):
     return {
-        "group": f"{workload} | {layers} [{dtype}]",
         "name": f"test_x[{backend}-{dtype}]",
-        "fullname": f"benchmarks/bench_x.py::test_x[{backend}-{dtype}]",
-        "params": {"backend": backend},
         "param": f"{backend}-{dtype}",
         "extra_info": {
             "workload": workload,
@@ -42,160 +45,148 @@ def _bench(
             "backend": backend,
             "peer": peer,
             "dtype": dtype,
-            "layers": layers,
+            "layers": "64-32-16-10",
             "samples": samples,
-            "flops": flops if flops is not None else samples * 12966.0,
             "unit": unit,
         },
-        "stats": {"min": seconds, "median": seconds * 1.25, "mean": seconds * 1.5, "rounds": 7, "iterations": 1},
+        "stats": {"min": seconds, "median": seconds * 1.25, "rounds": 7},
     }
 
 
-@pytest.fixture
-def run():
+def suite_run(machine=MACHINE, date="2026-12-01"):
     return {
-        "machine_info": {
-            "system": "Linux",
-            "release": "6.1",
-            "python_version": "3.11.7",
-            "cpu": {"brand_raw": "Fallback CPU", "count": 2},
-            "fastbp": {
-                "cpu_model": "AMD EPYC 9999",
-                "cpu_flags": "avx2,fma,avx512f",
-                "usable_cpus": 2,
-                "numpy": "2.4.6",
-                "blas": "scipy-openblas 0.3.31",
-                "env": {"OPENBLAS_CORETYPE": "Haswell"},
-                "backends": {
-                    "numpy": {"name": "numpy", "numpy": "2.4.6"},
-                    "numba": {"unavailable": "backend 'numba' is unavailable: numba missing"},
-                    "cuda": {"name": "cuda", "gpu": "NVIDIA H100 80GB HBM3", "driver": "580.65", "cupy": "14.0.0"},
-                },
-            },
-        },
-        "commit_info": {"id": "0123456789abcdef", "dirty": False},
-        "datetime": "2026-11-27T12:00:00",
+        "machine_info": {"python_version": "3.11.7", "fastbp": {**machine, "command": "python -m pytest --x"}},
+        "commit_info": {"id": "0123456789abcdef", "dirty": True},
+        "datetime": f"{date}T12:00:00",
         "benchmarks": [
             # deliberately out of report order
-            _bench(
-                "sgd_epoch_many, K=8 networks", "numpy", "float64", 1.0, 8000, section="many", unit="network-samples/s"
-            ),
-            _bench(
-                "sgd_epoch_many, K=8 networks", "cuda", "float64", 0.01, 8000, section="many", unit="network-samples/s"
-            ),
-            _bench("per-sample SGD epoch", "torch (manual)", "float64", 0.5, 1347, peer=True),
-            _bench("per-sample SGD epoch", "cuda", "float64", 0.025, 1347),
-            _bench("per-sample SGD epoch", "numpy", "float64", 0.1, 1347),
-            _bench("per-sample SGD epoch", "numpy", "float32", 0.05, 1347),
-            {"group": None, "name": "test_unrelated", "extra_info": {}, "stats": {"median": 1.0}},
+            _bench("many, K=8", "numpy", "float64", 1.0, 8000, section="many", unit="network-samples/s"),
+            _bench("many, K=8", "numba", "float64", 0.01, 8000, section="many", unit="network-samples/s"),
+            _bench("epoch", "torch", "float64", 0.5, 1347, peer=True),
+            _bench("epoch", "numba", "float64", 0.025, 1347),
+            _bench("epoch", "numpy", "float64", 0.1, 1347),
+            _bench("epoch", "numpy", "float32", 0.05, 1347),
+            {"name": "test_unrelated", "extra_info": {}, "stats": {"min": 1.0}},
         ],
+        "notes": ["A shared machine."],
     }
 
 
-@pytest.fixture
-def run_file(tmp_path, run):
-    path = tmp_path / "cpu-2026-11-27.json"
-    path.write_text(json.dumps(run), encoding="utf-8")
+def table(name="speed", date="2026-12-02", machine=MACHINE, rows=None, **extra):
+    return {
+        "format": _results.TABLE_FORMAT,
+        "version": 1,
+        "name": name,
+        "title": f"The {name} table",
+        "columns": ["run", "ms", "ratio"],
+        "rows": rows if rows is not None else [["xor", 10.61, 137.24], ["digits", 0.737, None]],
+        "command": f"python -m benchmarks.{name} --rounds 3",
+        "date": date,
+        "machine": machine,
+        "notes": ["one note"],
+        **extra,
+    }
+
+
+def write(folder: Path, name: str, doc) -> Path:
+    path = folder / name
+    path.write_text(doc if isinstance(doc, str) else json.dumps(doc), encoding="utf-8")
     return path
 
 
-def test_records_rates_and_gflops(run):
-    recs = br.records(run)
-    assert len(recs) == 6  # the benchmark without fastbp's extra_info is ignored
-    r = next(r for r in recs if r.column == "numpy" and r.dtype == "float64" and r.section == "kernels")
-    assert r.rate == pytest.approx(13470.0)
-    assert r.gflops == pytest.approx(1347 * 12966.0 / 0.1 / 1e9)
-    typical = br.records(run, "median")
-    assert next(x for x in typical if x.row == r.row and x.column == "numpy").seconds == pytest.approx(0.125)
-    with pytest.raises(ValueError, match="stat must be one of"):
-        br.records(run, "p99")
+def test_suite_table_rates_speedups_and_peers():
+    table_md = rep.rate_table(rep.records(suite_run()))
+    lines = table_md.splitlines()
+    assert lines[0] == "| workload | network | dtype | numpy | numba | peer: torch |"
+    assert lines[2:] == [
+        # kernels before many; float64 before float32; the benchmark without extra_info left out
+        "| epoch | 64-32-16-10 | float64 | 13.5 k | 53.9 k (4.0x) | 2.69 k (0.20x) |",
+        "| epoch | 64-32-16-10 | float32 | 26.9 k | - | - |",
+        "| many, K=8 (network-samples/s) | 64-32-16-10 | float64 | 8 k | 800 k (100x) | - |",
+    ]
 
 
-def test_table_layout_speedups_and_peers(run):
-    table = br.rate_table(br.records(run))
-    lines = table.splitlines()
-    assert lines[0] == "| workload | network | dtype | numpy | cuda | peer: torch (manual) |"
-    body = lines[2:]
-    # kernels before many; float64 before float32
-    assert body[0].startswith(
-        "| per-sample SGD epoch | 64-32-16-10 | float64 | 13.5 k | 53.9 k (4.0x) | 2.69 k (0.20x) |"
-    )
-    assert body[1].startswith("| per-sample SGD epoch | 64-32-16-10 | float32 | 26.9 k | - | - |")
-    assert body[2] == (
-        "| sgd_epoch_many, K=8 networks (network-samples/s) | 64-32-16-10 | float64 | 8 k | 800 k (100x) | - |"
-    )
+def test_human_and_cell_formats():
+    assert rep.human(13440.0) == "13.4 k"
+    assert rep.human(2.24e6) == "2.24 M"
+    assert rep.human(999_999.0) == "1 M"
+    assert rep.human(float("nan")) == "n/a"
+    assert [_results.cell(v) for v in (None, 3, 12345, 0.73712, 137.24, 2.05e6, "a|b", True)] == [
+        "",
+        "3",
+        "12,345",
+        "0.7371",
+        "137.2",
+        "2,050,000",
+        "a\\|b",
+        "yes",
+    ]
 
 
-def test_human_format():
-    assert br.human(13440.0) == "13.4 k"
-    assert br.human(2.24e6) == "2.24 M"
-    assert br.human(15.2) == "15.2"
-    assert br.human(999_999.0) == "1 M"
-    assert br.human(float("nan")) == "n/a"
-
-
-def test_markdown_names_the_machine_gpu_and_openblas(run):
-    md = br.render_markdown(run, chart="x.png")
-    assert "AMD EPYC 9999, 2 logical CPUs" in md
-    assert "GPU NVIDIA H100 80GB HBM3, driver 580.65, CuPy 14.0.0" in md
-    assert "OPENBLAS_CORETYPE: `Haswell`" in md
-    assert "Backend numba: unavailable (numba missing)" in md
-    assert "![throughput, log scale](x.png)" in md
-    assert "## GFLOP/s" in md
-    assert "Statistic: the min of each benchmark's rounds (the fastest" in md
-    readme = br.render_readme_table(run)
-    assert readme.startswith("Measured on AMD EPYC 9999, 2 logical CPUs")
-    assert "| per-sample SGD epoch |" in readme
-
-
-def test_machine_line_without_fastbp_info():
-    line = br.machine_line({"machine_info": {"cpu": {"brand_raw": "Some CPU", "count": 4}}})
-    assert line.startswith("Some CPU, 4 logical CPUs; no GPU")
-
-
-def test_write_report_files(run_file, tmp_path):
-    pytest.importorskip("matplotlib")
-    out = tmp_path / "out"
-    written = br.write_report(run_file, out, readme_table=out / "README-table.md")
-    assert written["md"] == out / "cpu-2026-11-27.md"
-    assert written["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "(cpu-2026-11-27.png)" in written["md"].read_text()
-    assert "| numpy | cuda |" in written["readme_table"].read_text()
-
-
-def test_cli_bench_report(run_file, tmp_path, capsys):
+def test_render_names_machine_command_date_and_newest_file(tmp_path):
+    write(tmp_path, "suite-cpu-2026-12-01.json", suite_run())
+    write(tmp_path, "suite-gpu-2026-12-01.json", suite_run(GPU_MACHINE))
+    write(tmp_path, "speed-cpu-2026-11-01.json", table(date="2026-11-01", rows=[["old", 1.0, 1.0]]))
+    write(tmp_path, "speed-cpu-2026-12-02.json", table())
+    md = rep.render(tmp_path)
+    sections = md.split("\n## ")[1:]
+    assert [s.splitlines()[0] for s in sections] == [
+        "The benchmark suite (cpu-AMD-EPYC-4cores)",
+        "The benchmark suite (gpu-H100-80GB)",
+        "The speed table",
+        "Not rendered",
+    ]
+    cpu, gpu, speed, skipped = sections
     assert (
-        cli_main(
-            [
-                "bench",
-                "report",
-                str(run_file),
-                "--out",
-                str(tmp_path / "cli"),
-                "--no-chart",
-                "--note",
-                "A shared machine.",
-            ]
-        )
-        == 0
+        "- Machine: AMD EPYC 9999, 4 logical CPUs (avx2, fma); Python 3.11.7, NumPy 2.4.6, Numba 0.68.1; no GPU" in cpu
     )
-    out = capsys.readouterr().out
-    assert "A shared machine." in (tmp_path / "cli" / "cpu-2026-11-27.md").read_text()
-    assert "| workload | network | dtype |" in out
-    assert (tmp_path / "cli" / "cpu-2026-11-27.md").exists()
-    assert not (tmp_path / "cli" / "cpu-2026-11-27.png").exists()
+    assert "- Command: `python -m pytest --x`" in cpu
+    assert "- Commit: 0123456789ab (with uncommitted changes)" in cpu
+    assert "- A shared machine." in cpu
+    assert "GPU NVIDIA H100 80GB HBM3, driver 580.65, CuPy 14.0.0" in gpu
+    assert "- Command: `python -m benchmarks.speed --rounds 3`" in speed
+    assert (
+        "- Date: 2026-12-02; file: [speed-cpu-2026-12-02.json](../benchmarks/results/speed-cpu-2026-12-02.json)"
+        in speed
+    )
+    assert "| xor | 10.61 | 137.2 |\n| digits | 0.737 |  |" in speed
+    assert "| old |" not in md  # the older file of the same name and machine
+    assert "`speed-cpu-2026-11-01.json`: `speed-cpu-2026-12-02.json` is newer" in skipped
+    assert "1 benchmarks without fastbp's extra_info" in skipped
 
 
-def test_bad_input_is_refused(tmp_path, capsys):
-    bad = tmp_path / "bad.json"
-    bad.write_text('{"not": "a run"}')
-    assert cli_main(["bench", "report", str(bad)]) == 2
-    assert "not a pytest-benchmark JSON run" in capsys.readouterr().err
-    assert cli_main(["bench", "report", str(tmp_path / "missing.json")]) == 2
-    empty = tmp_path / "empty.json"
-    empty.write_text('{"benchmarks": []}')
-    assert cli_main(["bench", "report", str(empty), "--no-chart"]) == 2
-    assert "no fastbp benchmarks" in capsys.readouterr().err
+def test_render_names_what_it_cannot_render(tmp_path):
+    write(tmp_path, "broken.json", "{not json")
+    write(tmp_path, "other.json", {"meta": {}, "timings": []})
+    write(tmp_path, "partial.json", {k: v for k, v in table().items() if k != "columns"})
+    write(tmp_path, "bare-suite.json", {"benchmarks": []})
+    write(tmp_path, "rows.json", table(rows=[["ok", 1.0, 2.0], ["short", 1.0], ["nested", [1], 2.0]]))
+    md = rep.render(tmp_path)
+    skipped = md.split("## Not rendered")[1]
+    assert "`broken.json` is not JSON" in skipped
+    assert "`other.json` is neither a pytest-benchmark run nor a fastbp-table file (keys: meta, timings)" in skipped
+    assert "`partial.json` is a fastbp-table file without 'columns'" in skipped
+    assert "`bare-suite.json` is a pytest-benchmark run without fastbp's machine info" in skipped
+    assert "`rows.json` row 2: 2 cells for 3 columns" in skipped
+    assert "`rows.json` row 3: a cell is neither text nor a number" in skipped
+    assert "| ok | 1 | 2 |" in md
+
+
+def test_write_table_round_trip(tmp_path, monkeypatch):
+    monkeypatch.setattr(_results, "machine_info", lambda: GPU_MACHINE)
+    path = _results.write_table(
+        "demo", "A demo", ["a", "b"], [[1, 2.5]], out=tmp_path, notes=["n"], command="python -m demo"
+    )
+    assert path.parent == tmp_path
+    assert path.name.startswith("demo-gpu-H100-80GB-")
+    r = rep.read(path)
+    assert (r.kind, r.name, r.machine) == ("table", "demo", "gpu-H100-80GB")
+    out = tmp_path / "doc" / "performance.md"
+    rep.write(tmp_path, out)
+    md = out.read_text(encoding="utf-8")
+    assert "## A demo" in md
+    assert "| 1 | 2.5 |" in md
+    assert "- Command: `python -m demo`" in md
 
 
 # ------------------------------------------------- which suite a run collects
