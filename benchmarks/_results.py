@@ -240,11 +240,20 @@ def cell(v: Any) -> str:
     return str(v).replace("|", "\\|")
 
 
-def markdown(columns: Sequence[str], rows: Sequence[Sequence[Any]], left: int = 1) -> str:
-    """A markdown table of formatted cells; the first ``left`` columns left-aligned."""
+def markdown(columns: Sequence[str], rows: Sequence[Sequence[Any]], left: int | None = None) -> str:
+    """A markdown table of formatted cells. The first ``left`` columns are
+    left-aligned, the others right-aligned; by default the columns holding
+    text only are left-aligned."""
+
+    def aligned_left(i: int) -> bool:
+        if left is not None:
+            return i < left
+        values = [_plain(row[i]) for row in rows if row[i] is not None]
+        return bool(values) and all(isinstance(v, str) for v in values)
+
     lines = [
         "| " + " | ".join(str(c) for c in columns) + " |",
-        "|" + "|".join("---" if i < left else "--:" for i in range(len(columns))) + "|",
+        "|" + "|".join("---" if aligned_left(i) else "--:" for i in range(len(columns))) + "|",
     ]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)

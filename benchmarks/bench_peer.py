@@ -39,7 +39,7 @@ ALPHA = 0.1
 class ReferencePeer:
     """The tutorial's ``fit_partial`` loop (NumPy, float64 or float32)."""
 
-    column = "tutorial loop (NumPy)"
+    column = "tutorial"
     version = np.__version__
 
     def __init__(self, dtype):

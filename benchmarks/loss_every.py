@@ -11,14 +11,13 @@ Prints the medians per epoch and the ratios to each reference, over all
 rounds and over the quiet ones (other processes used less than 0.05 CPUs,
 see wide_threads.py).
 
-    python -m benchmarks.loss_every [--rounds 20] [--epochs 100] [--dtype float64]
+    python -m benchmarks.loss_every [--rounds 20] [--epochs 100] [--dtype float64] [--out DIR] [--note TEXT]
 """
 
 from __future__ import annotations
 
 import argparse
 import io
-import os
 import time
 
 import numpy as np
@@ -26,6 +25,7 @@ import numpy as np
 from fastbp import NeuralNetwork
 from fastbp.backends import get_backend
 
+from . import _results
 from ._common import DIGITS_LAYERS, digits_host, weights_host
 from .wide_threads import QUIET, others_busy
 
@@ -63,6 +63,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--epochs", type=int, default=100)
     ap.add_argument("--dtype", default="float64", choices=["float64", "float32"])
+    _results.add_arguments(ap)
     args = ap.parse_args()
     dt, E = np.dtype(args.dtype), args.epochs
     cases = workloads(dt, E)
@@ -79,19 +80,25 @@ def main() -> None:
             times[c].append((time.perf_counter() - t) / E)
         quiet.append((others_busy() - busy) / (time.perf_counter() - t0) < QUIET)
     q = np.array(quiet)
-    print(
-        f"numba {dt.name}, digits, {E} epochs, {args.rounds} interleaved rounds ({q.sum()} quiet), {os.cpu_count()} CPUs"
-    )
+    rows = []
     for c, v in times.items():
         ref = np.array(times["fit, loss_every=10" if c.startswith("fit") else "train, every 10th epoch"])
         t = np.array(v)
-        line = (
-            f"  {c:30s} {np.median(t) * 1e3:7.3f} ms/epoch  {np.median(t) / np.median(ref):5.3f}x"
-            f" (per round {np.median(t / ref):5.3f}x)"
-        )
-        if q.any():
-            line += f"; quiet rounds {np.median(t[q]) / np.median(ref[q]):5.3f}x"
-        print(line)
+        quiet_ratio = float(np.median(t[q]) / np.median(ref[q])) if q.any() else None
+        rows.append([c, np.median(t) * 1e3, np.median(t) / np.median(ref), float(np.median(t / ref)), quiet_ratio])
+    _results.publish(
+        args,
+        f"loss_every-{dt.name}",
+        f"What recording the loss of every epoch costs: digits, {E} epochs, numba {dt.name}",
+        ["run", "ms an epoch", "time / reference", "median per round", "quiet rounds"],
+        rows,
+        notes=[
+            f"{args.rounds} rounds ({q.sum()} quiet: other processes used less than {QUIET} CPUs); each round runs "
+            "every case once from the same weights, one after the other. Reference: loss_every=10 for fit, "
+            "every 10th epoch for train. Ratios of the medians, the median of the per-round ratios, and the "
+            "ratio of the medians over the quiet rounds."
+        ],
+    )
 
 
 if __name__ == "__main__":

@@ -6,19 +6,19 @@ This script interleaves them: each round times one digits epoch of K=1, then
 K=2, then K=8 networks (64-32-16-10, float64 by default, fresh weight copies),
 and reports medians and the network-samples/s of each K relative to K=1.
 
-    python -m benchmarks.thread_scaling [--rounds 60] [--dtype float32] [--backend numba]
+    python -m benchmarks.thread_scaling [--rounds 60] [--dtype float32] [--backend numba] [--out DIR] [--note TEXT]
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import time
 
 import numpy as np
 
 from fastbp.backends import get_backend
 
+from . import _results
 from ._common import DIGITS_LAYERS, digits_host, on_backend, stacked_weights_host
 
 
@@ -28,6 +28,7 @@ def main() -> None:
     ap.add_argument("--dtype", default="float64", choices=["float64", "float32"])
     ap.add_argument("--backend", default="numba")
     ap.add_argument("--ks", default="1,2,8")
+    _results.add_arguments(ap)
     args = ap.parse_args()
     be = get_backend(args.backend)
     dt = np.dtype(args.dtype)
@@ -42,17 +43,22 @@ def main() -> None:
             be.sgd_epoch_many(Ws, X1, Y, np.full(K, 0.1))
             if r:  # round 0 compiles and warms up
                 times[K].append(time.perf_counter() - t)
-    print(
-        f"{args.backend} {args.dtype}, digits epoch ({X1.shape[0]} samples), {args.rounds} interleaved rounds, "
-        f"{os.cpu_count()} logical CPUs, threads={be.info().get('threads')}"
-    )
     base = np.median(times[ks[0]]) / ks[0]
+    rows = []
     for K in ks:
         med = np.median(times[K])
-        print(
-            f"  K={K:<4d} median {med * 1e3:8.3f} ms  min {min(times[K]) * 1e3:8.3f} ms  "
-            f"{K * X1.shape[0] / med / 1e6:6.2f} M network-samples/s  {base * K / med:5.2f}x the K={ks[0]} rate"
-        )
+        rows.append([K, med * 1e3, min(times[K]) * 1e3, K * X1.shape[0] / med / 1e6, base * K / med])
+    _results.publish(
+        args,
+        f"thread_scaling-{be.name}-{dt.name}",
+        f"K networks spread over the cores: a digits epoch, {be.name} {dt.name}",
+        ["K", "median ms", "fastest ms", "M network-samples/s", f"rate / K={ks[0]} rate"],
+        rows,
+        notes=[
+            f"{args.rounds} rounds; each round runs every K once, one after the other, from fresh weight copies "
+            f"({X1.shape[0]} samples, 64-32-16-10); the backend's threads: {be.info().get('threads')}."
+        ],
+    )
 
 
 if __name__ == "__main__":

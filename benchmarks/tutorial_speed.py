@@ -15,7 +15,7 @@ medians over the rounds:
 
 The tutorial's code runs with one BLAS thread (``_common.tutorial_blas``).
 
-    python -m benchmarks.tutorial_speed [--rounds 10] [--backend numba] [--digits-epochs 10]
+    python -m benchmarks.tutorial_speed [--rounds 10] [--backend numba] [--digits-epochs 10] [--out DIR] [--note TEXT]
 """
 
 from __future__ import annotations
@@ -23,8 +23,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import os
-import platform
 import time
 
 import numpy as np
@@ -32,6 +30,7 @@ import numpy as np
 import fastbp
 from fastbp import NeuralNetwork, datasets
 
+from . import _results
 from ._common import reference_network, tutorial_blas, weights_host
 
 
@@ -101,8 +100,10 @@ def main() -> None:
     ap.add_argument("--backend", default="numba")
     ap.add_argument("--digits-epochs", type=int, default=10)
     ap.add_argument("--partial-calls", type=int, default=2000)
+    _results.add_arguments(ap)
     args = ap.parse_args()
-    work = workloads(args.backend, args.digits_epochs, args.partial_calls)
+    E = args.digits_epochs
+    work = workloads(args.backend, E, args.partial_calls)
     for fn, _ in work.values():  # compile, load caches, warm up: never timed
         fn()
     times: dict[str, list[float]] = {k: [] for k in work}
@@ -110,26 +111,40 @@ def main() -> None:
         for name, (fn, units) in work.items():
             times[name].append(fn() / units)
     med = {k: float(np.median(v)) for k, v in times.items()}
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-        cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
-    print(f"backend={args.backend}, {args.rounds} interleaved rounds, medians; {cpu}, {os.cpu_count()} logical CPUs")
-    for name, m in med.items():
-        unit = "per epoch" if name.startswith("digits") else ("per call" if name.startswith("fit_p") else "per run")
-        spread = f"min {min(times[name]) * 1e3:9.3f} ms  max {max(times[name]) * 1e3:9.3f} ms"
-        print(f"  {name:38s} median {m * 1e3:10.4f} ms {unit:9s}  {spread}")
-    print("ratios (tutorial / fastbp, medians):")
-    for a, b in [
-        ("xor: tutorial fit", "xor: fastbp fit"),
-        ("xor: tutorial fit", "xor: fastbp.train"),
-        ("digits: tutorial fit", "digits: fastbp fit"),
-        ("digits: tutorial fit", "digits: fastbp fit, loss_every=10"),
-        ("fit_partial: tutorial", "fit_partial: fastbp"),
+    rows = []
+    for label, unit, scale, tutorial, ours in [
+        ("XOR: fit(X, y, epochs=20000), 200 [INFO] lines", "ms a run", 1e3, "xor: tutorial fit", "xor: fastbp fit"),
+        (
+            "XOR: fastbp.train('xor'), the same run and the evaluation",
+            "ms a run",
+            1e3,
+            "xor: tutorial fit",
+            "xor: fastbp.train",
+        ),
+        (
+            f"digits: fit(X, y, epochs={E}, displayUpdate=10), loss of every epoch",
+            "ms an epoch",
+            1e3,
+            "digits: tutorial fit",
+            "digits: fastbp fit",
+        ),
+        ("the same, loss_every=10", "ms an epoch", 1e3, "digits: tutorial fit", "digits: fastbp fit, loss_every=10"),
+        ("fit_partial(x, y) on XOR", "us a call", 1e6, "fit_partial: tutorial", "fit_partial: fastbp"),
     ]:
-        print(f"  {b:38s} {med[a] / med[b]:8.1f}x")
+        rows.append([label, unit, med[tutorial] * scale, med[ours] * scale, med[tutorial] / med[ours]])
     cost = med["digits: fastbp fit"] / med["digits: fastbp fit, loss_every=10"]
-    print(f"  loss of every epoch vs every 10th (digits fit): {cost:.3f}x the time")
-    print(f"  fastbp fit_partial: {med['fit_partial: fastbp'] * 1e6:.2f} us per call")
+    _results.publish(
+        args,
+        f"tutorial_speed-digits{E}",
+        f"fastbp ({args.backend}) against the tutorial's code: XOR, digits ({E} epochs), fit_partial",
+        ["run", "unit", "tutorial's code", "fastbp", "ratio"],
+        rows,
+        notes=[
+            f"Medians of {args.rounds} rounds; each round times every run once, one after the other. "
+            "The tutorial's code runs with one BLAS thread.",
+            f"Recording the loss of every digits epoch costs {cost:.2f}x the time of recording every 10th.",
+        ],
+    )
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """What other units reach: MNIST test error per epoch, digits accuracy per units.
 
     python -m benchmarks.units_accuracy mnist [--seeds 0-4] [--alpha 0.003] [--epochs 10] [--data-dir DIR]
-        [--activation relu] [--output softmax] [--dtype float64]
-    python -m benchmarks.units_accuracy digits [--seeds 0-9]
+        [--activation relu] [--output softmax] [--dtype float64] [--out DIR] [--note TEXT]
+    python -m benchmarks.units_accuracy digits [--seeds 0-9] [--out DIR] [--note TEXT]
 
 ``mnist``: 784-300-100-10 (relu hidden units and a softmax output unless told
 otherwise; ``--activation sigmoid --output sigmoid --alpha 0.5`` is LeCun et
@@ -20,6 +20,8 @@ import time
 import numpy as np
 
 import fastbp
+
+from . import _results
 
 #: digits: (hidden, output, learning rates); the tutorial's first
 DIGITS_RUNS = [
@@ -42,13 +44,7 @@ def _seeds(text: str) -> list[int]:
 
 def mnist(args) -> None:
     d = fastbp.datasets.mnist(args.data_dir)
-    print(
-        f"MNIST 784-300-100-10, {args.activation} hidden units, {args.output} output, alpha {args.alpha}, "
-        f"backend {args.backend}, "
-        f"{args.dtype}: test error (%) after each epoch"
-    )
-    print("| seed | " + " | ".join(str(e) for e in range(1, args.epochs + 1)) + " | seconds |")
-    print("|---:|" + "--:|" * (args.epochs + 1))
+    rows = []
     for seed in _seeds(args.seeds):
         net = fastbp.NeuralNetwork(
             [784, 300, 100, 10],
@@ -64,22 +60,41 @@ def mnist(args) -> None:
         for _ in range(args.epochs):
             net.fit(d.X_train, d.Y_train, epochs=1, verbose=False)
             errors.append(100 * np.mean(net.predict(d.X_test).argmax(axis=1) != d.labels_test))
-        cells = " | ".join(f"{e:.2f}" for e in errors)
-        print(f"| {seed} | {cells} | {time.perf_counter() - t0:.0f} |", flush=True)
+        rows.append([seed, *errors, time.perf_counter() - t0])
+        print(f"seed {seed}: " + " ".join(f"{e:.2f}" for e in errors), flush=True)
+    _results.publish(
+        args,
+        f"units_accuracy-mnist-{args.activation}-{args.output}-{args.dtype}-alpha{args.alpha:g}",
+        f"MNIST 784-300-100-10, {args.activation} hidden units, {args.output} output, alpha {args.alpha:g}, "
+        f"{args.dtype}: test error (%) after each epoch",
+        ["seed", *(str(e) for e in range(1, args.epochs + 1)), "seconds"],
+        rows,
+        notes=[
+            f"Per-sample SGD in the data's order, backend {args.backend}; the test error on the 10,000 test "
+            "images after each epoch. Seconds: the seed's epochs and evaluations."
+        ],
+    )
 
 
 def digits(args) -> None:
     seeds = _seeds(args.seeds)
-    print(f"digits 64-32-16-10, 1,000 epochs, seeds {seeds[0]}-{seeds[-1]}, backend {args.backend}: test accuracy")
-    print("| hidden | output | alpha | mean | min | max |")
-    print("|---|---|--:|--:|--:|--:|")
+    rows = []
     for act, out, alphas in DIGITS_RUNS:
         sweep = fastbp.train_many(
             "digits", alphas=alphas, seeds=seeds, backend=args.backend, activation=act, output=out, loss_every=1000
         )
         for a in alphas:
             acc = np.array([r.accuracy for r in sweep.results if r.alpha == a])
-            print(f"| {act} | {out} | {a:g} | {acc.mean():.4f} | {acc.min():.4f} | {acc.max():.4f} |", flush=True)
+            rows.append([act, out, a, acc.mean(), acc.min(), acc.max()])
+            print(f"{act}/{out} alpha {a:g}: mean {acc.mean():.4f}", flush=True)
+    _results.publish(
+        args,
+        "units_accuracy-digits",
+        f"digits 64-32-16-10, 1,000 epochs: test accuracy over seeds {seeds[0]}-{seeds[-1]} per units",
+        ["hidden", "output", "alpha", "mean", "min", "max"],
+        rows,
+        notes=[f"train_many, backend {args.backend}: every seed of one setting at once."],
+    )
 
 
 def main(argv=None) -> None:
@@ -99,6 +114,8 @@ def main(argv=None) -> None:
     g.add_argument("--seeds", default="0-9")
     g.add_argument("--backend", default="auto")
     g.set_defaults(func=digits)
+    for p in (m, g):
+        _results.add_arguments(p)
     args = ap.parse_args(argv)
     args.func(args)
 

@@ -13,14 +13,13 @@ recorded after every epoch (what ``train`` does by default; numba computes
 it on a second thread where one is free), per epoch.
 
     python -m benchmarks.units_speed [--rounds 100] [--dtype float32] [--backend numba] [--loss] [--fit 20]
+        [--out DIR] [--note TEXT]
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
-import os
-import platform
 import time
 
 import numpy as np
@@ -30,6 +29,7 @@ from fastbp.backends import ACTIVATIONS, OUTPUTS, get_backend
 from fastbp.backends.base import NO_RECORD
 from fastbp.network import init_weights
 
+from . import _results
 from ._common import DIGITS_LAYERS, digits_host
 
 COMBOS = [(a, o) for o, a in itertools.product(("sigmoid", "softmax", "linear"), ACTIVATIONS)]
@@ -43,6 +43,7 @@ def main(argv=None) -> None:
     ap.add_argument("--backend", default="numba")
     ap.add_argument("--loss", action="store_true", help="record the loss after the epoch (the in-call loss pass)")
     ap.add_argument("--fit", type=int, default=0, metavar="E", help="time NeuralNetwork.fit for E epochs instead")
+    _results.add_arguments(ap)
     args = ap.parse_args(argv)
     be = get_backend(args.backend)
     dt = np.dtype(args.dtype)
@@ -81,19 +82,30 @@ def main(argv=None) -> None:
                 elapsed = time.perf_counter() - t
             if r:  # round 0 compiles and warms up
                 times[c].append(elapsed)
-    what = f"fit, {args.fit} epochs, the loss of every epoch, per epoch" if args.fit else "one digits epoch"
-    print(
-        f"{be.name} {dt.name}, {what} ({X1h.shape[0]} steps{', loss recorded' if args.loss else ''}), "
-        f"{args.rounds} interleaved rounds, {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} logical CPUs, load average {os.getloadavg()[0]:.2f}"
+    what = (
+        f"NeuralNetwork.fit for {args.fit} epochs, the loss of every epoch, per epoch"
+        if args.fit
+        else "one digits epoch"
     )
+    loss = ", the loss recorded after it" if args.loss and not args.fit else ""
     base = np.array(times[combos[0]])
-    print("| hidden | output | median ms | fastest ms | time / sigmoid-sigmoid (median of rounds) |")
-    print("|---|---|--:|--:|--:|")
+    rows = []
     for c in combos:
         t = np.array(times[c])
-        ratio = np.median(t / base)
-        print(f"| {c[0]} | {c[1]} | {np.median(t) * 1e3:.3f} | {t.min() * 1e3:.3f} | {ratio:.3f} |")
+        rows.append([c[0], c[1], np.median(t) * 1e3, t.min() * 1e3, float(np.median(t / base))])
+    variant = f"-fit{args.fit}" if args.fit else "-loss" if args.loss else ""
+    _results.publish(
+        args,
+        f"units_speed-{be.name}-{dt.name}{variant}",
+        f"The cost of other units: {what} ({X1h.shape[0]} steps{loss}), {be.name} {dt.name}",
+        ["hidden", "output", "median ms", "fastest ms", "time / sigmoid-sigmoid"],
+        rows,
+        notes=[
+            f"{args.rounds} rounds; each round trains every combination once from the same initial weights, one "
+            "after the other (alpha 0.01). Last column: the median over rounds of the time relative to the "
+            "sigmoid/sigmoid epoch of the same round."
+        ],
+    )
 
 
 if __name__ == "__main__":

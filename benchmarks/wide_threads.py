@@ -20,7 +20,7 @@ a few times per sample. Quiet rounds are reported once more split at NEAR
 nanoseconds.
 
     python -m benchmarks.wide_threads [--rounds 10] [--dtype float64] [--threads 2]
-        [--layers 784,300,100,10] [--samples 2000]
+        [--layers 784,300,100,10] [--samples 2000] [--out DIR] [--note TEXT]
     python -m benchmarks.wide_threads --sizes      # the ratio across network sizes
     python -m benchmarks.wide_threads --samples 100 --min-call 0   # short calls (the team's fixed cost)
 
@@ -41,6 +41,7 @@ from numba import njit
 from fastbp.backends import _numba_kernels as k
 from fastbp.backends import get_backend, numba_backend
 
+from . import _results
 from ._common import macs_per_sample, random_host, weights_host
 from ._mnist import missing, mnist_host
 
@@ -136,18 +137,16 @@ def others_busy() -> float:
         return 0.0
 
 
-def report(layers, n, dtype, T, ts, source, same):
-    macs = macs_per_sample(layers)["sgd"]
+def rows(layers, n, T, ts, source, same) -> list[list]:
+    """The table's rows of one network: all rounds, the quiet ones, and these
+    on near and on far cores."""
     quiet = ts["others"] < QUIET
     near = ts["handoff"] < NEAR
-    print(
-        f"  {'-'.join(map(str, layers))} (~{macs / 1e3:.0f} k MACs/step), {n} {source} samples, "
-        f"weights equal: {same}; rounds: {len(quiet)}, quiet {quiet.sum()}, of them near {(quiet & near).sum()}; "
-        f"hand-off median {np.median(ts['handoff']):.0f} ns"
-    )
+    net = f"{'-'.join(map(str, layers))} (~{macs_per_sample(layers)['sgd'] / 1e3:.0f} k MACs/step)"
+    out = []
     for label, keep in (
-        ("all rounds", np.ones_like(quiet)),
-        ("quiet rounds", quiet),
+        ("all", np.ones_like(quiet)),
+        ("quiet", quiet),
         ("quiet, near", quiet & near),
         ("quiet, far", quiet & ~near),
     ):
@@ -156,11 +155,22 @@ def report(layers, n, dtype, T, ts, source, same):
         one, team, ctrl = ts["one"][keep], ts["team"][keep], ts["control"][keep]
         r_team = np.median(one) / np.median(team)
         r_ctrl = T * np.median(one) / np.median(ctrl)
-        print(
-            f"    {label:12s}: 1 thread {np.median(one) / n * 1e6:7.2f} us/step, {T} threads "
-            f"{np.median(team) / n * 1e6:7.2f} us/step: {r_team:5.2f}x (median per round {np.median(one / team):5.2f}x); "
-            f"control {r_ctrl:5.2f}x; threads/control {r_team / r_ctrl:4.2f}"
+        out.append(
+            [
+                net,
+                f"{n} {source}",
+                f"{label}: {keep.sum()}",
+                np.median(ts["handoff"][keep]),
+                np.median(one) / n * 1e6,
+                np.median(team) / n * 1e6,
+                r_team,
+                float(np.median(one / team)),
+                r_ctrl,
+                r_team / r_ctrl,
+                same,
+            ]
         )
+    return out
 
 
 def main() -> None:
@@ -177,20 +187,48 @@ def main() -> None:
         default=None,
         help="numba_backend.TEAM_MIN_CALL_MACS for this run (calls below it run on one thread)",
     )
+    _results.add_arguments(ap)
     args = ap.parse_args()
     if args.min_call is not None:
         numba_backend.TEAM_MIN_CALL_MACS = args.min_call
     dt = np.dtype(args.dtype)
     T = args.threads
     nets = SIZES if args.sizes else {tuple(int(x) for x in args.layers.split(",")): args.samples}
-    print(
-        f"numba {dt.name}, {args.rounds} interleaved rounds, {os.cpu_count()} logical CPUs, "
-        f"threads {T}; medians (MNIST: {missing() or 'here'})"
-    )
+    table = []
     with ThreadPoolExecutor(T) as pool:
         for layers, n in nets.items():
             ts, source, same = compare(layers, n, dt, T, args.rounds, pool)
-            report(layers, n, dt, T, ts, source, same)
+            table += rows(layers, n, T, ts, source, same)
+    sizes = "-sizes" if args.sizes else ""
+    _results.publish(
+        args,
+        f"wide_threads-{dt.name}-{T}threads{sizes}",
+        f"One network split over {T} threads against one thread (numba {dt.name})",
+        [
+            "network",
+            "samples a call",
+            "rounds",
+            "hand-off ns",
+            "1 thread us/step",
+            f"{T} threads us/step",
+            "speed-up",
+            "median per round",
+            "control",
+            "threads / control",
+            "weights equal",
+        ],
+        table,
+        notes=[
+            f"{args.rounds} rounds; each round times one call on one thread, the hand-off, one call on {T} threads "
+            f"and the control ({T} independent copies on one thread each), one after the other. Quiet rounds: other "
+            f"processes used less than {QUIET} CPUs; near: the hand-off took less than {NEAR:.0f} ns. Speed-up and "
+            "control: ratios of the medians; weights equal: the threads' weights are bit for bit one thread's.",
+            *(
+                [f"Calls of at least {args.min_call:g} multiply-adds on a team (--min-call)."]
+                * (args.min_call is not None)
+            ),
+        ],
+    )
 
 
 if __name__ == "__main__":
