@@ -22,7 +22,7 @@ from .errors import (
 from .network import NeuralNetwork
 from .training import NetworkResult, SaturationWarning, SweepResult, TrainResult, train, train_many
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "BackendUnavailableError",
