@@ -141,8 +141,8 @@ def tutorial_blas():
     matrix, large enough for OpenBLAS to start its threads, which then spin for
     a while after each product and take the second core from whatever is timed
     next (a loss helper thread, a team). One BLAS thread leaves the tutorial's
-    time unchanged (digits ``fit`` 35.4 against 35.3 ms per epoch on a 2-core
-    AMD EPYC, 2026-11-30) and the workloads timed after it undisturbed.
+    own time as it is (its matrices are small: the threads gain it nothing)
+    and the workloads timed after it undisturbed.
     """
     from threadpoolctl import threadpool_limits
 
