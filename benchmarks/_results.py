@@ -7,7 +7,7 @@ table written by ``write_table``::
 
     {"format": "fastbp-table", "version": 1, "name": ..., "title": ...,
      "columns": [...], "rows": [[...], ...], "command": ..., "date": ...,
-     "machine": machine_info(), "notes": [...]}
+     "commit": ..., "machine": machine_info(), "notes": [...]}
 
 named ``<name>-<machine>-<date>.json`` (``machine_tag()``: the CPU or GPU and
 its cores). ``python -m benchmarks.report`` renders these files into
@@ -162,6 +162,26 @@ def machine_tag(info: dict | None = None) -> str:
     return "cpu-" + "-".join(words[:2]) + f"-{info['usable_cpus']}cores"
 
 
+def commit() -> str | None:
+    """The source checkout's commit, with " (with uncommitted changes)" when
+    its tracked files differ from it; None outside a git checkout."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=20)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if head.returncode != 0:
+        return None
+    return head.stdout.strip()[:12] + (" (with uncommitted changes)" if dirty.stdout.strip() else "")
+
+
 def write_table(
     name: str,
     title: str,
@@ -189,6 +209,7 @@ def write_table(
         "rows": [[_plain(v) for v in row] for row in rows],
         "command": command if command is not None else "python " + " ".join(sys.argv),
         "date": today,
+        "commit": commit(),
         "machine": info,
         "notes": list(notes),
     }

@@ -203,8 +203,8 @@ def render_table(r: Result) -> list[str]:
             r.problems.append(f"`{r.path.name}` row {i}: a cell is neither text nor a number")
             continue
         body.append(row)
-    machine = doc["machine"]
-    out = [f"## {doc['title']}", "", *_header(r, machine, None, doc.get("command")), ""]
+    extra = [f"- Commit: {doc['commit']}"] if doc.get("commit") else []
+    out = [f"## {doc['title']}", "", *_header(r, doc["machine"], None, doc.get("command"), extra), ""]
     out += [_results.markdown(columns, body), ""]
     notes = _notes(doc.get("notes"))
     if notes:

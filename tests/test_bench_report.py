@@ -82,6 +82,7 @@ def table(name="speed", date="2026-12-02", machine=MACHINE, rows=None, **extra):
         "rows": rows if rows is not None else [["xor", 10.61, 137.24], ["digits", 0.737, None]],
         "command": f"python -m benchmarks.{name} --rounds 3",
         "date": date,
+        "commit": "89abcdef0123",
         "machine": machine,
         "notes": ["one note"],
         **extra,
@@ -145,6 +146,7 @@ def test_render_names_machine_command_date_and_newest_file(tmp_path):
     assert "- A shared machine." in cpu
     assert "GPU NVIDIA H100 80GB HBM3, driver 580.65, CuPy 14.0.0" in gpu
     assert "- Command: `python -m benchmarks.speed --rounds 3`" in speed
+    assert "- Commit: 89abcdef0123" in speed
     assert (
         "- Date: 2026-12-02; file: [speed-cpu-2026-12-02.json](../benchmarks/results/speed-cpu-2026-12-02.json)"
         in speed
