@@ -12,8 +12,8 @@ table written by ``write_table``::
 named ``<name>-<machine>-<date>.json`` (``machine_tag()``: the CPU or GPU and
 its cores). ``python -m benchmarks.report`` renders these files into
 docs/performance.md; nothing is copied by hand. A script takes ``--out`` and
-``--note`` (``add_arguments``) and ends with ``publish``: the table printed as
-markdown, then written.
+``--note`` (``add_arguments``, then ``parse_args``) and ends with ``publish``:
+the table printed as markdown, then written.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import math
 import os
 import platform
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -228,6 +229,25 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--note", action="append", default=[], help="a note saved with the results (repeatable)")
 
 
+def parse_args(ap: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """``ap.parse_args(argv)`` with ``command``: the command line of the run,
+    ``ap.prog`` (a script's is ``python -m benchmarks.NAME``) and its
+    arguments without ``--out`` and ``--note``, which say where the results go
+    and what else was true, not what ran."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = ap.parse_args(argv)
+    kept, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a in ("--out", "--note"):
+            skip = True
+        elif not a.startswith(("--out=", "--note=")):
+            kept.append(a)
+    args.command = " ".join([ap.prog, shlex.join(kept)]).strip()
+    return args
+
+
 def publish(
     args: argparse.Namespace,
     name: str,
@@ -237,9 +257,10 @@ def publish(
     notes: Sequence[str] = (),
 ) -> Path:
     """Prints the table as markdown and writes its results file into
-    ``args.out`` with ``notes`` and the ``--note`` texts; returns the path."""
+    ``args.out`` (``parse_args``'s) with its command, ``notes`` and the
+    ``--note`` texts; returns the path."""
     print(f"\n{title}\n\n{markdown(columns, rows)}")
-    path = write_table(name, title, columns, rows, out=args.out, notes=[*notes, *args.note])
+    path = write_table(name, title, columns, rows, out=args.out, notes=[*notes, *args.note], command=args.command)
     print(f"\nresults: {path}")
     return path
 
@@ -270,7 +291,7 @@ def markdown(columns: Sequence[str], rows: Sequence[Sequence[Any]], left: int | 
         if left is not None:
             return i < left
         values = [_plain(row[i]) for row in rows if row[i] is not None]
-        return bool(values) and all(isinstance(v, str) for v in values)
+        return bool(values) and all(isinstance(v, (str, bool)) for v in values)
 
     lines = [
         "| " + " | ".join(str(c) for c in columns) + " |",

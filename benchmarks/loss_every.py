@@ -58,13 +58,13 @@ def workloads(dt, E) -> dict:
     }
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.loss_every", description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--epochs", type=int, default=100)
     ap.add_argument("--dtype", default="float64", choices=["float64", "float32"])
     _results.add_arguments(ap)
-    args = ap.parse_args()
+    args = _results.parse_args(ap, argv)
     dt, E = np.dtype(args.dtype), args.epochs
     cases = workloads(dt, E)
     for run in cases.values():  # compile, load caches, let the tuner measure both forms

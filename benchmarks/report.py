@@ -235,28 +235,28 @@ class Record:
         return (self.workload, self.layers, self.dtype)
 
 
+def _record(b: dict) -> Record | None:
+    """One benchmark of a run as a Record; None without fastbp's extra_info."""
+    info = b.get("extra_info") or {}
+    stats = b.get("stats") or {}
+    if "workload" not in info or "samples" not in info or "min" not in stats:
+        return None
+    column = str(info.get("backend", b.get("param", "?")))
+    return Record(
+        workload=str(info["workload"]),
+        section=str(info.get("section", "")),
+        column=f"peer: {column}" if info.get("peer") else column,
+        dtype=str(info.get("dtype", "")),
+        layers=str(info.get("layers", "")),
+        unit=str(info.get("unit", "samples/s")),
+        samples=float(info["samples"]),
+        seconds=float(stats["min"]),
+    )
+
+
 def records(run: dict) -> list[Record]:
-    """The run's benchmarks that carry fastbp's extra_info (others are ignored)."""
-    out = []
-    for b in run["benchmarks"]:
-        info = b.get("extra_info") or {}
-        stats = b.get("stats") or {}
-        if "workload" not in info or "samples" not in info or "min" not in stats:
-            continue
-        column = str(info.get("backend", b.get("param", "?")))
-        out.append(
-            Record(
-                workload=str(info["workload"]),
-                section=str(info.get("section", "")),
-                column=f"peer: {column}" if info.get("peer") else column,
-                dtype=str(info.get("dtype", "")),
-                layers=str(info.get("layers", "")),
-                unit=str(info.get("unit", "samples/s")),
-                samples=float(info["samples"]),
-                seconds=float(stats["min"]),
-            )
-        )
-    return out
+    """The run's benchmarks that carry fastbp's extra_info (others are left out)."""
+    return [r for r in map(_record, run["benchmarks"]) if r is not None]
 
 
 def _first_seen(items: Iterable) -> list:
@@ -324,9 +324,12 @@ def render_suite(r: Result) -> list[str]:
     run = r.doc
     info = run["machine_info"]["fastbp"]
     recs = records(run)
-    ignored = len(run["benchmarks"]) - len(recs)
+    ignored = [str(b.get("name", "?")) for b in run["benchmarks"] if _record(b) is None]
     if ignored:
-        r.problems.append(f"`{r.path.name}`: {ignored} benchmarks without fastbp's extra_info (not rendered)")
+        r.problems.append(
+            f"`{r.path.name}`: {len(ignored)} benchmarks without the workload, samples and fastest round the "
+            f"table needs: {', '.join(ignored)}"
+        )
     commit = run.get("commit_info") or {}
     extra = []
     if commit.get("id") and commit["id"] != "unknown":

@@ -22,14 +22,14 @@ from . import _results
 from ._common import DIGITS_LAYERS, digits_host, on_backend, stacked_weights_host
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.thread_scaling", description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=60)
     ap.add_argument("--dtype", default="float64", choices=["float64", "float32"])
     ap.add_argument("--backend", default="numba")
     ap.add_argument("--ks", default="1,2,8")
     _results.add_arguments(ap)
-    args = ap.parse_args()
+    args = _results.parse_args(ap, argv)
     be = get_backend(args.backend)
     dt = np.dtype(args.dtype)
     X1, Y = on_backend(be, dt, *digits_host())

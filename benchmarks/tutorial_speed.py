@@ -94,14 +94,14 @@ def workloads(backend: str, digits_epochs: int, partial_calls: int) -> dict:
     }
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.tutorial_speed", description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--backend", default="numba")
     ap.add_argument("--digits-epochs", type=int, default=10)
     ap.add_argument("--partial-calls", type=int, default=2000)
     _results.add_arguments(ap)
-    args = ap.parse_args()
+    args = _results.parse_args(ap, argv)
     E = args.digits_epochs
     work = workloads(args.backend, E, args.partial_calls)
     for fn, _ in work.values():  # compile, load caches, warm up: never timed

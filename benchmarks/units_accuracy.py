@@ -98,7 +98,7 @@ def digits(args) -> None:
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.units_accuracy", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="what", required=True)
     m = sub.add_parser("mnist")
     m.add_argument("--seeds", default="0-4")
@@ -116,7 +116,7 @@ def main(argv=None) -> None:
     g.set_defaults(func=digits)
     for p in (m, g):
         _results.add_arguments(p)
-    args = ap.parse_args(argv)
+    args = _results.parse_args(ap, argv)
     args.func(args)
 
 

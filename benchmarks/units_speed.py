@@ -37,14 +37,14 @@ assert {o for _, o in COMBOS} == set(OUTPUTS)
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.units_speed", description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=100)
     ap.add_argument("--dtype", default="float64", choices=["float64", "float32"])
     ap.add_argument("--backend", default="numba")
     ap.add_argument("--loss", action="store_true", help="record the loss after the epoch (the in-call loss pass)")
     ap.add_argument("--fit", type=int, default=0, metavar="E", help="time NeuralNetwork.fit for E epochs instead")
     _results.add_arguments(ap)
-    args = ap.parse_args(argv)
+    args = _results.parse_args(ap, argv)
     be = get_backend(args.backend)
     dt = np.dtype(args.dtype)
     X1h, Yh = digits_host()

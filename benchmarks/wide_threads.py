@@ -173,8 +173,8 @@ def rows(layers, n, T, ts, source, same) -> list[list]:
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.wide_threads", description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--dtype", default="float64", choices=["float64", "float32"])
     ap.add_argument("--threads", type=int, default=2)
@@ -188,7 +188,7 @@ def main() -> None:
         help="numba_backend.TEAM_MIN_CALL_MACS for this run (calls below it run on one thread)",
     )
     _results.add_arguments(ap)
-    args = ap.parse_args()
+    args = _results.parse_args(ap, argv)
     if args.min_call is not None:
         numba_backend.TEAM_MIN_CALL_MACS = args.min_call
     dt = np.dtype(args.dtype)
@@ -223,10 +223,7 @@ def main() -> None:
             f"and the control ({T} independent copies on one thread each), one after the other. Quiet rounds: other "
             f"processes used less than {QUIET} CPUs; near: the hand-off took less than {NEAR:.0f} ns. Speed-up and "
             "control: ratios of the medians; weights equal: the threads' weights are bit for bit one thread's.",
-            *(
-                [f"Calls of at least {args.min_call:g} multiply-adds on a team (--min-call)."]
-                * (args.min_call is not None)
-            ),
+            *([] if args.min_call is None else [f"Calls of at least {args.min_call:g} multiply-adds on a team."]),
         ],
     )
 

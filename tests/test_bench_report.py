@@ -154,7 +154,7 @@ def test_render_names_machine_command_date_and_newest_file(tmp_path):
     assert "| xor | 10.61 | 137.2 |\n| digits | 0.737 |  |" in speed
     assert "| old |" not in md  # the older file of the same name and machine
     assert "`speed-cpu-2026-11-01.json`: `speed-cpu-2026-12-02.json` is newer" in skipped
-    assert "1 benchmarks without fastbp's extra_info" in skipped
+    assert "1 benchmarks without the workload, samples and fastest round the table needs: test_unrelated" in skipped
 
 
 def test_render_names_what_it_cannot_render(tmp_path):
@@ -225,3 +225,18 @@ def test_benchmark_bodies_run_once_as_a_smoke_test():
     res = _pytest(*files, "--benchmark-disable", "-q", "-k", "float64 and (numpy or reference)")
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert " passed" in res.stdout
+
+
+def test_a_script_leaves_a_results_file_the_report_renders(tmp_path, capsys):
+    from benchmarks import units_speed
+
+    units_speed.main(["--rounds", "1", "--backend", "numpy", "--out", str(tmp_path), "--note", "a test run"])
+    (path,) = tmp_path.glob("units_speed-numpy-float64-*.json")
+    r = rep.read(path)
+    assert r.kind == "table"
+    assert r.doc["command"] == "python -m benchmarks.units_speed --rounds 1 --backend numpy"
+    assert r.doc["notes"][-1] == "a test run"
+    md = rep.render(tmp_path)
+    assert "Not rendered" not in md
+    assert md.count("\n| sigmoid | sigmoid |") == 1
+    assert len(r.doc["rows"]) == len(units_speed.COMBOS)  # every pair of units
