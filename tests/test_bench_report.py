@@ -240,3 +240,9 @@ def test_a_script_leaves_a_results_file_the_report_renders(tmp_path, capsys):
     assert "Not rendered" not in md
     assert md.count("\n| sigmoid | sigmoid |") == 1
     assert len(r.doc["rows"]) == len(units_speed.COMBOS)  # every pair of units
+
+
+def test_performance_md_is_the_report_of_the_committed_results():
+    assert rep.DOC.read_text(encoding="utf-8") == rep.render(_results.RESULTS), (
+        "docs/performance.md differs from the report of benchmarks/results: run python -m benchmarks.report"
+    )
