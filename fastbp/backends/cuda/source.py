@@ -119,3 +119,10 @@ def source_hash(family: str) -> str:
     change, not when a comment does. The GPU check records it beside every
     measurement."""
     return hashlib.sha256(_strip_comments(load_source(family)).encode()).hexdigest()[:16]
+
+
+def kernels_hash() -> str:
+    """One hash of every family's code (``source_hash`` of each, in
+    FAMILY_FILES order): part of the key of a kernel decision on disk."""
+    text = " ".join(f"{f}:{source_hash(f)}" for f in FAMILY_FILES)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
