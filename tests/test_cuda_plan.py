@@ -1,12 +1,10 @@
-"""The cuda backend's host logic, without CuPy or a GPU: the launch plan
-(which kernel, what launch shape, verified or not), the launch arguments
-against the kernels' parameter lists in the .cu files, the first-use check
-against the NumPy reference, "auto"'s thresholds, and the unavailable
-message on a machine without a GPU."""
+"""The cuda backend's launch plans, without CuPy or a GPU: which kernels
+serve a workload (the tuner's candidates), each kernel's launch shape and
+limits, the launch arguments against the kernels' parameter lists in the .cu
+files, and the unavailable message on a machine without a GPU."""
 
 from __future__ import annotations
 
-import itertools
 import subprocess
 import sys
 from pathlib import Path
@@ -26,52 +24,69 @@ MNIST = (785, 301, 101, 10)
 H200 = pl.Device(sm_count=132, smem_optin=232448, cc=(9, 0), cooperative=True, name="NVIDIA H200")
 
 
-def plan(d, dtype=np.float64, K=1, dev=H200, **kw):
-    return pl.plan_train(d, dtype, K, dev, **kw)
+def plan(d, dtype=np.float64, K=1, dev=H200, kernel="block", **kw):
+    return pl.plan_train(d, dtype, K, dev, kernel, **kw)
+
+
+def serving(d, dtype=np.float64, K=1, dev=H200, units=("sigmoid", "sigmoid")):
+    return [k for k, p in pl.candidates(d, dtype, K, dev, units).items() if isinstance(p, pl.Plan)]
 
 
 # ------------------------------------------------------------------ plans
-def test_default_plans_use_only_kernels_that_ran_on_a_gpu():
-    for d, K in [(DIGITS, 1), (DIGITS, 512), (WIDE, 1)]:
-        p = plan(d, K=K)
-        assert p.kernel in pl.VERIFIED and p.verified
-    p = plan(DIGITS)
-    assert p.kernel == "step" and "block: not run on a GPU" in p.reason and "unverified=True" in p.reason
-    for k in pl.KERNELS:
-        assert (k in pl.VERIFIED) == plan(DIGITS, kernel=k).verified
+def test_the_candidates_are_every_kernel_that_serves_the_workload():
+    assert list(pl.LABELS) == ["regs", "block", "grid", "grid-slices", "step"]
+    assert serving(DIGITS) == list(pl.LABELS)
+    assert serving(DIGITS, K=512) == list(pl.LABELS)  # regs beyond one network per SM: the timing decides
+    assert serving(WIDE) == serving(MNIST) == ["grid", "grid-slices", "step"]
+    assert serving(WIDE, np.float32) == ["grid", "grid-slices", "step"]
+    assert serving((3, 1)) == ["block", "grid-slices", "step"]  # one weight matrix
+    assert serving(DIGITS, dev=pl.Device(80, 166912, cc=(6, 1))) == ["block", "grid", "grid-slices", "step"]
+    assert serving(WIDE, dev=pl.Device(132, 232448, cooperative=False)) == ["step"]
+    assert serving(WIDE, dev=pl.Device(4, 48 * 1024)) == ["step"]  # slices too large
+    big = (2049, 1025, 10)  # float64: a replicated 1025 x 10 matrix does not fit beside W[0]'s slices
+    assert serving(big) == ["grid-slices", "step"] and serving(big, np.float32)[0] == "grid"
+    for units in (("relu", "softmax"), ("tanh", "sigmoid"), ("sigmoid", "linear")):
+        assert serving(DIGITS, units=units) == ["step"]
+    why = pl.candidates(WIDE, np.float64, 1, H200)
+    assert "shared memory" in why["block"] and "registers of weights" in why["regs"]
+    assert "implements only sigmoid units" in pl.candidates(DIGITS, np.float64, 1, H200, ("relu", "softmax"))["block"]
+
+
+def test_each_label_is_its_kernels_plan():
+    for label, (kernel, force) in pl.LABELS.items():
+        p = pl.plan_label(label, DIGITS, np.float64, 2, H200)
+        assert p.kernel == kernel and p.label == label and p.replicate == force.get("replicate", False)
+    with pytest.raises(ValueError, match="kernel must be one of 'regs', 'block'"):
+        pl.plan_label("fast", DIGITS, np.float64, 1, H200)
 
 
 def test_block_kernel_plans():
     p = plan(DIGITS, kernel="block")
-    assert (p.kernel, p.threads, p.blocks, p.verified) == ("block", 512, 1, "block" in pl.VERIFIED)
+    assert (p.kernel, p.threads, p.blocks) == ("block", 512, 1)
     assert p.name == "fastbp_train_block<double, 512, 65, 33, 17, 10>"
     assert p.smem_bytes == 8 * (2876 + 3 * 65 + 2 * 10 + 4 * (33 + 17 + 10) + 512 // 32) <= pl.DEFAULT_SMEM_BYTES
-    many = plan(DIGITS, K=512, unverified=True)
+    many = plan(DIGITS, K=512)
     assert (many.kernel, many.threads, many.blocks) == ("block", 256, 512)
     assert plan(DIGITS, np.float32, K=8, kernel="block").name == "fastbp_train_block<float, 256, 65, 33, 17, 10>"
 
 
-def test_unverified_plans():
-    p = plan(DIGITS, unverified=True)
+def test_register_and_grid_kernel_plans():
+    p = plan(DIGITS, kernel="regs")
     assert (p.kernel, p.threads, p.name) == ("regs", 320, "fastbp_train_regs<double, 320, 65, 33, 17, 10>")
-    assert p.smem_bytes == 8 * pl.regs_smem_elems(DIGITS) and not p.verified
-    assert plan(DIGITS, K=132, unverified=True).kernel == "regs"  # one network per SM
-    assert plan(DIGITS, K=133, unverified=True).kernel == "block"  # beyond one wave: several blocks per SM
-    assert plan(DIGITS, dev=pl.Device(80, 166912, cc=(6, 1)), unverified=True).kernel == "block"  # pre-Volta
-    assert plan((3, 1), unverified=True).kernel == "block"  # one weight matrix
-    g = plan(WIDE, unverified=True)
+    assert p.smem_bytes == 8 * pl.regs_smem_elems(DIGITS)
+    g = plan(WIDE, kernel="grid")
     assert (g.kernel, g.blocks, g.threads, g.replicate) == ("grid", 132, 256, True)
     assert g.smem_bytes == 8 * pl.grid_smem_elems(WIDE, 132, replicate=True) and g.name == "fastbp_train_grid<double>"
-    assert plan(MNIST, unverified=True).kernel == "grid"
-    big = (2049, 1025, 10)  # float64: a replicated 1025 x 10 matrix does not fit beside W[0]'s slices
-    assert not plan(big, unverified=True).replicate and plan(big, np.float32, unverified=True).replicate
-    nocoop = pl.Device(132, 232448, cooperative=False)
-    assert plan(WIDE, dev=nocoop, unverified=True).kernel == "step"
-    assert plan(WIDE, dev=pl.Device(4, 48 * 1024), unverified=True).kernel == "step"  # slices too large
+    assert not plan((2049, 1025, 10), kernel="grid").replicate  # where the last layer does not fit every block
+    assert "last layer in every block" in g.describe() and "132 blocks a network" in g.describe()
+    assert plan(DIGITS, K=1).describe() == plan(DIGITS, K=1).describe()  # no network count in it
 
 
 def test_forced_plans_and_their_errors():
     assert plan(DIGITS, kernel="grid", blocks=7).blocks == 7
+    with pytest.raises(ValueError, match="implements only sigmoid units"):
+        plan(DIGITS, kernel="block", units=("relu", "softmax"))
+    assert plan(DIGITS, kernel="step", units=("relu", "softmax")).units == ("relu", "softmax")
     assert not plan(DIGITS, kernel="grid", replicate=False).replicate
     assert plan(DIGITS, kernel="regs", K=500).kernel == "regs"  # forced: any number of networks
     assert plan(DIGITS, kernel="block", threads=128).threads == 128
@@ -188,75 +203,14 @@ def test_launch_arguments_match_the_kernel_parameters(p):
             assert isinstance(a, np.generic) and a.dtype == ctypes[base], (name, type(a), typ)
             assert int(a) == scalars[name], (name, a)
     with pytest.raises(ValueError, match="no training kernel"):
-        pl.kernel_args(plan(WIDE), epochs=1, **arrays)
-
-
-# ----------------------------------------------------- the first-use check
-def _train_numpy(problem, bug=None):
-    """The reference's result, optionally with a bug, as a kernel would give it."""
-    W, losses = pl.reference(problem)
-    if bug == "sign":  # W += instead of W -=: recompute with the alphas negated
-        W, losses = pl.reference(dict(problem, alphas=-np.asarray(problem["alphas"])))
-    if bug == "loss":
-        losses = losses * (1 + 1e-6)
-    return [w.copy() for w in W], losses
-
-
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_the_check_accepts_the_reference_and_refuses_a_wrong_kernel(dtype):
-    p = plan(DIGITS, dtype, kernel="block")
-    prob = pl.check_problem(p.dims, dtype)
-    assert [w.shape for w in prob["W"]] == [(pl.CHECK_K, a, b) for a, b in itertools.pairwise(DIGITS)]
-    assert prob["X1"].dtype == dtype and (prob["X1"][:, -1] == 1).all() and list(prob["record"]) == [1, 2]
-    ref, ref_losses = pl.reference(prob)
-    got, losses = _train_numpy(prob)
-    pl.compare(p, got, losses, ref, ref_losses)
-    got, losses = _train_numpy(prob, "sign")
-    with pytest.raises(
-        pl.KernelCheckError, match=r"fastbp_train_block<.*512 threads.*W\[0\] differs by [0-9.e-]+ of max\|W\|"
-    ):
-        pl.compare(p, got, losses, ref, ref_losses)
-    got, losses = _train_numpy(prob, "loss")
-    if dtype == "float64":  # 1e-6 is within float32's tolerance
-        with pytest.raises(pl.KernelCheckError, match="recorded losses differ"):
-            pl.compare(p, got, losses, ref, ref_losses)
-    got[1][0, 0, 0] = np.nan
-    with pytest.raises(pl.KernelCheckError, match=r"W\[1\] differs by inf"):
-        pl.compare(p, got, losses, ref, ref_losses)
-    step = plan((785, 301, 101, 10))
-    with pytest.raises(pl.KernelCheckError, match=r"step path .*785-301-101-10"):
-        pl.compare(step, [w + 1 for w in ref], ref_losses, ref, ref_losses)
+        pl.kernel_args(plan(WIDE, kernel="step"), epochs=1, **arrays)
 
 
 def test_plan_keys_separate_configurations_not_network_counts():
-    u = dict(unverified=True)
-    assert plan(DIGITS, K=300, **u).key == plan(DIGITS, K=301, kernel="block", threads=256).key
-    assert plan(DIGITS, K=300, kernel="block").key != plan(DIGITS, K=1, kernel="block").key  # 256 vs 512 threads
+    assert plan(DIGITS, K=300).key == plan(DIGITS, K=301, threads=256).key
+    assert plan(DIGITS, K=300).key != plan(DIGITS, K=1).key  # 256 vs 512 threads
     assert plan(WIDE, kernel="grid", blocks=33).key != plan(WIDE, kernel="grid", blocks=66).key
-    assert plan(DIGITS, np.float32, **u).key != plan(DIGITS, **u).key
-
-
-def test_verified_kernels_cite_committed_gpu_results():
-    assert set(pl.VERIFIED) <= set(pl.KERNELS) and "step" in pl.VERIFIED
-    for k, path in pl.VERIFIED.items():
-        text = (ROOT / path).read_text()
-        assert "rc=0" in text, (k, path)  # its tests passed there
-
-
-def test_no_environment_switches():
-    for f in (ROOT / "fastbp" / "backends" / "cuda").glob("*.py"):
-        assert "environ" not in f.read_text(), f
-
-
-# ------------------------------------------------------------------- auto
-def test_auto_prefers_the_gpu_only_where_its_default_was_measured_ahead():
-    # the only default kernel (step) was never measured ahead of numba
-    assert set(pl.VERIFIED) == {"step"}
-    assert backends.GPU_MIN_MACS_PER_SAMPLE is None and backends.GPU_MIN_NETWORKS is None
-    assert pl.fits_any_gpu_block(list(DIGITS)) and not pl.fits_any_gpu_block(list(WIDE))
-    assert backends.auto_order([64, 32, 16, 10], 512)[0] == "numba"
-    assert backends.auto_order([784, 256, 128, 10], 512)[0] == "numba"
-    assert backends.auto_order([784, 300, 100, 10])[0] == "numba"
+    assert plan(DIGITS, np.float32).key != plan(DIGITS).key
 
 
 # ---------------------------------------------------- without a GPU

@@ -45,6 +45,7 @@ from _cuda_build import (
 
 from fastbp.backends.cuda import plan as pl
 from fastbp.backends.cuda import source as src
+from fastbp.backends.cuda import tune
 
 ARCHS = ("80", "90")
 DIGITS = (65, 33, 17, 10)
@@ -271,7 +272,7 @@ def emulate(exe, tmp_path: Path, kernel, prob, threads, nb=1, replicate=False):
 
 
 def assert_matches_reference(prob, got, losses):
-    ref, ref_losses = pl.reference(prob)
+    ref, ref_losses = tune.reference(prob)
     f64 = prob["W"][0].dtype == np.float64
     tol = 1e-13 if f64 else 2e-6
     for l, (g, r) in enumerate(zip(got, ref)):
@@ -391,7 +392,7 @@ def test_a_network_with_a_non_finite_weight_records_nan_and_stops(emulator, tmp_
     prob["W"][2][1, 0, 0] = np.inf
     got, losses = emulate(emulator, tmp_path, kernel, prob, threads, nb)
     assert np.isnan(losses[:, 1]).all() and np.isfinite(losses[:, 0]).all()
-    ref, ref_losses = pl.reference(dict(prob, W=[w[:1] for w in prob["W"]]))
+    ref, ref_losses = tune.reference(dict(prob, W=[w[:1] for w in prob["W"]]))
     np.testing.assert_allclose(losses[:, :1], ref_losses, rtol=1e-12)
     for g, r in zip(got, ref):
         np.testing.assert_allclose(g[0], r[0], rtol=1e-13, atol=1e-13)

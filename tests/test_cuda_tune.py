@@ -193,8 +193,10 @@ def test_decide_records_every_kernel_numba_and_the_choice():
     assert entry["kernels"]["wrong"]["status"] == "refused" and entry["kernels"]["slow"]["us_per_sample"] > 0
     assert entry["kernels"]["grid"] == {
         "label": "grid",
-        "status": "does not serve the shape",
+        "status": tune.NOT_SERVING,
         "reason": "needs more shared memory",
+        "us_per_sample": None,
+        "plan": "",
     }
     assert entry["numba"]["us_per_sample"] > 0 and len(lines) == 4 and lines[-1].startswith("  numba")
     with pytest.raises(tune.KernelCheckError, match=r"no cuda kernel passed.*wrong: refused: disagrees.*numba"):

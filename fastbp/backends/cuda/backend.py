@@ -1,20 +1,17 @@
 """CudaBackend: CuPy arrays, cuBLAS, and CUDA C++ kernels compiled by NVRTC.
 
 Training (``train``, the seam the loop calls in chunks of epochs) runs the
-kernel ``plan.plan_train`` picks: one persistent launch trains K networks for
-the whole chunk and computes the recorded losses on the device ("block",
-"regs", "grid"), or the batched kernels run one sample at a time ("step").
-Weights stay on the device between calls (``Params.W`` are CuPy arrays).
-Only kernels that have run on a GPU are chosen unless
-``CudaBackend(unverified=True)``; every kernel configuration (kernel, shape,
-dtype, launch shape) is checked once against the NumPy reference on a small
-problem before it trains, and refused with KernelCheckError if it disagrees.
-
-Other units than the tutorial's sigmoids (tanh and relu hidden units,
-softmax and linear outputs) train on the step path, whose batched kernels
-implement them; they have not run on a GPU, so only
-``CudaBackend(unverified=True)`` offers them (the first-use check covers
-each configuration with its units).
+kernel chosen for the workload (widths, dtype, units, number of networks) on
+this GPU: one persistent launch trains K networks for the whole chunk and
+computes the recorded losses on the device ("regs", "block", "grid",
+"grid-slices"), or the batched kernels run one sample at a time ("step",
+every shape and every unit). The choice is the tuner's (``tune``): the first
+time a workload trains on a machine, every kernel that serves it is checked
+against the NumPy backend and timed on the caller's data in a child process,
+numba is timed the same way, and the decision is kept in the user's cache
+folder (``record``) for later runs and for "auto". ``CudaBackend(kernel=...)``
+forces a kernel instead (checked once per process, not timed). Weights stay
+on the device between calls (``Params.W`` are CuPy arrays).
 
 Importing this module raises BackendUnavailableError (with what is missing
 and the install command) when CuPy, a driver or a GPU is missing.
@@ -22,7 +19,10 @@ and the install command) when CuPy, a driver or a GPU is missing.
 
 from __future__ import annotations
 
+import sys
+import time
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -30,6 +30,7 @@ import numpy as np
 from ...errors import BackendUnavailableError
 from ..base import ACTIVATIONS, NO_RECORD, OUTPUTS, ComposedSeam, Params
 from . import plan as pl
+from . import record, tune
 from . import source as src
 
 INSTALL_HINT = 'pip install "fastbp[cuda13]" (CUDA 13 driver) or "fastbp[cuda12]" (CUDA 12 driver)'
@@ -74,11 +75,14 @@ if _problem is not None:
         f"built for that driver's CUDA version: {INSTALL_HINT}"
     )
 
-#: forward/predict products of at least this many multiply-adds use cuBLAS
-#: and an elementwise sigmoid; smaller ones the fused fastbp_forward kernel.
+#: forward/predict products of at least this many multiply-adds (a 4096 x 64
+#: x 64 product) use cuBLAS and an elementwise unit: there its GEMM outweighs
+#: the extra pass over the product that the fused 16x16-tile fastbp_forward
+#: saves (an estimate; the GPU check does not time the per-layer kernels).
 CUBLAS_MIN_MACS = 1 << 24
+#: loss_many computes the losses of this many bytes of activations at once, at most.
+LOSS_CHUNK_BYTES = 256 << 20
 
-_sigmoid = cupy.ElementwiseKernel("T z", "T a", "a = T(1) / (T(1) + exp(-z))", "fastbp_sigmoid")
 _output_delta = cupy.ElementwiseKernel("T a, T y", "T d", "d = (a - y) * a * (T(1) - a)", "fastbp_output_delta")
 _update_preamble = """
 __device__ __forceinline__ float fastbp_sub_mul(float w, float alpha, float p) { return __fsub_rn(w, __fmul_rn(alpha, p)); }
@@ -89,8 +93,9 @@ _update_inplace = cupy.ElementwiseKernel(
     "T p, T alpha", "T w", "w = fastbp_sub_mul(w, alpha, p)", "fastbp_update", preamble=_update_preamble
 )
 _sse = cupy.ReductionKernel("T p, T y", "T s", "(p - y) * (p - y)", "a + b", "s = a", "0", "fastbp_sse")
-#: other units than the sigmoid, elementwise (after a cuBLAS product)
+#: the units, elementwise (after a cuBLAS product)
 _units = {
+    "sigmoid": cupy.ElementwiseKernel("T z", "T a", "a = T(1) / (T(1) + exp(-z))", "fastbp_sigmoid"),
     "tanh": cupy.ElementwiseKernel("T z", "T a", "a = tanh(z)", "fastbp_tanh"),
     "relu": cupy.ElementwiseKernel("T z", "T a", "a = z < T(0) ? T(0) : z", "fastbp_relu"),
 }
@@ -119,24 +124,29 @@ def _text(v) -> str:
 class CudaBackend(ComposedSeam):
     """NVIDIA GPUs via CuPy.
 
-    ``unverified=True`` lets training use the kernels that have not run on
-    a GPU yet (``plan.VERIFIED`` lists those that have); each configuration
-    is still checked against the NumPy reference before it trains.
-    ``device``: the CUDA device index (default: CuPy's current device).
-    ``last_plan`` is the plan of the last training call.
+    ``kernel``: None (default) trains each workload with the kernel the
+    tuner chose for it on this GPU (deciding on first use); one of
+    ``plan.LABELS`` ("regs", "block", "grid", "grid-slices", "step") forces
+    that kernel for every workload it serves (for benchmarks and experts;
+    checked against the NumPy backend once per process, ValueError where it
+    does not serve the workload). ``device``: the CUDA device index
+    (default: CuPy's current device). ``last_plan`` is the plan of the last
+    training call.
     """
 
     name = "cuda"
     on_device = True
+    activations, outputs = ACTIVATIONS, OUTPUTS
 
-    def __init__(self, *, unverified: bool = False, device: int | None = None):
-        self.unverified = bool(unverified)
-        if self.unverified:  # other units than the sigmoid: kernels not run on a GPU yet
-            self.activations, self.outputs = ACTIVATIONS, OUTPUTS
+    def __init__(self, *, kernel: str | None = None, device: int | None = None):
+        if kernel is not None and kernel not in pl.LABELS:
+            raise ValueError(f"kernel must be None or one of {', '.join(map(repr, pl.LABELS))}, got {kernel!r}")
+        self.kernel = kernel
         self.device_id = int(cupy.cuda.runtime.getDevice() if device is None else device)
         self.last_plan: pl.Plan | None = None
         self._kernels: dict[str, Any] = {}
         self._checked: set[tuple] = set()
+        self._decided: dict[record.Key, str] = {}
         self._dims: dict[tuple, object] = {}
         with cupy.cuda.Device(self.device_id):
             p = cupy.cuda.runtime.getDeviceProperties(self.device_id)
@@ -160,6 +170,12 @@ class CudaBackend(ComposedSeam):
                     f"({type(exc).__name__}: {exc}). CuPy needs NVRTC (pip package nvidia-cuda-nvrtc, "
                     f"installed with {INSTALL_HINT})"
                 ) from exc
+        try:
+            drv = cupy.cuda.runtime.driverGetVersion()
+            rt = cupy.cuda.runtime.runtimeGetVersion()
+        except Exception:  # pragma: no cover
+            drv = rt = 0
+        self._versions = (f"{drv // 1000}.{drv % 1000 // 10}", f"{rt // 1000}.{rt % 1000 // 10}")
 
     @property
     def options(self):
@@ -188,13 +204,6 @@ class CudaBackend(ComposedSeam):
 
     def info(self):
         p = self._props
-        try:
-            drv = cupy.cuda.runtime.driverGetVersion()
-            rt = cupy.cuda.runtime.runtimeGetVersion()
-        except Exception:  # pragma: no cover
-            drv = rt = 0
-        ran = sorted(pl.VERIFIED)
-        not_yet = [k for k in pl.KERNELS if k not in pl.VERIFIED]
         return {
             "name": self.name,
             "gpu": self.device.name,
@@ -203,21 +212,13 @@ class CudaBackend(ComposedSeam):
             "sm_count": self.device.sm_count,
             "shared_memory_per_block_optin": self.device.smem_optin,
             "global_memory_gib": round(int(p.get("totalGlobalMem", 0)) / 2**30, 1),
-            "driver_cuda_version": f"{drv // 1000}.{drv % 1000 // 10}",
-            "runtime_cuda_version": f"{rt // 1000}.{rt % 1000 // 10}",
+            "driver_cuda_version": self._versions[0],
+            "runtime_cuda_version": self._versions[1],
             "cupy": cupy.__version__,
             "cooperative_launch": self.device.cooperative,
-            "training_kernels": f"{' '.join(ran)} (run on a GPU: {pl.VERIFIED[ran[0]]})",
-            "not_run_on_a_gpu": f"{' '.join(not_yet)} (CudaBackend(unverified=True) uses them; "
-            "every kernel is checked against NumPy before it trains)",
-            "unverified": self.unverified,
+            "kernel": self.kernel or "the tuner's choice per workload",
+            "decisions": str(record.path()),
         }
-
-    def unsupported(self, activation="sigmoid", output="sigmoid"):
-        why = super().unsupported(activation, output)
-        if why is not None and not self.unverified and activation in ACTIVATIONS and output in OUTPUTS:
-            why += "; its kernels for other units have not run on a GPU yet (CudaBackend(unverified=True) uses them)"
-        return why
 
     # ------------------------------------------------- per-layer kernels
     @staticmethod
@@ -228,28 +229,9 @@ class CudaBackend(ComposedSeam):
             a = cupy.ascontiguousarray(a, dtype=dtype)
         return a
 
-    def _gemm_sigmoid(self, A, B):
-        M, K = A.shape
-        N = B.shape[1]
-        dt = B.dtype
-        A = self._dev(A, dt)
-        if CUBLAS_MIN_MACS <= M * N * K:
-            return _sigmoid(cupy.matmul(A, B))
-        C = cupy.empty((M, N), dtype=dt)
-        if M and N:
-            t = 16
-            self._layers[src.layer_name("fastbp_forward", dt)](
-                ((N + t - 1) // t, (M + t - 1) // t),
-                (t, t),
-                (A, self._dev(B, dt), C, np.int32(M), np.int32(N), np.int32(K)),
-            )
-        return C
-
     def _gemm_unit(self, A, B, unit: str):
-        """unit(A @ B): the fused tile kernel or cuBLAS and an elementwise
-        pass (as ``_gemm_sigmoid``); softmax over each row of the product."""
-        if unit == "sigmoid":
-            return self._gemm_sigmoid(A, B)
+        """unit(A @ B): the fused 16x16-tile kernel, or from CUBLAS_MIN_MACS
+        multiply-adds cuBLAS and an elementwise pass; softmax over each row."""
         if unit == "softmax":
             return _softmax_rows(self._gemm_unit(A, B, "linear"))
         M, K = A.shape
@@ -262,7 +244,12 @@ class CudaBackend(ComposedSeam):
         C = cupy.empty((M, N), dtype=dt)
         if M and N:
             t = 16
-            self._layers[src.unit_layer_name("fastbp_forward_unit", dt, unit)](
+            name = (
+                src.layer_name("fastbp_forward", dt)
+                if unit == "sigmoid"
+                else src.unit_layer_name("fastbp_forward_unit", dt, unit)
+            )
+            self._layers[name](
                 ((N + t - 1) // t, (M + t - 1) // t),
                 (t, t),
                 (A, self._dev(B, dt), C, np.int32(M), np.int32(N), np.int32(K)),
@@ -326,14 +313,14 @@ class CudaBackend(ComposedSeam):
         K, N = P.K, X1.shape[0]
         out = cupy.empty(K, dtype=cupy.float64)
         per_net = max(1, N * max(P.dims) * P.dtype.itemsize * 2)
-        chunk = max(1, min(K, (256 << 20) // per_net))
+        chunk = max(1, min(K, LOSS_CHUNK_BYTES // per_net))
         last = len(Ws) - 1
         for k0 in range(0, K, chunk):
             A = X1
             for l, w in enumerate(Ws):
                 Z = cupy.matmul(A, w[k0 : k0 + chunk])
                 unit = P.activation if l < last else P.output
-                A = _sigmoid(Z) if unit == "sigmoid" else Z if unit in ("linear", "softmax") else _units[unit](Z)
+                A = Z if unit in ("linear", "softmax") else _units[unit](Z)
             if P.output == "softmax":
                 out[k0 : k0 + chunk] = _cross_entropy(A, Y[None], axis=(1, 2))
             else:
@@ -345,34 +332,146 @@ class CudaBackend(ComposedSeam):
         return cupy.asnumpy(out)
 
     # --------------------------------------------------- the training seam
-    def plan(self, dims, dtype, K: int = 1, **force) -> pl.Plan:
-        """The plan ``train`` uses for K networks of widths ``dims`` here
-        (``force``: plan_train's kernel, threads, blocks, replicate)."""
-        return pl.plan_train(dims, dtype, K, self.device, unverified=self.unverified, **force)
-
     def train(self, P, X1, Y, alphas, epochs, record=NO_RECORD):
-        plan = self.plan(P.dims, P.dtype, P.K, units=(P.activation, P.output))
-        return self.train_with(plan, P, X1, Y, alphas, epochs, record)
+        return self.train_with(self.plan(P, X1, Y), P, X1, Y, alphas, epochs, record)
+
+    def compile(self, P, X1, Y):
+        plan = self.plan(P, X1, Y, may_tune=True)
+        if plan.kernel != "step":
+            self._kernel(plan)
 
     def train_with(self, plan: pl.Plan, P: Params, X1, Y, alphas, epochs: int, record=NO_RECORD) -> np.ndarray:
-        """``train`` with a given plan (tests and the GPU check force kernels
-        this way). The plan's configuration is checked against NumPy first."""
+        """``train`` with a given plan (the tuner's candidates, the GPU
+        tests), unchecked."""
         if plan.units != (P.activation, P.output):
             raise ValueError(
                 f"the plan is for {plan.units[0]} hidden and {plan.units[1]} output units, the networks have "
-                f"{P.activation} and {P.output} (plan(..., units=...))"
+                f"{P.activation} and {P.output}"
             )
-        self._check(plan)
         return self._run(plan, P, X1, Y, alphas, epochs, record)
 
-    def compile(self, P, X1, Y):
-        plan = self.plan(P.dims, P.dtype, P.K, units=(P.activation, P.output))
-        if plan.kernel != "step":
-            self._kernel(plan)
-        self._check(plan)
+    def plan(self, P: Params, X1, Y, may_tune: bool = False) -> pl.Plan:
+        """The plan that trains ``P`` on this data here: the forced kernel's
+        (checked once), or the decision for the workload (recorded on this
+        machine, or made now). Without ``may_tune``, a workload whose network
+        count left the range of the decision (networks that diverged stop
+        training) keeps its kernel rather than stopping to decide again."""
+        units = (P.activation, P.output)
+        if self.kernel is not None:
+            try:
+                plan = pl.plan_label(self.kernel, P.dims, P.dtype, P.K, self.device, units)
+            except ValueError as exc:
+                raise ValueError(f"CudaBackend(kernel={self.kernel!r}): {exc}") from None
+            self._check(plan)
+            return plan
+        key = self.key(P.dims, P.dtype, units, P.K)
+        label = self._decided.get(key)
+        if label is None and not may_tune:
+            label = next((v for k, v in self._decided.items() if _same_shape(k, key)), None)
+        if label is None:
+            label = self._recorded(key) or self.decide(P, X1, Y)["chosen"]
+        self._decided[key] = label
+        return pl.plan_label(label, P.dims, P.dtype, P.K, self.device, units)
+
+    def key(self, dims, dtype, units, K: int) -> record.Key:
+        """The key of a decision for this workload on this GPU (record.Key)."""
+        return record.Key(
+            gpu=self.device.name,
+            cc=f"{self.device.cc[0]}.{self.device.cc[1]}",
+            driver=self._versions[0],
+            runtime=self._versions[1],
+            source=src.kernels_hash(),
+            workload=record.Workload.of(dims, dtype, units, K),
+        )
+
+    def _recorded(self, key: record.Key) -> str | None:
+        """The recorded choice for ``key``, if its plan is the one this code
+        makes (the same kernel configuration was checked and timed)."""
+        entry = record.lookup(key) or {}
+        label = entry.get("chosen")
+        if label not in pl.LABELS:
+            return None
+        w = key.workload
+        try:
+            plan = pl.plan_label(label, w.dims, w.dtype, w.k_range[0], self.device, w.units)
+        except ValueError:
+            return None
+        return label if entry["kernels"].get(label, {}).get("plan") == plan.describe() else None
+
+    def decide(self, P: Params, X1, Y, limits: tune.Limits | None = None) -> dict:
+        """Decides which kernel trains ``P``'s workload on this GPU (the
+        tuner: every kernel that serves it checked and timed in a child
+        process on the first rows of ``X1``, ``Y``; numba timed the same way)
+        and records the decision; returns the record's entry. A progress
+        line per kernel goes to stderr. KernelCheckError when no kernel
+        passes its check."""
+        units = (P.activation, P.output)
+        limits = limits or tune.Limits()
+        key = self.key(P.dims, P.dtype, units, P.K)
+        plans = pl.candidates(P.dims, P.dtype, P.K, self.device, units)
+        labels = [k for k, p in plans.items() if isinstance(p, pl.Plan)]
+        not_serving = {k: p for k, p in plans.items() if isinstance(p, str)}
+        if labels == ["step"]:  # nothing to choose: checked here (batched kernels cannot hang), not timed
+            plan = pl.plan_label("step", P.dims, P.dtype, P.K, self.device, units)
+            self._check(plan)
+            only = tune.Outcome(
+                "step", "passed", "the only kernel that serves it: checked, not timed", plan=plan.describe()
+            )
+            entry = tune.entry("step", [only], not_serving, None, 0, P.K)
+            record.store(key, entry)
+            return entry
+        timing = tune.Timing(P.dims, P.dtype.name, units, P.K, *_timing_rows(P, X1, Y, limits.rows))
+        problem = tune.check_problem(P.dims, P.dtype, units)
+        job = tune.Job(
+            problem,
+            *tune.reference(problem),
+            timing,
+            factory=f"{__name__}:tune_candidate",
+            options={"device": self.device_id},
+            limits=limits,
+        )
+        numba = None
+        from .. import get_backend, unavailable_reason
+
+        if unavailable_reason("numba") is None:
+            nb = get_backend("numba")
+            numba = tune.SeamCandidate("numba", nb, nb.train, timing)
+
+        def progress(line: str) -> None:
+            print(line, file=sys.stderr, flush=True)
+
+        progress(
+            f"fastbp: choosing the cuda kernel for {key.workload.describe()} on {self.device.name} (once per "
+            f"machine and workload; kept in {record.path()})"
+        )
+        t0 = time.perf_counter()
+        entry = tune.decide(job, labels, not_serving, numba, progress)
+        record.store(key, entry)
+        progress(
+            f"fastbp: cuda trains it with the {entry['chosen']} kernel (decided in {time.perf_counter() - t0:.1f} s)"
+        )
+        self._decided[key] = entry["chosen"]
+        return entry
+
+    def _check(self, plan: pl.Plan) -> None:
+        """Checks a forced kernel's configuration once per process
+        (tune.check); KernelCheckError if it fails."""
+        if plan.key in self._checked:
+            return
+        problem = tune.check_problem(plan.dims, plan.dtype, plan.units)
+        ref, ref_losses = tune.reference(problem)
+        c = tune.SeamCandidate(plan.label, self, partial(self.train_with, plan), None)
+        why = tune.check(c, problem, ref, ref_losses)
+        if why is not None:
+            forced = f"CudaBackend(kernel={self.kernel!r}): " if self.kernel else ""
+            raise tune.KernelCheckError(
+                f"{forced}the {plan.label} kernel ({plan.describe()}) {why}; it is refused. The numba backend "
+                "trains the same network"
+            )
+        self._checked.add(plan.key)
 
     def _run(self, plan, P, X1, Y, alphas, epochs, record):
-        self.last_plan = plan
+        self.last_plan = replace(plan, K=P.K)
         if plan.kernel == "step":
             return ComposedSeam.train(self, P, X1, Y, np.asarray(alphas, np.float64), epochs, record)
         R, K, N = len(record), P.K, int(X1.shape[0])
@@ -446,20 +545,6 @@ class CudaBackend(ComposedSeam):
             kern.max_dynamic_shared_size_bytes = int(plan.smem_bytes)
         return kern
 
-    def _check(self, plan: pl.Plan) -> None:
-        """Runs ``plan``'s configuration once on plan.check_problem and
-        compares it with the NumPy reference (KernelCheckError if they
-        disagree); later calls with the same configuration return at once."""
-        if plan.key in self._checked:
-            return
-        prob = pl.check_problem(plan.dims, plan.dtype, plan.units)
-        ref, ref_losses = pl.reference(prob)
-        P = self.params(prob["W"], plan.dtype).with_units(*plan.units)
-        X1, Y = self.asarray(prob["X1"], plan.dtype), self.asarray(prob["Y"], plan.dtype)
-        losses = self._run(plan, P, X1, Y, prob["alphas"], prob["epochs"], prob["record"])
-        pl.compare(plan, self.params_to_host(P), losses, ref, ref_losses)
-        self._checked.add(plan.key)
-
     def _pointers(self, P: Params):
         """uint64 device array of the addresses of ``P.W`` (kept in ``P.impl``)."""
         ptrs = tuple(int(w.data.ptr) for w in P.W)
@@ -478,3 +563,36 @@ class CudaBackend(ComposedSeam):
             if not isinstance(w, cupy.ndarray):
                 raise TypeError(f"Ws[{l}] must be a CuPy array made by this backend's asarray, got {type(w).__name__}")
         return Params([w if w.flags.c_contiguous else cupy.ascontiguousarray(w) for w in Ws], Ws[0].dtype)
+
+
+def _same_shape(a: record.Key, b: record.Key) -> bool:
+    """The same GPU, source and workload but for the network count."""
+    return replace(a, workload=replace(a.workload, k_range=b.workload.k_range)) == b
+
+
+def _timing_rows(P: Params, X1, Y, rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``rows`` rows of the caller's data on the host, or random
+    rows of the workload's shape where there are none (compile without data)."""
+    if X1 is not None and Y is not None and int(X1.shape[0]) > 0:
+        take = slice(0, min(rows, int(X1.shape[0])))
+        return np.asarray(cupy.asnumpy(X1[take]), P.dtype), np.asarray(cupy.asnumpy(Y[take]), P.dtype)
+    rs = np.random.RandomState(0)
+    d = P.dims
+    X = np.hstack([rs.rand(rows, d[0] - 1), np.ones((rows, 1))]).astype(P.dtype)
+    return X, np.eye(d[-1], dtype=P.dtype)[rs.randint(0, d[-1], rows)]
+
+
+_tuning: dict[int, CudaBackend] = {}
+
+
+def tune_candidate(job: tune.Job, label: str) -> tune.SeamCandidate:
+    """The tuning child's factory (tune.Job.factory): kernel ``label`` for
+    ``job``'s workload, trained through ``train_with`` its plan."""
+    device = int(job.options["device"])
+    be = _tuning.get(device)
+    if be is None:
+        be = _tuning[device] = CudaBackend(device=device)
+    t = job.timing
+    plan = pl.plan_label(label, t.dims, t.dtype, t.K, be.device, t.units)
+    compile = None if plan.kernel == "step" else partial(be._kernel, plan)
+    return tune.SeamCandidate(label, be, partial(be.train_with, plan), t, plan=plan.describe(), compile=compile)

@@ -1,25 +1,23 @@
-"""How the cuda backend trains a network: the launch plan, its arguments and
-the check of a kernel against the NumPy reference. Pure Python and NumPy (no
-CuPy): the GPU-free tests call every function here directly.
+"""How the cuda backend launches a training kernel: the launch plan and its
+arguments. Pure Python and NumPy (no CuPy): the GPU-free tests call every
+function here directly.
 
-``plan_train`` picks a training kernel for K networks of widths ``d`` (with
-bias units: ``d[l] = layers[l] + 1`` for l < L, ``d[L] = layers[-1]``) on a
-``Device``:
+``plan_train`` makes the plan of one training kernel for K networks of
+widths ``d`` (with bias units: ``d[l] = layers[l] + 1`` for l < L, ``d[L] =
+layers[-1]``) on a ``Device``, or says why that kernel cannot train them:
 
 * ``"block"``, fastbp_train_block: one persistent block per network, every
   weight in shared memory, compiled per shape (see fastbp_block.cu);
 * ``"regs"``, fastbp_train_regs: one persistent block per network, every
-  weight in a register (fastbp_regs.cu), for up to one network per SM;
+  weight in a register (fastbp_regs.cu);
 * ``"grid"``, fastbp_train_grid: one network spread over up to one block
-  per SM, a cooperative launch per network (fastbp_grid.cu);
-* ``"step"``: the contract's batched kernels composed per sample by
-  ``Backend.train`` (about ten launches per sample; any size).
+  per SM, a cooperative launch per network (fastbp_grid.cu), with the last
+  weight matrix in every block (label "grid") or sliced ("grid-slices");
+* ``"step"``: the contract's batched kernels composed per sample (about ten
+  launches per sample; every size and every unit).
 
-Only the kernels in ``VERIFIED`` (tests passed on a GPU, and the GPU check
-measured them ahead of what they replace) are chosen by default; the others
-only with ``unverified=True``. Every kernel configuration is checked once
-against the NumPy reference before it trains (``check_problem``,
-``compare``; the backend runs the check).
+Which of them trains a workload is decided on the GPU by the tuner
+(``tune``, ``CudaBackend``): ``candidates`` lists the plans it tries.
 """
 
 from __future__ import annotations
@@ -30,21 +28,18 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import FastbpError
 from . import source as src
 
-#: The training kernels that are defaults: in their current form, their tests
-#: passed on a GPU and the GPU check measured them ahead of what they replace
-#: (the results file). "step" composes the batched kernels that passed there,
-#: with the same device code. "block" is not here yet: its per-sample code is
-#: the kernel that ran there (2.3-2.9x the one it replaced), but its epoch
-#: loop, on-device loss and sigmoids have not run on a GPU; the GPU check
-#: (benchmarks/gpu_check.sh) decides.
-VERIFIED: dict[str, str] = {
-    "step": "benchmarks/results/gpu-check-H200-2026-11-27-run3.md",
-}
-#: Training kernels, in the order they are tried (the first that fits wins).
+#: Training kernels (plan_train's ``kernel``).
 KERNELS = ("regs", "block", "grid", "step")
+#: The tuner's candidates, in the order it tries them: label -> (kernel, forced options).
+LABELS: dict[str, tuple[str, dict[str, Any]]] = {
+    "regs": ("regs", {}),
+    "block": ("block", {}),
+    "grid": ("grid", {"replicate": True}),
+    "grid-slices": ("grid", {"replicate": False}),
+    "step": ("step", {}),
+}
 
 #: Static __shared__ bytes of the persistent kernels: upper bounds, checked
 #: against nvcc --resource-usage by the tests.
@@ -65,12 +60,6 @@ BLOCK_MAX_UNROLL = 256
 #: 128 from 416; tests/test_cuda_source.py checks instantiations at the edge).
 REGS_MAX_DATA = 96
 REGS_OVERHEAD = 84
-
-
-class KernelCheckError(FastbpError, RuntimeError):
-    """A cuda kernel configuration disagreed with the NumPy reference in its
-    first-use check and is refused. The message names the kernel, the shape
-    and the difference."""
 
 
 @dataclass(frozen=True)
@@ -97,14 +86,17 @@ class Plan:
     threads: int = 0
     smem_bytes: int = 0  # dynamic shared memory per block
     replicate: bool = False  # grid: all of the last weight matrix in every block
-    verified: bool = False  # the kernel is in VERIFIED (and, for other units than the tutorial's, has run with them)
     reason: str = ""
     units: tuple[str, str] = ("sigmoid", "sigmoid")  # hidden activation, output
 
     @property
+    def label(self) -> str:
+        """The tuner's name of this plan's kernel (LABELS)."""
+        return "grid-slices" if self.kernel == "grid" and not self.replicate else self.kernel
+
+    @property
     def key(self) -> tuple:
-        """The compiled kernel configuration the first-use check covers (the
-        number of networks is not part of it)."""
+        """The compiled kernel configuration (the number of networks is not part of it)."""
         grid = self.blocks if self.kernel == "grid" else 0
         return (
             self.kernel,
@@ -123,7 +115,11 @@ class Plan:
         if self.kernel == "step":
             units = "" if self.units == ("sigmoid", "sigmoid") else f", {self.units[0]} hidden, {self.units[1]} output"
             return f"step path (batched kernels per sample), widths {shape}, {self.dtype}{units}"
-        what = f"{self.name}, {self.threads} threads x {self.blocks} blocks, {self.smem_bytes} B shared memory"
+        if self.kernel == "grid":
+            what = f"{self.name}, {self.threads} threads x {self.blocks} blocks a network"
+        else:
+            what = f"{self.name}, one block a network"
+        what += f", {self.smem_bytes} B shared memory"
         return what + (", last layer in every block" if self.replicate else "")
 
 
@@ -193,14 +189,6 @@ def block_smem_elems(d: Sequence[int], threads: int) -> int:
     L = len(d) - 1
     w = sum(d[l] * d[l + 1] for l in range(L))
     return w + 3 * d[0] + 2 * d[L] + 4 * sum(d[1:]) + threads // 32
-
-
-def fits_any_gpu_block(d: Sequence[int]) -> bool:
-    """Whether K > 1 float64 networks of widths ``d`` run on the block kernel
-    on every GPU: its shared memory within the 48 KB any block may use."""
-    nt = block_threads_for(d, many=True)
-    smem = block_smem_elems(d, nt) * 8
-    return _block_fits(d, nt) is None and smem <= DEFAULT_SMEM_BYTES - STATIC_SMEM_BYTES["block"]
 
 
 def _block_fits(d, threads) -> str | None:
@@ -303,63 +291,58 @@ def plan_train(
     dtype,
     K: int,
     dev: Device,
+    kernel: str,
     *,
-    unverified: bool = False,
-    kernel: str | None = None,
     threads: int | None = None,
     blocks: int | None = None,
     replicate: bool | None = None,
     units: tuple[str, str] = ("sigmoid", "sigmoid"),
 ) -> Plan:
-    """The plan that trains K networks of widths ``d`` on ``dev``.
-
-    Without ``kernel``: the first of KERNELS that serves the shape, among
-    the VERIFIED ones unless ``unverified``. ``kernel`` (and ``threads``,
-    ``blocks``, ``replicate``) force a plan, for tests and the GPU check;
-    ValueError says why a forced kernel cannot run. ``units`` (hidden
-    activation, output) other than the tutorial's sigmoids: the step path,
-    whose batched kernels implement them (the persistent kernels do not);
-    it has not run on a GPU with them (``verified`` False).
-    """
+    """The plan of ``kernel`` (KERNELS) for K networks of widths ``d`` on
+    ``dev``; ``threads``, ``blocks`` and ``replicate`` force the launch
+    shape (the grid kernel without ``replicate``: the last layer in every
+    block where it fits, else slices). ValueError says why the kernel
+    cannot train them. ``units`` (hidden activation, output) other than the
+    tutorial's sigmoids: only the step path implements them."""
     d = tuple(int(x) for x in d)
     dt = np.dtype(dtype)
     units = (str(units[0]), str(units[1]))
-    if units != ("sigmoid", "sigmoid"):
-        if kernel not in (None, "step"):
-            raise ValueError(
-                f"kernel {kernel!r} implements only sigmoid units; {units[0]} hidden and {units[1]} output units "
-                "train on the step path"
-            )
-        p, _ = _try("step", d, dt, K, dev, threads, blocks, replicate, forced=True)
-        assert p is not None  # the step path serves every shape
-        return replace(
-            p,
-            units=units,
-            verified=False,
-            reason=f"step: the persistent kernels implement only sigmoid units, not {units[0]}/{units[1]}",
+    if kernel not in KERNELS:
+        raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
+    if units != ("sigmoid", "sigmoid") and kernel != "step":
+        raise ValueError(
+            f"kernel {kernel!r} implements only sigmoid units; {units[0]} hidden and {units[1]} output units "
+            "train on the step path"
         )
-    if kernel is not None:
-        if kernel not in KERNELS:
-            raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
-        p, why = _try(kernel, d, dt, K, dev, threads, blocks, replicate, forced=True)
-        if p is None:
-            raise ValueError(f"kernel {kernel!r} cannot train {'-'.join(map(str, d))} {dt.name} here: {why}")
-        return p
-    skipped = []
-    for k in KERNELS:
-        if not unverified and k not in VERIFIED:
-            skipped.append(f"{k}: not run on a GPU yet (CudaBackend(unverified=True) uses it)")
-            continue
-        p, why = _try(k, d, dt, K, dev, threads, blocks, replicate, forced=False)
-        if p is not None:
-            return replace(p, reason="; ".join([p.reason, *skipped]))
-        skipped.append(f"{k}: {why}")
-    raise AssertionError("the step path serves every shape")  # pragma: no cover
+    p, why = _try(kernel, d, dt, K, dev, threads, blocks, replicate)
+    if p is None:
+        raise ValueError(f"kernel {kernel!r} cannot train {'-'.join(map(str, d))} {dt.name} here: {why}")
+    return replace(p, units=units)
 
 
-def _try(kernel, d, dt, K, dev, threads, blocks, replicate, forced) -> tuple[Plan | None, str]:
+def plan_label(label: str, d: Sequence[int], dtype, K: int, dev: Device, units=("sigmoid", "sigmoid")) -> Plan:
+    """The plan of the tuner's candidate ``label`` (LABELS); ValueError says
+    why it cannot train the workload."""
+    if label not in LABELS:
+        raise ValueError(f"kernel must be one of {', '.join(map(repr, LABELS))}, got {label!r}")
+    kernel, force = LABELS[label]
+    return plan_train(d, dtype, K, dev, kernel, units=units, **force)
+
+
+def candidates(d: Sequence[int], dtype, K: int, dev: Device, units=("sigmoid", "sigmoid")) -> dict[str, Plan | str]:
+    """Every label of LABELS: its plan for the workload, or why it does not serve it."""
+    out: dict[str, Plan | str] = {}
+    for label in LABELS:
+        try:
+            out[label] = plan_label(label, d, dtype, K, dev, units)
+        except ValueError as exc:
+            out[label] = str(exc)
+    return out
+
+
+def _try(kernel, d, dt, K, dev, threads, blocks, replicate) -> tuple[Plan | None, str]:
     isz = dt.itemsize
-    base = dict(dims=d, dtype=dt.name, K=int(K), verified=kernel in VERIFIED)
+    base = dict(dims=d, dtype=dt.name, K=int(K))
     if kernel == "step":
         return Plan("step", "", **base, reason="step: the batched kernels, one sample at a time"), ""
     if kernel == "regs":
@@ -371,8 +354,6 @@ def _try(kernel, d, dt, K, dev, threads, blocks, replicate, forced) -> tuple[Pla
         why = _regs_fits(d, isz)
         if why:
             return None, why
-        if not forced and dev.sm_count < K:
-            return None, f"{K} networks > {dev.sm_count} SMs (one 1-block-per-SM wave)"
         nt = regs_threads_for(d)
         if threads is not None and threads != nt:
             return None, f"it runs {nt} threads, not {threads}"
@@ -479,78 +460,3 @@ def kernel_args(
             i32(1 if plan.replicate else 0),
         )
     raise ValueError(f"the {plan.kernel!r} path launches no training kernel")
-
-
-# --------------------------------------------------- the first-use check
-#: The first-use check: networks, samples and epochs of its problem, and the
-#: largest difference from the NumPy reference it accepts (max |dW| / max |W|
-#: per layer; relative for the losses).
-CHECK_K, CHECK_N, CHECK_EPOCHS = 2, 6, 2
-CHECK_TOL = {"float64": 1e-10, "float32": 1e-4}
-
-
-def check_problem(d: Sequence[int], dtype, units: tuple[str, str] = ("sigmoid", "sigmoid")) -> dict[str, Any]:
-    """A small training problem of widths ``d``: CHECK_K networks (their own
-    alphas), CHECK_N samples, CHECK_EPOCHS epochs, the loss recorded after
-    each; host arrays of ``dtype``; the ``units`` (one-hot targets for a
-    softmax output)."""
-    dt = np.dtype(dtype)
-    rs = np.random.RandomState(12345)
-    L = len(d) - 1
-    W = [(rs.randn(CHECK_K, d[l], d[l + 1]) / np.sqrt(d[l])).astype(dt) for l in range(L)]
-    X1 = np.hstack([rs.rand(CHECK_N, d[0] - 1), np.ones((CHECK_N, 1))]).astype(dt)
-    Y = (rs.rand(CHECK_N, d[L]) > 0.5).astype(dt)
-    if units[1] == "softmax":
-        Y = np.eye(d[L], dtype=dt)[rs.randint(0, d[L], CHECK_N)]
-    alphas = np.linspace(0.3, 0.7, CHECK_K)
-    if units != ("sigmoid", "sigmoid"):
-        alphas = alphas / 10  # relu and softmax networks take smaller steps
-    record = np.arange(1, CHECK_EPOCHS + 1, dtype=np.int64)
-    return dict(W=W, X1=X1, Y=Y, alphas=alphas, epochs=CHECK_EPOCHS, record=record, units=tuple(units))
-
-
-def reference(problem: dict[str, Any]) -> tuple[list[np.ndarray], np.ndarray]:
-    """The NumPy backend's weights and losses for ``problem``."""
-    from ..numpy_backend import NumpyBackend
-
-    nb = NumpyBackend()
-    X1, Y = problem["X1"], problem["Y"]
-    act, out = problem.get("units", ("sigmoid", "sigmoid"))
-    W = [w.copy() for w in problem["W"]]
-    K = W[0].shape[0]
-    losses = np.empty((len(problem["record"]), K))
-    for k in range(K):
-        Wk = [w[k] for w in W]
-        r = 0
-        for e in range(1, problem["epochs"] + 1):
-            for i in range(X1.shape[0]):
-                nb.sgd_step(Wk, X1[i : i + 1], Y[i : i + 1], problem["alphas"][k], activation=act, output=out)
-            if r < len(problem["record"]) and problem["record"][r] == e:
-                losses[r, k] = nb.loss(Wk, X1, Y, activation=act, output=out)
-                r += 1
-    return W, losses
-
-
-def compare(plan: Plan, got: Sequence[np.ndarray], got_losses: np.ndarray, ref, ref_losses) -> None:
-    """Raises KernelCheckError (kernel, shape, difference) when ``got`` is
-    not the reference's result to CHECK_TOL."""
-    tol = CHECK_TOL[plan.dtype]
-    what = f"cuda kernel {plan.describe()}"
-    problem = f"{CHECK_K} networks x {CHECK_N} samples x {CHECK_EPOCHS} epochs"
-    for l, (g, r) in enumerate(zip(got, ref)):
-        g, r = np.asarray(g, np.float64), np.asarray(r, np.float64)
-        scale = float(np.max(np.abs(r)))
-        err = float(np.max(np.abs(g - r))) / scale if np.isfinite(g).all() else float("inf")
-        if not err <= tol:
-            raise KernelCheckError(
-                f"{what} disagrees with the NumPy reference on {problem}: W[{l}] differs by {err:.3g} of max|W| "
-                f"(tolerance {tol:g}); the kernel is refused. The numba backend trains the same network."
-            )
-    got_losses = np.asarray(got_losses, np.float64)
-    err = float(np.max(np.abs(got_losses - ref_losses) / np.abs(ref_losses))) if np.isfinite(got_losses).all() else 1.0
-    if not err <= tol:
-        raise KernelCheckError(
-            f"{what} disagrees with the NumPy reference on {problem}: the recorded losses differ by {err:.3g} "
-            f"(relative; tolerance {tol:g}; got {got_losses.ravel().tolist()}, expected {ref_losses.ravel().tolist()}); "
-            "the kernel is refused. The numba backend trains the same network."
-        )

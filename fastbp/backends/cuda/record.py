@@ -211,7 +211,7 @@ def _update(change) -> None:
         fd, tmp = tempfile.mkstemp(prefix=file.name + ".", suffix=".tmp", dir=file.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(data, f, indent=1, sort_keys=True)
+                json.dump(data, f, indent=1)
             os.replace(tmp, file)
         except BaseException:
             with suppress(FileNotFoundError):
@@ -235,14 +235,15 @@ def forget(workload: Workload) -> int:
     removed = []
 
     def change(current: dict[str, dict]) -> None:
-        for k in [k for k, e in current.items() if _workload(e) == workload]:
+        for k in [k for k, e in current.items() if workload_of(e) == workload]:
             removed.append(current.pop(k))
 
     _update(change)
     return len(removed)
 
 
-def _workload(entry: dict) -> Workload | None:
+def workload_of(entry: dict) -> Workload | None:
+    """The workload of a recorded entry (None for a malformed one)."""
     try:
         w = entry["key"]["workload"]
         return Workload(tuple(w["dims"]), w["dtype"], tuple(w["units"]), tuple(w["k_range"]))
@@ -285,7 +286,7 @@ def evidence(dims: Sequence[int], dtype: Any, units: Sequence[str], K: int) -> E
     source = kernels_hash()
     best = None
     for e in entries().values():
-        if _workload(e) != want or e.get("key", {}).get("source") != source:
+        if workload_of(e) != want or e.get("key", {}).get("source") != source:
             continue
         if best is None or str(e.get("date", "")) > str(best.get("date", "")):
             best = e
@@ -302,3 +303,32 @@ def evidence(dims: Sequence[int], dtype: Any, units: Sequence[str], K: int) -> E
         cuda_us=timed.get("us_per_sample"),
         numba_us=numba.get("us_per_sample"),
     )
+
+
+def report() -> list[str]:
+    """This machine's decisions as text lines (``fastbp info``): per
+    workload the GPU, the chosen kernel, numba's time, and every kernel's
+    time or why it was refused; or how to make them, where there are none."""
+    found = sorted(entries().values(), key=lambda e: str(e.get("date", "")))
+    if not found:
+        return [
+            f"cuda kernel decisions on this machine: none yet ({path()}). The first cuda run of a workload "
+            "decides; `fastbp tune --dataset digits` (or --layers 784,300,100,10 --dtype float32 --networks 8 ...) "
+            "decides ahead of time and times numba beside it, which 'auto' then follows"
+        ]
+    lines = [f"cuda kernel decisions on this machine ({path()}):"]
+    for e in found:
+        k, w = e.get("key", {}), workload_of(e)
+        numba = (e.get("numba") or {}).get("us_per_sample")
+        lines.append(
+            f"  {w.describe() if w else '?'} on {k.get('gpu')} (cc {k.get('cc')}, driver {k.get('driver')}, "
+            f"{str(e.get('date', ''))[:10]}): {e.get('chosen')}; numba "
+            + (f"{numba:.4g} us a network-sample" if numba is not None else "not timed")
+        )
+        for label, o in e.get("kernels", {}).items():
+            us = o.get("us_per_sample")
+            if o.get("status") != "passed":
+                lines.append(f"    {label}: {o.get('status')}: {o.get('reason')}")
+            else:
+                lines.append(f"    {label}: passed" + (f", {us:.4g} us a network-sample" if us is not None else ""))
+    return lines

@@ -11,6 +11,7 @@ reads both from its package data.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Sequence
@@ -121,6 +122,7 @@ def source_hash(family: str) -> str:
     return hashlib.sha256(_strip_comments(load_source(family)).encode()).hexdigest()[:16]
 
 
+@functools.cache
 def kernels_hash() -> str:
     """One hash of every family's code (``source_hash`` of each, in
     FAMILY_FILES order): part of the key of a kernel decision on disk."""

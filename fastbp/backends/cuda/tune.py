@@ -187,14 +187,14 @@ def timing_weights(dims: Sequence[int], K: int, dtype) -> list[np.ndarray]:
 class SeamCandidate:
     """A candidate that trains through a backend's seam: ``train(P, X1, Y,
     alphas, epochs, record)`` (``Backend.train``, or the cuda backend's
-    ``train_with`` a given plan)."""
+    ``train_with`` a given plan); ``timing`` None: checked only."""
 
     def __init__(
         self,
         label: str,
         be,
         train: Callable[..., Any],
-        timing: Timing,
+        timing: Timing | None,
         *,
         plan: str = "",
         compile: Callable[[], None] | None = None,
@@ -217,6 +217,8 @@ class SeamCandidate:
 
     def timed_run(self, epochs, rows):
         be, t = self.be, self.timing
+        if t is None:
+            raise ValueError(f"candidate {self.label!r} has no timing data")
         if self._data is None:
             P0 = be.params(timing_weights(t.dims, t.K, t.dtype), t.dtype).with_units(*t.units)
             self._data = (P0, be.asarray(t.X1, t.dtype), be.asarray(t.Y, t.dtype), np.linspace(0.005, 0.02, t.K))
@@ -551,13 +553,6 @@ def decide(
     the kernels that do not serve the shape to why (kept in the entry).
     Raises KernelCheckError when no kernel passed."""
     outcomes = run_isolated(job, labels, lambda o: progress(f"  {o.describe()}"))
-    t = job.timing
-    rows = int(t.X1.shape[0])
-    numba_row = None
-    if numba is not None:
-        seconds, note = time_per_epoch(numba, rows, job.limits)
-        numba_row = {"us_per_sample": seconds / (t.K * rows) * 1e6, "note": note}
-        progress(f"  numba (this machine's CPU): {numba_row['us_per_sample']:.4g} us a network-sample")
     best = choose(outcomes)
     if best is None:
         raise KernelCheckError(
@@ -565,17 +560,35 @@ def decide(
             + "; ".join(o.describe() for o in outcomes)
             + '. The numba backend trains it: backend="numba"'
         )
+    t = job.timing
+    rows = int(t.X1.shape[0])
+    numba_row = None
+    if numba is not None:
+        seconds, note = time_per_epoch(numba, rows, job.limits)
+        numba_row = {"us_per_sample": seconds / (t.K * rows) * 1e6, "note": note}
+        progress(f"  numba (this machine's CPU): {numba_row['us_per_sample']:.4g} us a network-sample")
+    return entry(best.label, outcomes, not_serving, numba_row, rows, t.K)
+
+
+#: The status of a kernel that does not serve a workload, in a record's entry.
+NOT_SERVING = "does not serve the workload"
+
+
+def entry(
+    chosen: str, outcomes: Sequence[Outcome], not_serving: dict[str, str], numba: dict | None, rows: int, K: int
+) -> dict[str, Any]:
+    """A decision as ``record.store`` keeps it: ``{"date", "chosen",
+    "kernels": {label: Outcome fields}, "numba": {"us_per_sample", "note"}
+    or None, "rows", "K"}``."""
     kernels = {o.label: asdict(o) for o in outcomes}
-    kernels.update(
-        {k: {"label": k, "status": "does not serve the shape", "reason": why} for k, why in not_serving.items()}
-    )
+    kernels.update({k: asdict(Outcome(k, NOT_SERVING, why)) for k, why in not_serving.items()})
     return {
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "chosen": best.label,
+        "chosen": chosen,
         "kernels": kernels,
-        "numba": numba_row,
+        "numba": numba,
         "rows": rows,
-        "K": t.K,
+        "K": K,
     }
 
 
