@@ -2,7 +2,8 @@
 
     fastbp train --dataset digits            train one network, print the report
     fastbp sweep --alphas 0.05,0.1 --seeds 0-7   many networks at once, a table
-    fastbp info                              backends, usable or not and why
+    fastbp info                              backends, usable or not and why; GPU decisions
+    fastbp tune --dataset mnist              decide the cuda kernel for a workload ahead of time
 
 Errors fastbp raises on purpose (bad arguments, unreadable files, an
 unusable backend) are printed as one ``error: ...`` line, exit status 2;
@@ -96,19 +97,6 @@ def _check_output(path: str, what: str) -> None:
         raise FastbpError(f"{what} {path!r}: the folder {folder!r} is not writable")
 
 
-def _backend(args):
-    """``--backend``, or with ``--unverified-kernels`` a cuda backend that may use them."""
-    if not args.unverified_kernels:
-        return args.backend
-    from .backends import normalize_name
-
-    if normalize_name(args.backend) not in ("cuda", "auto"):
-        raise FastbpError(f"--unverified-kernels applies to the cuda backend, not to --backend {args.backend}")
-    from .backends.cuda.backend import CudaBackend
-
-    return CudaBackend(unverified=True)
-
-
 def _version() -> str:
     from . import __version__
 
@@ -124,11 +112,6 @@ def _add_common(p) -> None:
     )
     p.add_argument("--data-dir", default=None, help="folder holding the MNIST / Fashion-MNIST files (looked in first)")
     p.add_argument("--backend", default="auto", help="auto (default), numpy, numba, cuda")
-    p.add_argument(
-        "--unverified-kernels",
-        action="store_true",
-        help="cuda: also train with the kernels that have not run on a GPU yet (each is checked against NumPy first)",
-    )
     p.add_argument("--layers", type=_int_list, default=None, help="layer widths, e.g. 64,32,16,10")
     p.add_argument(
         "--epochs", type=_positive_int, default=None, help="default: the data set's (digits 1000, xor 20000)"
@@ -188,7 +171,7 @@ def _cmd_train(args) -> int:
         result = train(
             args.dataset,
             args.layers,
-            backend=_backend(args),
+            backend=args.backend,
             epochs=args.epochs,
             alpha=args.alpha,
             dtype=args.dtype,
@@ -258,7 +241,7 @@ def _cmd_sweep(args) -> int:
             alphas=args.alphas,
             seeds=args.seeds,
             grid=not args.zip,
-            backend=_backend(args),
+            backend=args.backend,
             epochs=args.epochs,
             dtype=args.dtype,
             split_seed=args.split_seed,
@@ -300,9 +283,68 @@ def _cmd_info(args) -> int:
             print(f"  {'':6s}             activations {', '.join(be.activations)}; outputs {', '.join(be.outputs)}")
         else:
             print(f"  {name:6s} unavailable {why}")
+    from .backends.cuda import record
+
+    print("\n".join(record.report()))
     print("digits-sized network (64-32-16-10): " + auto_choice([64, 32, 16, 10])[1])
     print("wide network (784-256-128-10): " + auto_choice([784, 256, 128, 10])[1])
     print("64 digits networks at once: " + auto_choice([64, 32, 16, 10], 64)[1])
+    return 0
+
+
+# ---------------------------------------------------------------------- tune
+def _add_tune(sub) -> None:
+    p = sub.add_parser(
+        "tune",
+        help="decide which cuda kernel trains a workload on this GPU (checked, timed against numba, recorded)",
+        description="Checks every cuda kernel that serves the workload against the NumPy backend, times it and "
+        "numba on the data set's first rows (random rows for --layers alone), and records the decision, which "
+        "the cuda backend and 'auto' then use. The first cuda run of a workload does the same by itself.",
+    )
+    p.add_argument(
+        "--dataset", default=None, help="digits, xor, mnist, fashion-mnist or an .npz file (default: --layers)"
+    )
+    p.add_argument("--data-dir", default=None, help="folder holding the MNIST / Fashion-MNIST files (looked in first)")
+    p.add_argument("--split-seed", type=_count, default=0, help="seed of the digits train/test split")
+    p.add_argument("--layers", type=_int_list, default=None, help="layer widths, e.g. 784,300,100,10")
+    p.add_argument("--dtype", default="float64", choices=["float64", "float32"])
+    p.add_argument("--activation", default="sigmoid", choices=list(ACTIVATIONS), help="hidden units")
+    p.add_argument("--output", default="sigmoid", choices=list(OUTPUTS), help="output units and loss")
+    p.add_argument("--networks", type=_positive_int, default=1, help="networks trained at once (default 1)")
+    p.add_argument("--again", action="store_true", help="forget this machine's decision for the workload first")
+    p.set_defaults(func=_cmd_tune)
+
+
+def _cmd_tune(args) -> int:
+    import numpy as np
+
+    from .backends import gpu_evidence
+    from .backends.cuda import record
+    from .network import add_bias, init_weights
+    from .training import resolve_run
+
+    if args.dataset is None and args.layers is None:
+        raise FastbpError("fastbp tune needs --dataset or --layers")
+    if args.dataset is not None:
+        ds, layers, _ = resolve_run(args.dataset, args.layers, None, args.split_seed, args.data_dir)
+        X1, Y = add_bias(ds.X_train), ds.Y_train
+    else:
+        layers = args.layers
+        rs = np.random.RandomState(0)
+        X1 = add_bias(rs.rand(1024, layers[0]))
+        Y = np.eye(layers[-1])[rs.randint(0, layers[-1], 1024)]
+    from .backends import get_backend
+
+    be = get_backend("cuda")
+    if args.again:
+        dims = [n + 1 for n in layers[:-1]] + [layers[-1]]
+        record.forget(record.Workload.of(dims, args.dtype, (args.activation, args.output), args.networks))
+    nets = [init_weights(layers, k, args.activation) for k in range(args.networks)]
+    P = be.params([np.stack([n[l] for n in nets]) for l in range(len(layers) - 1)], args.dtype)
+    P = P.with_units(args.activation, args.output)
+    be.compile(P, be.asarray(X1, args.dtype), be.asarray(Y, args.dtype))
+    ev = gpu_evidence(layers, args.networks, args.dtype, args.activation, args.output)
+    print(ev.describe() if ev is not None else "no decision was recorded")
     return 0
 
 
@@ -316,6 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_sweep(sub)
     _add_info(sub)
+    _add_tune(sub)
     return parser
 
 

@@ -78,7 +78,7 @@ def network_spec(
     act, out = check_units(activation, output, checked)
     dt = check_dtype(dtype)
     n = None if threads is None else check_int(threads, "threads", 1)
-    be, note = resolve_backend(backend, checked, n_networks, act, out)
+    be, note = resolve_backend(backend, checked, n_networks, act, out, dt)
     if n is not None:
         be = be.with_threads(n)
     return NetworkSpec(tuple(checked), act, out, dt, be, note)

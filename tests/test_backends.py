@@ -13,27 +13,53 @@ def test_macs_per_sample_matches_reference_count():
     assert macs_per_sample([2, 1]) == 2 * 3
 
 
-def test_auto_puts_cuda_first_only_where_a_default_kernel_was_measured_ahead(monkeypatch):
-    # today no default cuda kernel (fastbp.backends.cuda.plan.VERIFIED) was measured ahead of numba
-    for layers, K in [([64, 32, 16, 10], 1), ([64, 32, 16, 10], 512), ([784, 256, 128, 10], 1)]:
-        assert auto_order(layers, n_networks=K) == ("numba", "cuda", "numpy")
-    assert auto_order() == ("numba", "cuda", "numpy")
-    # once the GPU check measures a threshold, cuda goes first from there
-    monkeypatch.setattr(backends, "GPU_MIN_NETWORKS", 64)
-    assert auto_order([64, 32, 16, 10], n_networks=64)[0] == "cuda"
-    assert auto_order([64, 32, 16, 10], n_networks=63)[0] == "numba"
-    assert auto_order([784, 256, 128, 10], n_networks=64)[0] == "numba"  # too large for one GPU block
-    monkeypatch.setattr(backends, "GPU_MIN_MACS_PER_SAMPLE", 20_000)
-    assert auto_order([784, 256, 128, 10])[0] == "cuda"
+def _measured(layers, K, cuda_us, numba_us, dtype="float64"):
+    """This machine's record: cuda's chosen kernel and numba timed for a workload."""
+    from fastbp.backends.cuda import record
+    from fastbp.backends.cuda.source import kernels_hash
+
+    dims = [n + 1 for n in layers[:-1]] + [layers[-1]]
+    key = record.Key(
+        "NVIDIA H100", "9.0", "13.0", "13.0", kernels_hash(), record.Workload.of(dims, dtype, ("sigmoid",) * 2, K)
+    )
+    entry = {
+        "date": "2026-12-01T00:00:00+00:00",
+        "chosen": "block",
+        "kernels": {"block": {"status": "passed", "us_per_sample": cuda_us}},
+        "numba": {"us_per_sample": numba_us},
+    }
+    record.store(key, entry)
 
 
-def test_auto_choice_explains_itself(monkeypatch):
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("FASTBP_CACHE_DIR", str(tmp_path))
+    return tmp_path
+
+
+def test_auto_puts_cuda_first_only_where_this_machine_measured_it_ahead_of_numba(cache):
+    digits, wide = [64, 32, 16, 10], [784, 256, 128, 10]
+    for layers, K in [(digits, 1), (digits, 512), (wide, 1), (None, 1)]:
+        assert auto_order(layers, n_networks=K) == ("numba", "cuda", "numpy")  # nothing measured
+    _measured(digits, 64, cuda_us=0.05, numba_us=0.4)
+    _measured(wide, 1, cuda_us=30.0, numba_us=20.0)
+    assert auto_order(digits, n_networks=64)[0] == "cuda" and auto_order(digits, n_networks=127)[0] == "cuda"
+    assert auto_order(digits, n_networks=63)[0] == "numba"  # another range of network counts
+    assert auto_order(digits, n_networks=64, dtype="float32")[0] == "numba"  # not measured in float32
+    assert auto_order(digits, n_networks=64, activation="relu", output="softmax")[0] == "numba"
+    assert auto_order(wide)[0] == "numba"  # measured behind numba
+
+
+def test_auto_choice_explains_itself(monkeypatch, cache):
     usable = {"numpy": None, "numba": None, "cuda": None}
     monkeypatch.setattr(backends, "unavailable_reason", lambda n: usable[n])
     name, note = auto_choice([64, 32, 16, 10])
-    assert name == "numba" and "has run on a GPU" in note and "unverified=True" in note
-    monkeypatch.setattr(backends, "GPU_MIN_NETWORKS", 64)
-    assert auto_choice([64, 32, 16, 10], 64)[0] == "cuda"
+    assert name == "numba" and "has not been measured" in note
+    assert "`fastbp tune --layers 64,32,16,10 --dtype float64 --networks 1`" in note
+    _measured([64, 32, 16, 10], 64, cuda_us=0.05, numba_us=0.4)
+    name, note = auto_choice([64, 32, 16, 10], 64)
+    assert name == "cuda" and "measured on this machine's NVIDIA H100 (2026-12-01)" in note
+    assert "cuda (block kernel) 0.05 us a network-sample, numba 0.4 us" in note
     usable["cuda"] = "no GPU"
     name, note = auto_choice([64, 32, 16, 10], 64)
     assert name == "numba" and "cuda unavailable" in note

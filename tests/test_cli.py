@@ -17,6 +17,34 @@ def test_info_lists_every_backend(capsys):
     assert "auto picked" in out
 
 
+def test_info_lists_this_machines_gpu_decisions_and_refusals(capsys, tmp_path, monkeypatch):
+    from fastbp.backends.cuda import record
+    from fastbp.backends.cuda.source import kernels_hash
+
+    monkeypatch.setenv("FASTBP_CACHE_DIR", str(tmp_path))
+    assert main(["info"]) == 0
+    assert "cuda kernel decisions on this machine: none yet" in capsys.readouterr().out
+    w = record.Workload.of([65, 33, 17, 10], "float32", ("sigmoid", "sigmoid"), 8)
+    entry = {
+        "date": "2026-12-01T00:00:00+00:00",
+        "chosen": "block",
+        "kernels": {
+            "regs": {"status": "refused", "reason": "its two runs of the check differ"},
+            "block": {"status": "passed", "us_per_sample": 0.25},
+        },
+        "numba": {"us_per_sample": 0.9},
+    }
+    record.store(record.Key("NVIDIA A100", "8.0", "12.8", "12.8", kernels_hash(), w), entry)
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "65-33-17-10 float32 sigmoid/sigmoid, 8-15 networks on NVIDIA A100 (cc 8.0, driver 12.8, 2026-12-01): block"
+        in out
+    )
+    assert "regs: refused: its two runs of the check differ" in out and "block: passed, 0.25 us" in out
+    assert "numba 0.9 us a network-sample" in out
+
+
 def test_train_xor_prints_progress_and_report(capsys, tmp_path):
     model = tmp_path / "m.npz"
     rc = main(
@@ -226,11 +254,11 @@ def test_bad_data_file_is_one_line_without_traceback(tmp_path, capsys):
     assert "no such file" in capsys.readouterr().err
 
 
-def test_unverified_kernels_need_the_cuda_backend(capsys):
-    assert main(["train", "--dataset", "xor", "--backend", "numpy", "--unverified-kernels"]) == 2
-    assert "--unverified-kernels applies to the cuda backend" in capsys.readouterr().err
+def test_tune_needs_a_workload_and_the_cuda_backend(capsys):
+    assert main(["tune"]) == 2
+    assert "fastbp tune needs --dataset or --layers" in capsys.readouterr().err
     from fastbp.backends import unavailable_reason
 
     if unavailable_reason("cuda") is not None:
-        assert main(["train", "--dataset", "xor", "--backend", "cuda", "--unverified-kernels"]) == 2
+        assert main(["tune", "--layers", "4,3,2"]) == 2
         assert "backend 'cuda' is unavailable" in capsys.readouterr().err

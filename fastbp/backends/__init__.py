@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib
 
+import numpy as np
+
 from ..errors import BackendUnavailableError, UnsupportedError
 from .base import ACTIVATIONS, OUTPUTS, SUPPORTED_DTYPES, Backend
 
@@ -93,16 +95,22 @@ def get_backend(name="auto", **options) -> Backend:
 
 
 def resolve_backend(
-    backend, layers=None, n_networks: int = 1, activation: str = "sigmoid", output: str = "sigmoid"
+    backend,
+    layers=None,
+    n_networks: int = 1,
+    activation: str = "sigmoid",
+    output: str = "sigmoid",
+    dtype="float64",
 ) -> tuple[Backend, str]:
     """(backend object, why) for a run of ``n_networks`` networks of
-    ``layers`` with these units: a backend object as it is, a name from the
-    registry, "auto" by ``auto_choice``. Raises UnsupportedError when the
-    backend does not implement the units (naming the backends that do)."""
+    ``layers`` with these units and ``dtype``: a backend object as it is, a
+    name from the registry, "auto" by ``auto_choice``. Raises
+    UnsupportedError when the backend does not implement the units (naming
+    the backends that do)."""
     if isinstance(backend, Backend):
         be, note = backend, "chosen by the caller"
     elif normalize_name(backend) == "auto":
-        name, note = auto_choice(layers, n_networks, activation, output)
+        name, note = auto_choice(layers, n_networks, activation, output, dtype)
         be = _load(name)
     else:
         be, note = _load(normalize_name(backend)), "chosen by the caller"
@@ -140,22 +148,6 @@ def available_backends() -> list[str]:
     return [n for n in AUTO_ORDER if unavailable_reason(n) is None]
 
 
-#: "auto" puts cuda first only where the cuda backend's default training
-#: kernel (one that has run on a GPU in its current form,
-#: fastbp.backends.cuda.plan.VERIFIED) was measured ahead of numba on the
-#: same machine. Today the only default is the per-sample "step" path, which
-#: no measurement puts ahead of numba. The kernels that were (NVIDIA H200 and
-#: its 16-core Xeon, 2026-11-27: 64 digits networks at 25.1-25.6 M
-#: network-samples/s on the block kernel against 7.23 M for numba;
-#: 784-256-128-10 at 7.3-10.4x numba on the grid kernel; files
-#: benchmarks/results/gpu-check-H200-2026-11-27-run2.md and -run3.md) have
-#: changed since and are opt-in until the GPU check (benchmarks/gpu_check.sh)
-#: measures them again: it reports both thresholds. None: never.
-GPU_MIN_MACS_PER_SAMPLE: int | None = None
-#: Networks trained at once from which cuda goes first (None: never; see above).
-GPU_MIN_NETWORKS: int | None = None
-
-
 def _dims(layers) -> list[int]:
     return [n + 1 for n in layers[:-1]] + [layers[-1]]
 
@@ -174,36 +166,44 @@ def macs_per_sample(layers) -> int:
     return macs_breakdown(layers)["sgd"]
 
 
-def _gpu_first(layers, n_networks: int) -> bool:
-    if GPU_MIN_MACS_PER_SAMPLE is not None and macs_per_sample(layers) >= GPU_MIN_MACS_PER_SAMPLE:
-        return True
-    from .cuda.plan import fits_any_gpu_block
+def gpu_evidence(layers, n_networks: int = 1, dtype="float64", activation: str = "sigmoid", output: str = "sigmoid"):
+    """What this machine's record of cuda kernel decisions says about this
+    workload (``fastbp.backends.cuda.record.Evidence``: the chosen kernel's
+    time and numba's), or None where the GPU has not been measured for it.
+    Reads a file; never imports CuPy."""
+    if layers is None:
+        return None
+    from .cuda.record import evidence
 
-    return GPU_MIN_NETWORKS is not None and n_networks >= GPU_MIN_NETWORKS and fits_any_gpu_block(_dims(layers))
+    return evidence(_dims(layers), dtype, (activation, output), n_networks)
 
 
-def auto_order(layers=None, n_networks: int = 1) -> tuple[str, ...]:
-    """The order "auto" tries the backends in, for this workload: the GPU
-    first where its default kernel was measured ahead of numba (see
-    GPU_MIN_NETWORKS), else numba first."""
-    if layers is not None and _gpu_first(layers, n_networks):
+def auto_order(
+    layers=None, n_networks: int = 1, dtype="float64", activation: str = "sigmoid", output: str = "sigmoid"
+) -> tuple[str, ...]:
+    """The order "auto" tries the backends in, for this workload: cuda first
+    where this machine's measurement has its kernel ahead of numba
+    (``gpu_evidence``), else numba first."""
+    ev = gpu_evidence(layers, n_networks, dtype, activation, output)
+    if ev is not None and ev.cuda_wins:
         return AUTO_ORDER
     return ("numba", "cuda", "numpy")
 
 
 def auto_choice(
-    layers=None, n_networks: int = 1, activation: str = "sigmoid", output: str = "sigmoid"
+    layers=None, n_networks: int = 1, activation: str = "sigmoid", output: str = "sigmoid", dtype="float64"
 ) -> tuple[str, str]:
     """(name, explanation) of what "auto" picks here and why.
 
-    With ``layers`` (and ``n_networks``) the choice fits the workload: a single
-    network runs faster on the CPU's compiled kernel than on a GPU's default one.
-    A backend that does not implement the ``activation`` and ``output`` units
-    is passed over.
+    With ``layers`` (and ``n_networks``, ``dtype``, the units) the choice
+    follows this machine's measurement of the GPU against numba for the
+    workload (``gpu_evidence``); without one, numba. A backend that does not
+    implement the ``activation`` and ``output`` units is passed over.
     """
     skipped: list[str] = []
     lacking: list[str] = []
-    order = auto_order(layers, n_networks)
+    ev = gpu_evidence(layers, n_networks, dtype, activation, output)
+    order = auto_order(layers, n_networks, dtype, activation, output)
     for n in order:
         why = unavailable_reason(n)
         if why is not None:
@@ -213,11 +213,13 @@ def auto_choice(
             lacking.append(n)
             continue
         note = f"auto picked {n!r}"
-        if n == "numba" and order[0] == "numba" and unavailable_reason("cuda") is None and not lacking:
+        if ev is not None and n in ("numba", "cuda"):
+            note += f" ({ev.describe()})"
+        elif n == "numba" and unavailable_reason("cuda") is None:
+            shape = ",".join(map(str, layers)) if layers is not None else "WIDTHS"
             note += (
-                " (no cuda kernel that has run on a GPU in its current form was measured ahead of numba "
-                "for this workload; CudaBackend(unverified=True) uses the fast kernels that have not; "
-                "`fastbp info` lists which is which)"
+                f" (the GPU has not been measured for this workload on this machine: `fastbp tune --layers {shape}"
+                f" --dtype {np.dtype(dtype).name} --networks {n_networks}` measures it; `fastbp info` lists what was)"
             )
         if lacking:
             note += f" ({', '.join(lacking)}: no activation={activation!r} with output={output!r})"
@@ -241,6 +243,7 @@ __all__ = [
     "backend_names",
     "check_supported",
     "get_backend",
+    "gpu_evidence",
     "macs_breakdown",
     "macs_per_sample",
     "normalize_name",
