@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import BackendUnavailableError
-from ..base import ACTIVATIONS, NO_RECORD, OUTPUTS, ComposedSeam, Params
+from ..base import ACTIVATIONS, NO_RECORD, OUTPUTS, ComposedSeam, Params, softmax_cross_entropy
 from . import plan as pl
 from . import record, tune
 from . import source as src
@@ -92,7 +92,6 @@ __device__ __forceinline__ double fastbp_sub_mul(double w, double alpha, double 
 _update_inplace = cupy.ElementwiseKernel(
     "T p, T alpha", "T w", "w = fastbp_sub_mul(w, alpha, p)", "fastbp_update", preamble=_update_preamble
 )
-_sse = cupy.ReductionKernel("T p, T y", "T s", "(p - y) * (p - y)", "a + b", "s = a", "0", "fastbp_sse")
 #: the units, elementwise (after a cuBLAS product)
 _units = {
     "sigmoid": cupy.ElementwiseKernel("T z", "T a", "a = T(1) / (T(1) + exp(-z))", "fastbp_sigmoid"),
@@ -107,14 +106,6 @@ def _softmax_rows(Z):
     """Each row's softmax (along the last axis), the row's largest value subtracted first."""
     E = cupy.exp(Z - Z.max(axis=-1, keepdims=True))
     return E / E.sum(axis=-1, keepdims=True)
-
-
-def _cross_entropy(Z, Y, axis=None):
-    """``sum(Y * (m + log(sum(exp(Z - m))) - Z))`` over ``axis``, m each row's
-    largest logit, summed in float64 (a device array)."""
-    m = Z.max(axis=-1, keepdims=True)
-    lse = m + cupy.log(cupy.exp(Z - m).sum(axis=-1, keepdims=True))
-    return (Y * (lse - Z)).sum(axis=axis, dtype=cupy.float64)
 
 
 def _text(v) -> str:
@@ -179,7 +170,7 @@ class CudaBackend(ComposedSeam):
 
     @property
     def options(self):
-        return {"unverified": self.unverified, "device": self.device_id}
+        return {"kernel": self.kernel, "device": self.device_id}
 
     # --------------------------------------------------------------- data
     def asarray(self, host, dtype):
@@ -291,20 +282,6 @@ class CudaBackend(ComposedSeam):
         P = cupy.matmul(A_l.T, D)
         _update_inplace(P, W_l.dtype.type(alpha), W_l)
 
-    def predict(self, W, X1, *, activation="sigmoid", output="sigmoid"):
-        out = X1
-        for l, w in enumerate(W):
-            out = self._gemm_unit(out, w, activation if l < len(W) - 1 else output)
-        return out
-
-    def loss(self, W, X1, Y, *, activation="sigmoid", output="sigmoid"):
-        if output == "softmax":
-            Z = self.predict(W, X1, activation=activation, output="linear")
-            return float(_cross_entropy(Z, self._dev(Y, Z.dtype).reshape(Z.shape)))
-        P = self.predict(W, X1, activation=activation, output=output)
-        Y = self._dev(Y, P.dtype).reshape(P.shape)
-        return float(0.5 * float(_sse(P, Y)))
-
     def loss_many(self, P, X1, Y):
         """Every network's loss (that of its output) with batched cuBLAS
         products, per-network sums on the device; NaN where a weight is not
@@ -322,7 +299,7 @@ class CudaBackend(ComposedSeam):
                 unit = P.activation if l < last else P.output
                 A = Z if unit in ("linear", "softmax") else _units[unit](Z)
             if P.output == "softmax":
-                out[k0 : k0 + chunk] = _cross_entropy(A, Y[None], axis=(1, 2))
+                out[k0 : k0 + chunk] = softmax_cross_entropy(A, Y[None], axis=(1, 2))
             else:
                 out[k0 : k0 + chunk] = 0.5 * ((A - Y[None]) ** 2).sum(axis=(1, 2), dtype=cupy.float64)
         finite = cupy.ones(K, dtype=bool)
