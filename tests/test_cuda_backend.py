@@ -5,9 +5,9 @@ whatever kernel the tuner picks.
 
 Skips (with the backend's unavailability message) where there is no GPU,
 driver or CuPy. The decisions go to a temporary cache folder. Tolerances:
-float64 weights to RTOL64 (a NumPy run that only changes the summation order
-differs by 1.6e-15 after 10 digits epochs), float32 to TOL32 of max |W|
-(1.4e-6 in the same experiment).
+conftest's (``rtol``: float64 1e-12 of max |W| per layer; a NumPy run that
+only changes the summation order differs by 1.6e-15 after 10 digits epochs;
+float32 1e-4, 1.4e-6 in the same experiment).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from conftest import DTYPES, assert_close, stacked
 from fastbp.backends import get_backend, unavailable_reason
 from fastbp.backends.base import Params
 from fastbp.datasets import digits as fastbp_digits
@@ -29,11 +30,8 @@ from fastbp.backends.cuda import plan as pl  # noqa: E402
 from fastbp.backends.cuda import record, tune  # noqa: E402
 from fastbp.backends.cuda.backend import CudaBackend  # noqa: E402
 
-RTOL64 = 1e-12
-TOL32 = 1e-4
 DIGITS = [64, 32, 16, 10]
 WIDE = [784, 256, 128, 10]
-DTYPES = [np.float64, np.float32]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -57,11 +55,6 @@ def forced(be, layers, dtype, K, kernel, units=("sigmoid", "sigmoid"), **force):
 
 def dims(layers):
     return tuple([n + 1 for n in layers[:-1]] + [layers[-1]])
-
-
-def stacked(layers, K, seed=0):
-    nets = [init_weights(list(layers), seed + k) for k in range(K)]
-    return [np.stack([n[l] for n in nets]) for l in range(len(layers) - 1)]
 
 
 def digits_data(n=None):
@@ -89,13 +82,9 @@ def reference(W, X1, Y, alphas, epochs, record, dtype):
     )
 
 
-def assert_close(got, ref, dtype, what=""):
+def assert_weights(got, ref, dtype, what=""):
     for l, (g, r) in enumerate(zip(got, ref)):
-        g, r = np.asarray(g, np.float64), np.asarray(r, np.float64)
-        scale = float(np.max(np.abs(r)))
-        err = float(np.max(np.abs(g - r))) / scale
-        tol = RTOL64 if np.dtype(dtype) == np.float64 else TOL32
-        assert err <= tol, f"{what} W[{l}]: max relative error {err:.3g} > {tol}"
+        assert_close(g, r, dtype, f"{what} W[{l}]")
 
 
 def run(be, p, W, X1, Y, alphas, epochs, record, dtype):
@@ -173,7 +162,7 @@ def test_digits_training_matches_numpy(cuda, dtype, kernel, epochs):
     p = forced(cuda, DIGITS, dtype, K, kernel.split("-")[0], **KERNEL_PLANS[kernel])
     got, losses = run(cuda, p, W, X1, Y, alphas, epochs, record, dtype)
     ref, ref_losses = reference(W, X1, Y, alphas, epochs, record, dtype)
-    assert_close(got, ref, dtype, f"{p.describe()} {epochs} epochs")
+    assert_weights(got, ref, dtype, f"{p.describe()} {epochs} epochs")
     np.testing.assert_allclose(losses, ref_losses, rtol=1e-10 if dtype == np.float64 else 1e-4)
 
 
@@ -194,7 +183,7 @@ def test_other_shapes_match_numpy(cuda, layers, kernel):
     alphas = np.full(p.K, 0.3)
     got, losses = run(cuda, p, W, X1, Y, alphas, 2, [1, 2], np.float64)
     ref, ref_losses = reference(W, X1, Y, alphas, 2, [1, 2], np.float64)
-    assert_close(got, ref, np.float64, f"{layers} {p.describe()}")
+    assert_weights(got, ref, np.float64, f"{layers} {p.describe()}")
     np.testing.assert_allclose(losses, ref_losses, rtol=1e-10)
 
 
@@ -225,7 +214,7 @@ def test_wide_network_grid_matches_numpy(cuda, dtype, replicate):
     X1, Y = random_data(WIDE, 64)
     got, losses = run(cuda, p, W, X1, Y, [0.05], 2, [1, 2], dtype)
     ref, ref_losses = reference(W, X1, Y, [0.05], 2, [1, 2], dtype)
-    assert_close(got, ref, dtype, p.describe())
+    assert_weights(got, ref, dtype, p.describe())
     np.testing.assert_allclose(losses, ref_losses, rtol=1e-10 if dtype == np.float64 else 1e-4)
 
 
@@ -240,7 +229,7 @@ def test_a_diverged_network_records_nan_and_the_others_train_on(cuda, kernel):
     got, losses = run(cuda, p, W, X1, Y, [0.1, 0.1], 3, [1, 3], np.float64)
     assert np.isfinite(losses[:, 0]).all() and np.isnan(losses[:, 1]).all()
     ref, _ = reference([w[:1] for w in W], X1, Y, [0.1], 3, [1, 3], np.float64)
-    assert_close([g[:1] for g in got], ref, np.float64, "the finite network")
+    assert_weights([g[:1] for g in got], ref, np.float64, "the finite network")
 
 
 # ------------------------------------------------------------- the tuner
@@ -264,7 +253,7 @@ def test_the_tuner_decides_records_and_trains_with_a_kernel_that_passed(cuda, mo
     losses = other.train(Q, *_host(X1[:200], Y[:200], np.float64, other), np.array([0.1]), 2, np.array([1, 2]))
     assert other.last_plan.label == chosen
     ref, ref_losses = reference(W, X1[:200], Y[:200], [0.1], 2, [1, 2], np.float64)
-    assert_close(other.params_to_host(Q), ref, np.float64, other.last_plan.describe())
+    assert_weights(other.params_to_host(Q), ref, np.float64, other.last_plan.describe())
     np.testing.assert_allclose(losses, ref_losses, rtol=1e-10)
 
 
@@ -278,7 +267,7 @@ def test_the_tuner_refuses_every_kernel_that_disagrees(cuda, monkeypatch):
     monkeypatch.setattr(tune, "reference", wrong)
     P = cuda.params(stacked([4, 3, 2], 1), np.float64)
     X1, Y = random_data([4, 3, 2], 20)
-    with pytest.raises(tune.KernelCheckError, match=r"no cuda kernel passed.*block: refused: disagrees"):
+    with pytest.raises(tune.KernelCheckError, match=r"no cuda kernel passed.*step: refused: disagrees"):
         cuda.decide(P, *_host(X1, Y, np.float64, cuda))
 
 
@@ -320,7 +309,7 @@ def test_sgd_epoch_many_and_loss_many(cuda):
     X1d, Yd = cuda.asarray(X1, np.float64), cuda.asarray(Y, np.float64)
     cuda.sgd_epoch_many(Ws, X1d, Yd, alphas)
     ref, _ = reference(host, X1, Y, alphas, 1, [], np.float64)
-    assert_close([cuda.to_numpy(w) for w in Ws], ref, np.float64, "sgd_epoch_many")
+    assert_weights([cuda.to_numpy(w) for w in Ws], ref, np.float64, "sgd_epoch_many")
     losses = cuda.loss_many(Params(Ws, np.float64), X1d, Yd)
     for k in range(K):
         assert losses[k] == pytest.approx(cuda.loss([w[k] for w in Ws], X1d, Yd), rel=1e-12)
@@ -385,7 +374,7 @@ def test_training_with_other_units_matches_numpy(cuda, dtype, activation, output
     nb = get_backend("numpy")
     Q = nb.params(W, dtype).with_units(activation, output)
     want = nb.train(Q, X1.astype(dtype), Y.astype(dtype), np.array([0.01]), 2, np.array([1, 2]))
-    assert_close(cuda.params_to_host(P), nb.params_to_host(Q), dtype, f"{activation}/{output}")
+    assert_weights(cuda.params_to_host(P), nb.params_to_host(Q), dtype, f"{activation}/{output}")
     np.testing.assert_allclose(losses, want, rtol=1e-10 if dtype == np.float64 else 1e-4)
     with pytest.raises(ValueError, match="the plan is for sigmoid hidden and sigmoid output units"):
         cuda.train_with(

@@ -81,6 +81,25 @@ __device__ __forceinline__ T fastbp_group_sum(T v, int g, T* scratch) {
     return v;
 }
 
+// The block's group reduction: for each output c < n_out, a group of g lanes
+// (g = fastbp_group_size(n_out, n_red, blockDim.x)) computes partial(c, lane,
+// g), its lanes' shares of a sum of n_red terms, adds them (fastbp_group_sum),
+// and the group's lane 0 calls out(c, sum). Every thread of the block calls it
+// (the group sums synchronise the block when g > 32).
+template <typename T, typename Partial, typename Out>
+__device__ __forceinline__ void fastbp_group_dots(int n_out, int n_red, T* scratch, Partial partial, Out out) {
+    const int nthreads = blockDim.x, tid = threadIdx.x;
+    const int g = fastbp_group_size(n_out > 0 ? n_out : 1, n_red, nthreads);
+    const int ngroups = nthreads / g;
+    const int grp = tid / g, lane = tid % g;
+    for (int base = 0; base < n_out; base += ngroups) {
+        const int c = base + grp;
+        T acc = c < n_out ? partial(c, lane, g) : T(0);
+        acc = fastbp_group_sum(acc, g, scratch);
+        if (c < n_out && lane == 0) out(c, acc);
+    }
+}
+
 // Hidden delta with the fused update, for the rows r < rows of the
 // row-major rows x n matrix w (fastbp_train_grid): with the old weights
 // acc = sum_j dn[j] w[r][j], then w[r][j] -= alpha a[r] dn[j]; one lane per
@@ -89,16 +108,11 @@ __device__ __forceinline__ T fastbp_group_sum(T v, int g, T* scratch) {
 template <typename T, typename F>
 __device__ __forceinline__ void fastbp_rows_delta(T* w, int rows, int n, const T* a, const T* dn, T alpha, T* scratch,
                                                   F out) {
-    const int nthreads = blockDim.x, tid = threadIdx.x;
-    const int g = fastbp_group_size(rows > 0 ? rows : 1, n, nthreads);
-    const int ngroups = nthreads / g;
-    const int grp = tid / g, lane = tid % g;
-    for (int base = 0; base < rows; base += ngroups) {
-        const int r = base + grp;
-        T acc = T(0);
-        T ar = T(0);
-        if (r < rows) {
-            ar = a[r];
+    fastbp_group_dots<T>(
+        rows, n, scratch,
+        [&](int r, int lane, int g) {
+            T acc = T(0);
+            const T ar = a[r];
             T* wr = w + r * n;
             for (int j = lane; j < n; j += g) {
                 const T wold = wr[j];
@@ -106,10 +120,12 @@ __device__ __forceinline__ void fastbp_rows_delta(T* w, int rows, int n, const T
                 acc += dj * wold;
                 wr[j] = Ops<T>::upd(wold, alpha, ar, dj);
             }
-        }
-        acc = fastbp_group_sum(acc, g, scratch);
-        if (r < rows && lane == 0) out(r, acc * ar * (T(1) - ar));
-    }
+            return acc;
+        },
+        [&](int r, T acc) {
+            const T ar = a[r];
+            out(r, acc * ar * (T(1) - ar));
+        });
 }
 
 __device__ __forceinline__ unsigned long long fastbp_globaltimer() {
@@ -331,13 +347,10 @@ fastbp_train_grid(const unsigned long long* __restrict__ wptrs, const int* __res
     // Every thread calls it (it synchronises the block).
     auto first_layer = [&](const T* xu, const T* xp, const T* xq) {
         T* wc = smem + wcoff[0];
-        const int g = fastbp_group_size(cols0 > 0 ? cols0 : 1, d0, nthreads);
-        const int ngroups = nthreads / g;
-        const int grp = tid / g, lane = tid % g;
-        for (int base = 0; base < cols0; base += ngroups) {
-            const int c = base + grp;
-            T acc = T(0);
-            if (c < cols0) {
+        fastbp_group_dots<T>(
+            cols0, d0, scratch_g,
+            [&](int c, int lane, int g) {
+                T acc = T(0);
                 T* wcol = wc + c * d0;
                 const T dj = xu ? d1own[c] : T(0);
                 for (int k = lane; k < d0; k += g) {
@@ -348,12 +361,11 @@ fastbp_train_grid(const unsigned long long* __restrict__ wptrs, const int* __res
                     }
                     if (xp) acc += xp[k] * wk;
                 }
-            }
-            if (xp) {
-                acc = fastbp_group_sum(acc, g, scratch_g);
-                if (c < cols0 && lane == 0) P[c] = acc;
-            }
-        }
+                return acc;
+            },
+            [&](int c, T acc) {
+                if (xp) P[c] = acc;
+            });
         if (xp && xq) {
             T v = T(0);
             for (int k = tid; k < d0; k += nthreads) v += xp[k] * xq[k];
@@ -438,13 +450,10 @@ fastbp_train_grid(const unsigned long long* __restrict__ wptrs, const int* __res
                 }
                 __syncthreads();
                 T* wc = smem + wcoff[l];
-                const int g = fastbp_group_size(cols > 0 ? cols : 1, m, nthreads);
-                const int ngroups = nthreads / g;
-                const int grp = tid / g, lane = tid % g;
-                for (int base = 0; base < cols; base += ngroups) {
-                    const int c = base + grp;
-                    T acc = T(0);
-                    if (c < cols) {
+                fastbp_group_dots<T>(
+                    cols, m, scratch_g,
+                    [&](int c, int lane, int g) {
+                        T acc = T(0);
                         T* wcol = wc + c * m;
                         if (lazy) {
                             const T dj = dv[c];
@@ -456,9 +465,9 @@ fastbp_train_grid(const unsigned long long* __restrict__ wptrs, const int* __res
                         } else {
                             for (int k = lane; k < m; k += g) acc += in[k] * wcol[k];
                         }
-                    }
-                    acc = fastbp_group_sum(acc, g, scratch_g);
-                    if (c < cols && lane == 0) {
+                        return acc;
+                    },
+                    [&](int c, T acc) {
                         const int j = cstart + c;
                         const T a = Ops<T>::sigmoid(acc);
                         fastbp_stcg(ws + gaoff[l + 1] + p * n + j, a);
@@ -466,8 +475,7 @@ fastbp_train_grid(const unsigned long long* __restrict__ wptrs, const int* __res
                             const T yj = smem[yoff + p * dL + j];
                             fastbp_stcg(ws + gdoff[L] + p * n + j, (a - yj) * a * (T(1) - a));
                         }
-                    }
-                }
+                    });
                 if (l == fwd0) store_rows();  // first phase of the step: the prefetched rows
                 if (!sync()) return;
             }
@@ -487,24 +495,19 @@ fastbp_train_grid(const unsigned long long* __restrict__ wptrs, const int* __res
                 if (fwd0 == fwd1) store_rows();  // no forward phase: the prefetched rows here
                 __syncthreads();
                 const T* a = av + p * m;
-                {
-                    const int g = fastbp_group_size(n, m, nthreads);
-                    const int ngroups = nthreads / g;
-                    const int grp = tid / g, lane = tid % g;
-                    for (int base = 0; base < n; base += ngroups) {
-                        const int j = base + grp;
+                fastbp_group_dots<T>(
+                    n, m, scratch_g,
+                    [&](int j, int lane, int g) {
                         T acc = T(0);
-                        if (j < n)
-                            for (int k = lane; k < m; k += g) acc += a[k] * Wf[k * n + j];
-                        acc = fastbp_group_sum(acc, g, scratch_g);
-                        if (j < n && lane == 0) {
-                            const T aj = Ops<T>::sigmoid(acc);
-                            const T yj = smem[yoff + p * dL + j];
-                            aLv[j] = aj;
-                            DLv[j] = (aj - yj) * aj * (T(1) - aj);
-                        }
-                    }
-                }
+                        for (int k = lane; k < m; k += g) acc += a[k] * Wf[k * n + j];
+                        return acc;
+                    },
+                    [&](int j, T acc) {
+                        const T aj = Ops<T>::sigmoid(acc);
+                        const T yj = smem[yoff + p * dL + j];
+                        aLv[j] = aj;
+                        DLv[j] = (aj - yj) * aj * (T(1) - aj);
+                    });
                 __syncthreads();
                 fastbp_rows_delta(Wf, m, n, a, DLv, alpha, scratch_g, [&](int rr, T dk) { Dm[rr] = dk; });
                 __syncthreads();
