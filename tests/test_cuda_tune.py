@@ -201,3 +201,6 @@ def test_decide_records_every_kernel_numba_and_the_choice():
     assert entry["numba"]["us_per_sample"] > 0 and len(lines) == 4 and lines[-1].startswith("  numba")
     with pytest.raises(tune.KernelCheckError, match=r"no cuda kernel passed.*wrong: refused: disagrees.*numba"):
         tune.decide(job, ["wrong"], {}, None)
+    here = tune.decide(job, [], {}, None, here=[standin("slow", job), standin("racy", job)])  # in this process
+    assert here["chosen"] == "slow" and here["kernels"]["racy"]["reason"].startswith("its two runs")
+    assert here["numba"] is None

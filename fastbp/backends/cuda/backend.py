@@ -377,26 +377,18 @@ class CudaBackend(ComposedSeam):
 
     def decide(self, P: Params, X1, Y, limits: tune.Limits | None = None) -> dict:
         """Decides which kernel trains ``P``'s workload on this GPU (the
-        tuner: every kernel that serves it checked and timed in a child
-        process on the first rows of ``X1``, ``Y``; numba timed the same way)
-        and records the decision; returns the record's entry. A progress
-        line per kernel goes to stderr. KernelCheckError when no kernel
-        passes its check."""
+        tuner: every kernel that serves it checked and timed on the first
+        rows of ``X1``, ``Y``, in a child process with time limits, or here
+        where the step path alone serves it; numba timed the same way) and
+        records the decision; returns the record's entry. A progress line
+        per kernel goes to stderr. KernelCheckError when no kernel passes
+        its check."""
         units = (P.activation, P.output)
         limits = limits or tune.Limits()
         key = self.key(P.dims, P.dtype, units, P.K)
         plans = pl.candidates(P.dims, P.dtype, P.K, self.device, units)
         labels = [k for k, p in plans.items() if isinstance(p, pl.Plan)]
         not_serving = {k: p for k, p in plans.items() if isinstance(p, str)}
-        if labels == ["step"]:  # nothing to choose: checked here (batched kernels cannot hang), not timed
-            plan = pl.plan_label("step", P.dims, P.dtype, P.K, self.device, units)
-            self._check(plan)
-            only = tune.Outcome(
-                "step", "passed", "the only kernel that serves it: checked, not timed", plan=plan.describe()
-            )
-            entry = tune.entry("step", [only], not_serving, None, 0, P.K)
-            record.store(key, entry)
-            return entry
         timing = tune.Timing(P.dims, P.dtype.name, units, P.K, *_timing_rows(P, X1, Y, limits.rows))
         problem = tune.check_problem(P.dims, P.dtype, units)
         job = tune.Job(
@@ -407,6 +399,11 @@ class CudaBackend(ComposedSeam):
             options={"device": self.device_id},
             limits=limits,
         )
+        here = []
+        if labels == ["step"]:  # the batched kernels cannot hang: evaluated in this process
+            plan = pl.plan_label("step", P.dims, P.dtype, P.K, self.device, units)
+            here = [tune.SeamCandidate("step", self, partial(self.train_with, plan), timing, plan=plan.describe())]
+            labels = []
         numba = None
         from .. import get_backend, unavailable_reason
 
@@ -422,7 +419,7 @@ class CudaBackend(ComposedSeam):
             f"machine and workload; kept in {record.path()})"
         )
         t0 = time.perf_counter()
-        entry = tune.decide(job, labels, not_serving, numba, progress)
+        entry = tune.decide(job, labels, not_serving, numba, progress, here)
         record.store(key, entry)
         progress(
             f"fastbp: cuda trains it with the {entry['chosen']} kernel (decided in {time.perf_counter() - t0:.1f} s)"

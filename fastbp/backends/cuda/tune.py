@@ -543,16 +543,23 @@ def decide(
     not_serving: dict[str, str],
     numba: Candidate | None,
     progress: Callable[[str], None] = lambda line: None,
+    here: Sequence[Candidate] = (),
 ) -> dict[str, Any]:
     """The decision for ``job``'s workload: ``labels`` evaluated in child
-    processes, ``numba`` (a candidate over the numba backend, or None where
-    it is unusable) timed the same way in this process, the fastest cuda
-    kernel chosen. Returns the entry for ``record.store``:
-    ``{"date", "chosen", "kernels": {label: Outcome fields}, "numba":
-    {"us_per_sample", "note"} or None, "rows", "K"}``. ``not_serving`` maps
-    the kernels that do not serve the shape to why (kept in the entry).
-    Raises KernelCheckError when no kernel passed."""
-    outcomes = run_isolated(job, labels, lambda o: progress(f"  {o.describe()}"))
+    processes and the candidates ``here`` in this process (those that
+    cannot hang), ``numba`` (a candidate over the numba backend, or None
+    where it is unusable) timed the same way in this process, the fastest
+    cuda kernel chosen. ``not_serving`` maps the kernels that do not serve
+    the shape to why. Returns the entry for ``record.store``: ``{"date",
+    "chosen", "kernels": {label: Outcome fields}, "numba": {"us_per_sample",
+    "note"} or None, "rows", "K"}``. Raises KernelCheckError when no kernel
+    passed."""
+    outcomes = run_isolated(job, labels, lambda o: progress(f"  {o.describe()}")) if labels else []
+    t = job.timing
+    rows = int(t.X1.shape[0])
+    for c in here:
+        outcomes.append(evaluate(c, job.problem, job.ref, job.ref_losses, t.K, rows, job.limits))
+        progress(f"  {outcomes[-1].describe()}")
     best = choose(outcomes)
     if best is None:
         raise KernelCheckError(
@@ -560,36 +567,25 @@ def decide(
             + "; ".join(o.describe() for o in outcomes)
             + '. The numba backend trains it: backend="numba"'
         )
-    t = job.timing
-    rows = int(t.X1.shape[0])
     numba_row = None
     if numba is not None:
         seconds, note = time_per_epoch(numba, rows, job.limits)
         numba_row = {"us_per_sample": seconds / (t.K * rows) * 1e6, "note": note}
         progress(f"  numba (this machine's CPU): {numba_row['us_per_sample']:.4g} us a network-sample")
-    return entry(best.label, outcomes, not_serving, numba_row, rows, t.K)
-
-
-#: The status of a kernel that does not serve a workload, in a record's entry.
-NOT_SERVING = "does not serve the workload"
-
-
-def entry(
-    chosen: str, outcomes: Sequence[Outcome], not_serving: dict[str, str], numba: dict | None, rows: int, K: int
-) -> dict[str, Any]:
-    """A decision as ``record.store`` keeps it: ``{"date", "chosen",
-    "kernels": {label: Outcome fields}, "numba": {"us_per_sample", "note"}
-    or None, "rows", "K"}``."""
     kernels = {o.label: asdict(o) for o in outcomes}
     kernels.update({k: asdict(Outcome(k, NOT_SERVING, why)) for k, why in not_serving.items()})
     return {
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "chosen": chosen,
+        "chosen": best.label,
         "kernels": kernels,
-        "numba": numba,
+        "numba": numba_row,
         "rows": rows,
-        "K": K,
+        "K": t.K,
     }
+
+
+#: The status of a kernel that does not serve a workload, in a record's entry.
+NOT_SERVING = "does not serve the workload"
 
 
 if __name__ == "__main__":
