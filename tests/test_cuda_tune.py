@@ -139,6 +139,9 @@ def test_the_timing_is_the_median_of_synchronized_calls_on_the_callers_rows():
     calls.clear()
     seconds, note = tune.time_per_epoch(Counted(), 640 * 2000, limits)  # an epoch of 2 s: estimated only
     assert len(calls) == 2 and seconds == pytest.approx(2.0) and "estimated from 64 rows" in note
+    calls.clear()
+    tune.time_per_epoch(Counted(), 640, limits, networks=512)  # many networks: a shorter probe
+    assert calls[:2] == [(1, 16), (1, 16)]
 
 
 def test_choose_takes_the_fastest_that_passed():

@@ -294,13 +294,14 @@ def check(c: Candidate, problem: dict[str, Any], ref: list[np.ndarray], ref_loss
     return None
 
 
-def time_per_epoch(c: Candidate, rows: int, limits: Limits) -> tuple[float, str]:
-    """(seconds per epoch over ``rows`` rows, note). Two calls on up to 64
-    rows first (the warm-up, and an estimate); where the estimate of a full
-    epoch exceeds ``limits.epoch_s`` it is returned as it is (the note says
-    so); else the epochs per call are set for ``limits.call_s``, one more
-    warm-up call, and the median of ``limits.rounds`` timed calls."""
-    probe = min(rows, 64)
+def time_per_epoch(c: Candidate, rows: int, limits: Limits, networks: int = 1) -> tuple[float, str]:
+    """(seconds per epoch over ``rows`` rows, note). Two calls on a few rows
+    first (the warm-up, and an estimate; up to 64 rows, fewer for many
+    networks); where the estimate of a full epoch exceeds ``limits.epoch_s``
+    it is returned as it is (the note says so); else the epochs per call are
+    set for ``limits.call_s``, one more warm-up call, and the median of
+    ``limits.rounds`` timed calls."""
+    probe = max(1, min(rows, 64, 8192 // max(1, networks)))
     c.timed_run(1, probe)
     estimate = c.timed_run(1, probe) * rows / probe
     if estimate > limits.epoch_s:
@@ -341,7 +342,7 @@ def evaluate(
         return refused(why)
     stage("time")
     try:
-        seconds, note = time_per_epoch(c, rows, limits)
+        seconds, note = time_per_epoch(c, rows, limits, K)
     except Exception as exc:
         return refused(f"raised {type(exc).__name__} while timed: {exc}")
     return Outcome(c.label, "passed", note, seconds / (K * rows) * 1e6, c.plan)
@@ -569,7 +570,7 @@ def decide(
         )
     numba_row = None
     if numba is not None:
-        seconds, note = time_per_epoch(numba, rows, job.limits)
+        seconds, note = time_per_epoch(numba, rows, job.limits, t.K)
         numba_row = {"us_per_sample": seconds / (t.K * rows) * 1e6, "note": note}
         progress(f"  numba (this machine's CPU): {numba_row['us_per_sample']:.4g} us a network-sample")
     kernels = {o.label: asdict(o) for o in outcomes}
