@@ -46,7 +46,8 @@ LABELS: dict[str, tuple[str, dict[str, Any]]] = {
 STATIC_SMEM_BYTES = {"block": 256, "regs": 256, "grid": 3072}
 #: Shared memory a block may use without the opt-in attribute.
 DEFAULT_SMEM_BYTES = 48 * 1024
-#: A grid barrier that waits longer than this fails the launch instead of hanging.
+#: A grid barrier that waits longer than this fails the launch instead of
+#: hanging: 10 s, a million times a working barrier's wait (microseconds).
 BARRIER_TIMEOUT_NS = 10_000_000_000
 
 #: Most weight matrices and unrolled inner iterations per phase of the
