@@ -4,8 +4,8 @@
 //   fastbp_hidden_delta<T>: C[i][k] = (sum_j A[i][j] B[k][j]) E[i][k] (1 - E[i][k])
 //                           (A = D_next: MxK', B = W_l: NxK', E = A_l: MxN)
 //   fastbp_forward_unit<T, UNIT>, fastbp_hidden_delta_unit<T, UNIT>: the same
-//   with other units (UNIT: 1 tanh, 2 relu, 3 linear; the codes of
-//   fastbp/backends/_numba_kernels.UNIT_CODES, 0 being the sigmoid)
+//   with other units (UNIT: 1 tanh, 2 relu, 3 linear, 0 being the sigmoid;
+//   source.UNIT_CODES names them for the host)
 // The unit / its derivative (on the activation value, as the NumPy backend
 // writes it) are applied to the accumulator in registers, in the same pass
 // that produces the product. The sigmoid is the one built on CUDA's exp

@@ -37,7 +37,7 @@ ENTRIES = {
 LAYER_ENTRIES = ("fastbp_forward", "fastbp_hidden_delta")
 #: The same with other units than the sigmoid, templates on the element type and a unit code.
 UNIT_LAYER_ENTRIES = ("fastbp_forward_unit", "fastbp_hidden_delta_unit")
-#: Unit codes of the "_unit" entries (the numba backend's: _numba_kernels.UNIT_CODES).
+#: The UNIT template argument of the "_unit" entries for each unit (fastbp_layers.cu's fastbp_unit).
 UNIT_CODES = {"tanh": 1, "relu": 2, "linear": 3}
 #: The units each "_unit" entry is compiled for (the hidden delta's: the hidden activations).
 UNIT_ENTRY_UNITS = {"fastbp_forward_unit": ("tanh", "relu", "linear"), "fastbp_hidden_delta_unit": ("tanh", "relu")}
