@@ -9,13 +9,12 @@
 // The unit / its derivative (on the activation value, as the NumPy backend
 // writes it) are applied to the accumulator in registers, in the same pass
 // that produces the product. The sigmoid is the one built on CUDA's exp
-// (Ops::sigmoid_short), as when these kernels passed their tests on an
-// NVIDIA H200; the other units have not run on a GPU.
+// (Ops::sigmoid_short), a few ulp from the persistent kernels' sigmoid.
 #include "fastbp_common.cuh"
 
 template <typename T, int UNIT>
 __device__ __forceinline__ T fastbp_unit(T z) {
-    if (UNIT == 0) return Ops<T>::sigmoid_short(z);  // CUDA's exp: the device code that ran on a GPU
+    if (UNIT == 0) return Ops<T>::sigmoid_short(z);  // CUDA's exp
     if (UNIT == 1) return tanh(z);
     if (UNIT == 2) return z < T(0) ? T(0) : z;  // relu; NaN stays NaN
     return z;                                    // linear
