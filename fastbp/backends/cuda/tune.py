@@ -463,6 +463,14 @@ def _reader(stream, q: queue.Queue, tail: list[str] | None) -> None:
     q.put(None)
 
 
+def _pythonpath() -> str:
+    """PYTHONPATH for the child: the folder this fastbp is imported from
+    first, so that the child imports the same code (also when the caller put
+    a source checkout on sys.path itself)."""
+    here = str(Path(__file__).resolve().parents[3])
+    return os.pathsep.join([here, *(p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p)])
+
+
 def run_isolated(
     job: Job, labels: Sequence[str], progress: Callable[[Outcome], None] = lambda o: None
 ) -> list[Outcome]:
@@ -477,7 +485,7 @@ def run_isolated(
         job.save(Path(tmp))
         while pending:
             cmd = [sys.executable, "-m", "fastbp.backends.cuda.tune", tmp, ",".join(pending)]
-            env = dict(os.environ, PYTHONUNBUFFERED="1")
+            env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=_pythonpath())
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
             q: queue.Queue = queue.Queue()
             tail: list[str] = []
