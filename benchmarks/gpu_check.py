@@ -276,7 +276,8 @@ def tests(c: Check) -> None:
 
 
 def suites(c: Check) -> None:
-    skip = ["--ignore=tests/test_cuda_backend.py", "--ignore=tests/test_cuda_source.py"]
+    gpu_free = ("test_cuda_source", "test_cuda_plan", "test_cuda_tune", "test_cuda_record", "test_gpu_check")
+    skip = ["--ignore=tests/test_cuda_backend.py", *(f"--ignore=tests/{f}.py" for f in gpu_free)]
     _pytest(c, "k_cuda", ["tests", "-k", "cuda", *skip], c.left() - 15)
 
 
