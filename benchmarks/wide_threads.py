@@ -38,8 +38,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from numba import njit
 
-from fastbp.backends import _numba_kernels as k
-from fastbp.backends import get_backend, numba_backend
+from fastbp.backends import get_backend
+from fastbp.backends.numba import backend as numba_backend
+from fastbp.backends.numba import sync as k
 
 from . import _results
 from ._common import macs_per_sample, random_host, weights_host
@@ -185,7 +186,7 @@ def main(argv=None) -> None:
         "--min-call",
         type=float,
         default=None,
-        help="numba_backend.TEAM_MIN_CALL_MACS for this run (calls below it run on one thread)",
+        help="fastbp.backends.numba.backend.TEAM_MIN_CALL_MACS for this run (calls below it run on one thread)",
     )
     _results.add_arguments(ap)
     args = _results.parse_args(ap, argv)

@@ -406,7 +406,7 @@ def test_float64_sigmoid_emulated_matches_expit_and_numba(emulator, tmp_path):
     from numba import njit
     from scipy.special import expit
 
-    from fastbp.backends import _numba_kernels as k
+    from fastbp.backends.numba import units as k
 
     rs = np.random.RandomState(0)
     z = np.concatenate(

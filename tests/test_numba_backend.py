@@ -165,10 +165,10 @@ def test_wide_layers_match_numpy(nb, ref, dtype):
 def test_network_buffers_share_no_cache_line():
     """Each network's weights and scratch start on a 128-byte boundary (two
     cache lines) so threads training neighbours never share a line."""
-    from fastbp.backends.numba_backend import _Layout
+    from fastbp.backends.numba.layout import Layout
 
     for dtype in DTYPES:
-        lay = _Layout([65, 33, 17, 10], dtype)
+        lay = Layout([65, 33, 17, 10], dtype)
         size = np.dtype(dtype).itemsize
         assert lay.stride * size % 128 == 0 and lay.scratch * size % 128 == 0
         assert all(off * size % 64 == 0 for off in lay.meta[:-1, 0])
@@ -276,12 +276,12 @@ def test_zero_input_lists_built_per_sample_for_a_large_x(nb, ref, always_team):
     """Beyond LIST_MAX elements of X the lists of nonzero inputs are built
     per sample instead of kept for the call: the same weights and losses as
     calls small enough to keep them, as a team of 2, and the reference loss."""
-    from fastbp.backends import _numba_kernels as k
+    from fastbp.backends.numba.rows import LIST_MAX
 
     layers = [999, 3, 2]
-    n = k.LIST_MAX // (layers[0] + 1) + 1
+    n = LIST_MAX // (layers[0] + 1) + 1
     W, X1, Y = _sparse_case(layers, n=n, seed=3)
-    assert X1.size > k.LIST_MAX
+    assert X1.size > LIST_MAX
     be = nb.with_threads(1)
     big = be.params([w[None] for w in W], np.float64)
     lb = be.train(big, X1, Y, np.array([0.5]), 1, np.array([1]))
@@ -302,16 +302,16 @@ def test_every_row_and_listed_rows_give_the_same_weights(nb, always_team, monkey
     """Inputs with few zeros train every row of the first layer, others the
     listed rows of nonzero inputs: forced either way, on one thread and on
     a team, the weights and losses are the same."""
-    from fastbp.backends import numba_backend as m
+    from fastbp.backends.numba import run as m
 
-    assert m._first_rows(make_data([5, 7, 3])[0]).dtype == np.bool_
-    assert m._first_rows(digits[0]).dtype == np.int32
+    assert m.first_rows(make_data([5, 7, 3])[0]).dtype == np.bool_
+    assert m.first_rows(digits[0]).dtype == np.int32
     layers = [40, 33, 5]
     W, X1, Y = _sparse_case(layers, n=25) if sparse else (make_weights(layers, seed=6), *make_data(layers, n=25))
     record = np.array([1, 2], np.int64)
     got = []
-    for kind in (m._EVERY_ROW, m._LISTED_ROWS):
-        monkeypatch.setattr(m, "_first_rows", lambda X1, kind=kind: kind)
+    for kind in (m.EVERY_ROW, m.LISTED_ROWS):
+        monkeypatch.setattr(m, "first_rows", lambda X1, kind=kind: kind)
         for T in (1, 2):
             P = nb.params([w[None] for w in W], np.float64)
             got.append((nb.with_threads(T).train(P, X1, Y, np.array([0.5]), 2, record), P.W))
@@ -333,9 +333,9 @@ def test_a_non_finite_weight_in_a_skipped_row_is_detected(nb, always_team, mode)
     if mode == "one":
         losses = nb.with_threads(1).train(P, X1, Y, np.array([0.5]), 2, record).T
     elif mode == "helper":
-        always_team._train_with_helper(P, X1, Y, np.array([0.5]), 2, record, losses)
+        always_team.run_helper(P, X1, Y, np.array([0.5]), 2, record, losses)
     else:
-        always_team._train_team(P, X1, Y, np.array([0.5]), 2, record, losses, 2)
+        always_team.run_team(P, X1, Y, np.array([0.5]), 2, record, losses, 2)
     assert np.isnan(losses).all()
     assert np.isinf(P.W[0][0, 0, 2]) and np.isfinite(P.W[0][0, 1:]).all()
 
@@ -447,11 +447,11 @@ def test_epoch_sigmoid_accuracy_against_expit(dtype):
     from numba import njit
     from scipy.special import expit
 
-    from fastbp.backends import _numba_kernels as k
+    from fastbp.backends.numba.units import vec_sigmoid
 
     @njit
     def run(z, off, n):
-        k.vec_sigmoid(z, off, n)
+        vec_sigmoid(z, off, n)
 
     rs = np.random.RandomState(0)
     z = np.concatenate(
@@ -474,12 +474,18 @@ def test_epoch_sigmoid_accuracy_against_expit(dtype):
 
 
 def test_constructing_the_backend_compiles_nothing():
+    """``import fastbp`` does not import numba; constructing the numba
+    backend imports its kernels but compiles (or loads) none of them."""
     code = (
-        "import sys, fastbp.backends as b; be = b.get_backend('numba'); "
-        "print('fastbp.backends._numba_kernels' in sys.modules)"
+        "import sys, fastbp; print('numba' in sys.modules); "
+        "import fastbp.backends as b; be = b.get_backend('numba'); "
+        "from numba.core.dispatcher import Dispatcher; "
+        "mods = [m for n, m in sys.modules.items() if n.startswith('fastbp.backends.numba.')]; "
+        "ds = [d for m in mods for d in vars(m).values() if isinstance(d, Dispatcher)]; "
+        "print(len(ds) > 10, sum(len(d.overloads) for d in ds))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    assert out.stdout.split() == ["False", "True", "0"]
 
 
 # ------------------------------------------------- one network, T threads
@@ -494,10 +500,10 @@ def _team_case(layers, dtype, n=37, seed=1):
 @pytest.fixture
 def always_team(monkeypatch):
     """Team calls however short the call (so small networks exercise them)."""
-    from fastbp.backends import numba_backend as m
+    from fastbp.backends.numba import backend, run
 
-    monkeypatch.setattr(m, "TEAM_MIN_CALL_MACS", 0)
-    return m
+    monkeypatch.setattr(backend, "TEAM_MIN_CALL_MACS", 0)
+    return run
 
 
 TEAM_LAYERS = [
@@ -545,12 +551,14 @@ def test_team_equals_one_thread_bit_for_bit(nb, always_team, layers, dtype):
 def test_team_holding_any_layers_is_bit_for_bit(nb, always_team, monkeypatch, layers):
     """Every choice of the layers held whole by each thread (those before chained)
     gives one thread's weights and losses."""
+    from fastbp.backends.numba.layout import Layout
+
     W, X1, Y = _team_case(layers, np.float64, n=21)
     record = np.array([1, 2], np.int64)
     P1 = nb.params(W, np.float64)
     l1 = nb.with_threads(1).train(P1, X1, Y, np.array([0.5]), 2, record)
     for held in range(2, len(layers)):  # the first held layer; len(layers) - 1: none held
-        monkeypatch.setattr(always_team._Layout, "held_from", lambda self, h=held: h)
+        monkeypatch.setattr(Layout, "held_from", lambda self, h=held: h)
         PT = nb.params(W, np.float64)
         lT = nb.with_threads(2).train(PT, X1, Y, np.array([0.5]), 2, record)
         for a, b in zip(P1.W, PT.W):
@@ -560,10 +568,10 @@ def test_team_holding_any_layers_is_bit_for_bit(nb, always_team, monkeypatch, la
 
 def test_team_holds_the_small_layers():
     """The layers after the first chained up to the small ones, held."""
-    from fastbp.backends.numba_backend import _layout
+    from fastbp.backends.numba.layout import layout
 
     shapes = [(785, 301, 101, 10), (257, 257, 257, 10), (65, 10), (257, 257, 257, 257, 10), (9, 300, 300, 300)]
-    layouts = [_layout(d, np.dtype(np.float64)) for d in shapes]
+    layouts = [layout(d, np.dtype(np.float64)) for d in shapes]
     assert [lay.held_from() for lay in layouts] == [2, 2, 1, 3, 3]
     assert [lay.team_barriers() for lay in layouts] == [1, 1, 1, 3, 3]
 
@@ -592,9 +600,9 @@ def test_a_diverging_network_gives_the_same_losses_in_every_mode(nb, always_team
     P = nb.params(W, np.float64)
     losses = np.full((1, 8), np.nan)
     if mode == "team":
-        always_team._train_team(P, X1, Y, np.array([alpha]), 8, record, losses, 2)
+        always_team.run_team(P, X1, Y, np.array([alpha]), 8, record, losses, 2)
     else:
-        always_team._train_with_helper(P, X1, Y, np.array([alpha]), 8, record, losses)
+        always_team.run_helper(P, X1, Y, np.array([alpha]), 8, record, losses)
     np.testing.assert_array_equal(losses, one)
     assert np.isnan(one).all()
 
@@ -602,16 +610,16 @@ def test_a_diverging_network_gives_the_same_losses_in_every_mode(nb, always_team
 def test_loss_helper_gives_the_inline_losses(nb, digits):
     """The losses computed from snapshots on the helper thread are those
     computed inline, bit for bit, and so are the weights."""
-    from fastbp.backends import numba_backend as m
+    from fastbp.backends.numba import run as m
 
     X1, Y = digits
     W = [w[None] for w in make_weights([64, 32, 16, 10])]
     record = np.arange(1, 13, dtype=np.int64)
     a, b = nb.params(W, np.float64), nb.params(W, np.float64)
     inline = nb.with_threads(1).train(a, X1, Y, np.array([0.1]), 12, record)
-    assert nb.plan(b, X1.shape[0], 12, 12) == ("helper", 2) or m._threads() == 1
+    assert nb.plan(b, X1.shape[0], 12, 12) == ("helper", 2) or m.cores() == 1
     helped = np.full((1, 12), np.nan)
-    m._train_with_helper(b, X1, Y, np.array([0.1]), 12, record, helped)
+    m.run_helper(b, X1, Y, np.array([0.1]), 12, record, helped)
     np.testing.assert_array_equal(inline.T, helped)
     for x, y in zip(a.W, b.W):
         np.testing.assert_array_equal(x, y)
@@ -641,7 +649,7 @@ def test_team_thread_that_never_starts_aborts_the_call(nb, always_team, monkeypa
     from concurrent.futures import ThreadPoolExecutor
 
     small = ThreadPoolExecutor(max_workers=2)
-    monkeypatch.setattr(always_team, "_executor", lambda which, workers=0: small)
+    monkeypatch.setattr(always_team, "executor", lambda which, workers=0: small)
     monkeypatch.setattr(always_team, "START_TIMEOUT", 0.5)
     W, X1, Y = _team_case([40, 33, 5], np.float64)
     P = nb.params(W, np.float64)
@@ -654,7 +662,7 @@ def test_team_thread_that_never_starts_aborts_the_call(nb, always_team, monkeypa
 
 
 def test_team_thread_that_raises_aborts_the_others(nb, always_team, monkeypatch):
-    from fastbp.backends import _numba_kernels as k
+    from fastbp.backends.numba import team as k
 
     real = k.train_team
 
@@ -680,7 +688,7 @@ def test_a_second_team_caller_trains_on_its_own_thread(nb, always_team):
     W, X1, Y = _team_case([40, 33, 5], np.float64)
     a, b = nb.params(W, np.float64), nb.params(W, np.float64)
     nb.with_threads(2).train(a, X1, Y, np.array([0.5]), 3)
-    with always_team._team_lock:
+    with always_team.team_lock:
         nb.with_threads(2).train(b, X1, Y, np.array([0.5]), 3)
     for x, y in zip(a.W, b.W):
         np.testing.assert_array_equal(x, y)
@@ -690,9 +698,9 @@ def test_automatic_threads_plan(nb):
     """Automatic mode: every core for a wide network's long calls, one
     thread (and the loss helper for densely recorded losses) otherwise;
     threads=n splits n ways; many networks in groups."""
-    from fastbp.backends import numba_backend as m
+    from fastbp.backends.numba import run
 
-    cores = m._threads()
+    cores = run.cores()
     wide = nb.params([w[None] for w in make_weights([784, 300, 100, 10])], np.float64)
     small = nb.params([w[None] for w in make_weights([64, 32, 16, 10])], np.float64)
     many = nb.params([np.stack([w] * 4) for w in make_weights([64, 32, 16, 10])], np.float64)
@@ -711,16 +719,16 @@ def test_automatic_threads_plan(nb):
 
 
 def test_compile_runs_once_per_kind_of_call(nb, monkeypatch):
-    from fastbp.backends import numba_backend as m
+    from fastbp.backends.numba import backend, run
 
-    monkeypatch.setattr(m, "_compiled", set())
+    monkeypatch.setattr(backend, "_compiled", set())
     layers = [5, 7, 3]
     P = nb.params([w[None] for w in make_weights(layers)], np.float64)
     X1, Y = make_data(layers)
     nb.compile(P, X1, Y)
     calls = []
-    real = m._k()
-    monkeypatch.setattr(m, "_k", lambda: calls.append(1) or real)
+    real = run.run_one
+    monkeypatch.setattr(run, "run_one", lambda *a: calls.append(1) or real(*a))
     nb.compile(P, X1, Y)
     assert not calls
     P32 = nb.params([w[None] for w in make_weights(layers, dtype=np.float32)], np.float32)
@@ -796,9 +804,9 @@ def test_threads_argument(digits):
 
 
 def test_tuner_keeps_the_faster_option_and_probes_the_other():
-    from fastbp.backends.numba_backend import _Tuner
+    from fastbp.backends.numba.backend import Tuner
 
-    t = _Tuner()
+    t = Tuner()
     a, b = ("team", 2), ("one", 1)
     assert t.pick(a, b) == a
     t.record(a, 3.0)
@@ -820,11 +828,11 @@ def test_automatic_mode_times_a_team_against_one_thread_with_the_loss_helper():
     """A team-sized network whose losses are recorded every epoch: the one-thread
     option the tuner measures is the one the plan gives a single thread there
     (the losses on the helper), not one thread computing them inline."""
-    from fastbp.backends import numba_backend as m
+    from fastbp.backends.numba import backend, run
 
-    if m._threads() < 2:
+    if run.cores() < 2:
         pytest.skip("needs 2 cores")
-    be = m.NumbaBackend()  # automatic threads
+    be = backend.NumbaBackend()  # automatic threads
     layers = [784, 300, 100, 10]
     X1, Y = make_data(layers, n=200)
     P = be.params([w[None] for w in make_weights(layers)], np.float64)
@@ -870,7 +878,7 @@ def test_units_in_every_mode_equal_one_thread_bit_for_bit(nb, always_team, layer
         np.testing.assert_array_equal(l1, lT)
     PH = nb.params(W, np.float64).with_units(activation, output)
     helped = np.full((1, 3), np.nan)
-    always_team._train_with_helper(PH, X1, Y, alpha, 4, record, helped)
+    always_team.run_helper(PH, X1, Y, alpha, 4, record, helped)
     np.testing.assert_array_equal(l1.T, helped)
     ref = get_backend("numpy")
     Q = ref.params(W, np.float64).with_units(activation, output)
@@ -889,13 +897,14 @@ def test_a_single_softmax_layer_runs_on_one_thread(nb, always_team):
 def test_compiled_units_against_numpy(activation, dtype):
     """The compiled tanh is within 4 ulp of NumPy's (sign and tiny values
     included), relu exact."""
-    from fastbp.backends import _numba_kernels as k
+    from fastbp.backends.numba.layers import units_padded
+    from fastbp.backends.numba.units import UNIT_CODES
 
     rs = np.random.RandomState(0)
     z = np.concatenate([rs.randn(20000) * 4, rs.randn(200) * 1e-9, [0.0, 19.5, -25.0, 1e3, -1e3]]).astype(dtype)
     buf = np.empty(len(z) + 8, dtype)
     buf[: len(z)] = z
-    k.unit_padded(buf, len(z), k.UNIT_CODES[activation])
+    units_padded(buf, len(z), UNIT_CODES[activation])
     got = buf[: len(z)].astype(np.float64)
     want = (np.tanh(z) if activation == "tanh" else np.maximum(z, 0)).astype(np.float64)
     ulp = np.abs(got - want) / np.spacing(np.abs(want).astype(dtype)).astype(np.float64)
@@ -908,11 +917,11 @@ def test_compiled_softmax_against_numpy(dtype):
     logits up to the thousands."""
     from scipy.special import softmax
 
-    from fastbp.backends import _numba_kernels as k
+    from fastbp.backends.numba.layers import softmax_rows
 
     Z = (np.random.RandomState(1).randn(50, 10) * np.logspace(-3, 3, 50)[:, None]).astype(dtype)
     got = Z.copy()
-    k.softmax_rows(got, np.empty(24, dtype))
+    softmax_rows(got, np.empty(24, dtype))
     want = softmax(Z.astype(np.float64), axis=1)
     np.testing.assert_allclose(got, want, rtol=1e-13 if dtype == np.float64 else 1e-5, atol=1e-37)
     assert np.isfinite(got).all()

@@ -1,6 +1,6 @@
 """Backend registry: names, aliases, lazy imports, one clear error per failure.
 
-``get_backend("numba")`` imports fastbp.backends.numba_backend only when asked
+``get_backend("numba")`` imports fastbp.backends.numba.backend only when asked
 for, so ``import fastbp`` never needs numba's compiler or a GPU.
 """
 
@@ -16,7 +16,7 @@ from .base import ACTIVATIONS, OUTPUTS, SUPPORTED_DTYPES, Backend
 #: name -> (module, class, install hint)
 _REGISTRY: dict[str, tuple[str, str, str]] = {
     "numpy": ("fastbp.backends.numpy_backend", "NumpyBackend", "pip install fastbp"),
-    "numba": ("fastbp.backends.numba_backend", "NumbaBackend", "pip install numba"),
+    "numba": ("fastbp.backends.numba.backend", "NumbaBackend", "pip install numba"),
     "cuda": (
         "fastbp.backends.cuda.backend",
         "CudaBackend",

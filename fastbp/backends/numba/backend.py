@@ -1,0 +1,322 @@
+"""NumbaBackend: many epochs of per-sample SGD in ONE compiled call, on one thread or several.
+
+A ``Params`` of this backend packs its K networks into one flat, aligned
+buffer (``layout``); the weights stay packed between training calls and
+``Params.W`` are views into it. ``train`` trusts its inputs (the boundary
+validated them) and picks the form of the call (``plan``; ``run`` runs it);
+in automatic mode it times the forms that use threads against one thread per
+network shape (``Tuner``).
+
+Compilation is lazy: importing this module or constructing ``NumbaBackend``
+compiles nothing; each kernel is compiled (or loaded from Numba's on-disk
+cache, ``cache=True``) on its first call.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import numba
+import numpy as np
+
+from ..base import ACTIVATIONS, NO_RECORD, OUTPUTS, Backend, Params, softmax_cross_entropy
+from . import layers, run
+from .layout import Packed, layout
+
+#: the automatic mode splits each step of one network over every core from
+#: this many multiply-adds per step and per meeting of the team's step
+#: (``Layout.team_barriers``): 64-32-16-10 (6 k) ran at 0.87x / 0.78x one
+#: thread float64 / float32, 128-64-10 (19 k) 1.42x / 1.24x on near cores but
+#: 0.69x float32 on far ones (a hand-off 150-500 ns instead of 40-70),
+#: 256-128-10 (70 k) 1.69x / 1.50x (``python -m benchmarks.wide_threads
+#: --sizes --rounds 12``, 2-core EPYC VM): a threshold above 19 k
+TEAM_MIN_MACS = 50_000
+#: a call with fewer multiply-adds than this runs on one thread whatever the
+#: setting: waking the threads and copying the weights to and from their own
+#: buffers costs 0.4-1.5 ms a call for 784-300-100-10 (a team of 2 ran at
+#: 0.85-1.02x one thread in calls of 100 MNIST steps, 57 M; 0.85-1.51x at
+#: 200; ``python -m benchmarks.wide_threads --samples N --min-call 0 --rounds 20``)
+TEAM_MIN_CALL_MACS = 60_000_000
+#: automatic mode times calls of at least this many multiply-adds to choose
+#: between threads and one thread (``Tuner``): shorter calls are timed too
+#: noisily to choose by, and run on one thread below TEAM_MIN_CALL_MACS anyway
+TUNE_MIN_MACS = 50_000_000
+#: a call hands its losses to a helper thread when they add up to at least
+#: this many multiply-adds: the helper costs about 40-80 us a call to start
+#: and to wait for (XOR, one loss an epoch, 0.38 us each inline: the helper
+#: 79 us slower than no loss at 256 epochs, inline 104 us; 64 epochs: 84
+#: against 31; ``python -m benchmarks.loss_every``, ``benchmarks.tutorial_speed``)
+HELPER_MIN_MACS = 1_000_000
+#: ... counting this many more for each sample's forward pass: its fixed
+#: cost (units, row list, sum) in multiply-adds, XOR's 95 ns a sample at the
+#: loss pass's 10 G multiply-adds/s on digits (0.40 ms for 1,347 x 2,876,
+#: ``python -m benchmarks.units_speed --loss``)
+LOSS_SAMPLE_MACS = 1_000
+#: ``loss_many`` computes the networks' losses in chunks whose activations
+#: take about this many bytes: the stacked BLAS product of a chunk stays a
+#: few large calls while its activations stay a small part of the memory
+LOSS_CHUNK_BYTES = 64_000_000
+
+_F64 = np.dtype(np.float64)
+#: the losses of a call of one network that records none: (0, 1), nothing to write
+_NO_LOSS = np.empty((1, 0))
+#: what ``NumbaBackend.compile`` has compiled in this process: (weights'
+#: dtype, Numba types of X1 and Y, form of the call, rows' dtype)
+_compiled: set = set()
+
+
+class Tuner:
+    """Picks the faster of two ways to run a shape's training calls (they
+    give the same bits) from the measured seconds per step, each option's
+    best of its last KEEP calls: each is tried first, then the faster is kept
+    and the other tried again after 8, 16, 32, ... calls (the machine's load
+    changes: on a busy machine threads that wait for each other every step
+    lose to one thread)."""
+
+    #: calls remembered per option: one slow call among them does not flip the choice
+    KEEP = 3
+
+    def __init__(self):
+        self.rates: dict = {}  # option -> seconds per step of its last KEEP calls
+        self.calls = 0
+        self.next_probe = 8
+        self.wait = 8
+        self.lock = threading.Lock()
+
+    def rate(self, option) -> float:
+        return min(self.rates[option])
+
+    def pick(self, first, second):
+        with self.lock:
+            self.calls += 1
+            for option in (first, second):
+                if option not in self.rates:
+                    return option
+            best, other = (first, second) if self.rate(first) <= self.rate(second) else (second, first)
+            if self.calls >= self.next_probe:
+                self.wait *= 2
+                self.next_probe = self.calls + self.wait
+                return other
+            return best
+
+    def record(self, option, seconds_per_step: float) -> None:
+        with self.lock:
+            self.rates[option] = [*self.rates.get(option, [])[1 - self.KEEP :], seconds_per_step]
+
+
+class NumbaBackend(Backend):
+    """@njit kernels on the CPU; ``train`` runs many epochs of K networks in
+    one compiled call.
+
+    ``threads`` (None: automatic) is how many threads a training call may
+    use (``plan``). Many networks are spread over them, a group per thread.
+    One network's per-sample steps are split over them (``team``);
+    automatically on every core once a step has TEAM_MIN_MACS multiply-adds
+    per meeting of the threads in a step, one thread below that, and a network
+    trained on one thread has the losses of densely recorded epochs
+    computed on a second thread. Automatic mode times these against one
+    thread per network shape and keeps the faster (``Tuner``). Calls of
+    fewer than TEAM_MIN_CALL_MACS multiply-adds run on one thread. Neither
+    the weights nor the losses depend on the number of threads (bit for
+    bit)."""
+
+    name = "numba"
+    activations = ACTIVATIONS
+    outputs = OUTPUTS
+
+    def __init__(self, threads: int | None = None):
+        self.threads = threads
+
+    @property
+    def options(self):
+        return {} if self.threads is None else {"threads": self.threads}
+
+    def with_threads(self, threads):
+        return self if threads == self.threads else NumbaBackend(threads)
+
+    # ------------------------------------------------------------ data
+    def asarray(self, host, dtype):
+        return np.array(host, dtype=np.dtype(dtype), order="C", copy=True)
+
+    def to_numpy(self, dev):
+        return np.array(dev, copy=True)
+
+    def info(self):
+        layer: str
+        try:
+            layer = numba.threading_layer()
+        except ValueError:  # no parallel region has run in this process
+            layer = "not started"
+        return {
+            "name": self.name,
+            "numba": numba.__version__,
+            "numpy": np.__version__,
+            "threads": run.cores() if self.threads is None else self.threads,
+            "threads_setting": "auto" if self.threads is None else self.threads,
+            "threading_layer": layer,
+            "cpu_count": os.cpu_count(),
+            "cpu": _host_cpu_name(),
+        }
+
+    # ------------------------------------------------- per-layer kernels
+    def forward(self, W, X1, *, activation="sigmoid", output="sigmoid"):
+        return layers.forward(W, X1, activation, output)
+
+    def output_delta(self, AL, Y, *, output="sigmoid"):
+        return layers.output_delta(AL, Y, output)
+
+    def hidden_delta(self, D_next, W_l, A_l, *, activation="sigmoid"):
+        return layers.hidden_delta(D_next, W_l, A_l, activation)
+
+    def update(self, W_l, A_l, D, alpha):
+        layers.update(W_l, A_l, D, alpha)
+
+    def predict(self, W, X1, *, activation="sigmoid", output="sigmoid"):
+        return self.forward(W, X1, activation=activation, output=output)[-1]
+
+    # ------------------------------------------------- the training seam
+    def params(self, weights, dtype):
+        dtype = np.dtype(dtype)
+        lay = layout((int(weights[0].shape[1]), *(int(w.shape[2]) for w in weights)), dtype)
+        slab, scratch, views = lay.buffers(int(weights[0].shape[0]))
+        for v, w in zip(views, weights):
+            v[...] = w
+        return Params(views, dtype, Packed(lay, slab, scratch))
+
+    def params_to_host(self, P):
+        return [np.array(w, copy=True) for w in P.W]
+
+    def copy_params(self, P):
+        imp = P.impl
+        slab, scratch, views = imp.layout.buffers(P.K)
+        slab[...] = imp.slab
+        return Params(views, P.dtype, Packed(imp.layout, slab, scratch), **P.units)
+
+    def train(self, P, X1, Y, alphas, epochs, record=NO_RECORD):
+        if alphas.dtype != _F64:
+            alphas = alphas.astype(_F64)
+        imp = P.impl
+        lay = imp.layout
+        meta = lay.meta_for(P.activation, P.output)
+        R = len(record)
+        if R == 0 and X1.shape[0] * epochs * lay.macs < TEAM_MIN_CALL_MACS and len(imp.slab) == 1:
+            # a short call of one network (fit_partial): straight to the kernel
+            run.run_one(imp, meta, X1, Y, alphas, epochs, record, _NO_LOSS, run.LISTED_ROWS)
+            return _NO_LOSS
+        K = P.K
+        losses = np.full((K, R), np.nan) if R else np.empty((K, 0))
+        how = self.plan(P, X1.shape[0], epochs, R)
+        steps = X1.shape[0] * epochs
+        tuned = self.threads is None and how[0] in ("team", "helper") and steps * lay.macs >= TUNE_MIN_MACS
+        if tuned:  # automatic mode: the faster of threads and one thread, as measured
+            tuner = lay.tuners.setdefault(how[0], Tuner())
+            # a team's rival: one thread as the plan would run it (its losses on the helper where that pays)
+            alone = self._one_network_alone(P, X1.shape[0], epochs, R) if how[0] == "team" else ("one", 1)
+            how = tuner.pick(how, alone)
+            t0 = time.perf_counter()
+        mode, T = how
+        rows = run.first_rows(X1)
+        if mode == "one":
+            run.run_one(imp, meta, X1, Y, alphas, epochs, record, losses, rows)
+        elif mode == "helper":
+            run.run_helper(P, X1, Y, alphas, epochs, record, losses, rows)
+        elif mode == "team":
+            run.run_team(P, X1, Y, alphas, epochs, record, losses, T, rows)
+        else:
+            run.run_many(P, X1, Y, alphas, epochs, record, losses, T, rows)
+        if tuned:
+            tuner.record(how, (time.perf_counter() - t0) / steps)
+        return losses.T
+
+    def plan(self, P, n_samples: int, epochs: int, n_record: int) -> tuple[str, int]:
+        """How a training call runs: ("one", 1) on this thread; ("helper", 2)
+        with the losses on a second thread; ("team", T) one network's steps
+        split over T threads; ("many", T) K networks in T groups."""
+        lay = P.impl.layout
+        cores = run.cores()
+        T = self.threads if self.threads is not None else cores
+        if P.K > 1:
+            return ("many", min(T, P.K)) if T > 1 else ("one", 1)
+        if lay.L == 1 and P.output == "softmax":
+            T = 1  # a single softmax layer is not split: each thread would hold a share of the outputs it sums over
+        if self.threads is None and lay.macs < TEAM_MIN_MACS * lay.team_barriers():
+            T = 1
+        if T > 1 and n_samples * epochs * lay.macs >= TEAM_MIN_CALL_MACS:
+            return "team", T
+        return self._one_network_alone(P, n_samples, epochs, n_record)
+
+    def _one_network_alone(self, P, n_samples: int, epochs: int, n_record: int) -> tuple[str, int]:
+        """One network's steps on one thread: ("helper", 2) in automatic mode
+        with a second core when at least every other epoch's loss is recorded
+        and the losses add up to HELPER_MIN_MACS, else ("one", 1)."""
+        lay = P.impl.layout
+        if (
+            self.threads is None
+            and run.cores() > 1
+            and n_record >= 2
+            and 2 * n_record >= epochs
+            and n_record * n_samples * (lay.forward_macs + LOSS_SAMPLE_MACS) >= HELPER_MIN_MACS
+        ):
+            return "helper", 2
+        return "one", 1
+
+    def compile(self, P, X1, Y):
+        """Compiles (or loads from the cache) what a training call of these
+        arrays runs: ``train``, and the team's and the helper's functions when
+        one network of this shape would use them (automatic mode times a team
+        against one thread with the helper); once per process for each
+        kind of arrays and form (then it costs a dictionary look-up)."""
+        mode, T = self.plan(P, X1.shape[0], 1000, 1000) if P.K == 1 else ("many", 1)
+        rows = run.first_rows(X1)
+        key = (P.dtype, numba.typeof(X1), numba.typeof(Y), mode, rows.dtype)
+        if key in _compiled:
+            return
+        P1 = self.params([w[:1] for w in P.W], P.dtype).with_units(P.activation, P.output)
+        x, y = X1[:1], Y[:1]
+        meta = P1.impl.layout.meta_for(P1.activation, P1.output)
+        one = np.ones(1, np.int64)
+        run.run_one(P1.impl, meta, x, y, np.ones(1), 1, one, np.ones((1, 1)), rows)
+        if mode == "team":
+            run.run_team(P1, x, y, np.ones(1), 1, one, np.full((1, 1), np.nan), T, rows)
+        if mode == "helper" or (mode == "team" and self._one_network_alone(P, X1.shape[0], 1000, 1000)[0] == "helper"):
+            run.run_helper(P1, x, y, np.ones(1), 2, np.arange(1, 3, dtype=np.int64), np.full((1, 2), np.nan), rows)
+        _compiled.add(key)
+
+    def loss_many(self, P, X1, Y):
+        """Every network's loss with one stacked BLAS product per layer (the
+        first layer's shared by all networks) and the compiled units, in
+        chunks of networks whose activations take about LOSS_CHUNK_BYTES;
+        the softmax's cross-entropy from the logits (log-sum-exp)."""
+        K = P.K
+        width = max(w.shape[2] for w in P.W)
+        chunk = max(1, int(LOSS_CHUNK_BYTES // max(1, X1.shape[0] * width * P.dtype.itemsize)))
+        out = np.empty(K)
+        last = len(P.W) - 1
+        softmax = P.output == "softmax"
+        for k0 in range(0, K, chunk):
+            A = X1
+            for l, w in enumerate(P.W):
+                unit = P.activation if l < last else ("linear" if softmax else P.output)
+                A = layers.unit_of_product(A, w[k0 : k0 + chunk], unit)
+            if softmax:
+                with np.errstate(invalid="ignore", over="ignore"):  # a diverged network's NaN shows below
+                    out[k0 : k0 + chunk] = softmax_cross_entropy(A, Y, axis=(1, 2))
+            else:
+                out[k0 : k0 + chunk] = 0.5 * ((A - Y) ** 2).sum(axis=(1, 2))
+        finite = np.array([all(np.isfinite(w[k]).all() for w in P.W) for k in range(K)])
+        out[~finite] = np.nan
+        return out
+
+    def contiguous(self, a, dtype):
+        return np.ascontiguousarray(a, dtype=dtype)
+
+
+def _host_cpu_name():
+    try:
+        import llvmlite.binding as llvm
+
+        return llvm.get_host_cpu_name()
+    except Exception:  # pragma: no cover
+        return None

@@ -1,0 +1,188 @@
+"""The loss inside the numba backend's training calls, and the loss helper thread.
+
+The loss of a recorded epoch is the reference loss of the weights after that
+epoch: ``0.5 * sum((forward(X) - Y) ** 2)`` for sigmoid and linear outputs,
+the summed cross-entropy from the logits for softmax outputs, summed in
+float64 in blocks of LOSS_BLOCK samples (each block's sum in sample order, the
+block sums in order), NaN when the sum or any weight is not finite. The
+blocks give the same bits whichever threads compute them (a team splits the
+pass by blocks: ``team``). Each sample's forward pass is the training's, the
+first layer over the sample's nonzero inputs (``rows``). A network's scratch
+row 0 (unused by training) holds the softmax's exponentials.
+
+``loss_helper`` runs on a second thread beside a one-network ``train``
+call: ``train`` copies the weights after a recorded epoch into a free
+snapshot slot (``kernels.hand_off``) and goes on training; the helper
+computes that snapshot's loss. When both slots are busy ``train`` computes
+the loss itself, so training never waits for the helper.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from .codegen import EXACT
+from .products import vec_forward_rows, vec_forward_split
+from .rows import make_lists, row_list
+from .sync import (
+    SPIN_YIELD,
+    SYNC_ABORT,
+    SYNC_DONE,
+    SYNC_SLOT,
+    SYNC_STOP,
+    atomic_load,
+    atomic_store,
+    cpu_relax,
+    os_yield,
+)
+from .units import LINEAR, SIGMOID, SOFTMAX, apply_unit, vec_exp, vec_sigmoid
+
+#: the loss sums the squared errors of this many samples at a time, then the
+#: block sums in order: the same bits whether one thread or several compute
+#: it (a unit of work small enough to share a pass between a team's threads)
+LOSS_BLOCK = 256
+#: ``zero_sum``'s options: fast-math lets LLVM vectorise its sum, whose value
+#: is 0 or NaN whatever the order (no ``nnan``/``ninf``: NaN and inf keep
+#: their meaning)
+_SUM_OPTS = dict(EXACT, fastmath={"nsz", "arcp", "contract", "afn", "reassoc"})
+
+
+@njit(inline="always", **EXACT)
+def sample_loss(S, ao, spare, Y, n, ny, out):
+    """One sample's loss from its output products S[ao:ao+ny], in float64:
+    the squared error (sigmoid units applied in place first), or for softmax
+    the cross-entropy from the logits, ``sum y_j (m + log sum exp(z - m) -
+    z_j)`` with m the largest logit (S[spare:] holds the exponentials)."""
+    s = 0.0
+    if out == SOFTMAX:
+        m = S[ao]
+        for j in range(1, ny):
+            m = max(m, S[ao + j])
+        for j in range(ny):
+            S[spare + j] = S[ao + j] - m
+        vec_exp(S, spare, ny)
+        t = 0.0
+        for j in range(ny):
+            t += S[spare + j]
+        lse = float(m) + math.log(t)
+        for j in range(ny):
+            s += float(Y[n, j]) * (lse - float(S[ao + j]))
+        return s
+    if out == SIGMOID:
+        vec_sigmoid(S, ao, ny)
+    for j in range(ny):
+        e = float(S[ao + j]) - float(Y[n, j])
+        s += e * e
+    return s
+
+
+@njit(inline="always", **EXACT)
+def finish(total, out):
+    """The loss from the summed sample terms: the squared errors halved."""
+    return total if out == SOFTMAX else 0.5 * total
+
+
+@njit(**EXACT)
+def block_sum(Wn, meta, X, Y, S, so, b, I, ptr, build):
+    """The loss terms (``sample_loss``) of the samples of loss block ``b``,
+    summed in float64 in sample order (the forward pass of each sample as in
+    training, the first layer over the sample's nonzero inputs, list n of
+    ``(I, ptr)``, whose lists start at the block's first sample; activation
+    rows at ``S[so + l * wp]``, one more row after them for the softmax)."""
+    L = meta.shape[0] - 1
+    wp, act, out = meta[L, 0], meta[L, 4], meta[L, 5]
+    act0 = act if L > 1 else LINEAR
+    N, nx = X.shape
+    ny = Y.shape[1]
+    w0, c0, cp0 = meta[0, 0], meta[0, 2], meta[0, 3]
+    total = 0.0
+    for n in range(b * LOSS_BLOCK, min(N, (b + 1) * LOSS_BLOCK)):
+        io, m = row_list(X, I, ptr, n, n, n, build)
+        vec_forward_rows(Wn, w0, X, n * nx, S, so + wp, I, io, m, cp0, cp0)
+        apply_unit(S, so + wp, c0, act0)
+        for l in range(1, L):
+            cp = meta[l, 3]
+            vec_forward_split(Wn, meta[l, 0], S, so + l * wp, S, so + (l + 1) * wp, meta[l, 1], cp, cp)
+            if l < L - 1:
+                apply_unit(S, so + (l + 1) * wp, meta[l, 2], act)
+        total += sample_loss(S, so + L * wp, so + (L + 1) * wp, Y, n, ny, out)
+    return total
+
+
+@njit(**_SUM_OPTS)
+def zero_sum(Wn, i0, i1):
+    """0.0 when Wn[i0:i1] is finite, else NaN (sum of w * 0)."""
+    s = 0.0
+    for i in range(i0, i1):
+        s += Wn[i] * 0.0
+    return s
+
+
+@njit(**EXACT)
+def network_loss(Wn, meta, X, Y, S, I, ptr, build):
+    """The loss of one network: the reference's ``0.5 * sum((forward(X) -
+    Y) ** 2)``, or the summed cross-entropy of softmax outputs (block sums
+    added in order), or NaN when the loss or any weight is not finite. Uses
+    S's activation rows and delta row 0 (training starts afresh) and the
+    lists of each sample's nonzero inputs in ``(I, ptr)`` (``make_lists(X,
+    N)``; ``build``: the first loss of a call builds them)."""
+    total = 0.0
+    for b in range((X.shape[0] + LOSS_BLOCK - 1) // LOSS_BLOCK):
+        total += block_sum(Wn, meta, X, Y, S, 0, b, I, ptr, build)
+    if not (np.isfinite(total) and zero_sum(Wn, 0, Wn.shape[0]) == 0.0):
+        return np.nan
+    return finish(total, meta[meta.shape[0] - 1, 5])
+
+
+@njit(**EXACT)
+def loss_helper(snap, meta, X, Y, S, losses, sync):
+    """The loss helper of a one-network ``train`` call, run on another
+    thread: computes the loss of each snapshot ``train`` publishes into
+    ``losses[0, r]``, frees the slot, and returns 0 once ``train`` is done
+    and both slots are empty (-1 when aborted). A NaN loss sets SYNC_STOP."""
+    LI, lptr = make_lists(X, X.shape[0])
+    build = True
+    spins = 0
+    while True:
+        done: bool = atomic_load(sync, SYNC_DONE) != 0  # read before the slots: a slot filled before DONE is seen below
+        busy = False
+        for s in range(2):
+            v = atomic_load(sync, SYNC_SLOT + 8 * s)
+            if v > 0:
+                x = network_loss(snap[s], meta, X, Y, S, LI, lptr, build)
+                build = False
+                losses[0, v - 1] = x
+                if np.isnan(x):
+                    atomic_store(sync, SYNC_STOP, 1)
+                atomic_store(sync, SYNC_SLOT + 8 * s, 0)
+                busy = True
+        if busy:
+            spins = 0
+            continue
+        if done:
+            return 0
+        cpu_relax()
+        spins += 1
+        if spins >= SPIN_YIELD:
+            if atomic_load(sync, SYNC_ABORT) != 0:
+                return -1
+            os_yield()
+            spins = 0
+
+
+@njit(**EXACT)
+def team_loss(part, nblocks, T, out):
+    """The loss of a team's pass from the block sums in order (as
+    ``network_loss`` adds them) and the T finiteness checks."""
+    total = 0.0
+    for b in range(nblocks):
+        total += part[b]
+    fin = 0.0
+    for t in range(T):
+        fin += part[nblocks + t]
+    if not (np.isfinite(total) and fin == 0.0):
+        return np.nan
+    return finish(total, out)
