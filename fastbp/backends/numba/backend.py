@@ -40,8 +40,9 @@ TEAM_MIN_MACS = 50_000
 #: 200; ``python -m benchmarks.wide_threads --samples N --min-call 0 --rounds 20``)
 TEAM_MIN_CALL_MACS = 60_000_000
 #: automatic mode times calls of at least this many multiply-adds to choose
-#: between threads and one thread (``Tuner``): shorter calls are timed too
-#: noisily to choose by, and run on one thread below TEAM_MIN_CALL_MACS anyway
+#: between threads and one thread (``Tuner``): a few milliseconds of work, timed
+#: well enough to choose by, and below TEAM_MIN_CALL_MACS, so every call that
+#: may run a team is timed (``python -m benchmarks.wide_threads``)
 TUNE_MIN_MACS = 50_000_000
 #: a call hands its losses to a helper thread when they add up to at least
 #: this many multiply-adds: the helper costs about 40-80 us a call to start

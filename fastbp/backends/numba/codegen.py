@@ -29,8 +29,8 @@ from numba.core import cgutils
 VEC_BYTES = 32
 #: at most this many vectors of outputs are held in registers at once: with
 #: the loaded weights and the splatted input, 6 accumulators fit AVX2's 16
-#: registers without spills (panels of 2-5 and 9-10 vectors: 0.93-1.03x the
-#: digits epoch, ``python -m benchmarks.units_speed``)
+#: registers without spills; panels of 2-5 and 9-10 vectors ran the digits
+#: epoch at 0.93-1.03x (the epoch: ``python -m benchmarks.units_speed``)
 PANEL = 6
 
 #: The options of the compiled functions: cached on disk, no bounds checks,

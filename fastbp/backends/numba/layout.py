@@ -34,8 +34,10 @@ from .units import SIGMOID, UNIT_CODES
 #: ``python -m benchmarks.wide_threads --layers ...`` measures a choice
 HELD_FRACTION = 0.25
 #: a layer this wide (columns) or wider has its rows padded to whole cache
-#: lines, not just vectors: threads that split its columns at line
-#: boundaries then never write the same line (narrower layers are not split)
+#: lines, not just vectors, so threads that split its columns at line
+#: boundaries never write the same line: the padding (at most a line a row)
+#: is then at most an eighth of the row; narrower layers are rarely split
+#: (TEAM_MIN_MACS; ``python -m benchmarks.wide_threads --sizes`` times teams)
 WIDE_ROW = 64
 
 

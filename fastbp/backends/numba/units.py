@@ -226,46 +226,44 @@ vec_relu = _elementwise("vec_relu", None, """Z[zo:zo+n] = max(Z[zo:zo+n], 0) in 
 vec_exp = _elementwise("vec_exp", _exp_wide, """Z[zo:zo+n] = exp(Z[zo:zo+n]) in place (``_exp_wide``).""")
 
 
-@intrinsic
-def out_delta(typingctx, A, ao, Y, yo, D, do, n):
-    """D[do+j] = (A[ao+j] - Y[yo+j]) * A[ao+j] * (1 - A[ao+j]) for j < n, in
-    the arrays' dtype, left to right and without fast-math flags: every
-    kernel that computes an output delta gets the same bits."""
-    dt = check_floats(A, Y, D)
-    ip = types.intp
-    sig = types.void(A, ip, Y, ip, D, ip, ip)
+def _delta_intrinsic(name, formula, doc):
+    """The intrinsic ``name(A, ao, Y, yo, D, do, n)``: ``D[do+j] =
+    formula(A[ao+j], Y[yo+j])`` for j < n, scalar, in the arrays' dtype,
+    left to right and without fast-math flags: every kernel that computes an
+    output delta gets the same bits."""
 
-    def codegen(context, builder, sig, args):
-        e = Emit(context, builder, dt)
-        (a0, y0, d0), (nv,) = e.operands(context, sig, args)
-        one = ir.Constant(e.f, 1.0)
-        with cgutils.for_range(builder, nv) as lj:
-            j = lj.index
-            o = builder.load(e.at(a0, j))
-            d = builder.fmul(builder.fmul(builder.fsub(o, builder.load(e.at(y0, j))), o), builder.fsub(one, o))
-            builder.store(d, e.at(d0, j))
-        return context.get_dummy_value()
+    def typer(typingctx, A, ao, Y, yo, D, do, n):
+        dt = check_floats(A, Y, D)
+        ip = types.intp
+        sig = types.void(A, ip, Y, ip, D, ip, ip)
 
-    return sig, codegen
+        def codegen(context, builder, sig, args):
+            e = Emit(context, builder, dt)
+            (a0, y0, d0), (nv,) = e.operands(context, sig, args)
+            with cgutils.for_range(builder, nv) as lj:
+                j = lj.index
+                a = builder.load(e.at(a0, j))
+                builder.store(formula(builder, a, builder.load(e.at(y0, j)), e.f), e.at(d0, j))
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    typer.__name__ = typer.__qualname__ = name
+    typer.__doc__ = doc
+    return intrinsic(typer)
 
 
-@intrinsic
-def out_diff(typingctx, A, ao, Y, yo, D, do, n):
-    """D[do+j] = A[ao+j] - Y[yo+j] for j < n: the output delta of linear
-    units (squared error) and of softmax units (cross-entropy)."""
-    dt = check_floats(A, Y, D)
-    ip = types.intp
-    sig = types.void(A, ip, Y, ip, D, ip, ip)
-
-    def codegen(context, builder, sig, args):
-        e = Emit(context, builder, dt)
-        (a0, y0, d0), (nv,) = e.operands(context, sig, args)
-        with cgutils.for_range(builder, nv) as lj:
-            j = lj.index
-            builder.store(builder.fsub(builder.load(e.at(a0, j)), builder.load(e.at(y0, j))), e.at(d0, j))
-        return context.get_dummy_value()
-
-    return sig, codegen
+out_delta = _delta_intrinsic(
+    "out_delta",
+    lambda b, a, y, f: b.fmul(b.fmul(b.fsub(a, y), a), b.fsub(ir.Constant(f, 1.0), a)),
+    """D[do+j] = (A[ao+j] - Y[yo+j]) * A[ao+j] * (1 - A[ao+j]): the delta of sigmoid outputs.""",
+)
+out_diff = _delta_intrinsic(
+    "out_diff",
+    lambda b, a, y, f: b.fsub(a, y),
+    """D[do+j] = A[ao+j] - Y[yo+j]: the output delta of linear units (squared
+    error) and of softmax units (cross-entropy).""",
+)
 
 
 @njit(inline="always", **EXACT)
