@@ -127,15 +127,14 @@ def _places(meta, tid, T, H, col0, ncol0, itemsize):
 
 
 @njit(inline="always", **EXACT)
-def _chain_forward(M, meta, sh, P, rs, rn, om, H, tid, T, sync, links, tick):
+def _chain_forward(M, meta, sh, P, rs, rn, om, H, tid, T, sync, links, tick, fixed):
     """The chained layers' products, each into row l + 1 of sh, link by link
     in thread order, group by group of columns (thread t + 1 starts a group
     as soon as thread t has left it; links[8 t]: the groups thread t has
     left), then copied whole to this thread's P and the units applied.
-    Returns the groups this thread has finished, or -1 when aborted."""
-    L = meta.shape[0] - 1
-    wp, unit, spin, act = meta[L, 0], meta[L, 2], meta[L, 3], meta[L, 4]
-    V = 32 // M.itemsize
+    ``fixed``: (L, wp, unit, spin, act, out, V), read from meta once per
+    call. Returns the groups this thread has finished, or -1 when aborted."""
+    L, wp, unit, spin, act, _, V = fixed
     q = (L + 1) * wp  # the chains' even and odd sums: rows L + 1 and L + 2 of sh
     first, last = (1 if tid == 0 else 0), (1 if tid == T - 1 else 0)
     for l in range(1, H):
@@ -163,12 +162,11 @@ def _chain_forward(M, meta, sh, P, rs, rn, om, H, tid, T, sync, links, tick):
 
 
 @njit(inline="always", **EXACT)
-def _held_layers(M, meta, P, Y, n, H, oh, base, alpha):
+def _held_layers(M, meta, P, Y, n, H, oh, base, alpha, fixed):
     """The held layers of sample n, whole, on this thread's copy: their
     products and units, the output units and delta, their deltas and
     updates (private delta row l at (L + 1 + l) wp)."""
-    L = meta.shape[0] - 1
-    wp, act, out = meta[L, 0], meta[L, 4], meta[L, 5]
+    L, wp, _, _, act, out, _ = fixed
     ny = Y.shape[1]
     for l in range(H, L):
         cp = meta[l, 3]
@@ -183,12 +181,11 @@ def _held_layers(M, meta, P, Y, n, H, oh, base, alpha):
 
 
 @njit(inline="always", **EXACT)
-def _chain_backward(M, meta, sh, P, rs, rn, om, H, T, alpha, sync, nbar):
+def _chain_backward(M, meta, sh, P, rs, rn, om, H, T, alpha, sync, nbar, fixed):
     """The chained layers, top down: this thread's rows' deltas and
     updates; layer l >= 2's delta gathered whole through sh (one barrier)
     for layer l - 1. Returns the barriers passed, or -1 when aborted."""
-    L = meta.shape[0] - 1
-    wp, spin, act = meta[L, 0], meta[L, 3], meta[L, 4]
+    L, wp, _, spin, act, _, _ = fixed
     for l in range(H - 1, 0, -1):
         ds = (L + 2 + l) * wp  # shared delta row l
         A, ao = (sh, wp + rs[1]) if l == 1 else (P, l * wp + rs[l])
@@ -277,10 +274,11 @@ def train_team(
     checks. Returns 0, or -1 when the team was aborted."""
     L = meta.shape[0] - 1
     wp, unit, act, out = meta[L, 0], meta[L, 2], meta[L, 4], meta[L, 5]
+    V = 32 // slab.itemsize
+    fixed = (L, wp, unit, meta[L, 3], act, out, V)  # what the per-sample steps read of meta, read once
     act0 = act if L > 1 else out  # a single layer splits the output units (elementwise ones only)
     H = max(2, min(rep_from, L)) if L >= 2 else 1  # layers 1 .. H-1 chained, H .. L-1 held
     Wn, P, M = slab[0], pr[tid], own[tid]
-    V = 32 // slab.itemsize
     alpha = slab.dtype.type(alphas[0])
     N = X.shape[0]
     nR = record.shape[0]
@@ -307,11 +305,11 @@ def train_team(
             if L == 1:
                 _single_layer_delta(meta, sh, Y, n, col0, ncol0)
             else:
-                tick = _chain_forward(M, meta, sh, P, rs, rn, om, H, tid, T, sync, links, tick)
+                tick = _chain_forward(M, meta, sh, P, rs, rn, om, H, tid, T, sync, links, tick, fixed)
                 if tick < 0:
                     return -1
-                _held_layers(M, meta, P, Y, n, H, oh, base, alpha)
-                nbar = _chain_backward(M, meta, sh, P, rs, rn, om, H, T, alpha, sync, nbar)
+                _held_layers(M, meta, P, Y, n, H, oh, base, alpha, fixed)
+                nbar = _chain_backward(M, meta, sh, P, rs, rn, om, H, T, alpha, sync, nbar, fixed)
                 if nbar < 0:
                     return -1
             if ncol0 > 0:
