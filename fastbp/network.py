@@ -19,6 +19,8 @@ runs the training loop (fastbp.loop).
 from __future__ import annotations
 
 import contextlib
+import copy
+import functools
 import json
 import math
 import os
@@ -29,7 +31,13 @@ import numpy as np
 
 from .backends import normalize_name
 from .backends.base import Backend
-from .errors import NetworkFileError, TrainingDivergedError, TrainingInterrupted, UnsupportedError
+from .errors import (
+    BackendUnavailableError,
+    NetworkFileError,
+    TrainingDivergedError,
+    TrainingInterrupted,
+    UnsupportedError,
+)
 from .loop import Run, run, show_progress
 from .spec import NetworkSpec, network_spec
 from .validation import check_alpha, check_distributions, check_epochs, check_int, check_matrix, check_seed
@@ -40,6 +48,9 @@ _FILE_FORMAT = "fastbp-network"
 #: knows only the tutorial's units refuses instead of misreading.
 _FILE_VERSION = 1
 _FILE_VERSION_UNITS = 2
+#: The attributes ``NeuralNetwork`` sets itself (``_setup``): a pickle or a
+#: copy rebuilds them; any others (a subclass's) travel as they are.
+_OWN_STATE = frozenset({"spec", "_alpha", "_alphas", "seed", "_params", "_sample_buf"})
 
 
 def init_weights(layers: list[int], seed: int | None = None, activation: str = "sigmoid") -> list[np.ndarray]:
@@ -86,6 +97,34 @@ def check_weights(weights, layers) -> list[np.ndarray]:
 def add_bias(X: np.ndarray) -> np.ndarray:
     """``[X | 1]``: the bias column appended last."""
     return np.hstack([X, np.ones((X.shape[0], 1), dtype=X.dtype)])
+
+
+@functools.cache
+def _pickled_backend(rebuild, args: tuple, options: tuple) -> Backend:
+    """The backend of an unpickled network from its description
+    (``Backend.__reduce__``: a function and its arguments, the options as
+    sorted items), built once per process and description: the networks of a
+    pickled sweep share one backend object, as they did when pickled, and a
+    GPU backend compiles and verifies its kernels once."""
+    try:
+        return rebuild(*args, dict(options))
+    except BackendUnavailableError as exc:
+        raise BackendUnavailableError(
+            f"cannot unpickle this network here: {exc}. The pickle holds the weights and names the backend that "
+            "trained them; to use a network on the CPU, move it before pickling (net = net.to('numba')), or save "
+            "it (net.save(path)) and load it with NeuralNetwork.load(path, backend='numba')"
+        ) from exc
+
+
+def _unpickle_network(cls, backend: tuple, layers, activation, output, dtype, note, alpha, seed, weights):
+    """A network from ``NeuralNetwork.__reduce__``'s description."""
+    rebuild, *args, options = backend
+    spec = NetworkSpec(
+        tuple(layers), activation, output, np.dtype(dtype), _pickled_backend(rebuild, tuple(args), options), note
+    )
+    net = cls.__new__(cls)
+    net._setup(spec, alpha, seed, weights)
+    return net
 
 
 class NeuralNetwork:
@@ -230,6 +269,52 @@ class NeuralNetwork:
     def __repr__(self) -> str:
         units = "" if self.tutorial_units else f" ({self.activation}, {self.output} output)"
         return "NeuralNetwork: {}{}".format("-".join(str(n) for n in self.layers), units)
+
+    # ------------------------------------------------- pickling and copies
+    def __reduce__(self):
+        """A network pickles as its description: layers, units, dtype, the
+        backend as its class and options, alpha, seed and the weights as
+        NumPy arrays. Loading rebuilds the backend's layout, buffers and
+        compiled state (a cuda network loads onto the GPU; where the backend
+        cannot run, the error says how to move the network to the CPU).
+        Attributes a subclass adds travel as they are."""
+        spec = self.spec
+        rebuild, (*args, options) = spec.backend.__reduce__()
+        backend = (rebuild, *args, tuple(sorted(options.items())))
+        extra = {k: v for k, v in self.__dict__.items() if k not in _OWN_STATE}
+        return (
+            _unpickle_network,
+            (
+                type(self),
+                backend,
+                spec.layers,
+                spec.activation,
+                spec.output,
+                spec.dtype.name,
+                spec.backend_note,
+                self.alpha,
+                self.seed,
+                self.W,
+            ),
+            extra or None,
+        )
+
+    def __copy__(self) -> NeuralNetwork:
+        """An independent network (``copy.copy`` and ``copy.deepcopy``): the
+        same spec (immutable) and settings, its own copy of the weights on
+        the same backend."""
+        return self._copy(lambda v: v)
+
+    def __deepcopy__(self, memo) -> NeuralNetwork:
+        return self._copy(lambda v: copy.deepcopy(v, memo))
+
+    def _copy(self, copy_extra) -> NeuralNetwork:
+        net = type(self).__new__(type(self))
+        net.__dict__.update({k: copy_extra(v) for k, v in self.__dict__.items() if k not in _OWN_STATE})
+        net.spec, net.alpha, net.seed = self.spec, self.alpha, self.seed
+        net._params = self.spec.backend.copy_params(self._params)
+        net._sample_buf = None
+        return net
 
     # ------------------------------------------------------------ input prep
     def _features(self, X, name: str, allow_bias: bool, add: bool = True) -> np.ndarray:
