@@ -596,7 +596,7 @@ class FastBPSearchCV(MetaEstimatorMixin, BaseEstimator):
                 share = (time.perf_counter() - t0) / len(members)
                 if verbose:
                     print(
-                        f"[FastBPSearchCV] fold {s + 1}/{n_s}: {len(members)} candidates in one call, {share * len(members):.2f} s"
+                        f"[FastBPSearchCV] fold {s + 1}/{n_s}: {len(members)} candidates trained together, {share * len(members):.2f} s"
                     )
                 for c, est in zip(members, fitted):
                     fit_time[c, s] = share
