@@ -15,7 +15,7 @@ search's, per round; the table gives their median and the medians of the
 times.
 
     python -m benchmarks.search_speed [--rounds 5] [--epochs 100] [--backend numba]
-        [--grid-backend numba] [--out DIR]
+        [--grid-backend numba] [--out DIR] [--note TEXT]
 
 On a GPU machine, ``--backend cuda`` trains the search's networks there
 (GridSearchCV keeps ``--grid-backend``, the CPU's numba, as a user without
@@ -36,7 +36,7 @@ from sklearn.model_selection import GridSearchCV
 
 from fastbp.sklearn import FastBPClassifier, FastBPSearchCV
 
-from ._results import write_table
+from . import _results
 
 RATES = [0.01, 0.03, 0.1, 0.3, 1.0, 3.0]
 SEEDS = [0, 1, 2, 3]
@@ -62,21 +62,20 @@ def timed(search, X, y) -> tuple[float, np.ndarray]:
     return time.perf_counter() - t, np.array([res[f"split{s}_test_score"] for s in range(FOLDS)])
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.search_speed", description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--epochs", type=int, default=100)
     ap.add_argument("--backend", default="numba", help="the search's backend")
     ap.add_argument("--grid-backend", default="numba", help="GridSearchCV's backend")
-    ap.add_argument("--out", default=None, help="results folder (default benchmarks/results)")
-    args = ap.parse_args()
+    _results.add_arguments(ap)
+    args = _results.parse_args(ap, argv)
     X, y = load_digits(return_X_y=True)
     X = X / 16.0
     work = searches(args.backend, args.grid_backend, args.epochs)
     names = list(work)
     load = [" ".join(f"{x:.1f}" for x in os.getloadavg())]
-    cold = {}
-    scores = {}
+    cold, scores = {}, {}
     for name in names:
         cold[name], scores[name] = timed(work[name], X, y)
         print(f"cold round: {name} {cold[name]:.2f} s", flush=True)
@@ -84,54 +83,44 @@ def main() -> None:
     worst = 0.0
     for r in range(args.rounds):
         for name in names if r % 2 == 0 else names[::-1]:
-            t, s = timed(work[name], X, y)
+            t, scores[name] = timed(work[name], X, y)
             times[name].append(t)
-            scores[name] = s
         a, b = scores[names[0]], scores[names[1]]
         if args.backend == args.grid_backend and not np.array_equal(a, b, equal_nan=True):
             raise SystemExit(f"round {r + 1}: the searches' scores differ (largest difference {np.nanmax(abs(a - b))})")
         worst = max(worst, float(np.nanmax(np.abs(a - b))))
-        print(
-            f"round {r + 1}: "
-            + ", ".join(f"{n} {times[n][-1]:.2f} s" for n in names)
-            + f", ratio {times[names[1]][-1] / times[names[0]][-1]:.2f}x",
-            flush=True,
-        )
+        line = ", ".join(f"{n} {times[n][-1]:.2f} s" for n in names)
+        print(f"round {r + 1}: {line}, ratio {times[names[1]][-1] / times[names[0]][-1]:.2f}x", flush=True)
     load.append(" ".join(f"{x:.1f}" for x in os.getloadavg()))
     ratios = [b / a for a, b in zip(times[names[0]], times[names[1]])]
     rows = [
         [
             n,
-            f"{np.median(times[n]):.2f}",
-            f"{min(times[n]):.2f}",
-            f"{max(times[n]):.2f}",
-            f"{cold[n]:.2f}",
-            f"{np.median(ratios):.2f}x" if n == names[0] else "",
+            float(np.median(times[n])),
+            min(times[n]),
+            max(times[n]),
+            cold[n],
+            float(np.median(ratios)) if i == 0 else None,
         ]
-        for n in names
+        for i, n in enumerate(names)
     ]
-    notes = [
-        f"digits 1,797 x 64 scaled to [0, 1], 64-32-16-10, {len(RATES)} rates x {len(SEEDS)} seeds = "
-        f"{len(RATES) * len(SEEDS)} candidates, {FOLDS} folds, {args.epochs} epochs; the search on {args.backend}, "
-        f"GridSearchCV on {args.grid_backend}",
-        f"{args.rounds} interleaved rounds (the order alternating), after one cold round of each; "
-        f"per-round ratios GridSearchCV / search: {', '.join(f'{x:.2f}' for x in ratios)}",
-        "cross-validation scores "
-        + ("bit for bit the same in every round" if worst == 0 else f"differ by at most {worst:.3g}"),
-        f"load average (1, 5, 15 min) at the start {load[0]}, at the end {load[1]}",
-    ]
-    path = write_table(
+    _results.publish(
+        args,
         "search_speed",
-        "A search that trains each fold's candidates at once, against GridSearchCV",
-        ["search", "median s", "min s", "max s", "cold round s", "GridSearchCV / search (median of rounds)"],
+        f"A grid search that trains each fold's candidates at once, against GridSearchCV: digits, {args.epochs} epochs",
+        ["search", "median s", "min s", "max s", "cold round s", "GridSearchCV / search, median of the rounds"],
         rows,
-        out=args.out,
-        notes=notes,
+        notes=[
+            f"digits 1,797 x 64 scaled to [0, 1], 64-32-16-10, {len(RATES)} learning rates x {len(SEEDS)} seeds = "
+            f"{len(RATES) * len(SEEDS)} candidates, {FOLDS} folds; the search on {args.backend} (each fold's "
+            f"candidates in one call of the training loop), GridSearchCV on {args.grid_backend} (n_jobs=2)",
+            f"{args.rounds} rounds, the order alternating, after one cold round of each; per-round ratios "
+            f"GridSearchCV / search: {', '.join(f'{x:.2f}' for x in ratios)}",
+            "cross-validation scores "
+            + ("bit for bit the same in every round" if worst == 0 else f"differ by at most {worst:.3g}"),
+            f"load average (1, 5, 15 min) at the start {load[0]}, at the end {load[1]}",
+        ],
     )
-    for row in rows:
-        print(" | ".join(row))
-    print("\n".join(notes))
-    print(f"wrote {path}")
 
 
 if __name__ == "__main__":
