@@ -192,6 +192,15 @@ class Backend(abc.ABC):
     def __reduce__(self):
         return (_rebuild, (type(self).__module__, type(self).__qualname__, self.options))
 
+    def __copy__(self) -> Backend:
+        return self
+
+    def __deepcopy__(self, memo: dict) -> Backend:
+        """The same object: a backend holds its options and what it compiled
+        (rebuilding a cuda backend compiles and checks its kernels again), so
+        copies of networks and estimators share it."""
+        return self
+
     def __repr__(self) -> str:
         opts = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
         return f"<fastbp backend {self.name!r}{' (' + opts + ')' if opts else ''}>"
