@@ -104,13 +104,15 @@ def nvrtc_compile(family: str, names: list[str], arch: str) -> Callable[[Path], 
             opts = [o.encode() for o in (*src.COMPILE_OPTIONS, *CUPY_EXTRA_OPTIONS, f"-arch=sm_{arch}")]
             res = nvrtc.nvrtcCompileProgram(prog, len(opts), opts)
             _, size = nvrtc.nvrtcGetProgramLogSize(prog)
-            log = b" " * size
+            # NVRTC writes into the buffer it is given: a fresh bytearray, never a bytes object (``b" " * 1``
+            # is the interpreter's shared one-byte b" ", which a one-byte log would overwrite for the whole process)
+            log = bytearray(size)
             nvrtc.nvrtcGetProgramLog(prog, log)
             out = {"ok": res[0] == nvrtc.nvrtcResult.NVRTC_SUCCESS, "log": log.decode(errors="replace").strip("\0 ")}
             if not out["ok"]:
                 return out
             _, csize = nvrtc.nvrtcGetCUBINSize(prog)
-            cubin = b" " * csize
+            cubin = bytearray(csize)
             nvrtc.nvrtcGetCUBIN(prog, cubin)
             lowered, in_cubin = {}, {}
             for ne in names:
