@@ -20,6 +20,7 @@ import sys
 
 from .backends.base import ACTIVATIONS, OUTPUTS
 from .errors import FastbpError, TrainingDivergedError, TrainingInterrupted
+from .validation import check_int
 
 
 # ------------------------------------------------------------ argument types
@@ -37,24 +38,28 @@ def _int_list(text: str) -> list[int]:
     return widths
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+def _at_least(minimum: int):
+    """An argparse type: an integer >= ``minimum`` (``validation.check_int``;
+    "1e3" reads as 1000)."""
+
+    def parse(text: str) -> int:
+        try:
+            value: float = int(text)
+        except ValueError:
+            try:
+                value = float(text)
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}") from None
+        try:
+            return check_int(value, "the value", minimum)
+        except (TypeError, ValueError) as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
 
 
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
+_positive_int = _at_least(1)
+_count = _at_least(0)
 
 
 def _floats(text: str) -> list[float]:
