@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DataFileError
-from .paths import cache_dir
+from .paths import cache_dir, text_start
 
 
 @dataclass
@@ -154,33 +154,58 @@ def from_arrays(
 ) -> Dataset:
     """A Dataset from user arrays.
 
-    ``y`` may be 2-D targets, or a 1-D vector of class labels (integers or
-    strings), which is one-hot encoded (``classify=True`` forces this,
-    ``classify=False`` keeps a 1-D ``y`` as one real-valued output).
+    ``y`` holds 2-D targets (used as they are) or a 1-D vector of class
+    labels: integers (negative or sparse ones too), strings or booleans,
+    one-hot encoded with one output per class of ``y``. Floats that are whole
+    numbers are class labels too, except a ``y`` of 0.0 and 1.0 only, which
+    stays one output (a binary target). Other floats are refused: a 1-D ``y``
+    is read as labels unless ``classify=False`` (one real-valued output) or
+    the targets are 2-D (``y.reshape(-1, 1)``). ``classify=True`` reads ``y``
+    as class labels whatever its dtype.
+
+    Classification needs at least two classes in ``y``, and ``y_test`` may
+    only hold classes of ``y`` (the network has an output for each class it
+    trains on); errors name the labels.
     """
     from .validation import check_matrix
 
     X = check_matrix(X, "X")
     y_arr = np.asarray(y)
+    binary = False
+    if classify is not False and y_arr.ndim == 1 and y_arr.dtype.kind == "f":
+        check_matrix(y_arr, "y", ndim=1)  # finite
+        whole = y_arr == np.round(y_arr)
+        if not whole.all():
+            i = int(np.flatnonzero(~whole)[0])
+            raise ValueError(
+                f"y holds {y_arr[i]:g} at row {i}, not a whole number: class labels must be integers or strings; "
+                "for regression give 2-D targets (y.reshape(-1, 1)), or the data as "
+                "fastbp.datasets.from_arrays(X, y, classify=False)"
+            )
+        binary = classify is None and bool(np.isin(y_arr, (0.0, 1.0)).all())
     if classify is None:
-        classify = y_arr.ndim == 1 and (
-            y_arr.dtype.kind in "iubUSO"
-            or (y_arr.dtype.kind == "f" and len(np.unique(y_arr)) > 2 and bool(np.all(y_arr == np.round(y_arr))))
-        )
+        classify = y_arr.ndim == 1 and not binary and y_arr.dtype.kind in "iubfUSO"
     classes = None
     labels_test = None
+    Y_test = None
     if classify:
         if y_arr.ndim != 1:
             raise ValueError(f"y must be a 1-D vector of class labels when classify=True, got shape {y_arr.shape}")
-        classes = np.unique(y_arr if y_test is None else np.concatenate([y_arr, np.asarray(y_test)]))
+        classes = _two_or_more(np.unique(y_arr))
         Y, _ = one_hot(y_arr, classes)
-        Y_test = None
         if y_test is not None:
-            labels_test = np.asarray(y_test)
+            labels_test = _known_labels(np.asarray(y_test), classes)
             Y_test, _ = one_hot(labels_test, classes)
+    elif binary:
+        classes = _two_or_more(np.unique(y_arr)).astype(int)
+        Y = check_matrix(y_arr.reshape(-1, 1), "y")
+        if y_test is not None:
+            yt = np.asarray(y_test)
+            yt = yt[:, 0] if yt.ndim == 2 and yt.shape[1] == 1 else yt
+            labels_test = _known_labels(yt, classes).astype(int)
+            Y_test = check_matrix(labels_test.reshape(-1, 1), "y_test")
     else:
         Y = check_matrix(y_arr.reshape(-1, 1) if y_arr.ndim == 1 else y_arr, "y")
-        Y_test = None
         if y_test is not None:
             yt = np.asarray(y_test)
             Y_test = check_matrix(yt.reshape(-1, 1) if yt.ndim == 1 else yt, "y_test")
@@ -213,6 +238,37 @@ def from_arrays(
         classes=classes,
         layers=None,
     )
+
+
+def _listed(values: list, most: int = 10) -> str:
+    """``values`` as a short list: the first ``most`` and how many more."""
+    shown = ", ".join(repr(v) for v in values[:most])
+    return shown + (f" and {len(values) - most} more" if len(values) > most else "")
+
+
+def _two_or_more(classes: np.ndarray) -> np.ndarray:
+    """The classes of ``y``, when there are at least two."""
+    if len(classes) < 2:
+        raise ValueError(
+            f"y holds one class only ({_listed(classes.tolist())}): classification needs at least two classes "
+            "(a network trained on one class only ever answers it)"
+        )
+    return classes
+
+
+def _known_labels(labels: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """``labels`` (of ``y_test``), when each is one of the training ``classes``."""
+    if labels.ndim != 1:
+        raise ValueError(f"y_test must be a 1-D vector of class labels like y, got shape {labels.shape}")
+    known = set(classes.tolist())
+    missing = sorted({v for v in labels.tolist() if v not in known}, key=lambda v: (str(type(v)), v))
+    if missing:
+        raise ValueError(
+            f"y_test holds labels that y does not: {_listed(missing)}; the network learns the classes of y "
+            f"({_listed(classes.tolist())}), one output each: give the training split samples of every class, "
+            "or leave these out of the test split"
+        )
+    return labels
 
 
 # ------------------------------------------------------------ file faults
@@ -365,13 +421,20 @@ def _not_npz(head: bytes) -> str:
             "is an IDX file (one array, images or labels): load a pair with fastbp.datasets.load_idx, "
             "or MNIST's four files with mnist(data_dir=their folder)"
         )
-    return f"is not an .npz file (its first bytes are {head.hex(' ')})"
+    text = text_start(head)
+    if text is not None:
+        return (
+            f"is a text file (it starts {text!r}), not an .npz file: read a CSV with numpy.loadtxt (e.g. "
+            "numpy.loadtxt(path, delimiter=',', skiprows=1)), then pass X= and y= to fastbp.train, or save them "
+            "with numpy.savez(path, X=X, y=y)"
+        )
+    return f"is not an .npz file (its first bytes are {head[:8].hex(' ')})"
 
 
 def _npz_arrays(path) -> dict[str, np.ndarray]:
     """Every array of the .npz file at ``path``, by key; pickled (object)
     arrays are refused."""
-    head = _read(path, 8)
+    head = _read(path, 64)
     if not head.startswith(_ZIP_MAGIC):
         raise _error(path, _not_npz(head))
     arrays: dict[str, np.ndarray] = {}
@@ -565,15 +628,26 @@ _SOURCES: dict[str, _Source] = {
 }
 
 
-def _known_digest(digest: str) -> str | None:
-    """Which known file ``digest`` is the SHA-256 of, or None."""
+def _known_digest(digest: str) -> tuple[_Source, str] | None:
+    """(the data set, which of its files) whose SHA-256 is ``digest``, or None."""
     for src in _SOURCES.values():
         for f in src.files:
             if digest == f.sha256:
-                return f"{src.title}'s {f.name}"
+                return src, f"{src.title}'s {f.name}"
             if digest == f.gz_sha256:
-                return f"{src.title}'s published {f.name}.gz"
+                return src, f"{src.title}'s published {f.name}.gz"
     return None
+
+
+def _another_sets_file(src: _Source, spec: _IdxFile, where: str, other: tuple[_Source, str]) -> DataFileError:
+    """The error for a valid file of another data set found where ``src``'s ``spec`` was looked for."""
+    theirs, which = other
+    return DataFileError(
+        f"data file {where!r} is {which}, not {src.title}'s {spec.name}: its folder holds {theirs.title}. "
+        f"Give the folder of {src.title}'s files as data_dir (fastbp --data-dir) or $FASTBP_DATA, "
+        f"or load these files as {theirs.key!r} (--dataset {theirs.key})",
+        where,
+    )
 
 
 def _verify(src: _Source, spec: _IdxFile, where: str, raw: bytes | None, content: bytes) -> str:
@@ -589,11 +663,13 @@ def _verify(src: _Source, spec: _IdxFile, where: str, raw: bytes | None, content
     else:
         other = _known_digest(content_digest)
         if other is not None:
-            raise DataFileError(f"data file {where!r} is {other}, not {src.title}'s {spec.name}", where)
+            raise _another_sets_file(src, spec, where, other)
         return "none"
     if digest != expected:
         other = _known_digest(digest) or _known_digest(content_digest)
-        note = f" (that is {other})" if other else ""
+        if other is not None and other[0] is not src:
+            raise _another_sets_file(src, spec, where, other)
+        note = f" (that is {other[1]})" if other else ""
         raise DataFileError(
             f"data file {where!r} fails its checksum: SHA-256 of {what} should be {expected}, "
             f"is {digest}{note}; the file is damaged or not {src.title}'s {spec.name}: delete it and fetch it again",

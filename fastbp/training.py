@@ -210,6 +210,13 @@ def resolve_run(data, layers, epochs, split_seed, data_dir=None):
     if layers is None:
         layers = ds.layers if ds.layers is not None else [ds.n_features, max(ds.n_features // 2, 2), ds.n_outputs]
     layers = check_layers(layers)
+    if ds.labels_test is not None:
+        n_classes = len(ds.classes) if ds.classes is not None else max(ds.n_outputs, 2)
+        if n_classes != max(ds.n_outputs, 2):
+            raise ValueError(
+                f"the data set {ds.name!r} names {n_classes} classes for {ds.n_outputs} output(s): "
+                "classification needs one output per class (or one output for two classes), at least two classes"
+            )
     if layers[0] != ds.n_features:
         raise ValueError(f"layers[0] = {layers[0]} but the data has {ds.n_features} features")
     if layers[-1] != ds.n_outputs:
