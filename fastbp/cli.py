@@ -14,12 +14,12 @@ for (``--save``, ``--plot``) from the last completed epoch, exit status 130.
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import sys
 
 from .backends.base import ACTIVATIONS, OUTPUTS
 from .errors import FastbpError, TrainingDivergedError, TrainingInterrupted
+from .paths import unwritable
 from .validation import check_int
 
 
@@ -93,13 +93,9 @@ def _seeds(text: str) -> list[int]:
 def _check_output(path: str, what: str) -> None:
     """Fails before training when ``path`` cannot be written (its folder
     missing or not writable, or ``path`` a directory)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        raise FastbpError(f"{what} {path!r} is a directory; give a file name")
-    if not os.path.isdir(folder):
-        raise FastbpError(f"{what} {path!r}: the folder {folder!r} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise FastbpError(f"{what} {path!r}: the folder {folder!r} is not writable")
+    problem = unwritable(path)
+    if problem is not None:
+        raise FastbpError(f"{what} {path!r}: {problem}")
 
 
 def _version() -> str:

@@ -38,7 +38,9 @@ class TrainingDivergedError(FastbpError, FloatingPointError):
 
 
 class NetworkFileError(FastbpError, ValueError):
-    """A file given to ``NeuralNetwork.load`` is corrupt or not a fastbp network."""
+    """A file given to ``NeuralNetwork.load`` is corrupt or not a fastbp
+    network, or ``NeuralNetwork.save`` cannot write its file; the message
+    names the path and the reason."""
 
 
 class TrainingInterrupted(KeyboardInterrupt):

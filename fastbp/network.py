@@ -18,13 +18,11 @@ runs the training loop (fastbp.loop).
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import functools
 import json
 import math
 import os
-import tempfile
 import zipfile
 
 import numpy as np
@@ -39,6 +37,7 @@ from .errors import (
     UnsupportedError,
 )
 from .loop import Run, run, show_progress
+from .paths import replace_file, text_start, unwritable, write_failure
 from .spec import NetworkSpec, network_spec
 from .validation import check_alpha, check_distributions, check_epochs, check_int, check_matrix, check_seed
 
@@ -333,6 +332,13 @@ class NeuralNetwork:
         if arr.ndim == 0:
             arr = arr.reshape(1, 1)
         out = self.layers[-1]
+        if rows == 1 and arr.ndim in (1, 2) and arr.size > 1 and arr.shape[-1] != out:
+            what = f"{arr.size} values" if arr.ndim == 1 else f"shape {arr.shape}"
+            hint = f" ({name}.reshape(1, -1))" if arr.size == out else ""
+            raise ValueError(
+                f"{name} has {what} but layers[-1] = {out}: one sample's target is one row of "
+                f"{out} value{'s' if out > 1 else ''}{hint}"
+            )
         if arr.ndim == 1:
             arr = arr.reshape(1, -1) if (rows == 1 and arr.shape[0] == out) else arr.reshape(-1, 1)
         Y = check_matrix(arr, name, dtype=self.dtype)
@@ -537,8 +543,10 @@ class NeuralNetwork:
         """Save layers, alpha, dtype, units and weights to ``path`` (.npz).
 
         The file is written beside ``path`` and renamed over it when complete,
-        so a failed save (disk full, no permission) leaves any previous file
-        at ``path`` as it was.
+        so a failed save (disk full, no permission, Ctrl-C) leaves any previous
+        file at ``path`` as it was; it gets the permissions the user's umask
+        gives. Raises NetworkFileError naming ``path`` and the reason (its
+        folder missing, a directory in the way, no permission, disk full).
         """
         path = os.fspath(path)
         meta = {
@@ -551,18 +559,14 @@ class NeuralNetwork:
             "output": self.output,
         }
         arrays = {f"W{i}": w for i, w in enumerate(self.W)}
-        folder = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(prefix=".fastbp-", suffix=".npz.tmp", dir=folder)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, meta=np.array(json.dumps(meta)), **arrays)  # type: ignore[arg-type]
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        problem = unwritable(path)
+        if problem is None:
+            try:
+                replace_file(path, lambda f: np.savez(f, meta=np.array(json.dumps(meta)), **arrays))  # type: ignore[arg-type]
+                return
+            except OSError as exc:
+                problem = write_failure(path, exc)
+        raise NetworkFileError(f"cannot save the network to {path!r}: {problem}")
 
     @classmethod
     def load(cls, path, *, backend="auto") -> NeuralNetwork:
@@ -615,6 +619,24 @@ def _read_network_file(where: str):
         raise NetworkFileError(f"{where!r}: no such file")
     if os.path.isdir(where):
         raise NetworkFileError(f"{where!r} is a directory, not a fastbp network file")
+    try:
+        with open(where, "rb") as f:
+            head = f.read(64)
+    except OSError as exc:
+        raise NetworkFileError(f"{where!r} cannot be read: {exc.strerror or _short(exc)}") from None
+    if not head.startswith((b"PK", b"\x93NUMPY")):
+        text = text_start(head)
+        what = (
+            "it is empty"
+            if not head
+            else f"it is a text file starting {text!r}"
+            if text is not None
+            else "its first bytes are not those of an .npz file"
+        )
+        raise NetworkFileError(
+            f"{where!r} is not a fastbp network file ({what}): networks are the .npz files that "
+            "NeuralNetwork.save and `fastbp train --save` write"
+        )
     try:
         data = np.load(where, allow_pickle=False)
         if not isinstance(data, np.lib.npyio.NpzFile):

@@ -343,8 +343,9 @@ def test_fashion_mnist_verifies_published_archives(tmp_path, monkeypatch):
 
 @needs_mnist
 def test_fashion_mnist_says_when_it_finds_mnist():
-    with pytest.raises(DataFileError, match="that is MNIST's train-images-idx3-ubyte"):
+    with pytest.raises(DataFileError, match="is MNIST's train-images-idx3-ubyte, not Fashion-MNIST's") as info:
         datasets.fashion_mnist(SHARED, download=False)
+    assert "--dataset mnist" in str(info.value) and "delete" not in str(info.value)  # a valid file is kept
 
 
 @needs_mnist
