@@ -37,6 +37,18 @@ class TrainingDivergedError(FastbpError, FloatingPointError):
         self.result: Any = None
 
 
+class InsufficientMemoryError(FastbpError, MemoryError):
+    """Training or building the networks asked for needs more memory than
+    the machine (or the GPU) can give now; checked before allocating.
+    ``needed`` and ``available`` are the two sizes in bytes, both named in
+    the message."""
+
+    def __init__(self, message: str, needed: int, available: int):
+        super().__init__(message)
+        self.needed = needed
+        self.available = available
+
+
 class NetworkFileError(FastbpError, ValueError):
     """A file given to ``NeuralNetwork.load`` is corrupt or not a fastbp
     network, or ``NeuralNetwork.save`` cannot write its file; the message

@@ -7,7 +7,8 @@ import numbers
 
 import numpy as np
 
-from .backends.base import ACTIVATIONS, OUTPUTS, SUPPORTED_DTYPES
+from .backends.base import ACTIVATIONS, OUTPUTS, SUPPORTED_DTYPES, Backend, host_bytes_available, weight_dims
+from .errors import InsufficientMemoryError
 
 
 def check_matrix(value, name: str, ndim: int = 2, promote_1d: bool = False, dtype=np.float64) -> np.ndarray:
@@ -142,3 +143,49 @@ def check_distributions(Y: np.ndarray, name: str) -> None:
             f"{name} row {row} sums to {Y[row].sum():.6g}; softmax targets are class probabilities whose rows sum to 1 "
             "(one-hot encode class labels, e.g. with fastbp.datasets.one_hot)"
         )
+
+
+def _size(n: int) -> str:
+    """Bytes in words: "1.5 GB", "300 MB"."""
+    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n / 1e3:.3g} kB"
+
+
+#: Below this many bytes ``check_memory`` does not read the available
+#: memory (reading /proc/meminfo takes 60 us, more than building a small network).
+MEMORY_CHECK_FROM = 64 << 20
+
+
+def check_memory(be: Backend, layers, dtype, K: int = 1, n_samples: int | None = None) -> None:
+    """Raises InsufficientMemoryError, naming both sizes, when building ``K``
+    networks of ``layers`` (and, with ``n_samples``, training them on that
+    many samples) needs more memory than is available now: the host's
+    float64 initial weights (drawn, then stacked for K > 1) beside the
+    backend's layout, and the training's count by the backend
+    (``Backend.bytes_needed``) with the samples' float64 copy; on a GPU the
+    backend's count against the device's free memory. No check where the
+    available memory is not known, nor below MEMORY_CHECK_FROM bytes."""
+    dims = weight_dims(layers)
+    item = np.dtype(dtype).itemsize
+    weights = K * sum(dims[l] * dims[l + 1] for l in range(len(dims) - 1))
+    host = 8 * weights * (2 if K > 1 else 1) + (0 if be.on_device else item * weights)
+    device = item * weights if be.on_device else 0
+    if n_samples is not None:
+        train = be.bytes_needed(layers, K, dtype, n_samples)
+        host = max(host, 8 * n_samples * (dims[0] + dims[-1]) + (0 if be.on_device else train))
+        device = max(device, train if be.on_device else 0)
+    for need, available, memory in ((host, host_bytes_available, "memory"), (device, be.bytes_available, "GPU memory")):
+        have = available() if need >= MEMORY_CHECK_FROM else None
+        if have is not None and need > have[0]:
+            what = f"{K} networks" if K > 1 else "a network"
+            what += f" {'-'.join(map(str, layers))} ({np.dtype(dtype).name})"
+            if n_samples is not None:
+                what = f"training {what} on {n_samples:,} samples"
+            raise InsufficientMemoryError(
+                f"{what} needs about {_size(need)} of {memory} on the {be.name} backend, but {_size(have[0])} is "
+                f"available ({have[1]}): use narrower or fewer layers, float32, or fewer networks at once",
+                need,
+                have[0],
+            )

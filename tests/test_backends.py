@@ -78,3 +78,37 @@ def test_get_backend_passes_instances_through():
     assert fastbp.get_backend(be) is be
     with pytest.raises(TypeError, match="backend must be a string"):
         fastbp.get_backend(3)
+
+
+@pytest.mark.parametrize("layers, K, n", [([200, 300, 100, 10], 1, 500), ([50, 400, 10], 1, 2000), ([50, 300, 10], 6, 300)])
+def test_bytes_needed_covers_what_training_allocates(backend, layers, K, n):
+    """The backend's count (the memory check's) is at least what a training
+    run of K networks and a whole-set predict allocate, as tracemalloc sees
+    NumPy's allocations (host backends), and not far above it."""
+    import tracemalloc
+
+    import numpy as np
+
+    from fastbp.loop import run
+
+    if backend.on_device:
+        pytest.skip("device memory is not seen by tracemalloc")
+    rng = np.random.RandomState(0)
+    X1 = backend.asarray(np.hstack([rng.rand(n, layers[0]), np.ones((n, 1))]), np.float64)
+    Y = backend.asarray(np.eye(layers[-1])[rng.randint(0, layers[-1], n)], np.float64)
+    host = [np.stack([w] * K) for w in fastbp.NeuralNetwork(layers, backend="numpy", seed=0).W]
+    run(backend, backend.params(host, np.float64), X1, Y, np.full(K, 0.1), 2)  # compiled and warm
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        P = backend.params(host, np.float64)
+        run(backend, P, X1, Y, np.full(K, 0.1), 3)
+        for k in range(K):
+            backend.predict(P.network(k), X1)
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    used = peak + X1.nbytes + Y.nbytes
+    need = backend.bytes_needed(layers, K, np.float64, n)
+    assert used <= need <= 4 * used, f"counted {need:,} bytes, used {used:,}"

@@ -11,7 +11,7 @@ import importlib
 import numpy as np
 
 from ..errors import BackendUnavailableError, UnsupportedError
-from .base import ACTIVATIONS, OUTPUTS, SUPPORTED_DTYPES, Backend
+from .base import ACTIVATIONS, OUTPUTS, SUPPORTED_DTYPES, Backend, weight_dims
 
 #: name -> (module, class, install hint)
 _REGISTRY: dict[str, tuple[str, str, str]] = {
@@ -148,10 +148,6 @@ def available_backends() -> list[str]:
     return [n for n in AUTO_ORDER if unavailable_reason(n) is None]
 
 
-def _dims(layers) -> list[int]:
-    return [n + 1 for n in layers[:-1]] + [layers[-1]]
-
-
 def macs_breakdown(layers) -> dict[str, int]:
     """Multiply-adds of one per-sample SGD step for ``layers`` (the tutorial's step):
     forward and update over every weight, hidden deltas over W[1:]."""
@@ -175,7 +171,7 @@ def gpu_evidence(layers, n_networks: int = 1, dtype="float64", activation: str =
         return None
     from .cuda.record import evidence
 
-    return evidence(_dims(layers), dtype, (activation, output), n_networks)
+    return evidence(weight_dims(layers), dtype, (activation, output), n_networks)
 
 
 def auto_order(

@@ -138,6 +138,25 @@ def softmax_cross_entropy(Z: Any, Y: Any, axis: Any = None) -> Any:
     return (Y * (lse - Z)).sum(axis=axis, dtype=np.float64)
 
 
+def weight_dims(layers: Sequence[int]) -> list[int]:
+    """The widths the weights chain, bias units included: ``W[l]`` is
+    ``dims[l] x dims[l + 1]`` (``layers[l] + 1`` for every layer but the last)."""
+    return [int(n) + 1 for n in layers[:-1]] + [int(layers[-1])]
+
+
+def host_bytes_available() -> tuple[int, str] | None:
+    """(bytes, where from) the host can give now without swapping: Linux's
+    MemAvailable (/proc/meminfo); None elsewhere (no check)."""
+    try:
+        with open("/proc/meminfo", "rb") as f:
+            for line in f:
+                if line.startswith(b"MemAvailable:"):
+                    return int(line.split()[1]) * 1024, "MemAvailable in /proc/meminfo"
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def _rebuild(module: str, qualname: str, options: dict[str, Any]) -> Backend:
     """A backend from its description (``Backend.__reduce__``): its class,
     imported (so an unusable backend raises BackendUnavailableError, which
@@ -293,6 +312,27 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def update(self, W_l: Any, A_l: Any, D: Any, alpha: float) -> None:
         """``W_l -= alpha * A_l.T @ D``, in place."""
+
+    # ----------------------------------------------------------------- memory
+    def bytes_needed(self, layers: Sequence[int], K: int, dtype: Any, n_samples: int = 0) -> int:
+        """About the most bytes that training ``K`` networks of ``layers`` on
+        ``n_samples`` samples (and predicting them) allocates on this
+        backend's device: the networks' weights twice (the training loop
+        keeps a copy of them from one chunk of epochs to the next), the
+        samples with their bias column and their targets, and a whole-set
+        forward pass of one network (the loss's, and ``predict``'s: every
+        layer's activations, and the widest layer's product before its
+        unit). A backend with another layout counts its own."""
+        item = np.dtype(dtype).itemsize
+        dims = weight_dims(layers)
+        weights = sum(dims[l] * dims[l + 1] for l in range(len(dims) - 1))
+        return item * (2 * K * weights + n_samples * (dims[0] + dims[-1] + sum(dims) + max(dims)))
+
+    def bytes_available(self) -> tuple[int, str] | None:
+        """(bytes, where the figure comes from) that this backend's device
+        can give now, or None where that is not known: on the host, the
+        memory Linux says it can give without swapping."""
+        return host_bytes_available()
 
     # ---------------------------------------- built on the contract, for all
     def loss(self, W: Sequence[Any], X1: Any, Y: Any, *, activation: str = "sigmoid", output: str = "sigmoid") -> float:

@@ -193,6 +193,11 @@ class CudaBackend(ComposedSeam):
     def synchronize(self):
         cupy.cuda.Device(self.device_id).synchronize()
 
+    def bytes_available(self):
+        with cupy.cuda.Device(self.device_id):
+            free = cupy.cuda.runtime.memGetInfo()[0] + cupy.get_default_memory_pool().free_bytes()
+        return free, f"free memory of GPU {self.device_id} (cudaMemGetInfo and CuPy's pool)"
+
     def info(self):
         p = self._props
         return {

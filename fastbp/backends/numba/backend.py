@@ -21,7 +21,7 @@ import time
 import numba
 import numpy as np
 
-from ..base import ACTIVATIONS, NO_RECORD, OUTPUTS, Backend, Params, softmax_cross_entropy
+from ..base import ACTIVATIONS, NO_RECORD, OUTPUTS, Backend, Params, softmax_cross_entropy, weight_dims
 from . import layers, run
 from .layout import Packed, layout
 
@@ -312,6 +312,23 @@ class NumbaBackend(Backend):
 
     def contiguous(self, a, dtype):
         return np.ascontiguousarray(a, dtype=dtype)
+
+    def bytes_needed(self, layers, K, dtype, n_samples=0):
+        """The packed layout's count: each network's padded weights and
+        scratch twice (the loop's copy); for one network, the larger of a
+        team's buffers (the weights before the call, the threads' shares, the
+        held layers on every thread) and the loss helper's snapshots; the
+        samples; a whole-set ``predict`` (the training's losses are computed
+        in its kernels)."""
+        dims = weight_dims(layers)
+        lay = layout(tuple(dims), np.dtype(dtype))
+        n = int(n_samples)
+        H = lay.held_from()
+        held = lay.stride - lay.parts[H][0] if H < lay.L else 0
+        team = 2 * lay.stride + (self.threads or run.cores()) * (held + dims[0] * 64 // lay.dtype.itemsize)
+        one = max(team, 2 * lay.stride + lay.scratch) if K == 1 else 0
+        predict = n * (sum(dims) + 8 * len(dims))
+        return lay.dtype.itemsize * (2 * K * (lay.stride + lay.scratch) + one + n * (dims[0] + dims[-1]) + predict)
 
 
 def _host_cpu_name():
