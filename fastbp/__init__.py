@@ -14,13 +14,22 @@ from .errors import (
     BackendUnavailableError,
     DataFileError,
     FastbpError,
+    InsufficientMemoryError,
     NetworkFileError,
     TrainingDivergedError,
     TrainingInterrupted,
     UnsupportedError,
 )
 from .network import NeuralNetwork
-from .training import NetworkResult, SaturationWarning, SweepResult, TrainResult, train, train_many
+from .training import (
+    NetworkResult,
+    SaturationWarning,
+    SweepResult,
+    TrainingWarning,
+    TrainResult,
+    train,
+    train_many,
+)
 
 __version__ = "0.2.0"
 
@@ -28,6 +37,7 @@ __all__ = [
     "BackendUnavailableError",
     "DataFileError",
     "FastbpError",
+    "InsufficientMemoryError",
     "NetworkFileError",
     "NetworkResult",
     "NeuralNetwork",
@@ -36,6 +46,7 @@ __all__ = [
     "TrainResult",
     "TrainingDivergedError",
     "TrainingInterrupted",
+    "TrainingWarning",
     "UnsupportedError",
     "available_backends",
     "datasets",

@@ -6,19 +6,27 @@
     fastbp tune --dataset mnist              decide the cuda kernel for a workload ahead of time
 
 Errors fastbp raises on purpose (bad arguments, unreadable files, an
-unusable backend) are printed as one ``error: ...`` line, exit status 2;
-Ctrl-C stops training at the end of a chunk of epochs, writes what was asked
-for (``--save``, ``--plot``) from the last completed epoch, exit status 130.
+unusable backend, too little memory, a diverged run) are printed as one
+``error: ...`` line, exit status 2. Ctrl-C, at any moment, exits with status
+130: during training it stops at the end of a chunk of epochs (a second
+Ctrl-C at once) and writes what was asked for (``--save``, ``--plot``) from
+the last completed epoch, saying which; before the first epoch completed it
+writes nothing and leaves the files there as they were; while the report
+prints it cuts it short and writes the files; a file being written is
+finished first (fastbp.loop.ctrl_c).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import sys
+import warnings
 
 from .backends.base import ACTIVATIONS, OUTPUTS
-from .errors import FastbpError, TrainingDivergedError, TrainingInterrupted
+from .errors import FastbpError, NetworkFileError, TrainingDivergedError, TrainingInterrupted
+from .loop import ctrl_c
 from .paths import unwritable
 from .validation import check_int
 
@@ -133,6 +141,9 @@ def _add_common(p) -> None:
     )
     p.add_argument("--split-seed", type=_count, default=0, help="seed of the digits train/test split")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--threads", type=_positive_int, default=None, help="CPU threads (numba; default: all cores for a wide network)"
+    )
 
 
 def _add_train(sub) -> None:
@@ -150,14 +161,27 @@ def _add_train(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="print only the result")
     p.add_argument("--plot", metavar="PNG", help="save the loss curve to this picture (needs matplotlib)")
     p.add_argument("--save", metavar="NPZ", help="save the trained network to this file")
-    p.add_argument(
-        "--threads", type=_positive_int, default=None, help="CPU threads (numba; default: all cores for a wide network)"
-    )
     p.set_defaults(func=_cmd_train)
 
 
+def _not_written(args) -> str:
+    """ "; --save 'm.npz' not written ('m.npz' left as it was)", or "" for a
+    command that writes nothing."""
+    asked = [
+        (opt, path)
+        for opt, path in (("--plot", getattr(args, "plot", None)), ("--save", getattr(args, "save", None)))
+        if path
+    ]
+    if not asked:
+        return ""
+    kept = [repr(path) for _, path in asked if os.path.exists(path)]
+    return f"; {' and '.join(f'{opt} {path!r}' for opt, path in asked)} not written" + (
+        f" ({' and '.join(kept)} left as it was)" if kept else ""
+    )
+
+
 def _cmd_train(args) -> int:
-    from .training import train
+    from .training import TrainingWarning, train
 
     if args.plot:
         try:
@@ -167,47 +191,68 @@ def _cmd_train(args) -> int:
         _check_output(args.plot, "--plot")
     if args.save:
         _check_output(args.save, "--save")
-    status = 0
-    try:
-        result = train(
-            args.dataset,
-            args.layers,
-            backend=args.backend,
-            epochs=args.epochs,
-            alpha=args.alpha,
-            dtype=args.dtype,
-            seed=args.seed,
-            split_seed=args.split_seed,
-            data_dir=args.data_dir,
-            display_update=args.display_update,
-            verbose=not args.quiet,
-            progress=False if args.no_progress else None,
-            activation=args.activation,
-            output=args.output,
-            threads=args.threads,
-        )
-    except TrainingInterrupted as exc:
-        result, status = exc.result, 130
-        print(f"interrupted: {exc}; writing what was asked for from epoch {result.epochs}", file=sys.stderr)
-    except TrainingDivergedError as exc:
-        result, status = exc.result, 1
-        print(f"error: {exc}", file=sys.stderr)
-    print(result.summary())
-    if result.report is not None:
-        print(result.report)
-    for message in result.warnings:
-        print(f"warning: {message}", file=sys.stderr)
-    failed = False
-    if args.plot:
+    asked = " and ".join(f"{opt} {path!r}" for opt, path in (("--plot", args.plot), ("--save", args.save)) if path)
+    status, why = 0, ""
+    with ctrl_c("hold") as held, warnings.catch_warnings():  # the trained network reaches this function whole
+        warnings.simplefilter("ignore", TrainingWarning)  # printed below, one line each
         try:
-            result.plot_loss(args.plot)
-            print(f"loss curve saved to {args.plot}")
-        except Exception as exc:  # a failed picture must not cost the trained network
-            print(f"error: could not save the loss curve to {args.plot!r}: {exc}", file=sys.stderr)
-            failed = True
-    if args.save:
-        result.network.save(args.save)
-        print(f"network saved to {args.save}" + (f" (epoch {result.epochs}, interrupted)" if status == 130 else ""))
+            result = train(
+                args.dataset,
+                args.layers,
+                backend=args.backend,
+                epochs=args.epochs,
+                alpha=args.alpha,
+                dtype=args.dtype,
+                seed=args.seed,
+                split_seed=args.split_seed,
+                data_dir=args.data_dir,
+                display_update=args.display_update,
+                verbose=not args.quiet,
+                progress=False if args.no_progress else None,
+                activation=args.activation,
+                output=args.output,
+                threads=args.threads,
+            )
+        except TrainingInterrupted as exc:
+            result, status, why = exc.result, 130, str(exc)
+        except TrainingDivergedError as exc:
+            print(f"error: {exc}" + ("; nothing written" if asked else ""), file=sys.stderr)
+            return 2
+        if held.pressed and not status:
+            status, why = 130, f"Ctrl-C after the last epoch ({result.epochs})"
+    if status:
+        if result.epochs == 0:
+            print(f"interrupted: {why}{_not_written(args)}", file=sys.stderr)
+            return status
+        print(
+            f"interrupted: {why}" + (f"; writing {asked} from epoch {result.epochs}" if asked else ""), file=sys.stderr
+        )
+    try:
+        print(result.summary())
+        if result.report is not None:
+            print(result.report)
+        for message in result.warnings:
+            print(f"warning: {message}", file=sys.stderr)
+    except KeyboardInterrupt:
+        status = 130
+        print("interrupted: the report is cut short" + (f"; writing {asked}" if asked else ""), file=sys.stderr)
+    failed = False
+    with ctrl_c("hold"):  # a Ctrl-C now does not cut a file short
+        when = f" (epoch {result.epochs}, interrupted)" if status else ""
+        if args.plot:
+            try:
+                result.plot_loss(args.plot)
+                print(f"loss curve saved to {args.plot}{when}")
+            except Exception as exc:  # a failed picture must not cost the trained network
+                print(f"error: could not save the loss curve to {args.plot!r}: {exc}", file=sys.stderr)
+                failed = True
+        if args.save:
+            try:
+                result.network.save(args.save)
+                print(f"network saved to {args.save}{when}")
+            except NetworkFileError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                failed = True
     return status or (2 if failed else 0)
 
 
@@ -225,7 +270,7 @@ def _add_sweep(sub) -> None:
 
 
 def _cmd_sweep(args) -> int:
-    from .training import train_many
+    from .training import TrainingWarning, train_many
 
     client = None
     if args.scheduler:
@@ -235,31 +280,40 @@ def _cmd_sweep(args) -> int:
             raise FastbpError('--scheduler needs Dask: pip install "fastbp[dask]"') from None
         client = Client(args.scheduler)
     status = 0
-    try:
-        res = train_many(
-            args.dataset,
-            args.layers,
-            alphas=args.alphas,
-            seeds=args.seeds,
-            grid=not args.zip,
-            backend=args.backend,
-            epochs=args.epochs,
-            dtype=args.dtype,
-            split_seed=args.split_seed,
-            data_dir=args.data_dir,
-            loss_every=args.loss_every,
-            client=client,
-            verbose=True,
-            progress=False if args.no_progress else None,
-            activation=args.activation,
-            output=args.output,
-        )
-    except TrainingInterrupted as exc:
-        res, status = exc.result, 130
-        print(f"interrupted: {exc}", file=sys.stderr)
-    finally:
-        if client is not None:
-            client.close()
+    with ctrl_c("hold") as held, warnings.catch_warnings():  # the results reach this function whole
+        warnings.simplefilter("ignore", TrainingWarning)
+        try:
+            res = train_many(
+                args.dataset,
+                args.layers,
+                alphas=args.alphas,
+                seeds=args.seeds,
+                grid=not args.zip,
+                backend=args.backend,
+                epochs=args.epochs,
+                dtype=args.dtype,
+                split_seed=args.split_seed,
+                data_dir=args.data_dir,
+                loss_every=args.loss_every,
+                client=client,
+                verbose=True,
+                progress=False if args.no_progress else None,
+                activation=args.activation,
+                output=args.output,
+                threads=args.threads,
+            )
+        except TrainingInterrupted as exc:
+            res, status = exc.result, 130
+            print(f"interrupted: {exc}", file=sys.stderr)
+        finally:
+            if client is not None:
+                client.close()
+        if held.pressed and not status:
+            status = 130
+            print(f"interrupted: Ctrl-C after the last epoch ({res.epochs})", file=sys.stderr)
+    if res.epochs == 0:
+        print("interrupted before the first epoch completed: no results", file=sys.stderr)
+        return status
     print(res.summary())
     print(res.table(args.top))
     return status
@@ -364,12 +418,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except (FastbpError, ValueError, TypeError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    """Runs the command ``argv`` (None: this program's command line) and
+    returns its exit status. Called as the program, Ctrl-C stays handled
+    (counted, nothing raised) after the command until the process exits, so
+    that the exit status is the command's."""
+    with ctrl_c("raise", keep=argv is None):
+        args = build_parser().parse_args(argv)
+        try:
+            return int(args.func(args) or 0)
+        except (FastbpError, ValueError, TypeError, OSError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except MemoryError as exc:  # an allocation the memory check did not foresee
+            print(f"error: out of memory ({exc or 'an allocation failed'})", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            began = " before training began" if args.command in ("train", "sweep") else ""
+            print(f"interrupted{began}{_not_written(args)}", file=sys.stderr)
+            return 130

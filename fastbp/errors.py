@@ -56,10 +56,13 @@ class NetworkFileError(FastbpError, ValueError):
 
 
 class TrainingInterrupted(KeyboardInterrupt):
-    """Ctrl-C stopped training at the end of a chunk of epochs.
+    """Ctrl-C stopped training (at the end of a chunk of epochs, or at once
+    on a second Ctrl-C), or came after the last epoch while the result was
+    handed over.
 
-    The networks keep the weights of the last completed epoch. ``run`` is the
-    training loop's record so far (``epochs_done``, the loss histories);
+    The networks keep the weights of the last completed epoch
+    (``run.epochs_done``; 0 when Ctrl-C came before the first completed).
+    ``run`` is the training loop's record so far (the loss histories);
     ``result`` is set by ``train``/``train_many`` to their partial result.
     """
 

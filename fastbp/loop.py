@@ -15,7 +15,15 @@ epoch, every display epoch and the last; prints the reference's
 stops a network whose loss or weights become NaN or infinite, restoring the
 weights of its last finite check (the others go on). Ctrl-C stops at the end
 of the current chunk (a second Ctrl-C at once), keeping the weights of the
-last completed epoch, and raises ``TrainingInterrupted``.
+last completed epoch, and raises ``TrainingInterrupted``; during the
+compilation before the first epoch it lets the compilation end and starts
+no epoch (a compiler interrupted halfway can be left unusable).
+
+``ctrl_c`` is how the main thread answers Ctrl-C (SIGINT) while fastbp
+runs, for the loop and for its callers: at once (while loading data), at
+the end of a chunk (training), or not until the block ends (compiling,
+handing over a result, writing a file), so that a Ctrl-C at any moment
+neither loses a completed epoch nor leaves weights that match no epoch.
 
 The loop knows nothing of a backend's internals: it sees ``Params``, the
 seam and ``copy_params``/``params``/``params_to_host``; the networks' units
@@ -41,6 +49,9 @@ from .backends.base import Backend, Params
 CHUNK_SECONDS = 0.25
 #: Chunks grow at most this much from one to the next (the first is one epoch).
 CHUNK_GROWTH = 16
+#: Outside a terminal the progress is a line of its own at most this often
+#: (one a chunk of epochs: an epoch longer than this gives a line an epoch).
+PLAIN_SECONDS = 10.0
 
 
 @dataclass
@@ -93,35 +104,51 @@ class Run:
 
 
 class ProgressBar:
-    """A one-line progress bar with an ETA from the measured epochs, on a terminal."""
+    """Progress with an ETA from the measured epochs: a one-line bar redrawn
+    after each chunk of epochs (on a terminal), or with ``plain`` a line of
+    its own at most every PLAIN_SECONDS (a log or a pipe)."""
 
-    def __init__(self, total: int, stream: TextIO | None = None, width: int = 30, label: str = "train"):
+    def __init__(
+        self, total: int, stream: TextIO | None = None, width: int = 30, label: str = "train", plain: bool = False
+    ):
         self.total = max(int(total), 1)
         self.stream = stream if stream is not None else sys.stderr
         self.width = width
         self.label = label
+        self.plain = plain
         self.start = time.perf_counter()
+        self.shown = self.start
 
     def update(self, done: int, seconds_per_epoch: float, loss: float | None = None) -> None:
-        frac = min(done / self.total, 1.0)
-        filled = int(self.width * frac)
-        elapsed = time.perf_counter() - self.start
+        now = time.perf_counter()
+        if self.plain and now - self.shown < PLAIN_SECONDS:
+            return
+        self.shown = now
+        elapsed = now - self.start
         eta = (self.total - done) * seconds_per_epoch
         loss_s = "" if loss is None else f" loss={loss:.5g}"
-        self.stream.write(
-            f"\r{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {done}/{self.total}"
-            f" {elapsed:6.1f}s ETA {format_eta(eta)}{loss_s}   "
-        )
+        if self.plain:
+            self.stream.write(
+                f"{self.label}: epoch {done}/{self.total}, {elapsed:.0f} s, ETA {format_eta(eta)}{loss_s}\n"
+            )
+        else:
+            filled = int(self.width * min(done / self.total, 1.0))
+            self.stream.write(
+                f"\r{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {done}/{self.total}"
+                f" {elapsed:6.1f}s ETA {format_eta(eta)}{loss_s}   "
+            )
         self.stream.flush()
 
     def clear(self) -> None:
         """Erase the bar's line so a message can take its place."""
-        self.stream.write("\r\033[K")
-        self.stream.flush()
+        if not self.plain:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
 
     def close(self) -> None:
-        self.stream.write("\n")
-        self.stream.flush()
+        if not self.plain:
+            self.stream.write("\n")
+            self.stream.flush()
 
 
 def format_eta(seconds: float) -> str:
@@ -132,35 +159,115 @@ def format_eta(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
 
 
-def show_progress(progress: bool | None, verbose: bool) -> bool:
-    """``progress`` as given, or (None) a bar when verbose and stderr is a terminal."""
+def show_progress(progress: bool | None, verbose: bool) -> str | None:
+    """How a run shows its progress: ``progress`` True a bar, False none;
+    None (the default) when ``verbose``, a bar where stderr is a terminal
+    and plain lines elsewhere ("bar", "lines" or None)."""
     if progress is None:
-        return verbose and hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
-    return bool(progress)
+        if not verbose:
+            return None
+        return "bar" if hasattr(sys.stderr, "isatty") and sys.stderr.isatty() else "lines"
+    return "bar" if progress else None
+
+
+class CtrlC:
+    """A ``ctrl_c`` block: ``pressed`` counts the Ctrl-Cs since it began
+    (always 0 where fastbp does not handle SIGINT: another thread than the
+    main one, or a handler of the caller's); ``armed`` (a "stop" block) lets
+    the second Ctrl-C raise."""
+
+    __slots__ = ("armed", "base", "kind")
+
+    def __init__(self, kind: str, base: int | None):
+        self.kind, self.base, self.armed = kind, base, False
+
+    @property
+    def pressed(self) -> int:
+        return 0 if self.base is None else _sigint.presses - self.base
+
+
+class _Sigint:
+    """The process's Ctrl-C state while fastbp's handler is installed."""
+
+    def __init__(self):
+        self.presses = 0
+        self.raised = False  # a KeyboardInterrupt is on its way up: the next Ctrl-Cs only count
+        self.blocks: list[CtrlC] = []
+        self.keep = False  # SIGINT ignored once the outermost block ends
+        self.hook = sys.unraisablehook  # the one ``_unraisable`` stands in front of
+
+
+_sigint = _Sigint()
+
+
+def _on_sigint(signum, frame) -> None:
+    state = _sigint
+    state.presses += 1
+    if state.raised or not state.blocks:
+        return
+    top = state.blocks[-1]
+    if top.kind == "raise" or (top.kind == "stop" and top.armed and top.pressed >= 2):
+        state.raised, top.armed = True, False
+        raise KeyboardInterrupt
 
 
 @contextmanager
-def _ctrl_c():
-    """While active, the first Ctrl-C only sets ``state["stop"]`` (the loop
-    stops at the end of the chunk); a second one raises KeyboardInterrupt.
-    Installed only in the main thread and over Python's default handler."""
-    state = {"stop": False}
-    if threading.current_thread() is not threading.main_thread() or (
-        signal.getsignal(signal.SIGINT) is not signal.default_int_handler
-    ):
-        yield state
+def ctrl_c(kind: str, keep: bool = False):
+    """How Ctrl-C (SIGINT) is answered while the block runs, in the main thread:
+
+    * "raise": KeyboardInterrupt at once (loading data: nothing to keep
+      yet);
+    * "stop": the first Ctrl-C only counts (``pressed``: the training loop
+      stops at the end of its chunk), a second one raises KeyboardInterrupt
+      while the block is ``armed`` (inside a training call, whose weights
+      the loop can restore), else counts; a Ctrl-C held by the "hold"
+      blocks right around it counts as pressed in it;
+    * "hold": Ctrl-C only counts, for the caller to act on when the block
+      ends (handing over a result, writing a file).
+
+    Blocks nest, the innermost decides. Once a KeyboardInterrupt has been
+    raised, later Ctrl-Cs only count until the outermost block ends, so that
+    the code it unwinds through runs whole. The outermost block installs
+    fastbp's handler over Python's default one and puts the default back when
+    it ends (``keep``: Ctrl-C is ignored from then on, for a program that is
+    about to exit with the status it chose: Python's own shutdown would let
+    a Ctrl-C kill it). Where another handler is installed, or outside the
+    main thread, nothing changes and ``pressed`` stays 0.
+    """
+    current = signal.getsignal(signal.SIGINT)
+    ours = current is _on_sigint
+    if threading.current_thread() is not threading.main_thread() or not (ours or current is signal.default_int_handler):
+        yield CtrlC(kind, None)
         return
-
-    def handler(signum, frame):
-        if state["stop"]:
-            raise KeyboardInterrupt
-        state["stop"] = True
-
-    signal.signal(signal.SIGINT, handler)
+    if not ours:
+        signal.signal(signal.SIGINT, _on_sigint)
+        _sigint.hook, sys.unraisablehook = sys.unraisablehook, _unraisable
+    base = _sigint.presses
+    if kind == "stop":  # the Ctrl-Cs held since the holds around it began stop it too
+        for outer in reversed(_sigint.blocks):
+            if outer.kind != "hold" or outer.base is None:
+                break
+            base = outer.base
+    block = CtrlC(kind, base)
+    _sigint.blocks.append(block)
     try:
-        yield state
+        yield block
     finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        _sigint.blocks.pop()
+        _sigint.keep = _sigint.keep or keep
+        if not _sigint.blocks:
+            _sigint.raised = False
+            signal.signal(signal.SIGINT, signal.SIG_IGN if _sigint.keep else signal.default_int_handler)
+            sys.unraisablehook = _sigint.hook
+
+
+def _unraisable(unraisable) -> None:
+    """``sys.unraisablehook`` while fastbp handles Ctrl-C: a KeyboardInterrupt
+    raised inside a callback (numba's compiler calls Python from LLVM), where
+    it cannot propagate, is not printed: the Ctrl-C was counted, and the
+    blocks act on the count."""
+    if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+        _sigint.hook(unraisable)
 
 
 def _schedule(first: int, last: int, epochs: int, loss_every: int, display_update: int) -> np.ndarray:
@@ -183,17 +290,19 @@ def run(
     loss_every: int = 1,
     display_update: int = 0,
     out: TextIO | None = None,
-    progress: bool = False,
+    progress: bool | str | None = False,
     label: str = "train",
 ) -> Run:
     """Train the networks of ``P`` in place for ``epochs`` epochs on backend
     arrays ``X1`` (bias column included) and ``Y``, network k with
     ``alphas[k]`` (inputs already validated). ``display_update`` > 0 prints the
-    reference's ``[INFO]`` lines to ``out`` (one network only).
+    reference's ``[INFO]`` lines to ``out`` (one network only). ``progress``:
+    "bar" (or True), "lines" (plain lines, ``ProgressBar``) or none.
 
     Returns a ``Run``. On Ctrl-C it raises ``TrainingInterrupted`` carrying the
     ``Run`` so far (``interrupted`` set): the networks hold the weights of
-    the last completed epoch.
+    the last completed epoch (``epochs_done``; 0 when Ctrl-C came before the
+    first epoch completed).
     """
     from .errors import TrainingInterrupted
 
@@ -202,15 +311,17 @@ def run(
     out = sys.stdout if out is None else out
     display = display_update if K == 1 else 0
     res = Run(params=P, active=list(range(K)), stopped={}, filed=[[] for _ in range(K)])
-    t0 = time.perf_counter()
-    be.compile(P, X1, Y)
-    res.compile_seconds = time.perf_counter() - t0
-    bar = ProgressBar(epochs, label=label) if progress and epochs > 0 else None
+    bar = ProgressBar(epochs, label=label, plain=progress == "lines") if progress and epochs > 0 else None
     done, chunk, per_epoch = 0, 1, float("nan")
     t_start = time.perf_counter()
     try:
-        with _ctrl_c() as ctrl:
-            while done < epochs and res.active and not ctrl["stop"]:
+        with ctrl_c("stop") as ctrl:
+            try:  # not cut short by Ctrl-C (numba's compiler interrupted halfway stays broken): it ends, no epoch starts
+                be.compile(P, X1, Y)
+            finally:
+                res.compile_seconds = time.perf_counter() - t_start
+                t_start = time.perf_counter()
+            while done < epochs and res.active and not ctrl.pressed:
                 n = min(chunk, epochs - done)
                 wanted = _schedule(done + 1, done + n, epochs, loss_every, display)
                 record = wanted if len(wanted) and wanted[-1] == done + n else np.append(wanted, done + n)
@@ -218,13 +329,17 @@ def run(
                 snapshot = be.copy_params(res.params)
                 t = time.perf_counter()
                 try:
+                    ctrl.armed = True  # a second Ctrl-C stops the call at once; its weights go back to `snapshot`
                     losses = be.train(res.params, X1, Y, alphas[res.active], n, record - done)
+                    ctrl.armed = False
                 except KeyboardInterrupt:
+                    ctrl.armed = False
                     res.params = snapshot
                     raise
                 elapsed = time.perf_counter() - t
                 per_epoch = elapsed / n
                 first = _take(be, res, snapshot, X1, Y, alphas, done, record, n_wanted, losses)
+                del snapshot  # freed before the next chunk copies the weights
                 done += n
                 res.epochs_done = done
                 if display:
@@ -233,7 +348,7 @@ def run(
                     last = [res.filed[k][-1][1] for k in res.active]  # this chunk's losses
                     bar.update(done, per_epoch, last[0][-1] if len(last) == 1 and len(last[0]) else None)
                 chunk = max(1, min(chunk * CHUNK_GROWTH, int(CHUNK_SECONDS / max(per_epoch, 1e-9))))
-            res.interrupted = ctrl["stop"] and done < epochs
+            res.interrupted = ctrl.pressed > 0
     except KeyboardInterrupt:
         res.interrupted = True
     finally:
@@ -241,7 +356,8 @@ def run(
         if bar is not None:
             bar.close()
     if res.interrupted:
-        raise TrainingInterrupted(f"training interrupted after epoch {res.epochs_done} of {epochs}", res)
+        when = f"after epoch {res.epochs_done} of" if res.epochs_done else "before the first epoch of"
+        raise TrainingInterrupted(f"training interrupted {when} {epochs}", res)
     return res
 
 

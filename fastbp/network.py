@@ -36,10 +36,18 @@ from .errors import (
     TrainingInterrupted,
     UnsupportedError,
 )
-from .loop import Run, run, show_progress
+from .loop import Run, ctrl_c, run, show_progress
 from .paths import replace_file, text_start, unwritable, write_failure
 from .spec import NetworkSpec, network_spec
-from .validation import check_alpha, check_distributions, check_epochs, check_int, check_matrix, check_seed
+from .validation import (
+    check_alpha,
+    check_distributions,
+    check_epochs,
+    check_int,
+    check_matrix,
+    check_memory,
+    check_seed,
+)
 
 _FILE_FORMAT = "fastbp-network"
 #: Files of networks with the tutorial's units are version 1 (readable by
@@ -174,6 +182,7 @@ class NeuralNetwork:
     ):
         spec = network_spec(layers, activation=activation, output=output, dtype=dtype, backend=backend, threads=threads)
         seed = check_seed(seed)
+        check_memory(spec.backend, spec.layers, spec.dtype)
         host = init_weights(list(spec.layers), seed, spec.activation) if weights is None else None
         self._setup(spec, alpha, seed, host if host is not None else check_weights(weights, spec.layers))
 
@@ -378,13 +387,17 @@ class NeuralNetwork:
         NumPy arrays. If the loss or the weights become NaN or infinite,
         raises TrainingDivergedError naming the epoch; the network keeps the
         weights of the last finite check. Ctrl-C stops at the end of a chunk
-        of epochs (about a quarter of a second) and raises
-        TrainingInterrupted; the network keeps the last completed epoch.
+        of epochs (about a quarter of a second; a second Ctrl-C at once) and
+        raises TrainingInterrupted; the network keeps the last completed
+        epoch (its initial weights when none completed). Raises
+        InsufficientMemoryError, before training, when the training needs
+        more memory than is available.
         """
         epochs = check_epochs(epochs)
         display = check_int(displayUpdate, "displayUpdate", 0)
         loss_every = check_int(loss_every, "loss_every", 1)
         X1, Y = self.prepare(X, y)
+        check_memory(self.spec.backend, self.layers, self.dtype, 1, X1.shape[0])
         r = self.fit_arrays(
             X1,
             Y,
@@ -404,32 +417,38 @@ class NeuralNetwork:
         *,
         display_update: int = 0,
         loss_every: int = 1,
-        progress: bool = False,
+        progress: bool | str | None = False,
         out=None,
         label: str = "train",
     ) -> Run:
         """``fit`` on backend arrays from ``prepare`` or ``device_data``
         (bias column included), with arguments checked already: the training
-        loop's ``Run`` (epochs done, loss history, timings). Raises as ``fit``."""
+        loop's ``Run`` (epochs done, loss history, timings). Raises as ``fit``;
+        a Ctrl-C after the last epoch, while the weights are handed over,
+        raises TrainingInterrupted too (the network has every epoch)."""
         be = self.spec.backend
-        try:
-            r = run(
-                be,
-                self._params,
-                X1,
-                Y,
-                self._alphas,
-                epochs,
-                loss_every=loss_every,
-                display_update=display_update,
-                out=out,
-                progress=progress,
-                label=label,
-            )
-        except TrainingInterrupted as exc:
-            self._params = exc.run.network_params(be, 0)
-            raise
-        self._params = r.network_params(be, 0)
+        with ctrl_c("hold") as held:  # the weights of a completed epoch reach the network whatever Ctrl-C does
+            try:
+                r = run(
+                    be,
+                    self._params,
+                    X1,
+                    Y,
+                    self._alphas,
+                    epochs,
+                    loss_every=loss_every,
+                    display_update=display_update,
+                    out=out,
+                    progress=progress,
+                    label=label,
+                )
+            except TrainingInterrupted as exc:
+                self._params = exc.run.network_params(be, 0)
+                raise
+            self._params = r.network_params(be, 0)
+        if held.pressed:
+            r.interrupted = True
+            raise TrainingInterrupted(f"training interrupted after epoch {r.epochs_done} of {epochs}", r)
         if 0 in r.diverged_at:
             epoch, good = r.diverged_at[0], r.last_finite_epoch(0)
             raise TrainingDivergedError(

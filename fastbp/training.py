@@ -15,13 +15,14 @@ import sys
 import time
 import warnings
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
 from .backends.base import LOSSES
 from .datasets import Dataset, get_dataset
 from .errors import TrainingDivergedError, TrainingInterrupted
-from .loop import Run, run, show_progress
+from .loop import Run, ctrl_c, run, show_progress
 from .network import NeuralNetwork, add_bias, init_weights
 from .spec import NetworkSpec, network_spec
 from .validation import (
@@ -30,11 +31,18 @@ from .validation import (
     check_epochs,
     check_int,
     check_layers,
+    check_memory,
     check_seed,
 )
 
 
-class SaturationWarning(RuntimeWarning):
+class TrainingWarning(RuntimeWarning):
+    """A trained network probably failed (``diagnose``): its test accuracy
+    is near chance, its loss did not fall, its relu units died or its
+    outputs saturated. The message names the likely cause and a remedy."""
+
+
+class SaturationWarning(TrainingWarning):
     """The output units of a trained network sit at 0 or 1 on the wrong side
     and the loss stopped moving: the learning rate is probably too large."""
 
@@ -170,25 +178,87 @@ def _accuracy(net: NeuralNetwork, data: Dataset) -> float | None:
     return None if ev is None else ev.accuracy
 
 
-def saturation_message(P: np.ndarray, Y: np.ndarray, losses, alpha: float, output: str = "sigmoid") -> str | None:
-    """A warning text when the outputs ``P`` on the training targets ``Y`` sit
-    at 0 or 1 on the wrong side for more than 5% of the units and the loss
-    stopped moving over the second half of the recorded ``losses``; else None
-    (always None for linear outputs, which do not saturate)."""
-    if output == "linear":
-        return None
-    stuck = (np.minimum(P, 1.0 - P) < 1e-6) & (np.abs(P - Y) > 0.5)
+class Diagnosis(NamedTuple):
+    """``diagnose``'s finding: the warning's text (cause and remedy), its
+    class, and a few words for a table's note."""
+
+    text: str
+    kind: type[TrainingWarning]
+    note: str
+
+
+def diagnose(
+    net: NeuralNetwork, X, Y, losses, accuracy: float | None = None, chance: float | None = None, rate=None
+) -> Diagnosis | None:
+    """Why a trained network probably failed, and what to do, or None for a
+    run that looks healthy.
+
+    ``losses``: its recorded (finite) losses; ``accuracy`` on a labelled test
+    split and ``chance`` there (the most frequent class's share), when there
+    is one; ``rate``: the data set's learning rate for the network's units.
+    Looked at: a test accuracy within a tenth of the way from chance to 1; a
+    loss that did not fall (the last recorded one not below the first); and
+    then, on the first 4,096 training samples ``X``, ``Y``: dead relu units
+    (half of a hidden layer's units zero on every sample) and saturated
+    outputs (more than 5% of the output units at 0 or 1 on the wrong side
+    while the loss stopped moving over the second half of the record).
+    """
     losses = np.asarray(losses, dtype=float)
-    if len(losses) < 2 or stuck.mean() <= 0.05:
+    if len(losses) < 2:
         return None
+    first, last = float(losses[0]), float(losses[-1])
     half = losses[len(losses) // 2 :]
-    if np.ptp(half) > 1e-6 * max(abs(half[-1]), 1e-300):
+    flat = np.ptp(half) <= 1e-6 * max(abs(last), 1e-300)
+    near = accuracy is not None and chance is not None and accuracy <= chance + (1.0 - chance) / 10
+    rose = last >= first
+    if not (near or rose or (flat and net.output != "linear")):
         return None
-    return (
-        f"the output units saturated: {stuck.mean():.0%} of the outputs on the training data sit at 0 or 1 "
-        f"on the wrong side and the loss stopped moving at {half[-1]:.6g}; alpha={alpha:g} is probably too "
-        "large, try a smaller one"
-    )
+    be = net.backend_impl
+    X1 = be.asarray(add_bias(np.asarray(X[:4096], dtype=np.float64)), net.dtype)
+    A = be.forward([be.asarray(w, net.dtype) for w in net.W], X1, activation=net.activation, output=net.output)
+    causes, notes, kind = [], ["near chance"] if near else [], TrainingWarning
+    if net.activation == "relu":
+        for l, H in enumerate(A[1:-1], 1):
+            dead = int(np.count_nonzero(~be.to_numpy(H).any(axis=0)))
+            if 2 * dead >= H.shape[1]:
+                causes.append(f"{dead} of the {H.shape[1]} relu units of hidden layer {l} are dead (0 on every sample)")
+                notes.append(f"{dead}/{H.shape[1]} relu units dead in layer {l}")
+    if flat and net.output != "linear":
+        P = be.to_numpy(A[-1])
+        stuck = (np.minimum(P, 1.0 - P) < 1e-6) & (np.abs(P - np.asarray(Y[:4096])) > 0.5)
+        if stuck.mean() > 0.05:
+            causes.append(
+                f"the output units saturated: {stuck.mean():.0%} of the outputs on the training data sit at 0 or 1 "
+                f"on the wrong side and the loss stopped moving at {last:.6g}"
+            )
+            kind = SaturationWarning
+            notes.append("outputs saturated")
+    if rose:
+        causes.append(
+            f"the loss rose from {first:.6g} to {last:.6g}" if last > first else f"the loss stayed at {last:.6g}"
+        )
+        notes.append("loss did not fall")
+    if not near and not causes:
+        return None
+    text = "; ".join(causes)
+    if near:
+        text = (
+            f"test accuracy {accuracy:.3g} is near chance ({chance:.3g}: always answering the most frequent class)"
+            + (f": {text}" if text else f" though the loss fell from {first:.6g} to {last:.6g}")
+        )
+    other = "" if rate is None or rate == net.alpha else f" (the data set's rate for these units is {rate:g})"
+    if causes:
+        text += f"; alpha={net.alpha:g} is probably too large, try a smaller one{other}"
+    else:
+        text += f"; train longer, try another alpha{other} or more hidden units"
+    return Diagnosis(text, kind, ", ".join(notes))
+
+
+def _chance(data: Dataset) -> float | None:
+    """The test accuracy of always answering the test split's most frequent class."""
+    if data.labels_test is None or len(data.labels_test) == 0:
+        return None
+    return float(np.unique(np.asarray(data.labels_test), return_counts=True)[1].max() / len(data.labels_test))
 
 
 def default_alpha(ds: Dataset, activation: str, output: str) -> float:
@@ -281,31 +351,42 @@ def train(
     ``threads``: CPU threads the training may use (numba backend; None: the
     backend decides, see ``NeuralNetwork``).
 
+    ``progress``: True a progress bar, False none, None (default) a bar on
+    a terminal and a plain line at most every 10 s elsewhere (when verbose).
+
     Raises TrainingDivergedError (``.result`` the partial result) when the
     loss becomes NaN/inf, and TrainingInterrupted (``.result`` likewise) on
-    Ctrl-C; the network keeps its last finite / last completed weights.
+    Ctrl-C once training has begun (KeyboardInterrupt while the data
+    load); the network keeps its last finite / last completed weights.
+    Raises InsufficientMemoryError before training when the network and
+    the data need more memory than is available. A run that ends near
+    chance accuracy or whose loss did not fall warns (``TrainingWarning``,
+    ``diagnose``: cause and remedy), the text also in ``.warnings``.
     """
-    data = _data_argument(data, X, y, X_test, y_test)
-    ds, layers, epochs = resolve_run(data, layers, epochs, split_seed, data_dir)
-    spec = network_spec(layers, activation=activation, output=output, dtype=dtype, backend=backend, threads=threads)
-    alpha = check_alpha(default_alpha(ds, spec.activation, spec.output) if alpha is None else alpha)
-    seed = _fresh_seed() if seed is None else check_seed(seed)
-    display_update = check_int(display_update, "display_update", 0)
-    loss_every = check_int(loss_every, "loss_every", 1)
-    if spec.output == "softmax":
-        check_distributions(np.asarray(ds.Y_train), "the training targets")
-    out = sys.stdout if out is None else out
-    net = NeuralNetwork.from_spec(spec, alpha, seed=seed)
-    be, activation, output, dtype = spec.backend, spec.activation, spec.output, spec.dtype
-    if verbose:
-        print(
-            f"[INFO] {net!r}, backend={be.name} ({spec.backend_note}), dtype={dtype.name}, activation={activation}, "
-            f"output={output} (loss: {spec.loss_name}), alpha={alpha}, epochs={epochs}, "
-            f"seed={seed}, {len(ds.X_train)} training samples",
-            file=out,
-            flush=True,
-        )
-    X1, Y = net.device_data(ds.X_train, ds.Y_train)
+    with ctrl_c("raise"):  # loading data, building the network: a Ctrl-C stops at once
+        data = _data_argument(data, X, y, X_test, y_test)
+        ds, layers, epochs = resolve_run(data, layers, epochs, split_seed, data_dir)
+        spec = network_spec(layers, activation=activation, output=output, dtype=dtype, backend=backend, threads=threads)
+        rate = default_alpha(ds, spec.activation, spec.output)
+        alpha = check_alpha(rate if alpha is None else alpha)
+        seed = _fresh_seed() if seed is None else check_seed(seed)
+        display_update = check_int(display_update, "display_update", 0)
+        loss_every = check_int(loss_every, "loss_every", 1)
+        if spec.output == "softmax":
+            check_distributions(np.asarray(ds.Y_train), "the training targets")
+        check_memory(spec.backend, layers, spec.dtype, 1, len(ds.X_train))
+        out = sys.stdout if out is None else out
+        net = NeuralNetwork.from_spec(spec, alpha, seed=seed)
+        be, activation, output, dtype = spec.backend, spec.activation, spec.output, spec.dtype
+        X1, Y = net.device_data(ds.X_train, ds.Y_train)
+        if verbose:
+            print(
+                f"[INFO] {net!r}, backend={be.name} ({spec.backend_note}), dtype={dtype.name}, "
+                f"activation={activation}, output={output} (loss: {spec.loss_name}), alpha={alpha}, "
+                f"epochs={epochs}, seed={seed}, {len(ds.X_train)} training samples",
+                file=out,
+                flush=True,
+            )
 
     def result(r: Run, interrupted: bool = False) -> TrainResult:
         ev = evaluate(net, ds)
@@ -336,32 +417,44 @@ def train(
         )
         return res
 
-    show = show_progress(progress, verbose)
-    try:
-        r = net.fit_arrays(
-            X1,
-            Y,
-            epochs,
-            display_update=display_update if verbose else 0,
-            loss_every=loss_every,
-            progress=show,
-            out=out,
-        )
-    except (TrainingDivergedError, TrainingInterrupted) as exc:
-        exc.result = result(exc.run, interrupted=isinstance(exc, TrainingInterrupted))
-        raise
-    res = result(r)
-    msg = saturation_message(net.predict(ds.X_train), ds.Y_train, res.loss_history, alpha, output)
-    if msg is not None:
-        res.warnings.append(msg)
-        warnings.warn(msg, SaturationWarning, stacklevel=2)
-    if verbose:
-        print(
-            f"[INFO] trained in {res.wall_time:.3f} s ({res.samples_per_second:,.0f} samples/s; "
-            f"compile/load {res.compile_time:.2f} s before)",
-            file=out,
-            flush=True,
-        )
+    stopped: TrainingInterrupted | None = None
+    with ctrl_c("hold") as held:  # the result is built whole whatever Ctrl-C does, then raised with
+        try:
+            r = net.fit_arrays(
+                X1,
+                Y,
+                epochs,
+                display_update=display_update if verbose else 0,
+                loss_every=loss_every,
+                progress=show_progress(progress, verbose),
+                out=out,
+            )
+        except TrainingInterrupted as exc:
+            r, stopped = exc.run, exc
+        except TrainingDivergedError as exc:
+            exc.result = result(exc.run)
+            if rate < alpha:
+                exc.args = (f"{exc}; the data set's rate for these units is {rate:g}",)
+            raise
+        res = result(r, interrupted=stopped is not None)
+        if stopped is None:
+            found = diagnose(net, ds.X_train, ds.Y_train, res.loss_history, res.accuracy, _chance(ds), rate)
+            if found is not None:
+                res.warnings.append(found.text)
+                warnings.warn(found.text, found.kind, stacklevel=2)
+            if verbose:
+                print(
+                    f"[INFO] trained in {res.wall_time:.3f} s ({res.samples_per_second:,.0f} samples/s; "
+                    f"compile/load {res.compile_time:.2f} s before)",
+                    file=out,
+                    flush=True,
+                )
+    if stopped is None and held.pressed:
+        stopped = TrainingInterrupted(f"training interrupted after epoch {r.epochs_done} of {epochs}", r)
+        res.interrupted = True
+    if stopped is not None:
+        stopped.result = res
+        raise stopped
     return res
 
 
@@ -378,6 +471,8 @@ class NetworkResult:
     loss_history: np.ndarray
     accuracy: float | None
     diverged_at: int | None = None
+    #: Why it probably failed and what to do (``diagnose``); None when it looks healthy, diverged or was interrupted.
+    diagnosis: Diagnosis | None = None
 
     @property
     def final_loss(self) -> float:
@@ -425,7 +520,8 @@ class SweepResult:
         lines = ["| rank | alpha | seed | final loss | test accuracy | note |", "|---:|---:|---:|---:|---:|---|"]
         for i, r in enumerate(rows, 1):
             acc = "-" if r.accuracy is None else f"{r.accuracy:.4f}"
-            note = "" if r.diverged_at is None else f"diverged at epoch {r.diverged_at}"
+            note = f"diverged at epoch {r.diverged_at}" if r.diverged_at is not None else ""
+            note = note or (r.diagnosis.note if r.diagnosis is not None else "")
             lines.append(f"| {i} | {r.alpha:g} | {r.seed} | {r.final_loss:.6g} | {acc} | {note} |")
         return "\n".join(lines)
 
@@ -480,10 +576,12 @@ def train_block(spec: NetworkSpec, pairs, X_train, Y_train, epochs: int, loss_ev
     their options). Returns host-side results: per network its weights, loss
     history and divergence epoch, and the run's timings."""
     be = spec.backend
+    check_memory(be, spec.layers, spec.dtype, len(pairs), len(X_train))
     inits = [init_weights(list(spec.layers), seed, spec.activation) for _, seed in pairs]
     P = be.params([np.stack([w[l] for w in inits]) for l in range(len(spec.layers) - 1)], spec.dtype).with_units(
         spec.activation, spec.output
     )
+    del inits  # the stacked copy lives on in P
     X1 = be.asarray(add_bias(np.asarray(X_train, dtype=np.float64)), spec.dtype)
     Y = be.asarray(np.asarray(Y_train, dtype=np.float64), spec.dtype)
     alphas = np.array([a for a, _ in pairs])
@@ -553,7 +651,9 @@ def train_many(
     ``NeuralNetwork(layers, alpha_k, seed=seed_k, backend=backend,
     activation=activation, output=output).fit(...)``.
     A network whose loss becomes NaN/inf stops there, keeping its last finite
-    weights (``diverged_at`` says when); the others go on.
+    weights (``diverged_at`` says when); the others go on. A network that
+    probably failed otherwise has its ``diagnosis`` (``diagnose``), in the
+    table's note. Ctrl-C and memory as for ``train``.
 
     ``client``: a ``dask.distributed.Client``; the networks are split in
     chunks of ``chunk_size`` (default: one chunk per worker), each trained in
@@ -568,34 +668,39 @@ def train_many(
     ``threads``, ``progress`` and ``out`` as for ``train``; ``loss_every``:
     record each network's loss every N epochs; ``verbose``: a start line.
     """
-    data = _data_argument(data, X, y, X_test, y_test)
-    ds, layers, epochs = resolve_run(data, layers, epochs, split_seed, data_dir)
-    pairs = plan(alphas, seeds, grid)
-    loss_every = check_int(loss_every, "loss_every", 1)
-    spec = network_spec(
-        layers,
-        activation=activation,
-        output=output,
-        dtype=dtype,
-        backend=backend,
-        threads=threads,
-        n_networks=len(pairs),
-    )
-    rate = default_alpha(ds, spec.activation, spec.output)
-    pairs = [(rate if a is None else a, s) for a, s in pairs]
-    if spec.output == "softmax":
-        check_distributions(np.asarray(ds.Y_train), "the training targets")
-    out = sys.stdout if out is None else out
-    be = spec.backend
-    if verbose:
-        where = "" if client is None else " on Dask"
-        print(f"[INFO] training {len(pairs)} networks {spec.shape_text()} on backend={be.name}{where}", file=out)
+    with ctrl_c("raise"):  # loading data: a Ctrl-C stops at once
+        data = _data_argument(data, X, y, X_test, y_test)
+        ds, layers, epochs = resolve_run(data, layers, epochs, split_seed, data_dir)
+        pairs = plan(alphas, seeds, grid)
+        loss_every = check_int(loss_every, "loss_every", 1)
+        spec = network_spec(
+            layers,
+            activation=activation,
+            output=output,
+            dtype=dtype,
+            backend=backend,
+            threads=threads,
+            n_networks=len(pairs),
+        )
+        rate = default_alpha(ds, spec.activation, spec.output)
+        pairs = [(rate if a is None else a, s) for a, s in pairs]
+        if spec.output == "softmax":
+            check_distributions(np.asarray(ds.Y_train), "the training targets")
+        out = sys.stdout if out is None else out
+        be = spec.backend
+        if verbose:
+            where = "" if client is None else " on Dask"
+            print(f"[INFO] training {len(pairs)} networks {spec.shape_text()} on backend={be.name}{where}", file=out)
+    chance = _chance(ds)
 
     def result(blocks: list[dict], wall: float | None = None) -> SweepResult:
         nets = [n for b in blocks for n in b["networks"]]
+        interrupted = any(b["interrupted"] for b in blocks)
         results = []
         for k, r in enumerate(nets):
             net = NeuralNetwork.from_spec(spec, r["alpha"], seed=r["seed"], weights=r["weights"])
+            accuracy = _accuracy(net, ds)
+            said = interrupted or r["diverged_at"] is not None  # nothing more to diagnose
             results.append(
                 NetworkResult(
                     index=k,
@@ -604,8 +709,11 @@ def train_many(
                     network=net,
                     loss_epochs=r["loss_epochs"],
                     loss_history=r["loss_history"],
-                    accuracy=_accuracy(net, ds),
+                    accuracy=accuracy,
                     diverged_at=r["diverged_at"],
+                    diagnosis=None
+                    if said
+                    else diagnose(net, ds.X_train, ds.Y_train, r["loss_history"], accuracy, chance, rate),
                 )
             )
         return SweepResult(
@@ -619,21 +727,32 @@ def train_many(
             compile_time=max(b["compile_seconds"] for b in blocks),
             n_train=len(ds.X_train),
             distributed=wall is not None,
-            interrupted=any(b["interrupted"] for b in blocks),
+            interrupted=interrupted,
             activation=spec.activation,
             output=spec.output,
         )
 
     work = (spec, pairs, ds.X_train, ds.Y_train, epochs, loss_every)
-    if client is None:
-        try:
-            block = train_block(*work, progress=show_progress(progress, verbose))
-        except TrainingInterrupted as exc:
-            exc.result = result([exc.run])
-            raise
-        return result([block])
-    from .distributed import run_chunks
+    stopped: TrainingInterrupted | None = None
+    with ctrl_c("hold") as held:  # the results are built whole whatever Ctrl-C does, then raised with
+        wall = None
+        if client is None:
+            try:
+                blocks = [train_block(*work, progress=show_progress(progress, verbose))]
+            except TrainingInterrupted as exc:
+                blocks, stopped = [exc.run], exc
+        else:
+            from .distributed import run_chunks
 
-    t0 = time.perf_counter()
-    blocks = run_chunks(client, train_block, *work, chunk_size=chunk_size, retries=retries)
-    return result(blocks, time.perf_counter() - t0)
+            with ctrl_c("raise"):  # waiting for the cluster: a Ctrl-C stops at once
+                t0 = time.perf_counter()
+                blocks = run_chunks(client, train_block, *work, chunk_size=chunk_size, retries=retries)
+                wall = time.perf_counter() - t0
+        res = result(blocks, wall)
+    if stopped is None and held.pressed:
+        stopped = TrainingInterrupted(f"training interrupted after epoch {res.epochs} of {epochs}", None)
+        res.interrupted = True
+    if stopped is not None:
+        stopped.result = res
+        raise stopped
+    return res

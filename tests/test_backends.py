@@ -80,7 +80,9 @@ def test_get_backend_passes_instances_through():
         fastbp.get_backend(3)
 
 
-@pytest.mark.parametrize("layers, K, n", [([200, 300, 100, 10], 1, 500), ([50, 400, 10], 1, 2000), ([50, 300, 10], 6, 300)])
+@pytest.mark.parametrize(
+    "layers, K, n", [([200, 300, 100, 10], 1, 500), ([50, 400, 10], 1, 2000), ([50, 300, 10], 6, 300)]
+)
 def test_bytes_needed_covers_what_training_allocates(backend, layers, K, n):
     """The backend's count (the memory check's) is at least what a training
     run of K networks and a whole-set predict allocate, as tracemalloc sees

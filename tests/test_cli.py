@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -262,3 +263,86 @@ def test_tune_needs_a_workload_and_the_cuda_backend(capsys):
     if unavailable_reason("cuda") is not None:
         assert main(["tune", "--layers", "4,3,2"]) == 2
         assert "backend 'cuda' is unavailable" in capsys.readouterr().err
+
+
+# ------------------------------------------------- Ctrl-C at any moment
+#: The subprocess runs: digits on numba (Ctrl-C while its kernels compile or
+#: load, inside and between chunks of epochs, while the report prints, while
+#: the file is written), printing the loss every 50 epochs: the moments.
+CTRL_C_EPOCHS = 300
+START, TRAINED = "[INFO] NeuralNetwork", "[INFO] trained in"
+
+
+def _ctrl_c_case(path, after: str, delay: float, presses: int) -> tuple[int, str, str]:
+    """Runs ``fastbp train --save path`` and sends ``presses`` SIGINTs 20 ms
+    apart ``delay`` seconds after it prints the line starting ``after``;
+    (exit status, stdout, stderr). Nothing is sent to a run that has ended."""
+    import signal
+
+    cmd = [sys.executable, "-m", "fastbp", "train", "--dataset", "digits", "--backend", "numba", "--seed", "0"]
+    cmd += ["--epochs", str(CTRL_C_EPOCHS), "--no-progress", "--display-update", "50", "--save", str(path)]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    while not lines or not lines[-1].startswith(after):
+        lines.append(p.stdout.readline())
+        assert lines[-1], "".join(lines) + p.stderr.read()
+    time.sleep(delay)
+    for i in range(presses):
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)
+        time.sleep(0.02 * (i + 1 < presses))
+    out, err = p.communicate(timeout=300)
+    return p.returncode, "".join(lines) + out, err
+
+
+def test_ctrl_c_at_any_moment_keeps_every_completed_epoch(tmp_path):
+    """SIGINT once and twice at ten moments of a run (as it starts training,
+    while its kernels load; after epochs 1, 50, 100, 150 and 250; as it says
+    it trained, and a little after: the report, the file): exit status 130;
+    the file written only when an epoch completed, then holding exactly that
+    epoch's weights (the one the message names), else the file there before
+    left as it was; no traceback."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import fastbp
+
+    moments = [(START, 0.0), (START, 0.05)] + [(f"[INFO] epoch={e},", 0.0) for e in (1, 50, 100, 150, 250)]
+    moments += [(TRAINED, d) for d in (0.0, 0.02, 0.05)]
+    before = fastbp.NeuralNetwork([64, 32, 16, 10], backend="numpy", seed=5)
+    cases = []
+    with ThreadPoolExecutor(2) as pool:  # the single and the double Ctrl-C of a moment side by side
+        for i, (after, delay) in enumerate(moments):
+            for presses in (1, 2):
+                path = tmp_path / f"net-{i}-{presses}.npz"
+                before.save(path)
+                cases.append((path, pool.submit(_ctrl_c_case, path, after, delay, presses)))
+    saved = {}
+    for path, fut in cases:
+        rc, out, err = fut.result()
+        where = f"{path.name}: {err.strip()!r}"
+        assert "Traceback" not in err, where
+        if rc == 0:  # the run had ended: all of it saved
+            assert f"network saved to {path}" in out and TRAINED in out, where
+            continue
+        assert rc == 130, where
+        line = [l for l in out.splitlines() if l.startswith("network saved to")]
+        if "not written" in err:
+            assert not line and f"'{path}' left as it was" in err, where
+            np.testing.assert_array_equal(fastbp.NeuralNetwork.load(path, backend="numpy").W[0], before.W[0])
+            continue
+        epoch = int(line[0].split("(epoch ")[1].split(",")[0])
+        assert f"from epoch {epoch}" in err or "report is cut short" in err, where
+        saved[path] = (epoch, where)
+    landed = sum(1 for _, fut in cases if fut.result()[0] == 130)
+    assert landed >= 16, f"only {landed} of 20 signals reached a running process"
+    # each file holds exactly its epoch's weights: one run, checkpointed at those epochs
+    ref = fastbp.NeuralNetwork([64, 32, 16, 10], 0.1, backend="numba", seed=0)
+    ds = fastbp.datasets.digits()
+    done = 0
+    for path, (epoch, where) in sorted(saved.items(), key=lambda kv: kv[1][0]):
+        assert 1 <= epoch <= CTRL_C_EPOCHS, where
+        if epoch > done:
+            ref.fit(ds.X_train, ds.Y_train, epochs=epoch - done, verbose=False)
+            done = epoch
+        for a, b in zip(fastbp.NeuralNetwork.load(path, backend="numpy").W, ref.W):
+            np.testing.assert_array_equal(a, b, err_msg=where)

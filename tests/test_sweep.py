@@ -1,5 +1,6 @@
 """train_many: K networks at once, each exactly as if trained alone."""
 
+import os
 import threading
 import time
 
@@ -164,3 +165,13 @@ def test_dask_worker_lost_mid_sweep_is_retried(dask_client, small):
     for a, b in zip(remote.results, local.results):
         for u, v in zip(a.network.W, b.network.W):
             np.testing.assert_array_equal(u, v)
+
+
+def test_dask_workers_train_with_the_callers_backend_object(dask_client, small, tmp_path):
+    from test_careless import Recording, recorded
+
+    log = str(tmp_path / "calls")
+    res = fastbp.train_many(small, [6, 4, 3], seeds=[0, 1, 2, 3], backend=Recording(log), epochs=2, client=dask_client)
+    calls = recorded(log)
+    assert calls and all(pid != os.getpid() for pid, _ in calls)  # trained on the workers, by the object given
+    assert sum(k for _, k in calls) >= 4 and res.distributed

@@ -231,3 +231,57 @@ def test_eta_comes_from_measured_epochs_not_compilation(monkeypatch, capsys):
 def test_sweep_shows_a_progress_bar(capsys):
     fastbp.train_many("xor", alphas=[0.5], seeds=[0, 1], backend="numpy", epochs=30, progress=True)
     assert "sweep [" in capsys.readouterr().err
+
+
+def test_a_second_ctrl_c_stops_at_once_keeping_the_last_completed_epoch(monkeypatch):
+    import signal
+
+    from fastbp.errors import TrainingInterrupted
+
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], float)
+    y = np.array([0, 1, 1, 0], float)
+    net = fastbp.NeuralNetwork([2, 2, 1], 0.5, backend="numpy", seed=0)
+    be = net.backend_impl
+    real, completed = be.train, []
+
+    def train(P, X1, Y, alphas, epochs, record=NO_RECORD):
+        if len(completed) == 2:
+            real(P, X1, Y, alphas, 1, NO_RECORD)  # halfway through the call's epochs...
+            signal.raise_signal(signal.SIGINT)
+            signal.raise_signal(signal.SIGINT)  # ... the second Ctrl-C leaves the call
+            pytest.fail("the call went on after the second Ctrl-C")
+        out = real(P, X1, Y, alphas, epochs, record)
+        completed.append(epochs)
+        return out
+
+    monkeypatch.setattr(be, "train", train)
+    with pytest.raises(TrainingInterrupted) as info:
+        net.fit(X, y, epochs=10**6, verbose=False)
+    done = sum(completed)
+    assert info.value.run.epochs_done == done and f"after epoch {done} of" in str(info.value)
+    monkeypatch.undo()
+    ref = fastbp.NeuralNetwork([2, 2, 1], 0.5, backend="numpy", seed=0)
+    ref.fit(X, y, epochs=done, verbose=False)
+    for a, b in zip(net.W, ref.W):
+        np.testing.assert_array_equal(a, b)  # the last completed epoch's weights, not the abandoned call's
+
+
+def test_ctrl_c_while_compiling_lets_it_end_and_starts_no_epoch(monkeypatch):
+    import signal
+
+    from fastbp.errors import TrainingInterrupted
+
+    be = fastbp.get_backend("numpy")
+    done = []
+
+    def compile(P, X1, Y):
+        signal.raise_signal(signal.SIGINT)
+        done.append(True)  # not cut short
+
+    monkeypatch.setattr(be, "compile", compile)
+    with pytest.raises(TrainingInterrupted, match="before the first epoch of 100") as info:
+        fastbp.train("xor", backend="numpy", seed=0, epochs=100, verbose=False)
+    r = info.value.result
+    assert done and r.epochs == 0 and r.interrupted
+    for a, b in zip(r.network.W, fastbp.NeuralNetwork([2, 2, 1], backend="numpy", seed=0).W):
+        np.testing.assert_array_equal(a, b)  # the initial weights
