@@ -286,7 +286,7 @@ def test_a_backend_object_crosses_a_process_boundary_with_its_options(tmp_path):
 
 
 def test_cli_options_reach_the_backend_that_trains(monkeypatch, capsys):
-    from fastbp.backends.numba_backend import NumbaBackend
+    from fastbp.backends.numba.backend import NumbaBackend
     from fastbp.cli import main
 
     seen = []
@@ -328,7 +328,6 @@ MISTAKES = [
     (["--dataset", "xor", "--seed", str(2**32)], "seed must be below 2**32"),
     (["--dataset", "digits", "--layers", "64,10000000000,10"], "of memory on the numpy backend"),
     (["--dataset", "mnist", "--data-dir", "{tmp}/nowhere"], "data_dir"),
-    (["--dataset", "xor", "--unverified-kernels"], "--unverified-kernels applies to the cuda backend"),
 ]
 
 
