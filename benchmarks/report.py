@@ -17,7 +17,9 @@ Two kinds of results file are rendered (see ``_results``):
 
 Each file is rendered with the machine, the command and the date it records.
 Of several files with the same name and machine the newest is rendered. Files
-and rows that cannot be rendered are listed at the end with the reason.
+and rows that cannot be rendered are listed at the end with the reason; the
+benchmarks a suite run skipped (no GPU, no MNIST files, ...) are named under
+its table with the reason it recorded.
 """
 
 from __future__ import annotations
@@ -341,10 +343,27 @@ def render_suite(r: Result) -> list[str]:
         out += [rate_table(recs), "", LEGEND, ""]
     else:
         r.problems.append(f"`{r.path.name}`: no fastbp benchmarks in the run")
+    out += _not_measured(run.get("skipped") or [])
     notes = _notes(run.get("notes"))
     if notes:
         out += [*notes, ""]
     return out
+
+
+def _not_measured(skipped: Sequence[dict]) -> list[str]:
+    """The benchmarks a suite run skipped (the rows it has not), by reason."""
+    by_reason: dict[str, list[str]] = {}
+    for s in skipped:
+        by_reason.setdefault(str(s.get("reason", "no reason given")), []).append(
+            str(s.get("name", "?")).split("::")[-1]
+        )
+    if not by_reason:
+        return []
+    lines = ["Not measured in this run:", ""]
+    for reason, names in by_reason.items():
+        shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+        lines.append(f"- {reason}: {len(names)} benchmark{'s' if len(names) > 1 else ''} ({shown})")
+    return [*lines, ""]
 
 
 # ------------------------------------------------------------------ document

@@ -69,6 +69,11 @@ def suite_run(machine=MACHINE, date="2026-12-01"):
             {"name": "test_unrelated", "extra_info": {}, "stats": {"min": 1.0}},
         ],
         "notes": ["A shared machine."],
+        "skipped": [
+            {"name": "benchmarks/bench_mnist.py::test_mnist_epoch[numba-float64]", "reason": "MNIST not found"},
+            {"name": "benchmarks/bench_mnist.py::test_mnist_epoch[numba-float32]", "reason": "MNIST not found"},
+            {"name": "benchmarks/bench_cuda.py::test_x[cuda-float64]", "reason": "backend 'cuda' is unavailable"},
+        ],
     }
 
 
@@ -144,6 +149,9 @@ def test_render_names_machine_command_date_and_newest_file(tmp_path):
     assert "- Command: `python -m pytest --x`" in cpu
     assert "- Commit: 0123456789ab (with uncommitted changes)" in cpu
     assert "- A shared machine." in cpu
+    assert "Not measured in this run:" in cpu
+    assert "- MNIST not found: 2 benchmarks (test_mnist_epoch[numba-float64], test_mnist_epoch[numba-float32])" in cpu
+    assert "- backend 'cuda' is unavailable: 1 benchmark (test_x[cuda-float64])" in cpu
     assert "GPU NVIDIA H100 80GB HBM3, driver 580.65, CuPy 14.0.0" in gpu
     assert "- Command: `python -m benchmarks.speed --rounds 3`" in speed
     assert "- Commit: 89abcdef0123" in speed
@@ -225,6 +233,18 @@ def test_benchmark_bodies_run_once_as_a_smoke_test():
     res = _pytest(*files, "--benchmark-disable", "-q", "-k", "float64 and (numpy or reference)")
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert " passed" in res.stdout
+
+
+def test_a_suite_run_records_what_it_skipped_and_why(tmp_path):
+    out = tmp_path / "run.json"
+    args = ["--benchmark-only", f"--benchmark-json={out}", "--benchmark-disable-gc", "--benchmark-max-time=0.01"]
+    res = _pytest("benchmarks/bench_end_to_end.py", *args, "-k", "fit_partial and tutorial and float64 and not cuda")
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    skipped = json.loads(out.read_text())["skipped"]
+    assert {
+        "name": "benchmarks/bench_end_to_end.py::test_fit_partial[numba-float64-tutorial]",
+        "reason": "the tutorial's code runs once per dtype (with the numpy parameter)",
+    } in skipped
 
 
 def test_a_script_leaves_a_results_file_the_report_renders(tmp_path, capsys):
