@@ -449,8 +449,15 @@ def train(
                     file=out,
                     flush=True,
                 )
-    if stopped is None and held.pressed:
-        stopped = TrainingInterrupted(f"training interrupted after epoch {r.epochs_done} of {epochs}", r)
+    return _handed_over(res, stopped, held.pressed, r.epochs_done, epochs, r)
+
+
+def _handed_over(res, stopped: TrainingInterrupted | None, pressed: int, done: int, epochs: int, run):
+    """``res``, or (Ctrl-C) ``stopped`` raised with it as its ``result``: the
+    loop's TrainingInterrupted, or one for a Ctrl-C held after the last epoch
+    (``pressed``)."""
+    if stopped is None and pressed:
+        stopped = TrainingInterrupted(f"training interrupted after epoch {done} of {epochs}", run)
         res.interrupted = True
     if stopped is not None:
         stopped.result = res
@@ -749,10 +756,4 @@ def train_many(
                 blocks = run_chunks(client, train_block, *work, chunk_size=chunk_size, retries=retries)
                 wall = time.perf_counter() - t0
         res = result(blocks, wall)
-    if stopped is None and held.pressed:
-        stopped = TrainingInterrupted(f"training interrupted after epoch {res.epochs} of {epochs}", None)
-        res.interrupted = True
-    if stopped is not None:
-        stopped.result = res
-        raise stopped
-    return res
+    return _handed_over(res, stopped, held.pressed, res.epochs, epochs, None)

@@ -259,6 +259,7 @@ def test_a_second_ctrl_c_stops_at_once_keeping_the_last_completed_epoch(monkeypa
         net.fit(X, y, epochs=10**6, verbose=False)
     done = sum(completed)
     assert info.value.run.epochs_done == done and f"after epoch {done} of" in str(info.value)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Python's own handler is back
     monkeypatch.undo()
     ref = fastbp.NeuralNetwork([2, 2, 1], 0.5, backend="numpy", seed=0)
     ref.fit(X, y, epochs=done, verbose=False)
