@@ -234,12 +234,13 @@ def ctrl_c(kind: str, keep: bool = False):
     a Ctrl-C kill it). Where another handler is installed, or outside the
     main thread, nothing changes and ``pressed`` stays 0.
     """
-    current = signal.getsignal(signal.SIGINT)
-    ours = current is _on_sigint
-    if threading.current_thread() is not threading.main_thread() or not (ours or current is signal.default_int_handler):
+    if threading.current_thread() is not threading.main_thread():
         yield CtrlC(kind, None)
         return
-    if not ours:
+    if not _sigint.blocks:  # the outermost block (the inner ones find fastbp's handler installed)
+        if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            yield CtrlC(kind, None)
+            return
         signal.signal(signal.SIGINT, _on_sigint)
         _sigint.hook, sys.unraisablehook = sys.unraisablehook, _unraisable
     base = _sigint.presses
