@@ -9,7 +9,7 @@ Errors fastbp raises on purpose (bad arguments, unreadable files, an
 unusable backend, too little memory, a diverged run) are printed as one
 ``error: ...`` line, exit status 2. Ctrl-C, at any moment, exits with status
 130: during training it stops at the end of a chunk of epochs (a second
-Ctrl-C at once) and writes what was asked for (``--save``, ``--plot``) from
+Ctrl-C at once on an interruptible backend) and writes what was asked for (``--save``, ``--plot``) from
 the last completed epoch, saying which; before the first epoch completed it
 writes nothing and leaves the files there as they were; while the report
 prints it cuts it short and writes the files; a file being written is

@@ -57,8 +57,8 @@ class NetworkFileError(FastbpError, ValueError):
 
 class TrainingInterrupted(KeyboardInterrupt):
     """Ctrl-C stopped training (at the end of a chunk of epochs, or at once
-    on a second Ctrl-C), or came after the last epoch while the result was
-    handed over.
+    on a second Ctrl-C where the backend is ``interruptible``), or came after
+    the last epoch while the result was handed over.
 
     The networks keep the weights of the last completed epoch
     (``run.epochs_done``; 0 when Ctrl-C came before the first completed).

@@ -14,8 +14,8 @@ epoch, every display epoch and the last; prints the reference's
 ``[INFO] epoch=N, loss=...`` lines (one network, ``display_update``); and
 stops a network whose loss or weights become NaN or infinite, restoring the
 weights of its last finite check (the others go on). Ctrl-C stops at the end
-of the current chunk (a second Ctrl-C at once), keeping the weights of the
-last completed epoch, and raises ``TrainingInterrupted``; during the
+of the current chunk (a second Ctrl-C at once where the backend is
+``interruptible``), keeping the weights of the last completed epoch, and raises ``TrainingInterrupted``; during the
 compilation before the first epoch it lets the compilation end and starts
 no epoch (a compiler interrupted halfway can be left unusable).
 
@@ -219,9 +219,10 @@ def ctrl_c(kind: str, keep: bool = False):
       yet);
     * "stop": the first Ctrl-C only counts (``pressed``: the training loop
       stops at the end of its chunk), a second one raises KeyboardInterrupt
-      while the block is ``armed`` (inside a training call, whose weights
-      the loop can restore), else counts; a Ctrl-C held by the "hold"
-      blocks right around it counts as pressed in it;
+      while the block is ``armed`` (inside a training call of a backend that
+      is ``interruptible``, whose weights the loop can restore), else counts;
+      a Ctrl-C held by the "hold" blocks right around it counts as pressed
+      in it;
     * "hold": Ctrl-C only counts, for the caller to act on when the block
       ends (handing over a result, writing a file).
 
@@ -329,8 +330,8 @@ def run(
                 n_wanted = len(wanted)  # record[:n_wanted] is wanted
                 snapshot = be.copy_params(res.params)
                 t = time.perf_counter()
-                try:
-                    ctrl.armed = True  # a second Ctrl-C stops the call at once; its weights go back to `snapshot`
+                try:  # a second Ctrl-C stops an interruptible call at once; its weights go back to `snapshot`
+                    ctrl.armed = be.interruptible
                     losses = be.train(res.params, X1, Y, alphas[res.active], n, record - done)
                     ctrl.armed = False
                 except KeyboardInterrupt:

@@ -387,7 +387,8 @@ class NeuralNetwork:
         NumPy arrays. If the loss or the weights become NaN or infinite,
         raises TrainingDivergedError naming the epoch; the network keeps the
         weights of the last finite check. Ctrl-C stops at the end of a chunk
-        of epochs (about a quarter of a second; a second Ctrl-C at once) and
+        of epochs (about a quarter of a second; a second Ctrl-C at once on the
+        backends that are ``interruptible``: numpy, cuda) and
         raises TrainingInterrupted; the network keeps the last completed
         epoch (its initial weights when none completed). Raises
         InsufficientMemoryError, before training, when the training needs

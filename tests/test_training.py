@@ -286,3 +286,26 @@ def test_ctrl_c_while_compiling_lets_it_end_and_starts_no_epoch(monkeypatch):
     assert done and r.epochs == 0 and r.interrupted
     for a, b in zip(r.network.W, fastbp.NeuralNetwork([2, 2, 1], backend="numpy", seed=0).W):
         np.testing.assert_array_equal(a, b)  # the initial weights
+
+
+def test_a_backend_that_is_not_interruptible_finishes_its_call_first(monkeypatch):
+    import signal
+
+    from fastbp.backends.numpy_backend import NumpyBackend
+    from fastbp.errors import TrainingInterrupted
+
+    class Whole(NumpyBackend):
+        interruptible = False  # as numba: its call's threads must see it end
+
+        def train(self, P, X1, Y, alphas, epochs, record=NO_RECORD):
+            if calls.append(epochs) or len(calls) == 3:
+                signal.raise_signal(signal.SIGINT)
+                signal.raise_signal(signal.SIGINT)  # held: the call goes on
+            return super().train(P, X1, Y, alphas, epochs, record)
+
+    calls: list[int] = []
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], float)
+    net = fastbp.NeuralNetwork([2, 2, 1], 0.5, backend=Whole(), seed=0)
+    with pytest.raises(TrainingInterrupted) as info:
+        net.fit(X, np.array([0, 1, 1, 0], float), epochs=10**6, verbose=False)
+    assert len(calls) == 3 and info.value.run.epochs_done == sum(calls)  # the third call completed

@@ -180,6 +180,11 @@ class Backend(abc.ABC):
     name: str = "abstract"
     #: True when arrays live off the host (device memory).
     on_device: bool = False
+    #: True when ``train`` may be left at any point by a KeyboardInterrupt
+    #: (a second Ctrl-C; the training loop then puts back its copy of the
+    #: weights). A backend whose call starts work that must end with it
+    #: (threads waiting on each other) says False: Ctrl-C then waits for the call.
+    interruptible: bool = True
     #: The hidden activations and output units this backend implements.
     activations: tuple[str, ...] = ACTIVATIONS
     outputs: tuple[str, ...] = OUTPUTS

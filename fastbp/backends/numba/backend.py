@@ -126,6 +126,7 @@ class NumbaBackend(Backend):
     name = "numba"
     activations = ACTIVATIONS
     outputs = OUTPUTS
+    interruptible = False  # a call's loss helper must see the call end (run.run_helper)
 
     def __init__(self, threads: int | None = None):
         self.threads = threads
