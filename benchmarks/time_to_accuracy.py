@@ -339,19 +339,21 @@ def measure(
     log: Callable[[str], None] = print,
 ) -> dict[tuple[str, str], list[dict]]:
     """Every learner's runs, cold then warm, round after round: ``(learner,
-    "cold" | "warm")`` -> the results of the rounds. Each learner's cold and
-    warm runs share a fresh compile cache folder."""
+    "cold" | "warm")`` -> the results of the rounds. With cold runs, each
+    learner's cold and warm runs share a fresh compile cache folder; warm runs
+    alone share one folder, filled by an unreported one-epoch run of each
+    learner in the first round."""
     states = [s for s, on in (("cold", cold), ("warm", warm)) if on]
     out: dict[tuple[str, str], list[dict]] = {(n, s): [] for n in learners for s in states}
+    run = dict(target=target, epochs_max=epochs_max, threads=threads, seed=seed)
     with tempfile.TemporaryDirectory(prefix="fastbp-tta-") as tmp:
         folder = Path(tmp)
         (folder / "data").mkdir()
         data.save(folder / "data")
         for r in range(rounds):
             for name in learners:
-                cache = Path(tempfile.mkdtemp(prefix="cache-", dir=folder))
-                run = dict(target=target, epochs_max=epochs_max, threads=threads, seed=seed)
-                if not cold:  # fill the cache first
+                cache = Path(tempfile.mkdtemp(prefix="cache-", dir=folder)) if cold else folder / "cache"
+                if not cold and r == 0:
                     _run_child(name, folder, cache, **{**run, "epochs_max": 1})
                 for state in states:
                     res = _run_child(name, folder, cache, **run)
@@ -361,7 +363,8 @@ def measure(
                         f"round {r + 1}/{rounds} {name} {state}: "
                         + (res["failed"] if "failed" in res else f"{len(errs)} epochs, error {errs[-1]:.2f}%")
                     )
-                shutil.rmtree(cache, ignore_errors=True)
+                if cold:
+                    shutil.rmtree(cache, ignore_errors=True)
     return out
 
 
