@@ -433,23 +433,27 @@ def markdown(columns: Sequence[str], rows: Sequence[Sequence]) -> str:
 
 
 def verdicts(columns: Sequence[str], rows: Sequence[Sequence], targets: Sequence[float]) -> list[str]:
-    """Per cache state and target: fastbp's best total time against the best
-    peer's, and their ratio."""
+    """Per cache state and target, where fastbp and a peer ran: fastbp's best
+    total time against the best peer's, and their ratio."""
+
+    def best(group, col):
+        return min(((r[col], r[0]) for r in group if r[col] is not None), default=None)
+
+    def say(b) -> str:
+        return "none reached it" if b is None else f"{b[0]:.1f} s ({b[1]})"
+
     lines = []
+    done = columns.index("rounds")
     for state in dict.fromkeys(r[1] for r in rows):
+        ours = [r for r in rows if r[1] == state and r[done] and r[0] not in PEERS]
+        theirs = [r for r in rows if r[1] == state and r[done] and r[0] in PEERS]
+        if not ours or not theirs:
+            continue
         for t in targets:
             col = columns.index(f"total s to {t:g}%")
-            ours = [(r[col], r[0]) for r in rows if r[1] == state and r[0] not in PEERS and r[col] is not None]
-            theirs = [(r[col], r[0]) for r in rows if r[1] == state and r[0] in PEERS and r[col] is not None]
-            if ours and theirs:
-                (a, an), (b, bn) = min(ours), min(theirs)
-                lines.append(
-                    f"{state}, to {t:g}% error: fastbp {a:.1f} s ({an}), best peer {b:.1f} s ({bn}): {a / b:.2f}x its time"
-                )
-            elif ours or theirs:
-                lines.append(
-                    f"{state}, to {t:g}% error: " + ("no peer" if ours else "no fastbp config") + " reached it"
-                )
+            a, b = best(ours, col), best(theirs, col)
+            ratio = f": {a[0] / b[0]:.2f}x its time" if a and b else ""
+            lines.append(f"{state}, to {t:g}% error: fastbp {say(a)}, best peer {say(b)}{ratio}")
     return lines
 
 
