@@ -2,7 +2,7 @@
 
     python -m benchmarks.time_to_accuracy [--data-dir DIR] [--epochs-max 20] [--rounds 1]
         [--configs sigmoid-sigmoid-float32,...] [--peers torch-adam,torch-sgd,sklearn-adam | none]
-        [--seed 0] [--threads N] [--cold] [--warm] [--targets 2.5,2.0] [--n-train N] [--out DIR]
+        [--seed 0] [--threads N] [--cold] [--warm] [--targets 2.5,2.0] [--n-train N] [--out DIR] [--note TEXT]
 
 Every learner trains 784-300-100-10 on MNIST's 60,000 training images (pixels
 scaled to [0, 1], float32, as ``fastbp.datasets.mnist`` gives them), one epoch
@@ -36,8 +36,8 @@ and with start-up ("total s": the framework's import, the network's
 construction, fastbp's compilation, and the extra time of the first test
 evaluation over the second, its first-call overheads); seconds per epoch
 (median); start-up and compile seconds; the best error and its epoch. Test
-evaluations are not counted. One results file (``write_table``, name
-``time_to_accuracy``) and a markdown table on stdout.
+evaluations are not counted. One table, printed and written as a results
+file (``_results.publish``, name ``time_to_accuracy``).
 """
 
 from __future__ import annotations
@@ -72,6 +72,7 @@ INSTALL = {
     "sklearn": "pip install scikit-learn",
 }
 TARGETS = (2.5, 2.0)
+TITLE = "Time to accuracy on MNIST 784-300-100-10: fastbp beside PyTorch and scikit-learn"
 #: PyTorch's recipes: optimizer, its arguments, batch size
 TORCH_RECIPES = {"torch-adam": ("Adam", {"lr": 1e-3}, 128), "torch-sgd": ("SGD", {"lr": 0.01, "momentum": 0.9}, 64)}
 DATA_FILES = ("X_train", "labels_train", "X_test", "labels_test")
@@ -416,22 +417,6 @@ def table(
     return columns, rows
 
 
-def markdown(columns: Sequence[str], rows: Sequence[Sequence]) -> str:
-    def cell(col: str, v) -> str:
-        if v is None:
-            return "-"
-        if isinstance(v, float):
-            return f"{v:.2f}" if col.endswith("%") and "error" in col else f"{v:.1f}" if v >= 10 else f"{v:.2f}"
-        return str(v)
-
-    lines = [
-        "| " + " | ".join(columns) + " |",
-        "|" + "|".join("---" if c in ("learner", "cache", "note") else "--:" for c in columns) + "|",
-    ]
-    lines += ["| " + " | ".join(cell(c, v) for c, v in zip(columns, row)) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def verdicts(columns: Sequence[str], rows: Sequence[Sequence], targets: Sequence[float]) -> list[str]:
     """Per cache state and target, where fastbp and a peer ran: fastbp's best
     total time against the best peer's, and their ratio."""
@@ -502,7 +487,13 @@ def _names(text: str) -> list[str]:
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--child"]:  # before any import of fastbp: the child times its framework's import
+        _child(argv[1])
+        return
+    from . import _results
+
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.time_to_accuracy", description=__doc__.split("\n\n")[0])
     ap.add_argument(
         "--data-dir", default=None, help="MNIST's folder (default: $FASTBP_DATA, ../shared/data/mnist, the cache)"
     )
@@ -518,12 +509,8 @@ def main(argv=None) -> None:
     ap.add_argument("--cold", action="store_true", help="cold runs (default: cold and warm)")
     ap.add_argument("--warm", action="store_true", help="warm runs (default: cold and warm)")
     ap.add_argument("--n-train", type=int, default=None, help="train on the first N images only")
-    ap.add_argument("--out", default=None, help="folder of the results file (default: benchmarks/results)")
-    ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
-    args = ap.parse_args(argv)
-    if args.child:
-        _child(args.child)
-        return
+    _results.add_arguments(ap)
+    args = _results.parse_args(ap, argv)
     peers = _names(args.peers)
     unknown = [p for p in peers if p not in PEERS]
     if unknown:
@@ -571,21 +558,8 @@ def main(argv=None) -> None:
         f"after: {after}",
         *verdicts(columns, rows, targets),
     ]
-    from ._results import write_table
-
-    path = write_table(
-        name="time_to_accuracy",
-        title="Time to accuracy on MNIST: fastbp, PyTorch, scikit-learn",
-        columns=columns,
-        rows=rows,
-        out=args.out,
-        notes=notes,
-    )
-    print()
-    print(markdown(columns, rows))
-    print()
+    _results.publish(args, "time_to_accuracy", TITLE, columns, rows, notes)
     print("\n".join(notes))
-    print(f"\nwrote {path}")
 
 
 if __name__ == "__main__":
