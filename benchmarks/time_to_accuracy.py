@@ -2,7 +2,8 @@
 
     python -m benchmarks.time_to_accuracy [--data-dir DIR] [--epochs-max 20] [--rounds 1]
         [--configs sigmoid-sigmoid-float32,...] [--peers torch-adam,torch-sgd,sklearn-adam | none]
-        [--seed 0] [--threads N] [--cold] [--warm] [--targets 2.5,2.0] [--n-train N] [--out DIR] [--note TEXT]
+        [--seed 0] [--threads N] [--cold] [--warm] [--targets 2.5,2.0] [--n-train N] [--quiet PCT]
+        [--out DIR] [--note TEXT]
 
 Every learner trains 784-300-100-10 on MNIST's 60,000 training images (pixels
 scaled to [0, 1], float32, as ``fastbp.datasets.mnist`` gives them), one epoch
@@ -35,15 +36,17 @@ seconds to each target error, training alone ("train s": the epochs' calls)
 and with start-up ("total s": the framework's import, the network's
 construction, fastbp's compilation, and the extra time of the first test
 evaluation over the second, its first-call overheads); seconds per epoch
-(median); start-up and compile seconds; the best error and its epoch. Test
-evaluations are not counted. One table, printed and written as a results
-file (``_results.publish``, name ``time_to_accuracy``).
+(median); start-up and compile seconds; the best error and its epoch; and
+the CPU stall: the share of the run's time in which some task waited for a
+CPU (Linux's /proc/pressure/cpu), which other work on a shared machine
+raises (``--quiet PCT`` waits before each run until the last 10 s were under
+PCT %). Test evaluations are not counted. One table, printed and written as
+a results file (``_results.publish``, name ``time_to_accuracy``).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import itertools
 import json
 import os
@@ -309,11 +312,37 @@ def _run_child(name: str, folder: Path, cache: Path, *, target: float, epochs_ma
     job.write_text(json.dumps({**spec, "epochs_max": epochs_max, "threads": threads, "seed": seed}))
     env = dict(os.environ, NUMBA_CACHE_DIR=str(cache), FASTBP_CACHE_DIR=str(cache))
     cmd = [sys.executable, "-m", "benchmarks.time_to_accuracy", "--child", str(job)]
+    p0, t0 = cpu_pressure(), time.monotonic()
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    p1, wall = cpu_pressure(), time.monotonic() - t0
     if proc.returncode != 0 or not result.is_file():
         lines = (proc.stderr or proc.stdout).strip().splitlines() or [f"exit status {proc.returncode}"]
         return {"failed": lines[-1]}
-    return json.loads(result.read_text())
+    res = json.loads(result.read_text())
+    res["stall_pct"] = None if p0 is None or p1 is None else 100 * (p1[1] - p0[1]) / 1e6 / wall
+    return res
+
+
+def cpu_pressure() -> tuple[float, int] | None:
+    """Linux's CPU pressure: the share of the last 10 s (%) and the total
+    microseconds in which a runnable task waited for a CPU; None elsewhere."""
+    try:
+        with open("/proc/pressure/cpu", encoding="ascii") as f:
+            fields = dict(kv.split("=") for kv in f.readline().split()[1:])
+        return float(fields["avg10"]), int(fields["total"])
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def wait_quiet(below: float, log: Callable[[str], None], patience: float = 1800.0) -> None:
+    """Waits until the CPU pressure of the last 10 s is under ``below`` %
+    (other work on a shared machine), at most ``patience`` seconds."""
+    p, start = cpu_pressure(), time.monotonic()
+    if p is not None and p[0] >= below:
+        log(f"waiting for the CPU pressure ({p[0]:.0f}%) to fall under {below:g}%")
+    while p is not None and p[0] >= below and time.monotonic() - start < patience:
+        time.sleep(5)
+        p = cpu_pressure()
 
 
 def missing_peer(name: str) -> str | None:
@@ -337,13 +366,15 @@ def measure(
     epochs_max: int = 20,
     threads: int | None = None,
     seed: int = 0,
+    quiet: float | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[tuple[str, str], list[dict]]:
     """Every learner's runs, cold then warm, round after round: ``(learner,
     "cold" | "warm")`` -> the results of the rounds. With cold runs, each
     learner's cold and warm runs share a fresh compile cache folder; warm runs
     alone share one folder, filled by an unreported one-epoch run of each
-    learner in the first round."""
+    learner in the first round. ``quiet``: each run waits for the CPU
+    pressure to fall under this % first (``wait_quiet``)."""
     states = [s for s, on in (("cold", cold), ("warm", warm)) if on]
     out: dict[tuple[str, str], list[dict]] = {(n, s): [] for n in learners for s in states}
     run = dict(target=target, epochs_max=epochs_max, threads=threads, seed=seed)
@@ -357,12 +388,15 @@ def measure(
                 if not cold and r == 0:
                     _run_child(name, folder, cache, **{**run, "epochs_max": 1})
                 for state in states:
+                    if quiet is not None:
+                        wait_quiet(quiet, log)
                     res = _run_child(name, folder, cache, **run)
                     out[(name, state)].append(res)
                     errs = res.get("errors", [])
                     log(
                         f"round {r + 1}/{rounds} {name} {state}: "
                         + (res["failed"] if "failed" in res else f"{len(errs)} epochs, error {errs[-1]:.2f}%")
+                        + ("" if res.get("stall_pct") is None else f", cpu stall {res['stall_pct']:.0f}%")
                     )
                 if cold:
                     shutil.rmtree(cache, ignore_errors=True)
@@ -385,6 +419,7 @@ def summarize(res: dict, targets: Sequence[float]) -> dict:
     best = int(np.argmin(errors))
     out["best error %"] = errors[best]
     out["at epoch"] = best + 1
+    out["cpu stall %"] = res.get("stall_pct")
     return out
 
 
@@ -398,7 +433,7 @@ def table(
     """(columns, rows): one row per learner and cache state, each figure the
     median over the rounds; a skipped or failed learner's row says why."""
     keys = [f"{w} to {t:g}%" for t in targets for w in ("epochs", "train s", "total s")]
-    keys += ["s/epoch", "start-up s", "compile s", "best error %", "at epoch"]
+    keys += ["s/epoch", "start-up s", "compile s", "best error %", "at epoch", "cpu stall %"]
     columns = ["learner", "cache", *keys, "rounds", "note"]
     rows: list[list] = []
     names = list(dict.fromkeys([n for n, _ in results] + list(skipped)))
@@ -475,11 +510,11 @@ def with_rates(configs: Sequence[str], ds) -> list[str]:
 
 
 def _load() -> str:
-    """The load average and, on Linux, the CPU pressure (other work skews timings)."""
-    text = "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
-    with contextlib.suppress(OSError), open("/proc/pressure/cpu", encoding="ascii") as f:
-        text += ", cpu pressure: " + f.readline().strip()
-    return text
+    """The load average and the CPU pressure (other work skews timings)."""
+    p = cpu_pressure()
+    return (
+        "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg()) + (f", cpu pressure {p[0]:.0f}%" if p else "")
+    )
 
 
 def _names(text: str) -> list[str]:
@@ -509,6 +544,9 @@ def main(argv=None) -> None:
     ap.add_argument("--cold", action="store_true", help="cold runs (default: cold and warm)")
     ap.add_argument("--warm", action="store_true", help="warm runs (default: cold and warm)")
     ap.add_argument("--n-train", type=int, default=None, help="train on the first N images only")
+    ap.add_argument(
+        "--quiet", type=float, default=None, help="before each run, wait for the CPU pressure to fall under this %%"
+    )
     _results.add_arguments(ap)
     args = _results.parse_args(ap, argv)
     peers = _names(args.peers)
@@ -548,6 +586,7 @@ def main(argv=None) -> None:
         epochs_max=args.epochs_max,
         threads=args.threads,
         seed=args.seed,
+        quiet=args.quiet,
     )
     after = _load()
     columns, rows = table(results, targets, skipped, states)

@@ -95,6 +95,7 @@ def test_child_processes_table_and_results_file(data, tmp_path):
     assert [r[:2] for r in rows] == [["sklearn-adam", "warm"], ["torch-adam", "warm"]]
     got = dict(zip(columns, rows[0]))
     assert 1 <= got["epochs to 50%"] <= 3 and got["total s to 50%"] > got["train s to 50%"] > 0
+    assert got["cpu stall %"] is None or 0 <= got["cpu stall %"] <= 100.5
     assert dict(zip(columns, rows[1]))["note"] == skipped["torch-adam"]
     assert tta.verdicts(columns, rows, (50.0,)) == []  # no fastbp config ran
     from benchmarks import _results
