@@ -22,9 +22,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
-from .codegen import EXACT
+from .codegen import EXACT, Emit, check_floats, element_ptr
 from .products import vec_forward_rows, vec_forward_split
 from .rows import make_lists, row_list
 from .sync import (
@@ -44,10 +47,6 @@ from .units import LINEAR, SIGMOID, SOFTMAX, apply_unit, vec_exp, vec_sigmoid
 #: block sums in order: the same bits whether one thread or several compute
 #: it (a unit of work small enough to share a pass between a team's threads)
 LOSS_BLOCK = 256
-#: ``zero_sum``'s options: fast-math lets LLVM vectorise its sum, whose value
-#: is 0 or NaN whatever the order (no ``nnan``/``ninf``: NaN and inf keep
-#: their meaning)
-_SUM_OPTS = dict(EXACT, fastmath={"nsz", "arcp", "contract", "afn", "reassoc"})
 
 
 @njit(inline="always", **EXACT)
@@ -85,7 +84,7 @@ def finish(total, out):
     return total if out == SOFTMAX else 0.5 * total
 
 
-@njit(**EXACT)
+@njit(inline="always", **EXACT)
 def block_sum(Wn, meta, X, Y, S, so, b, I, ptr, build):
     """The loss terms (``sample_loss``) of the samples of loss block ``b``,
     summed in float64 in sample order (the forward pass of each sample as in
@@ -112,16 +111,37 @@ def block_sum(Wn, meta, X, Y, S, so, b, I, ptr, build):
     return total
 
 
-@njit(**_SUM_OPTS)
-def zero_sum(Wn, i0, i1):
-    """0.0 when Wn[i0:i1] is finite, else NaN (sum of w * 0)."""
-    s = 0.0
-    for i in range(i0, i1):
-        s += Wn[i] * 0.0
-    return s
+@intrinsic
+def zero_sum(typingctx, W, i0, i1):
+    """0.0 (float64) when W[i0:i1] is finite, else NaN: the sum of w * 0, in
+    whole vectors then the elements left over (its value is 0 or NaN
+    whatever the order)."""
+    dt = check_floats(W)
+    sig = types.float64(W, types.intp, types.intp)
+
+    def codegen(context, b, sig, args):
+        e = Emit(context, b, dt)
+        w0 = element_ptr(context, b, sig.args[0], args[0], args[1])
+        n = b.sub(args[2], args[1])
+        acc = cgutils.alloca_once_value(b, e.zero)
+        nvec = b.udiv(n, e.const(e.V))
+        with cgutils.for_range(b, nvec) as lv:
+            x = e.load(e.at(w0, b.mul(lv.index, e.const(e.V))))
+            b.store(b.fadd(b.load(acc), b.fmul(x, e.zero)), acc)
+        v = b.load(acc)
+        s = cgutils.alloca_once_value(b, ir.Constant(e.f, 0.0))
+        for k in range(e.V):
+            b.store(b.fadd(b.load(s), b.extract_element(v, ir.Constant(ir.IntType(32), k))), s)
+        with cgutils.for_range(b, b.urem(n, e.const(e.V))) as lt:
+            x = b.load(e.at(w0, b.add(b.mul(nvec, e.const(e.V)), lt.index)))
+            b.store(b.fadd(b.load(s), b.fmul(x, ir.Constant(e.f, 0.0))), s)
+        out = b.load(s)
+        return out if e.size == 8 else b.fpext(out, ir.DoubleType())
+
+    return sig, codegen
 
 
-@njit(**EXACT)
+@njit(inline="always", **EXACT)
 def network_loss(Wn, meta, X, Y, S, I, ptr, build):
     """The loss of one network: the reference's ``0.5 * sum((forward(X) -
     Y) ** 2)``, or the summed cross-entropy of softmax outputs (block sums
@@ -173,7 +193,7 @@ def loss_helper(snap, meta, X, Y, S, losses, sync):
             spins = 0
 
 
-@njit(**EXACT)
+@njit(inline="always", **EXACT)
 def team_loss(part, nblocks, T, out):
     """The loss of a team's pass from the block sums in order (as
     ``network_loss`` adds them) and the T finiteness checks."""

@@ -33,7 +33,7 @@ from .codegen import EXACT
 LIST_MAX = 1 << 21
 
 
-@njit(**EXACT)
+@njit(inline="always", **EXACT)
 def nonzero_inputs(X, a, b, I, io):
     """Lists in ``I[io:]`` (ascending) the inputs i where X[a, i] or X[b, i]
     is nonzero (b = a: one sample's) and returns how many (branch-free)."""
