@@ -664,16 +664,21 @@ def test_team_thread_that_never_starts_aborts_the_call(nb, always_team, monkeypa
 def test_team_thread_that_raises_aborts_the_others(nb, always_team, monkeypatch):
     from fastbp.backends.numba import team as k
 
-    real = k.train_team
+    real_for = k.train_team_for
 
-    def flaky(*args):
-        if args[-4] == 1:  # tid (then T, rep_from, rows)
-            raise MemoryError("thread 1 failed")
-        return real(*args)
+    def flaky_for(act, out):
+        real = real_for(act, out)
+
+        def flaky(*args):
+            if args[-4] == 1:  # tid (then T, rep_from, rows)
+                raise MemoryError("thread 1 failed")
+            return real(*args)
+
+        return flaky
 
     W, X1, Y = _team_case([40, 33, 5], np.float64)
     nb.with_threads(2).train(nb.params(W, np.float64), X1, Y, np.array([0.5]), 1)  # compiled before the patch
-    monkeypatch.setattr(k, "train_team", flaky)
+    monkeypatch.setattr(k, "train_team_for", flaky_for)
     P = nb.params(W, np.float64)
     before = [w.copy() for w in P.W]
     with pytest.raises(RuntimeError, match="thread 1 failed"):
@@ -727,8 +732,8 @@ def test_compile_runs_once_per_kind_of_call(nb, monkeypatch):
     X1, Y = make_data(layers)
     nb.compile(P, X1, Y)
     calls = []
-    real = run.run_one
-    monkeypatch.setattr(run, "run_one", lambda *a: calls.append(1) or real(*a))
+    real = run.one_call
+    monkeypatch.setattr(run, "one_call", lambda *a: calls.append(1) or real(*a))
     nb.compile(P, X1, Y)
     assert not calls
     P32 = nb.params([w[None] for w in make_weights(layers, dtype=np.float32)], np.float32)

@@ -22,7 +22,7 @@ import numba
 import numpy as np
 
 from ..base import ACTIVATIONS, NO_RECORD, OUTPUTS, Backend, Params, softmax_cross_entropy, weight_dims
-from . import layers, run
+from . import cache, layers, run
 from .layout import Packed, layout
 
 #: the automatic mode splits each step of one network over every core from
@@ -63,9 +63,11 @@ LOSS_CHUNK_BYTES = 64_000_000
 _F64 = np.dtype(np.float64)
 #: the losses of a call of one network that records none: (0, 1), nothing to write
 _NO_LOSS = np.empty((1, 0))
-#: what ``NumbaBackend.compile`` has compiled in this process: (weights'
-#: dtype, Numba types of X1 and Y, form of the call, rows' dtype)
+#: the kernels compiled (or loaded) in this process: (kernel, weights'
+#: dtype, units, Numba types of X1 and Y, rows' dtype); ``NumbaBackend._ready``
 _compiled: set = set()
+#: the kinds of arrays ``compile_note`` has spoken of in this process
+_noted: set = set()
 
 
 class Tuner:
@@ -194,34 +196,37 @@ class NumbaBackend(Backend):
         imp = P.impl
         slab, scratch, views = imp.layout.buffers(P.K)
         slab[...] = imp.slab
-        return Params(views, P.dtype, Packed(imp.layout, slab, scratch), **P.units)
+        packed = Packed(imp.layout, slab, scratch)
+        packed.rows = imp.rows
+        return Params(views, P.dtype, packed, **P.units)
 
     def train(self, P, X1, Y, alphas, epochs, record=NO_RECORD):
         if alphas.dtype != _F64:
             alphas = alphas.astype(_F64)
         imp = P.impl
         lay = imp.layout
-        meta = lay.meta_for(P.activation, P.output)
         R = len(record)
         if R == 0 and X1.shape[0] * epochs * lay.macs < TEAM_MIN_CALL_MACS and len(imp.slab) == 1:
-            # a short call of one network (fit_partial): straight to the kernel
-            run.run_one(imp, meta, X1, Y, alphas, epochs, record, _NO_LOSS, run.LISTED_ROWS)
+            # a short call of one network (fit_partial): straight to the kernel, its first layer
+            # in the form of the network's last call (the same bits either way; no other compile)
+            run.run_one(P, X1, Y, alphas, epochs, record, _NO_LOSS, imp.rows)
             return _NO_LOSS
         K = P.K
         losses = np.full((K, R), np.nan) if R else np.empty((K, 0))
         how = self.plan(P, X1.shape[0], epochs, R)
         steps = X1.shape[0] * epochs
+        rows = imp.rows = run.first_rows(X1)
         tuned = self.threads is None and how[0] in ("team", "helper") and steps * lay.macs >= TUNE_MIN_MACS
         if tuned:  # automatic mode: the faster of threads and one thread, as measured
             tuner = lay.tuners.setdefault(how[0], Tuner())
             # a team's rival: one thread as the plan would run it (its losses on the helper where that pays)
             alone = self._one_network_alone(P, X1.shape[0], epochs, R) if how[0] == "team" else ("one", 1)
             how = tuner.pick(how, alone)
+            self._ready(P, X1, Y, _kernel(how[0]), rows)  # the rival's first try compiles it: not timed
             t0 = time.perf_counter()
         mode, T = how
-        rows = run.first_rows(X1)
         if mode == "one":
-            run.run_one(imp, meta, X1, Y, alphas, epochs, record, losses, rows)
+            run.run_one(P, X1, Y, alphas, epochs, record, losses, rows)
         elif mode == "helper":
             run.run_helper(P, X1, Y, alphas, epochs, record, losses, rows)
         elif mode == "team":
@@ -265,26 +270,58 @@ class NumbaBackend(Backend):
         return "one", 1
 
     def compile(self, P, X1, Y):
-        """Compiles (or loads from the cache) what a training call of these
-        arrays runs: ``train``, and the team's and the helper's functions when
-        one network of this shape would use them (automatic mode times a team
-        against one thread with the helper); once per process for each
-        kind of arrays and form (then it costs a dictionary look-up)."""
-        mode, T = self.plan(P, X1.shape[0], 1000, 1000) if P.K == 1 else ("many", 1)
+        """Compiles (or loads from the cache) the kernel the first training
+        call of these arrays runs: ``train`` (one thread, the loss helper,
+        many networks: one compiled function) or ``train_team``. In automatic
+        mode a team's rival, one thread, is compiled when the tuner first
+        tries it (``train``), not here. Once per process for each kind of
+        arrays (then it costs a set look-up)."""
+        self._ready(P, X1, Y, self._kernels(P, X1)[0], run.first_rows(X1))
+
+    def compile_note(self, P, X1, Y):
+        """What a training run of these arrays will compile, when some
+        kernel it may run is neither compiled in this process nor in the
+        cache (a compile takes several seconds), else None; once per process
+        for each kind of arrays."""
         rows = run.first_rows(X1)
-        key = (P.dtype, numba.typeof(X1), numba.typeof(Y), mode, rows.dtype)
+        key = (P.dtype, P.activation, P.output, numba.typeof(X1), numba.typeof(Y), rows.dtype)
+        if key in _noted or all(self._ready(P, X1, Y, k, rows, check=True) for k in self._kernels(P, X1)):
+            return None
+        _noted.add(key)
+        return (
+            f"compiling the numba kernels for {P.dtype.name} {P.activation}/{P.output}: "
+            "first use on this machine, cached afterwards"
+        )
+
+    def _kernels(self, P, X1) -> list[str]:
+        """The kernels a training run of one network of P's shape on X1 may
+        run ("team": ``train_team``, "one": ``train``), its first call's
+        first."""
+        if P.K > 1:
+            return ["one"]
+        first = _kernel(self.plan(P, X1.shape[0], 1000, 1000)[0])
+        return [first, "one"] if first == "team" and self.threads is None else [first]
+
+    def _ready(self, P, X1, Y, kernel: str, rows, check: bool = False) -> bool:
+        """Compiles (or loads) ``kernel`` ("one" or "team") for a call of
+        P's networks on these arrays, once per process; with ``check``
+        nothing is compiled: whether it is compiled in this process or
+        cached."""
+        key = (kernel, P.dtype, P.activation, P.output, numba.typeof(X1), numba.typeof(Y), rows.dtype)
         if key in _compiled:
-            return
-        P1 = self.params([w[:1] for w in P.W], P.dtype).with_units(P.activation, P.output)
-        x, y = X1[:1], Y[:1]
-        meta = P1.impl.layout.meta_for(P1.activation, P1.output)
-        one = np.ones(1, np.int64)
-        run.run_one(P1.impl, meta, x, y, np.ones(1), 1, one, np.ones((1, 1)), rows)
-        if mode == "team":
-            run.run_team(P1, x, y, np.ones(1), 1, one, np.full((1, 1), np.nan), T, rows)
-        if mode == "helper" or (mode == "team" and self._one_network_alone(P, X1.shape[0], 1000, 1000)[0] == "helper"):
-            run.run_helper(P1, x, y, np.ones(1), 2, np.arange(1, 3, dtype=np.int64), np.full((1, 2), np.nan), rows)
+            return True
+        one, alphas, losses = np.ones(1, np.int64), np.ones(1), np.ones((1, 1))
+        if kernel == "team":
+            T = max(2, self.threads or run.cores())
+            fn, team_args = run.team_call(P, X1[:1], Y[:1], alphas, 1, one, losses, T, rows)
+            args = team_args(0)
+        else:
+            fn, args = run.one_call(P, X1[:1], Y[:1], alphas, 1, one, losses, rows)
+        if check:
+            return cache.holds(fn, args)
+        fn.compile(tuple(fn.typeof_pyval(a) for a in args))
         _compiled.add(key)
+        return True
 
     def loss_many(self, P, X1, Y):
         """Every network's loss with one stacked BLAS product per layer (the
@@ -330,6 +367,12 @@ class NumbaBackend(Backend):
         one = max(team, 2 * lay.stride + lay.scratch) if K == 1 else 0
         predict = n * (sum(dims) + 8 * len(dims))
         return lay.dtype.itemsize * (2 * K * (lay.stride + lay.scratch) + one + n * (dims[0] + dims[-1]) + predict)
+
+
+def _kernel(mode: str) -> str:
+    """The compiled kernel of a form of call: "team" for a team, "one"
+    (``train``) for the others."""
+    return "team" if mode == "team" else "one"
 
 
 def _host_cpu_name():

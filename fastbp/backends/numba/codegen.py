@@ -6,7 +6,7 @@ outputs of a layer in vector registers across a loop cannot be written as
 plain Numba source. The backend's inner loops are therefore Numba
 ``@intrinsic``s (``products``, ``units``, ``sync``): at compile time they emit
 LLVM IR directly (256-bit vectors, ``llvm.fma``), inline in the calling
-``@njit`` function, and are cached with it (``cache=True``). This module holds
+``@njit`` function, and are cached with it (``cache``). This module holds
 what they share: the vector width, the compile options of the ``@njit``
 functions, the argument checks and ``Emit``, the IR builder of one intrinsic
 call.
@@ -33,15 +33,16 @@ VEC_BYTES = 32
 #: epoch at 0.93-1.03x (the epoch: ``python -m benchmarks.units_speed``)
 PANEL = 6
 
-#: The options of the compiled functions: cached on disk, no bounds checks,
-#: NumPy's error model (no division-by-zero branch), the GIL released (the
-#: backend runs groups of networks, loss helpers and teams on Python
-#: threads), and no fast-math flags: Numba's fast-math pass puts its flags on
+#: The options of the compiled functions: no bounds checks, NumPy's error
+#: model (no division-by-zero branch), the GIL released (the backend runs
+#: groups of networks, loss helpers and teams on Python threads), and no
+#: fast-math flags: Numba's fast-math pass puts its flags on
 #: every floating-point instruction of a function, the intrinsics' too, and
 #: with ``reassoc``/``contract`` LLVM may round the same weight update
 #: differently in two functions, which would break the bit-for-bit equalities
 #: of the training forms (one call or one per sample, one thread or a team).
-EXACT = dict(cache=True, error_model="numpy", nogil=True, boundscheck=False)
+#: The entry points Python calls are cached on disk (``cache.compiled``).
+EXACT = dict(error_model="numpy", nogil=True, boundscheck=False)
 
 
 def lanes(dtype) -> int:

@@ -3,8 +3,9 @@
 ``train`` runs many epochs of every sample of a batch in order, for any
 number of layers and K networks one after the other, in ONE compiled call,
 and computes each network's reference loss after the epochs asked for
-(``loss.network_loss``), or hands a snapshot of the weights to
-``loss.loss_helper`` running on another thread. It releases the GIL: the
+(``loss.network_loss``), or hands a snapshot of the weights to the loss
+helper (the same compiled function, called on another thread in its helper
+role). It releases the GIL: the
 backend runs groups of networks, loss helpers and teams on Python threads.
 Nothing is allocated per sample and no array view is made per sample (a
 Numba view costs an atomic reference-count pair): each network's weights are
@@ -14,11 +15,12 @@ ONE flat buffer (a row of ``slab``) and its activations and deltas another
 ``meta`` describes one network shape (``layout.Layout``): row l < L is
 (woff, r, c, cp) of layer l (offset of its (r, cp) block in a network's flat
 weights Wn, rows, used and padded columns); row L is (wp, stride, line
-vectors, spin, hidden unit, output unit): wp elements per activation or
-delta row (a whole number of cache lines, at least the widest layer), stride
-the elements of one network's weights, for ``team.train_team`` the vectors
-of a cache line (threads split layers in such units) and the spins of a
-barrier wait between yields, and the unit codes (``units.UNIT_CODES``). A
+vectors, spin): wp elements per activation or delta row (a whole number of
+cache lines, at least the widest layer), stride the elements of one
+network's weights, for ``team.train_team`` the vectors of a cache line
+(threads split layers in such units) and the spins of a barrier wait
+between yields. The hidden and output units are constants of each compiled
+function (``train_for``: one per pair of unit codes, ``units.UNIT_CODES``). A
 network's scratch S holds activation row l at l * wp and delta row l at (L +
 1 + l) * wp (row 0 unused: the first layer reads X directly; the loss pass
 uses it for the softmax's exponentials).
@@ -36,35 +38,42 @@ sample n+1's input is nonzero are touched (``rows``).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from numba import njit
 
+from .cache import compiled
 from .codegen import EXACT
-from .loss import network_loss
+from .loss import network_loss, next_snapshot
 from .products import backward, vec_forward_rows, vec_forward_split, vec_update_forward_rows, vec_update_rows
-from .rows import make_lists, row_list, training_lists
+from .rows import row_list, training_lists
 from .sync import SYNC_DONE, SYNC_HELPER, SYNC_SLOT, SYNC_STOP, atomic_load, atomic_store
-from .units import LINEAR, apply_unit, output_units
+from .units import apply_unit, output_units
+
+#: ``train``'s ``epochs`` for its loss helper role
+HELPER = -1
 
 
 @njit(inline="always", **EXACT)
-def epoch(Wn, meta, X, Y, alpha, S, I, ptr, build):
-    """Per-sample SGD over every row of X, in order, for one network. The
+def epoch(Wn, meta, X, Y, alpha, S, I, ptr, build, act, out):
+    """Per-sample SGD over every row of X, in order, for one network of
+    hidden units ``act`` and output units ``out`` (unit codes). The
     first layer runs over the rows of the nonzero inputs only: list 0
     (sample 0's) for the first product, list n + 1 (those of samples n and
     n + 1) for sample n's update fused with sample n + 1's product, list N
     for the last sample's update (``row_list``; ``build``: the first epoch of
     the call builds the lists it keeps); over every row for a bool ``I``."""
     L = meta.shape[0] - 1
-    wp, act, out = meta[L, 0], meta[L, 4], meta[L, 5]
-    act0 = act if L > 1 else LINEAR  # the first layer's units (a single layer's are the output's)
+    wp = meta[L, 0]
     N, nx = X.shape
     ny = Y.shape[1]
     dl = (L + 1) * wp
     w0, c0, cp0 = meta[0, 0], meta[0, 2], meta[0, 3]
     io, m = row_list(X, I, ptr, 0, 0, 0, build)
     vec_forward_rows(Wn, w0, X, 0, S, wp, I, io, m, cp0, cp0)
-    apply_unit(S, wp, c0, act0)
+    if L > 1:  # (a single layer's units are the output's)
+        apply_unit(S, wp, c0, act)
     for n in range(N):
         for l in range(1, L):
             cp = meta[l, 3]
@@ -81,7 +90,8 @@ def epoch(Wn, meta, X, Y, alpha, S, I, ptr, build):
             # first-layer product (each first-layer weight touched once)
             io, m = row_list(X, I, ptr, n + 1, n, n + 1, build)
             vec_update_forward_rows(Wn, w0, X, n * nx, S, dl + wp, X, (n + 1) * nx, S, wp, I, io, m, cp0, cp0, alpha)
-            apply_unit(S, wp, c0, act0)
+            if L > 1:
+                apply_unit(S, wp, c0, act)
         else:
             io, m = row_list(X, I, ptr, N, n, n, build)
             vec_update_rows(Wn, w0, X, n * nx, S, dl + wp, I, io, m, cp0, cp0, alpha)
@@ -101,41 +111,87 @@ def hand_off(Wn, snap, sync, r):
     return False
 
 
-@njit(**EXACT)
-def train(slab, meta, X, Y, alphas, scratch, epochs, record, losses, sync, snap, rows):
-    """``epochs`` epochs of per-sample SGD for each network k (row k of slab
-    and scratch, alpha ``alphas[k]`` cast to the weights' dtype), one network
-    after the other; after epoch ``record[r]`` network k's loss goes to
-    ``losses[k, r]``. A network whose loss is NaN (diverged) stops; the
-    caller fills ``losses`` with NaN beforehand. The first layer's rows:
-    ``rows`` of dtype int32, the lists of nonzero inputs (``row_list``, built
-    in the first epoch and loss and kept for the call); of dtype bool, every
-    row (inputs with few zeros: no lists).
+@functools.cache
+def train_for(act: int, out: int):
+    """``train``, compiled for hidden units ``act`` and output units ``out``
+    (unit codes, ``units.UNIT_CODES``): the codes are constants of the
+    compiled function (a closure's), so it holds only those units' code."""
 
-    With ``sync[SYNC_HELPER]`` set (one network), the weights after a
-    recorded epoch are copied into a free slot of ``snap`` for the loss
-    helper thread (``loss.loss_helper``) and training goes straight on; the loss
-    is computed here only when both slots are still busy."""
-    R = record.shape[0]
-    helper = sync[SYNC_HELPER] != 0
-    N = X.shape[0]
-    I, ptr = training_lists(X, N + 1, rows)
-    LI, lptr = make_lists(X, N if R > 0 else 0)
-    lbuild = True
-    for k in range(slab.shape[0]):
-        Wn, S = slab[k], scratch[k]
-        alpha = slab.dtype.type(alphas[k])
-        r = 0
-        for e in range(1, epochs + 1):
-            epoch(Wn, meta, X, Y, alpha, S, I, ptr, e == 1 and k == 0)
-            if r < R and record[r] == e:
-                if not (helper and hand_off(Wn, snap, sync, r)):
-                    losses[k, r] = network_loss(Wn, meta, X, Y, S, LI, lptr, lbuild)
-                    lbuild = False
-                    if np.isnan(losses[k, r]):
-                        break
+    @compiled(**EXACT)
+    def train(slab, meta, X, Y, alphas, scratch, epochs, record, losses, sync, snap, rows):
+        """``epochs`` epochs of per-sample SGD for each network k (row k of
+        slab and scratch, alpha ``alphas[k]`` cast to the weights' dtype),
+        one network after the other; after epoch ``record[r]`` network k's
+        loss goes to ``losses[k, r]``. A network whose loss is NaN (diverged)
+        stops; the caller fills ``losses`` with NaN beforehand. The first
+        layer's rows: ``rows`` of dtype int32, the lists of nonzero inputs
+        (``row_list``, built in the first epoch and loss and kept for the
+        call); of dtype bool, every row (inputs with few zeros: no lists).
+        Returns 0.
+
+        With ``sync[SYNC_HELPER]`` set (one network), the weights after a
+        recorded epoch are copied into a free slot of ``snap`` for the loss
+        helper thread and training goes straight on; the loss is computed
+        here only when both slots are still busy. The loss helper is this
+        function too, called on the other thread with ``epochs`` = HELPER,
+        ``slab`` = ``snap`` and its own scratch row: it computes the loss of
+        each snapshot published (``loss.next_snapshot``) into ``losses[0,
+        r]``, frees the slot (a NaN loss sets SYNC_STOP: the network stops),
+        and returns 0 once the training call is done and both slots are
+        empty (-1 when aborted). Both roles compute their losses at one place
+        in the code (``network_loss`` is compiled once)."""
+        serve = epochs == HELPER  # the loss helper's role
+        helper = sync[SYNC_HELPER] != 0 and not serve  # a loss helper serves this call
+        R = record.shape[0]
+        N = X.shape[0]
+        I, ptr = training_lists(X, 0 if serve else N + 1, rows)
+        LI, lptr = training_lists(X, N if R > 0 or serve else 0, rows)  # one list a sample, or every row
+        lbuild = True
+        K = 0 if serve else slab.shape[0]
+        k, e, r, s = 0, 0, 0, 0  # network, its epochs done, its records done; snapshot slot
+        Wn, S = slab[0], scratch[0]
+        alpha = slab.dtype.type(alphas[0])
+        while True:
+            # the next loss this thread computes: of network k after record r, or of snapshot s
+            if serve:
+                s, r = next_snapshot(sync)
+                if s < 0:
+                    return s + 1  # 0 when done, -1 when aborted
+                Wn = slab[s]
+            else:
+                due = False  # network k's loss after epoch e is computed here
+                while k < K and not due:
+                    if e == epochs:  # the next network
+                        k, e, r = k + 1, 0, 0
+                        if k < K:
+                            Wn, S = slab[k], scratch[k]
+                            alpha = slab.dtype.type(alphas[k])
+                        continue
+                    e += 1
+                    epoch(Wn, meta, X, Y, alpha, S, I, ptr, e == 1 and k == 0, act, out)
+                    if r < R and record[r] == e:
+                        if helper and hand_off(Wn, snap, sync, r):
+                            r += 1
+                        else:
+                            due = True
+                    if helper and atomic_load(sync, SYNC_STOP) != 0:  # the helper found a NaN loss
+                        e = epochs
+                if not due:
+                    break
+            x = network_loss(Wn, meta, X, Y, S, LI, lptr, lbuild, act, out)
+            lbuild = False
+            if serve:
+                losses[0, r] = x
+                if np.isnan(x):
+                    atomic_store(sync, SYNC_STOP, 1)
+                atomic_store(sync, SYNC_SLOT + 8 * s, 0)
+            else:
+                losses[k, r] = x
                 r += 1
-            if helper and atomic_load(sync, SYNC_STOP) != 0:
-                break
-    if helper:
-        atomic_store(sync, SYNC_DONE, 1)
+                if np.isnan(x):  # diverged: the network stops
+                    e = epochs
+        if helper:
+            atomic_store(sync, SYNC_DONE, 1)
+        return 0
+
+    return train

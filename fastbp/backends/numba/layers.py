@@ -16,9 +16,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
 from ..base import ACTIVATIONS, OUTPUTS
+from .cache import compiled
 from .codegen import EXACT, lanes
 from .products import delta, vec_update_rows
 from .units import SIGMOID, UNIT_CODES, apply_unit, out_delta, out_diff, softmax
@@ -28,7 +28,7 @@ _EVERY_ROW = np.zeros(0, np.bool_)
 
 
 # ------------------------------------------------------------ compiled
-@njit(**EXACT)
+@compiled(**EXACT)
 def units_padded(buf, n, code):
     """The elementwise unit ``code`` on buf[:n] in place (buf 1-D,
     C-contiguous, with room for one more whole vector after n: those lanes
@@ -36,7 +36,7 @@ def units_padded(buf, n, code):
     apply_unit(buf, 0, n, code)
 
 
-@njit(**EXACT)
+@compiled(**EXACT)
 def softmax_rows(Z, row):
     """Each row of the 2-D C-contiguous ``Z`` replaced by its softmax (as in
     training), through ``row``, a 1-D buffer of at least Z's width rounded up
@@ -50,7 +50,7 @@ def softmax_rows(Z, row):
             Z[n, j] = row[j]
 
 
-@njit(**EXACT)
+@compiled(**EXACT)
 def _output_delta(AL, Y, D, out):
     """D = (AL - Y) * AL * (1 - AL) for sigmoid outputs, AL - Y otherwise
     (2-D C-contiguous arrays of one shape)."""
@@ -60,7 +60,7 @@ def _output_delta(AL, Y, D, out):
         out_diff(AL, 0, Y, 0, D, 0, AL.size)
 
 
-@njit(**EXACT)
+@compiled(**EXACT)
 def _hidden_delta(Dn, W, A, D, act):
     """D[n] = (Dn[n] @ W.T) * act'(A[n]) for every row n: W (r, cp) and Dn
     (N, cp) zero-padded to whole vectors, A and D (N, r)."""
@@ -69,7 +69,7 @@ def _hidden_delta(Dn, W, A, D, act):
         delta(W, 0, A, n * r, Dn, n * cp, D, n * r, r, cp, act)
 
 
-@njit(**EXACT)
+@compiled(**EXACT)
 def _update(W, A, D, alpha, rows):
     """W -= alpha * A[n].T @ D[n] for every row n in order, in place: W (r,
     cp) and D (N, cp) zero-padded to whole vectors, A (N, r)."""

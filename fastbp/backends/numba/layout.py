@@ -21,9 +21,9 @@ import numpy as np
 
 from .codegen import lanes
 from .loss import LOSS_BLOCK
+from .rows import LISTED_ROWS
 from .sync import SYNC_LEN, TEAM_SPIN
 from .team import LINE_VECS, TEAM_GAP
-from .units import SIGMOID, UNIT_CODES
 
 #: a team holds the last layers whole on every thread when they have at most
 #: this fraction of the weights, and chains the ones before (``held_from``):
@@ -63,9 +63,8 @@ def layout(dims, dtype):
 class Layout:
     """The flat buffers of one network shape and dtype: layer l at
     ``parts[l] = (offset, r, c, cp)``; ``meta`` with one more row: ``(wp,
-    stride, line vectors, barrier spins, hidden unit, output unit)``, the last
-    two the tutorial's sigmoids here (``meta_for`` gives other units' codes).
-    ``tuners``: the backend's timing of training forms for this shape."""
+    stride, line vectors, barrier spins)``. ``tuners``: the backend's timing
+    of training forms for this shape."""
 
     def __init__(self, dims, dtype):
         dtype = np.dtype(dtype)
@@ -82,9 +81,7 @@ class Layout:
         self.L = L
         self.stride = round_up(off, pair)
         self.wp = round_up(int(max(dims)), line)
-        rows = [(*p, 0, 0) for p in self.parts]
-        self.meta = np.array([*rows, (self.wp, self.stride, LINE_VECS, TEAM_SPIN, SIGMOID, SIGMOID)], np.int64)
-        self._metas = {("sigmoid", "sigmoid"): self.meta}
+        self.meta = np.array([*self.parts, (self.wp, self.stride, LINE_VECS, TEAM_SPIN)], np.int64)
         self.scratch = round_up(2 * (L + 1) * self.wp, pair)
         self.pair = pair
         self.dtype = dtype
@@ -95,15 +92,6 @@ class Layout:
         self.no_snap = np.zeros((2, 1), dtype)
         self.tuners: dict = {}  # kind of choice ("team", "helper") -> the backend's Tuner
         self._own: dict[tuple[int, int], np.ndarray] = {}  # the team threads' own weights (``team_buffers``)
-
-    def meta_for(self, activation: str, output: str) -> np.ndarray:
-        """``meta`` with the codes of the hidden and output units in its last row."""
-        m = self._metas.get((activation, output))
-        if m is None:
-            m = self.meta.copy()
-            m[-1, 4:6] = UNIT_CODES[activation], UNIT_CODES[output]
-            self._metas[activation, output] = m
-        return m
 
     def buffers(self, K):
         """Zeroed (K, stride) weights and (K, scratch) scratch, both 128-byte
@@ -166,12 +154,15 @@ class Layout:
 
 class Packed:
     """The numba backend's private state of a ``Params``: the layout, the
-    packed weights and scratch of its K networks, the sync flags, and (made
-    on first use) the snapshots and scratch of a loss helper thread."""
+    packed weights and scratch of its K networks, the sync flags, (made on
+    first use) the snapshots and scratch of a loss helper thread, and the
+    form of the first layer's rows of the last training call (``run.first_rows``;
+    a short call, ``fit_partial``, uses it: the kernel ``fit`` compiled)."""
 
-    __slots__ = ("helper", "layout", "scratch", "slab", "sync")
+    __slots__ = ("helper", "layout", "rows", "scratch", "slab", "sync")
 
     def __init__(self, layout, slab, scratch):
         self.layout, self.slab, self.scratch = layout, slab, scratch
         self.sync = aligned_zeros(SYNC_LEN, np.dtype(np.int64))
         self.helper = None  # (snap, scratch) of the loss helper
+        self.rows = LISTED_ROWS

@@ -10,10 +10,11 @@ pass by blocks: ``team``). Each sample's forward pass is the training's, the
 first layer over the sample's nonzero inputs (``rows``). A network's scratch
 row 0 (unused by training) holds the softmax's exponentials.
 
-``loss_helper`` runs on a second thread beside a one-network ``train``
-call: ``train`` copies the weights after a recorded epoch into a free
-snapshot slot (``kernels.hand_off``) and goes on training; the helper
-computes that snapshot's loss. When both slots are busy ``train`` computes
+The loss helper runs on a second thread beside a one-network ``train``
+call (the same compiled function in its helper role): ``train`` copies the
+weights after a recorded epoch into a free snapshot slot
+(``kernels.hand_off``) and goes on training; the helper takes it
+(``next_snapshot``) and computes its loss. When both slots are busy ``train`` computes
 the loss itself, so training never waits for the helper.
 """
 
@@ -29,19 +30,17 @@ from numba.extending import intrinsic
 
 from .codegen import EXACT, Emit, check_floats, element_ptr
 from .products import vec_forward_rows, vec_forward_split
-from .rows import make_lists, row_list
+from .rows import row_list
 from .sync import (
     SPIN_YIELD,
     SYNC_ABORT,
     SYNC_DONE,
     SYNC_SLOT,
-    SYNC_STOP,
     atomic_load,
-    atomic_store,
     cpu_relax,
     os_yield,
 )
-from .units import LINEAR, SIGMOID, SOFTMAX, apply_unit, vec_exp, vec_sigmoid
+from .units import SIGMOID, SOFTMAX, apply_unit, vec_exp, vec_sigmoid
 
 #: the loss sums the squared errors of this many samples at a time, then the
 #: block sums in order: the same bits whether one thread or several compute
@@ -85,15 +84,14 @@ def finish(total, out):
 
 
 @njit(inline="always", **EXACT)
-def block_sum(Wn, meta, X, Y, S, so, b, I, ptr, build):
+def block_sum(Wn, meta, X, Y, S, so, b, I, ptr, build, act, out):
     """The loss terms (``sample_loss``) of the samples of loss block ``b``,
     summed in float64 in sample order (the forward pass of each sample as in
     training, the first layer over the sample's nonzero inputs, list n of
     ``(I, ptr)``, whose lists start at the block's first sample; activation
     rows at ``S[so + l * wp]``, one more row after them for the softmax)."""
     L = meta.shape[0] - 1
-    wp, act, out = meta[L, 0], meta[L, 4], meta[L, 5]
-    act0 = act if L > 1 else LINEAR
+    wp = meta[L, 0]
     N, nx = X.shape
     ny = Y.shape[1]
     w0, c0, cp0 = meta[0, 0], meta[0, 2], meta[0, 3]
@@ -101,7 +99,8 @@ def block_sum(Wn, meta, X, Y, S, so, b, I, ptr, build):
     for n in range(b * LOSS_BLOCK, min(N, (b + 1) * LOSS_BLOCK)):
         io, m = row_list(X, I, ptr, n, n, n, build)
         vec_forward_rows(Wn, w0, X, n * nx, S, so + wp, I, io, m, cp0, cp0)
-        apply_unit(S, so + wp, c0, act0)
+        if L > 1:
+            apply_unit(S, so + wp, c0, act)
         for l in range(1, L):
             cp = meta[l, 3]
             vec_forward_split(Wn, meta[l, 0], S, so + l * wp, S, so + (l + 1) * wp, meta[l, 1], cp, cp)
@@ -142,53 +141,43 @@ def zero_sum(typingctx, W, i0, i1):
 
 
 @njit(inline="always", **EXACT)
-def network_loss(Wn, meta, X, Y, S, I, ptr, build):
+def network_loss(Wn, meta, X, Y, S, I, ptr, build, act, out):
     """The loss of one network: the reference's ``0.5 * sum((forward(X) -
     Y) ** 2)``, or the summed cross-entropy of softmax outputs (block sums
     added in order), or NaN when the loss or any weight is not finite. Uses
     S's activation rows and delta row 0 (training starts afresh) and the
-    lists of each sample's nonzero inputs in ``(I, ptr)`` (``make_lists(X,
-    N)``; ``build``: the first loss of a call builds them)."""
+    lists of each sample's nonzero inputs in ``(I, ptr)``
+    (``training_lists(X, N, rows)``; ``build``: the first loss of a call
+    builds them), or every row for a bool ``I``."""
     total = 0.0
     for b in range((X.shape[0] + LOSS_BLOCK - 1) // LOSS_BLOCK):
-        total += block_sum(Wn, meta, X, Y, S, 0, b, I, ptr, build)
+        total += block_sum(Wn, meta, X, Y, S, 0, b, I, ptr, build, act, out)
     if not (np.isfinite(total) and zero_sum(Wn, 0, Wn.shape[0]) == 0.0):
         return np.nan
-    return finish(total, meta[meta.shape[0] - 1, 5])
+    return finish(total, out)
 
 
-@njit(**EXACT)
-def loss_helper(snap, meta, X, Y, S, losses, sync):
-    """The loss helper of a one-network ``train`` call, run on another
-    thread: computes the loss of each snapshot ``train`` publishes into
-    ``losses[0, r]``, frees the slot, and returns 0 once ``train`` is done
-    and both slots are empty (-1 when aborted). A NaN loss sets SYNC_STOP."""
-    LI, lptr = make_lists(X, X.shape[0])
-    build = True
+@njit(inline="always", **EXACT)
+def next_snapshot(sync):
+    """The loss helper's wait for work (``kernels.train_for``'s helper role):
+    (slot, record) of a snapshot ``train`` has published, or (-1, 0) once
+    ``train`` is done and both slots are empty, or (-2, 0) when the call is
+    aborted. Spins with the pause hint, yielding the core every SPIN_YIELD
+    spins."""
     spins = 0
     while True:
-        done: bool = atomic_load(sync, SYNC_DONE) != 0  # read before the slots: a slot filled before DONE is seen below
-        busy = False
+        done = atomic_load(sync, SYNC_DONE) != 0  # read before the slots: a slot filled before DONE is seen below
         for s in range(2):
             v = atomic_load(sync, SYNC_SLOT + 8 * s)
             if v > 0:
-                x = network_loss(snap[s], meta, X, Y, S, LI, lptr, build)
-                build = False
-                losses[0, v - 1] = x
-                if np.isnan(x):
-                    atomic_store(sync, SYNC_STOP, 1)
-                atomic_store(sync, SYNC_SLOT + 8 * s, 0)
-                busy = True
-        if busy:
-            spins = 0
-            continue
+                return s, v - 1
         if done:
-            return 0
+            return -1, 0
         cpu_relax()
         spins += 1
         if spins >= SPIN_YIELD:
             if atomic_load(sync, SYNC_ABORT) != 0:
-                return -1
+                return -2, 0
             os_yield()
             spins = 0
 

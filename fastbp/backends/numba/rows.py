@@ -21,44 +21,67 @@ inputs without zeros).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, types
-from numba.extending import overload
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic, overload
 
-from .codegen import EXACT
+from .codegen import element_ptr
 
 #: a call keeps the lists of the nonzero inputs of its samples from epoch to
 #: epoch when X has at most this many elements: a memory bound (their int32
 #: indices then take at most 8 MB); a larger X has each list built when it is
 #: used (MNIST's 47 M elements: building a list costs a pass over one sample)
 LIST_MAX = 1 << 21
+#: the kernels' ``rows`` argument: every row of the first layer / the rows
+#: of the nonzero inputs (lists built in the call)
+EVERY_ROW = np.zeros(0, np.bool_)
+LISTED_ROWS = np.zeros(0, np.int32)
 
 
-@njit(inline="always", **EXACT)
-def nonzero_inputs(X, a, b, I, io):
+@intrinsic
+def nonzero_inputs(typingctx, X, a, b, I, io):
     """Lists in ``I[io:]`` (ascending) the inputs i where X[a, i] or X[b, i]
-    is nonzero (b = a: one sample's) and returns how many (branch-free)."""
-    m = 0
-    for i in range(X.shape[1]):
-        I[io + m] = i
-        m += (X[a, i] != 0) | (X[b, i] != 0)
-    return m
+    is nonzero (b = a: one sample's) and returns how many (branch-free:
+    every i is stored, the count advances past the nonzero ones)."""
+    if not (isinstance(X, types.Array) and X.ndim == 2 and X.layout == "C" and isinstance(X.dtype, types.Float)):
+        raise TypeError("nonzero_inputs takes a 2-D C-contiguous float array")
+    if not (isinstance(I, types.Array) and I.dtype in (types.int32, types.int64) and I.layout == "C"):
+        raise TypeError("nonzero_inputs lists into a C-contiguous int32 or int64 array")
+    ip = types.intp
+    sig = ip(X, ip, ip, I, ip)
 
+    def codegen(context, builder, sig, args):
+        xty, ity = sig.args[0], sig.args[3]
+        x = context.make_array(xty)(context, builder, args[0])
+        nx = builder.extract_value(x.shape, 1)
+        xa = builder.gep(x.data, [builder.mul(args[1], nx)])
+        xb = builder.gep(x.data, [builder.mul(args[2], nx)])
+        out = element_ptr(context, builder, ity, args[3], args[4])
+        ety = context.get_value_type(ity.dtype)
+        zero = ir.Constant(context.get_value_type(xty.dtype), 0.0)
+        m = cgutils.alloca_once_value(builder, ir.Constant(ir.IntType(64), 0))
+        with cgutils.for_range(builder, nx) as li:
+            i = li.index
+            k = builder.load(m)
+            builder.store(builder.trunc(i, ety) if ety.width < 64 else i, builder.gep(out, [k]))
+            nz = builder.or_(
+                builder.fcmp_unordered("!=", builder.load(builder.gep(xa, [i])), zero),
+                builder.fcmp_unordered("!=", builder.load(builder.gep(xb, [i])), zero),
+            )
+            builder.store(builder.add(k, builder.zext(nz, ir.IntType(64))), m)
+        return builder.load(m)
 
-@njit(inline="always", **EXACT)
-def make_lists(X, n):
-    """Storage for ``n`` lists of nonzero inputs of X's rows: ``(I, ptr)``,
-    list j at ``I[ptr[j]:ptr[j + 1]]`` (``row_list``), or, when X is larger
-    than LIST_MAX, one list's room and an empty ``ptr``."""
-    nx = X.shape[1]
-    if X.shape[0] * nx > LIST_MAX:
-        return np.empty(nx, np.int32), np.empty(0, np.int64)
-    return np.empty(n * nx, np.int32), np.zeros(n + 1, np.int64)
+    return sig, codegen
 
 
 def training_lists(X, n, rows):
-    """The first layer's row lists of a training call (``make_lists(X, n)``),
-    or, for ``rows`` of dtype bool (every row: inputs with few zeros),
-    ``rows`` itself and an empty ``ptr``. Compiled code only."""
+    """The first layer's row lists of a call: for ``rows`` of dtype int32,
+    storage ``(I, ptr)`` for ``n`` lists of nonzero inputs of X's rows, list
+    j at ``I[ptr[j]:ptr[j + 1]]`` (``row_list``), or, when X is larger than
+    LIST_MAX, one list's room and an empty ``ptr``; for ``rows`` of dtype
+    bool (every row: inputs with few zeros), ``rows`` itself and an empty
+    ``ptr``. Compiled code only."""
     raise NotImplementedError
 
 
@@ -66,7 +89,14 @@ def training_lists(X, n, rows):
 def _training_lists_impl(X, n, rows):
     if rows.dtype == types.boolean:
         return lambda X, n, rows: (rows, np.empty(0, np.int64))
-    return lambda X, n, rows: make_lists(X, n)
+
+    def listed(X, n, rows):
+        nx = X.shape[1]
+        if X.shape[0] * nx > LIST_MAX:
+            return np.empty(nx, np.int32), np.empty(0, np.int64)
+        return np.empty(n * nx, np.int32), np.zeros(n + 1, np.int64)
+
+    return listed
 
 
 def row_list(X, I, ptr, j, a, b, build):

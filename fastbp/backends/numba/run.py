@@ -2,8 +2,8 @@
 
 A training call takes one of four forms (``backend.NumbaBackend.plan``):
 ``run_one`` (``kernels.train`` on the calling thread), ``run_helper``
-(``train`` here, the recorded epochs' losses on a helper thread:
-``loss.loss_helper``), ``run_team`` (one network's steps split over T
+(``train`` here, the recorded epochs' losses on a helper thread: the same
+compiled ``train`` in its helper role, ``loss.loss_helper``), ``run_team`` (one network's steps split over T
 threads: ``team.train_team``), ``run_many`` (K networks in groups, a group
 per thread). The compiled kernels release the GIL, so the threads are Python
 threads of three pools. Every form gives the same weights and losses, bit
@@ -22,9 +22,11 @@ import numba
 import numpy as np
 
 from ..base import Params
-from . import kernels, loss, team
+from . import kernels, team
 from .layout import aligned_zeros
+from .rows import EVERY_ROW, LISTED_ROWS
 from .sync import SYNC_ABORT, SYNC_DONE, SYNC_HELPER
+from .units import UNIT_CODES
 
 #: a thread of a team that has not started after this many seconds aborts the call
 START_TIMEOUT = 10.0
@@ -39,10 +41,6 @@ EVERY_ROW_FRACTION = 0.85
 #: ``first_rows`` looks at this many samples: enough to see the inputs'
 #: zeros, few enough to cost little beside a call that has that many
 ROWS_SAMPLE = 256
-#: the kernels' ``rows`` argument: every row of the first layer / the rows
-#: of the nonzero inputs (lists built in the call)
-EVERY_ROW = np.zeros(0, np.bool_)
-LISTED_ROWS = np.zeros(0, np.int32)
 
 _pool: ThreadPoolExecutor | None = None  # networks of a many-network call
 _team_pool: ThreadPoolExecutor | None = None  # the threads of one network (one call at a time)
@@ -100,12 +98,57 @@ def _map(fn, parts) -> None:
         f.result()
 
 
-def run_one(imp, meta, X1, Y, alphas, epochs, record, losses, rows) -> None:
-    """One network's compiled ``train`` on this thread, its losses inline
-    (``imp``: the Params' ``layout.Packed``)."""
-    kernels.train(
-        imp.slab, meta, X1, Y, alphas, imp.scratch, epochs, record, losses, imp.sync, imp.layout.no_snap, rows
-    )
+def unit_codes(P: Params) -> tuple[int, int]:
+    """The codes of the networks' hidden and output units (``units.UNIT_CODES``)."""
+    return UNIT_CODES[P.activation], UNIT_CODES[P.output]
+
+
+def one_call(P: Params, X1, Y, alphas, epochs, record, losses, rows):
+    """``kernels.train`` of P's units and its arguments for a call of all of
+    P's networks on one thread, their losses inline."""
+    imp = P.impl
+    lay = imp.layout
+    args = (imp.slab, lay.meta, X1, Y, alphas, imp.scratch, epochs, record, losses, imp.sync, lay.no_snap, rows)
+    return kernels.train_for(*unit_codes(P)), args
+
+
+def team_call(P: Params, X1, Y, alphas, epochs, record, losses, T: int, rows):
+    """``team.train_team`` of P's units and a function of the thread index
+    giving its arguments for a call of P's one network on T threads."""
+    imp = P.impl
+    lay = imp.layout
+    sh, pr, own, part, links = lay.team_buffers(T, X1.shape[0])
+    held = lay.held_from()
+
+    def args(t):
+        return (
+            imp.slab,
+            lay.meta,
+            X1,
+            Y,
+            alphas,
+            sh,
+            pr,
+            own,
+            epochs,
+            record,
+            losses,
+            part,
+            imp.sync,
+            links,
+            t,
+            T,
+            held,
+            rows,
+        )
+
+    return team.train_team_for(*unit_codes(P)), args
+
+
+def run_one(P: Params, X1, Y, alphas, epochs, record, losses, rows) -> None:
+    """One network's compiled ``train`` on this thread, its losses inline."""
+    kernel, args = one_call(P, X1, Y, alphas, epochs, record, losses, rows)
+    kernel(*args)
 
 
 def run_many(P: Params, X1, Y, alphas, epochs, record, losses, groups: int, rows=None) -> None:
@@ -114,8 +157,8 @@ def run_many(P: Params, X1, Y, alphas, epochs, record, losses, groups: int, rows
     rows = first_rows(X1) if rows is None else rows
     imp = P.impl
     lay = imp.layout
-    meta = lay.meta_for(P.activation, P.output)
-    fn = kernels.train
+    meta = lay.meta
+    fn = kernels.train_for(*unit_codes(P))
     K = P.K
     bounds = np.linspace(0, K, min(K, groups) + 1).astype(int)
     _map(
@@ -147,21 +190,23 @@ def run_helper(P: Params, X1, Y, alphas, epochs, record, losses, rows=None) -> N
     rows = first_rows(X1) if rows is None else rows
     imp = P.impl
     lay = imp.layout
-    meta = lay.meta_for(P.activation, P.output)
+    meta = lay.meta
+    kernel = kernels.train_for(*unit_codes(P))
     if imp.helper is None:
         snap = aligned_zeros(2 * lay.stride, lay.dtype).reshape(2, lay.stride)
-        imp.helper = (snap, aligned_zeros(lay.scratch, lay.dtype))
+        imp.helper = (snap, aligned_zeros(lay.scratch, lay.dtype).reshape(1, lay.scratch))
     snap, hscratch = imp.helper
+    helper = (snap, meta, X1, Y, alphas, hscratch, kernels.HELPER, record, losses, imp.sync, snap, rows)
     sync = imp.sync
     sync[:] = 0
     sync[SYNC_HELPER] = 1
-    fut = executor("helper").submit(loss.loss_helper, snap, meta, X1, Y, hscratch, losses, sync)
+    fut = executor("helper").submit(kernel, *helper)
     try:
-        kernels.train(imp.slab, meta, X1, Y, alphas, imp.scratch, epochs, record, losses, sync, snap, rows)
+        kernel(imp.slab, meta, X1, Y, alphas, imp.scratch, epochs, record, losses, sync, snap, rows)
     finally:
         sync[SYNC_DONE] = 1
         if fut.cancel():  # never started: the slots it left are emptied here
-            loss.loss_helper(snap, meta, X1, Y, hscratch, losses, sync)
+            kernel(*helper)
         else:
             fut.result()
         sync[SYNC_HELPER] = 0
@@ -177,22 +222,17 @@ def run_team(P: Params, X1, Y, alphas, epochs, record, losses, T: int, rows=None
     the call, and the call raises."""
     rows = first_rows(X1) if rows is None else rows
     imp = P.impl
-    lay = imp.layout
-    meta = lay.meta_for(P.activation, P.output)
     if not team_lock.acquire(blocking=False):
-        run_one(imp, meta, X1, Y, alphas, epochs, record, losses, rows)
+        run_one(P, X1, Y, alphas, epochs, record, losses, rows)
         return
     try:
-        sh, pr, own, part, links = lay.team_buffers(T, X1.shape[0])
+        kernel, args = team_call(P, X1, Y, alphas, epochs, record, losses, T, rows)
         sync = imp.sync
         sync[:] = 0
         before = imp.slab.copy()
-        held = lay.held_from()
 
         def member(t):
-            return team.train_team(
-                imp.slab, meta, X1, Y, alphas, sh, pr, own, epochs, record, losses, part, sync, links, t, T, held, rows
-            )
+            return kernel(*args(t))
 
         pool = executor("team", T)
         futs = [pool.submit(member, t) for t in range(T)]

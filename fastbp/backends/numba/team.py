@@ -47,11 +47,14 @@ wp.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from .cache import compiled
 from .codegen import EXACT, PANEL, check_floats, element_ptr
 from .loss import LOSS_BLOCK, block_sum, team_loss, zero_sum
 from .products import (
@@ -62,7 +65,7 @@ from .products import (
     vec_update_forward_rows,
     vec_update_rows,
 )
-from .rows import make_lists, row_list, training_lists
+from .rows import row_list, training_lists
 from .sync import atomic_store, barrier, wait
 from .units import SIGMOID, apply_unit, out_delta, out_diff, output_units
 
@@ -129,14 +132,14 @@ def _places(meta, tid, T, H, col0, ncol0, itemsize):
 
 
 @njit(inline="always", **EXACT)
-def _chain_forward(M, meta, sh, P, rs, rn, om, H, tid, T, sync, links, tick, fixed):
+def _chain_forward(M, meta, sh, P, rs, rn, om, H, tid, T, sync, links, tick, fixed, act):
     """The chained layers' products, each into row l + 1 of sh, link by link
     in thread order, group by group of columns (thread t + 1 starts a group
     as soon as thread t has left it; links[8 t]: the groups thread t has
     left), then copied whole to this thread's P and the units applied.
-    ``fixed``: (L, wp, unit, spin, act, out, V), read from meta once per
-    call. Returns the groups this thread has finished, or -1 when aborted."""
-    L, wp, unit, spin, act, _, V = fixed
+    ``fixed``: (L, wp, unit, spin, V), read from meta once per call.
+    Returns the groups this thread has finished, or -1 when aborted."""
+    L, wp, unit, spin, V = fixed
     q = (L + 1) * wp  # the chains' even and odd sums: rows L + 1 and L + 2 of sh
     first, last = (1 if tid == 0 else 0), (1 if tid == T - 1 else 0)
     for l in range(1, H):
@@ -164,11 +167,11 @@ def _chain_forward(M, meta, sh, P, rs, rn, om, H, tid, T, sync, links, tick, fix
 
 
 @njit(inline="always", **EXACT)
-def _held_layers(M, meta, P, Y, n, H, oh, base, alpha, fixed):
+def _held_layers(M, meta, P, Y, n, H, oh, base, alpha, fixed, act, out):
     """The held layers of sample n, whole, on this thread's copy: their
     products and units, the output units and delta, their deltas and
     updates (private delta row l at (L + 1 + l) wp)."""
-    L, wp, _, _, act, out, _ = fixed
+    L, wp = fixed[0], fixed[1]
     ny = Y.shape[1]
     for l in range(H, L):
         cp = meta[l, 3]
@@ -183,11 +186,11 @@ def _held_layers(M, meta, P, Y, n, H, oh, base, alpha, fixed):
 
 
 @njit(inline="always", **EXACT)
-def _chain_backward(M, meta, sh, P, rs, rn, om, H, T, alpha, sync, nbar, fixed):
+def _chain_backward(M, meta, sh, P, rs, rn, om, H, T, alpha, sync, nbar, fixed, act):
     """The chained layers, top down: this thread's rows' deltas and
     updates; layer l >= 2's delta gathered whole through sh (one barrier)
     for layer l - 1. Returns the barriers passed, or -1 when aborted."""
-    L, wp, _, spin, act, _, _ = fixed
+    L, wp, spin = fixed[0], fixed[1], fixed[3]
     for l in range(H - 1, 0, -1):
         ds = (L + 2 + l) * wp  # shared delta row l
         A, ao = (sh, wp + rs[1]) if l == 1 else (P, l * wp + rs[l])
@@ -204,10 +207,10 @@ def _chain_backward(M, meta, sh, P, rs, rn, om, H, T, alpha, sync, nbar, fixed):
 
 
 @njit(inline="always", **EXACT)
-def _single_layer_delta(meta, sh, Y, n, col0, ncol0):
+def _single_layer_delta(meta, sh, Y, n, col0, ncol0, out):
     """A single layer's output delta of sample n for this thread's output
     units, into the shared delta row."""
-    wp, out = meta[1, 0], meta[1, 5]
+    wp = meta[1, 0]
     ny = Y.shape[1]
     cnt = min(meta[0, 2], col0 + ncol0) - col0
     if cnt > 0:
@@ -218,7 +221,17 @@ def _single_layer_delta(meta, sh, Y, n, col0, ncol0):
 
 
 @njit(inline="always", **EXACT)
-def _first_layer(M, X, I, ptr, n, build, D1, d1, sh, a1, col0, ncol0, ld0, alpha, act0):
+def _first_units(S, so, n, L, act, out):
+    """The units of the first layer's products S[so:so+n] (a single layer's
+    are the output units, elementwise ones only)."""
+    if L > 1:
+        apply_unit(S, so, n, act)
+    else:
+        apply_unit(S, so, n, out)
+
+
+@njit(inline="always", **EXACT)
+def _first_layer(M, X, I, ptr, n, build, D1, d1, sh, a1, col0, ncol0, ld0, alpha, L, act, out):
     """This thread's columns of the first layer: sample n's update fused
     with the next sample's product into sh[a1 + col0:] and its units (the
     last sample's: the update alone)."""
@@ -228,28 +241,28 @@ def _first_layer(M, X, I, ptr, n, build, D1, d1, sh, a1, col0, ncol0, ld0, alpha
         vec_update_forward_rows(
             M, 0, X, n * nx, D1, d1 + col0, X, (n + 1) * nx, sh, a1 + col0, I, io, m, ncol0, ld0, alpha
         )
-        apply_unit(sh, a1 + col0, ncol0, act0)
+        _first_units(sh, a1 + col0, ncol0, L, act, out)
     else:
         io, m = row_list(X, I, ptr, N, n, n, build)
         vec_update_rows(M, 0, X, n * nx, D1, d1 + col0, I, io, m, ncol0, ld0, alpha)
 
 
 @njit(inline="always", **EXACT)
-def _loss_pass(Wn, M, spots, blocks, meta, X, Y, P, part, LI, lptr, build, tid, T, sync, nbar, losses, r):
+def _loss_pass(Wn, M, spots, blocks, meta, X, Y, P, part, LI, lptr, build, tid, T, sync, nbar, losses, r, act, out):
     """A recorded epoch's loss: every thread puts its weights back into the
     slab, computes its share of the loss blocks and of the finiteness
     check into ``part``, and reads the loss (thread 0 writes it to
     ``losses[0, r]``). Returns (loss, barriers passed), the latter -1 when
     aborted."""
     L = meta.shape[0] - 1
-    wp, spin, out = meta[L, 0], meta[L, 3], meta[L, 5]
+    wp, spin = meta[L, 0], meta[L, 3]
     nblocks = (X.shape[0] + LOSS_BLOCK - 1) // LOSS_BLOCK
     _take(Wn, M, spots, blocks, tid, True)
     nbar += 1
     if not barrier(sync, nbar * T, spin):
         return np.nan, -1
     for b in range(nblocks * tid // T, nblocks * (tid + 1) // T):
-        part[b] = block_sum(Wn, meta, X, Y, P, (2 * L + 2) * wp, b, LI, lptr, build)
+        part[b] = block_sum(Wn, meta, X, Y, P, (2 * L + 2) * wp, b, LI, lptr, build, act, out)
     stride = Wn.shape[0]
     part[nblocks + tid] = zero_sum(Wn, stride * tid // T, stride * (tid + 1) // T)
     nbar += 1
@@ -264,70 +277,76 @@ def _loss_pass(Wn, M, spots, blocks, meta, X, Y, P, part, LI, lptr, build, tid, 
     return loss, nbar
 
 
-@njit(**EXACT)
-def train_team(
-    slab, meta, X, Y, alphas, sh, pr, own, epochs, record, losses, part, sync, links, tid, T, rep_from, rows
-):
-    """Thread ``tid`` of T training the one network of ``slab`` together
-    (see above; ``own``, ``links``: zeroed, from ``layout.team_buffers``;
-    layers ``rep_from`` .. L-1 held, 1 .. rep_from-1 chained); losses as in
-    ``kernels.train`` (thread 0 writes them; the loss pass is split by blocks
-    of samples). ``part`` holds the loss blocks' sums and T finiteness
-    checks. Returns 0, or -1 when the team was aborted."""
-    L = meta.shape[0] - 1
-    wp, unit, act, out = meta[L, 0], meta[L, 2], meta[L, 4], meta[L, 5]
-    V = 32 // slab.itemsize
-    fixed = (L, wp, unit, meta[L, 3], act, out, V)  # what the per-sample steps read of meta, read once
-    act0 = act if L > 1 else out  # a single layer splits the output units (elementwise ones only)
-    H = max(2, min(rep_from, L)) if L >= 2 else 1  # layers 1 .. H-1 chained, H .. L-1 held
-    Wn, P, M = slab[0], pr[tid], own[tid]
-    alpha = slab.dtype.type(alphas[0])
-    N = X.shape[0]
-    nR = record.shape[0]
-    v0, v1 = _share(meta[0, 3] // V, tid, T, unit)
-    col0, ncol0 = v0 * V, (v1 - v0) * V
-    ld0, rs, rn, om, blocks, oh, base = _places(meta, tid, T, H, col0, ncol0, slab.itemsize)
-    spots = np.array((meta[0, 0] + col0, meta[0, 3], meta[0, 1], ncol0, ld0))
-    _take(Wn, M, spots, blocks, tid, False)
-    # the delta the first layer's update reads: layer 1's (private) or a single layer's (shared)
-    D1, d1 = (P, (L + 2) * wp) if L >= 2 else (sh, (L + 3) * wp)
-    I, ptr = training_lists(X, N + 1, rows)  # the first layer's rows, as in ``train``
-    LI, lptr = make_lists(X, N if nR > 0 else 0)
-    lbuild = True
-    nbar = 0  # barriers passed
-    tick = 0  # groups of chained products this thread has finished
-    r = 0
-    for e in range(1, epochs + 1):
-        build = e == 1
-        if ncol0 > 0:  # the first sample's product: this thread's columns of layer 1's activations
-            io, m = row_list(X, I, ptr, 0, 0, 0, build)
-            vec_forward_rows(M, 0, X, 0, sh, wp + col0, I, io, m, ncol0, ld0)
-            apply_unit(sh, wp + col0, ncol0, act0)
-        for n in range(N):
-            if L == 1:
-                _single_layer_delta(meta, sh, Y, n, col0, ncol0)
-            else:
-                tick = _chain_forward(M, meta, sh, P, rs, rn, om, H, tid, T, sync, links, tick, fixed)
-                if tick < 0:
-                    return -1
-                _held_layers(M, meta, P, Y, n, H, oh, base, alpha, fixed)
-                nbar = _chain_backward(M, meta, sh, P, rs, rn, om, H, T, alpha, sync, nbar, fixed)
+@functools.cache
+def train_team_for(act: int, out: int):
+    """``train_team``, compiled for hidden units ``act`` and output units
+    ``out`` (unit codes, constants of the compiled function)."""
+
+    @compiled(**EXACT)
+    def train_team(
+        slab, meta, X, Y, alphas, sh, pr, own, epochs, record, losses, part, sync, links, tid, T, rep_from, rows
+    ):
+        """Thread ``tid`` of T training the one network of ``slab`` together
+        (see above; ``own``, ``links``: zeroed, from ``layout.team_buffers``;
+        layers ``rep_from`` .. L-1 held, 1 .. rep_from-1 chained); losses as in
+        ``kernels.train`` (thread 0 writes them; the loss pass is split by blocks
+        of samples). ``part`` holds the loss blocks' sums and T finiteness
+        checks. Returns 0, or -1 when the team was aborted."""
+        L = meta.shape[0] - 1
+        wp, unit = meta[L, 0], meta[L, 2]
+        V = 32 // slab.itemsize
+        fixed = (L, wp, unit, meta[L, 3], V)  # what the per-sample steps read of meta, read once
+        H = max(2, min(rep_from, L)) if L >= 2 else 1  # layers 1 .. H-1 chained, H .. L-1 held
+        Wn, P, M = slab[0], pr[tid], own[tid]
+        alpha = slab.dtype.type(alphas[0])
+        N = X.shape[0]
+        nR = record.shape[0]
+        v0, v1 = _share(meta[0, 3] // V, tid, T, unit)
+        col0, ncol0 = v0 * V, (v1 - v0) * V
+        ld0, rs, rn, om, blocks, oh, base = _places(meta, tid, T, H, col0, ncol0, slab.itemsize)
+        spots = np.array((meta[0, 0] + col0, meta[0, 3], meta[0, 1], ncol0, ld0))
+        _take(Wn, M, spots, blocks, tid, False)
+        # the delta the first layer's update reads: layer 1's (private) or a single layer's (shared)
+        D1, d1 = (P, (L + 2) * wp) if L >= 2 else (sh, (L + 3) * wp)
+        I, ptr = training_lists(X, N + 1, rows)  # the first layer's rows, as in ``train``
+        LI, lptr = training_lists(X, N if nR > 0 else 0, rows)  # the loss pass: one list a sample, or every row
+        lbuild = True
+        nbar = 0  # barriers passed
+        tick = 0  # groups of chained products this thread has finished
+        r = 0
+        for e in range(1, epochs + 1):
+            build = e == 1
+            if ncol0 > 0:  # the first sample's product: this thread's columns of layer 1's activations
+                io, m = row_list(X, I, ptr, 0, 0, 0, build)
+                vec_forward_rows(M, 0, X, 0, sh, wp + col0, I, io, m, ncol0, ld0)
+                _first_units(sh, wp + col0, ncol0, L, act, out)
+            for n in range(N):
+                if L == 1:
+                    _single_layer_delta(meta, sh, Y, n, col0, ncol0, out)
+                else:
+                    tick = _chain_forward(M, meta, sh, P, rs, rn, om, H, tid, T, sync, links, tick, fixed, act)
+                    if tick < 0:
+                        return -1
+                    _held_layers(M, meta, P, Y, n, H, oh, base, alpha, fixed, act, out)
+                    nbar = _chain_backward(M, meta, sh, P, rs, rn, om, H, T, alpha, sync, nbar, fixed, act)
+                    if nbar < 0:
+                        return -1
+                if ncol0 > 0:
+                    _first_layer(M, X, I, ptr, n, build, D1, d1, sh, wp, col0, ncol0, ld0, alpha, L, act, out)
+            if r < nR and record[r] == e:
+                loss, nbar = _loss_pass(
+                    Wn, M, spots, blocks, meta, X, Y, P, part, LI, lptr, lbuild, tid, T, sync, nbar, losses, r, act, out
+                )
+                lbuild = False
                 if nbar < 0:
                     return -1
-            if ncol0 > 0:
-                _first_layer(M, X, I, ptr, n, build, D1, d1, sh, wp, col0, ncol0, ld0, alpha, act0)
-        if r < nR and record[r] == e:
-            loss, nbar = _loss_pass(
-                Wn, M, spots, blocks, meta, X, Y, P, part, LI, lptr, lbuild, tid, T, sync, nbar, losses, r
-            )
-            lbuild = False
-            if nbar < 0:
-                return -1
-            r += 1
-            if np.isnan(loss):
-                break
-    _take(Wn, M, spots, blocks, tid, True)
-    return 0
+                r += 1
+                if np.isnan(loss):
+                    break
+        _take(Wn, M, spots, blocks, tid, True)
+        return 0
+
+    return train_team
 
 
 @intrinsic

@@ -1,0 +1,145 @@
+"""Where the numba backend keeps its compiled kernels, and whether they are there.
+
+Each compiled entry point (``compiled``) caches its machine code with Numba's
+on-disk cache, in fastbp's user cache folder (``fastbp.paths.cache_dir("numba")``,
+``~/.cache/fastbp/numba`` on Linux; ``$FASTBP_CACHE_DIR`` moves it, and
+``$NUMBA_CACHE_DIR``, Numba's own setting, takes precedence when set), never
+beside the installed package, so a read-only installation caches too. Three
+things differ from Numba's default cache:
+
+- the entries of a function are fresh only for the exact sources of this
+  package (``package_stamp``: a hash of every module of
+  ``fastbp/backends/numba``), since a compiled kernel holds the code of the
+  functions and intrinsics it inlines from every module, while Numba's own
+  stamp covers the defining file only;
+- an entry that cannot be read (a corrupt or truncated index or data file)
+  counts as absent: the kernel is compiled again and the entry rewritten,
+  never an error;
+- ``holds`` says whether the cache holds a kernel for given arguments
+  without loading it (the training loop's compile note).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import warnings
+from pathlib import Path
+from typing import ClassVar
+
+from numba import njit
+from numba.core import caching, config
+
+from ...paths import cache_dir
+
+#: the package whose sources a cached kernel depends on
+_PACKAGE = Path(__file__).resolve().parent
+
+
+@functools.cache
+def package_stamp() -> str:
+    """A hash of the sources of every module of this package (the kernels'
+    freshness: any change to any of them makes every entry stale)."""
+    h = hashlib.sha256()
+    for path in sorted(_PACKAGE.glob("*.py")):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def folder() -> Path:
+    """The folder of the compiled kernels: ``$NUMBA_CACHE_DIR`` when set,
+    else fastbp's user cache folder's ``numba``."""
+    return Path(config.CACHE_DIR) if config.CACHE_DIR else cache_dir("numba")
+
+
+class _Locator(caching._CacheLocator):
+    """Numba's cache locator for fastbp's kernels: ``folder()``, a subfolder
+    per installed copy of the package (by its path, as Numba names its own),
+    the package's stamp."""
+
+    def __init__(self, py_func, py_file):
+        self._lineno = py_func.__code__.co_firstlineno
+        self._cache_path = str(folder() / self.get_suitable_cache_subpath(py_file))
+
+    def get_cache_path(self):
+        return self._cache_path
+
+    def get_source_stamp(self):
+        return package_stamp()
+
+    def get_disambiguator(self):
+        return str(self._lineno)
+
+    @classmethod
+    def from_function(cls, py_func, py_file):
+        self = cls(py_func, py_file)
+        try:
+            self.ensure_cache_path()
+        except OSError:  # no writable cache folder: the kernels compile in each process
+            return None
+        return self
+
+
+class _Impl(caching.CompileResultCacheImpl):
+    _locator_classes: ClassVar[list] = [_Locator]
+
+
+class _CacheFile(caching.IndexDataCacheFile):
+    """An index and data files where an unreadable file counts as absent."""
+
+    def _load_index(self):
+        try:
+            return super()._load_index()
+        except Exception:  # a corrupt or truncated index: no entries (the next save rewrites it)
+            return {}
+
+
+class _Cache(caching.FunctionCache):
+    """Numba's cache of one function's compiled versions, in ``folder()``;
+    an entry that cannot be loaded is compiled again."""
+
+    _impl_class = _Impl
+
+    def __init__(self, py_func):
+        super().__init__(py_func)
+        self._cache_file = _CacheFile(
+            cache_path=self._cache_path,
+            filename_base=self._impl.filename_base,
+            source_stamp=self._impl.locator.get_source_stamp(),
+        )
+
+    def load_overload(self, sig, target_context):
+        try:
+            return super().load_overload(sig, target_context)
+        except Exception:  # a corrupt data file: compiled again, and saved over it
+            return None
+
+
+def compiled(**options):
+    """``@njit`` for the backend's compiled entry points (the functions
+    Python calls), with ``options`` (``codegen.EXACT``), cached in
+    ``folder()``."""
+
+    def wrap(fn):
+        dispatcher = njit(**options)(fn)
+        try:
+            dispatcher._cache = _Cache(dispatcher.py_func)
+        except RuntimeError as exc:  # no cache folder could be made: compiled in each process
+            warnings.warn(f"fastbp's numba kernels are not cached: {exc}", RuntimeWarning, stacklevel=2)
+        return dispatcher
+
+    return wrap
+
+
+def holds(dispatcher, args) -> bool:
+    """Whether ``dispatcher`` is compiled in this process for ``args`` or
+    the cache holds a fresh entry for them (without loading it)."""
+    sig = tuple(dispatcher.typeof_pyval(a) for a in args)
+    if sig in dispatcher.overloads:
+        return True
+    cache = dispatcher._cache
+    if not isinstance(cache, _Cache):
+        return False
+    key = cache._index_key(sig, dispatcher.targetctx.codegen())
+    return key in cache._cache_file._load_index()
