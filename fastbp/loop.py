@@ -313,6 +313,9 @@ def run(
     out = sys.stdout if out is None else out
     display = display_update if K == 1 else 0
     res = Run(params=P, active=list(range(K)), stopped={}, filed=[[] for _ in range(K)])
+    note = be.compile_note(P, X1, Y) if display or progress else None
+    if note:
+        print(note, file=sys.stderr, flush=True)
     bar = ProgressBar(epochs, label=label, plain=progress == "lines") if progress and epochs > 0 else None
     done, chunk, per_epoch = 0, 1, float("nan")
     t_start = time.perf_counter()

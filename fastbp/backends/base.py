@@ -296,6 +296,13 @@ class Backend(abc.ABC):
         """Compile (or load from a cache) whatever ``train`` runs for ``P``
         and this data, so that it is not timed with the training."""
 
+    def compile_note(self, P: Params, X1: Any, Y: Any) -> str | None:
+        """A line saying what ``compile`` and the training run on ``P`` and
+        this data will compile when that takes more than about a second
+        (nothing cached for them yet), else None: the training loop shows it
+        before it starts (verbose runs only)."""
+        return None
+
     # ------------------------------------------------------ per-layer kernels
     @abc.abstractmethod
     def forward(self, W: Sequence[Any], X1: Any, *, activation: str = "sigmoid", output: str = "sigmoid") -> list:
