@@ -1,0 +1,166 @@
+"""The numba backend's compile cost as a user meets it: the note, the cache, ``fastbp warmup``.
+
+A first run says it compiles, on stderr, before it does (verbose runs only);
+a warm cache says nothing. The kernels cache in fastbp's user cache folder,
+also when the package itself is read-only, and an entry that cannot be read
+is compiled again (the training's results the same). The subprocesses run
+with a cache folder of their own (``FASTBP_CACHE_DIR``, ``NUMBA_CACHE_DIR``
+unset).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba")
+
+import fastbp
+from fastbp.backends import get_backend
+from fastbp.loop import run
+from fastbp.network import add_bias, init_weights
+
+XOR = """
+import json, sys
+import numpy as np
+import fastbp
+
+X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
+y = np.array([[0], [1], [1], [0]])
+nn = fastbp.NeuralNetwork([2, 2, 1], alpha=0.5, seed=0, backend="numba")
+epochs, losses = nn.fit(X, y, epochs=500, displayUpdate=250)
+nn.fit_partial(X[1], y[1])
+print(json.dumps({"file": fastbp.__file__, "losses": losses.tolist(), "W": [w.tolist() for w in nn.W]}))
+"""
+
+NOTE = "compiling the numba kernels for float64 sigmoid/sigmoid: first use on this machine, cached afterwards"
+
+
+def _xor(pythonpath: Path, cache: Path) -> tuple[dict, str]:
+    """The XOR script in a new process: its JSON line and its stderr."""
+    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "PYTHONPATH")}
+    env.update(FASTBP_CACHE_DIR=str(cache), PYTHONPATH=str(pythonpath))
+    res = subprocess.run(
+        [sys.executable, "-c", XOR], cwd=cache.parent, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    return json.loads(res.stdout.splitlines()[-1]), res.stderr
+
+
+def _entries(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.suffix in (".nbi", ".nbc"))
+
+
+def test_the_cache_lives_in_the_user_folder_and_a_bad_entry_compiles_again(tmp_path):
+    """From a read-only copy of the package: the first run says it compiles
+    and caches in fastbp's cache folder; the second finds the kernels there
+    and says nothing; with every index and data file made unreadable, a run
+    compiles again (saying so), trains to the same bits and rewrites them,
+    and the run after it is silent again."""
+    site = tmp_path / "site"
+    shutil.copytree(Path(fastbp.__file__).parent, site / "fastbp", ignore=shutil.ignore_patterns("__pycache__"))
+    for p in [site, *site.rglob("*")]:
+        p.chmod(p.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    cache = tmp_path / "cache"
+    try:
+        first, err1 = _xor(site, cache)
+        assert first["file"].startswith(str(site))
+        assert NOTE in err1
+        entries = _entries(cache / "numba")
+        assert entries and not _entries(site)  # the kernels are in the user folder, nothing beside the package
+        second, err2 = _xor(site, cache)
+        assert NOTE not in err2 and second == first
+        for p in entries:
+            p.write_bytes(b"\x80\x04 not a pickle")
+        third, err3 = _xor(site, cache)
+        assert NOTE in err3 and third == first
+        fourth, err4 = _xor(site, cache)
+        assert NOTE not in err4 and fourth == first
+    finally:
+        for p in [site, *site.rglob("*")]:
+            p.chmod(p.stat().st_mode | stat.S_IWUSR)
+
+
+class _Noting:
+    """A backend whose compile would take long: its note, and the calls it saw."""
+
+    def __init__(self, be):
+        self.be, self.calls = be, []
+
+    def __getattr__(self, name):
+        return getattr(self.be, name)
+
+    def compile_note(self, P, X1, Y):
+        self.calls.append("note")
+        return "compiling a great deal"
+
+
+def _loop_run(be, capsys, **kw):
+    numba_be = get_backend("numba")
+    P = numba_be.params([w[None] for w in init_weights([2, 2, 1], 0)], np.float64)
+    X1 = add_bias(np.array([[0.0, 0], [0, 1], [1, 0], [1, 1]]))
+    Y = np.array([[0.0], [1], [1], [0]])
+    run(be, P, X1, Y, np.array([0.5]), 3, out=io.StringIO(), **kw)
+    return capsys.readouterr().err
+
+
+@pytest.mark.parametrize("shown", [{"display_update": 1}, {"progress": True}])
+def test_the_loop_shows_the_compile_note_on_stderr_before_a_verbose_run(capsys, shown):
+    be = _Noting(get_backend("numba"))
+    err = _loop_run(be, capsys, **shown)
+    assert err.startswith("compiling a great deal\n") and be.calls == ["note"]
+
+
+def test_a_quiet_run_asks_for_no_note(capsys):
+    be = _Noting(get_backend("numba"))
+    assert _loop_run(be, capsys) == "" and be.calls == []
+
+
+def test_the_backend_notes_a_combination_once_and_not_once_compiled():
+    """In this process: a combination the backend has compiled gets no note
+    (whatever the cache holds); one not compiled gets it once at most."""
+    be = get_backend("numba")
+    X1 = add_bias(np.array([[0.0, 0], [0, 1], [1, 0], [1, 1]]))
+    Y = np.array([[0.0], [1], [1], [0]])
+    P = be.params([w[None] for w in init_weights([2, 2, 1], 0)], np.float64)
+    be.compile(P, X1, Y)
+    assert be.compile_note(P, X1, Y) is None
+    Pt = be.params([w[None] for w in init_weights([2, 2, 1], 0, "tanh")], np.float32).with_units("tanh", "linear")
+    x32, y32 = X1.astype(np.float32), Y.astype(np.float32)
+    note = be.compile_note(Pt, x32, y32)
+    assert note is None or note.startswith("compiling the numba kernels for float32 tanh/linear")
+    assert be.compile_note(Pt, x32, y32) is None
+
+
+def test_warmup_compiles_what_training_runs_and_says_so(capsys):
+    from fastbp.cli import main
+
+    assert main(["warmup", "--dataset", "xor", "--dtype", "float64", "--activation", "sigmoid,tanh"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines] == [
+        "xor 2-2-1 float64 sigmoid/sigmoid",
+        "xor 2-2-1 float64 tanh/sigmoid",
+    ]
+    assert all(line.endswith(" s)") and "numba kernels" in line for line in lines)
+    from fastbp.backends.numba.kernels import train_for
+    from fastbp.backends.numba.units import SIGMOID, TANH
+
+    compiled = train_for(TANH, SIGMOID).overloads  # the training kernel of tanh/sigmoid, for float64 data
+    assert any(str(sig[2].dtype) == "float64" for sig in compiled)
+
+
+def test_warmup_refuses_an_unknown_unit(capsys):
+    from fastbp.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["warmup", "--activation", "sigmoid,swish"])
+    assert "swish" in capsys.readouterr().err
