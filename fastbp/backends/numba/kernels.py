@@ -70,6 +70,8 @@ def epoch(Wn, meta, X, Y, alpha, S, I, ptr, build, act, out):
     ny = Y.shape[1]
     dl = (L + 1) * wp
     w0, c0, cp0 = meta[0, 0], meta[0, 2], meta[0, 3]
+    io: int  # (an intrinsic's results, untyped to mypy)
+    m: int
     io, m = row_list(X, I, ptr, 0, 0, 0, build)
     vec_forward_rows(Wn, w0, X, 0, S, wp, I, io, m, cp0, cp0)
     if L > 1:  # (a single layer's units are the output's)

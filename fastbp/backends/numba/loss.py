@@ -96,6 +96,8 @@ def block_sum(Wn, meta, X, Y, S, so, b, I, ptr, build, act, out):
     ny = Y.shape[1]
     w0, c0, cp0 = meta[0, 0], meta[0, 2], meta[0, 3]
     total = 0.0
+    io: int  # (an intrinsic's results, untyped to mypy)
+    m: int
     for n in range(b * LOSS_BLOCK, min(N, (b + 1) * LOSS_BLOCK)):
         io, m = row_list(X, I, ptr, n, n, n, build)
         vec_forward_rows(Wn, w0, X, n * nx, S, so + wp, I, io, m, cp0, cp0)
@@ -166,7 +168,7 @@ def next_snapshot(sync):
     spins."""
     spins = 0
     while True:
-        done = atomic_load(sync, SYNC_DONE) != 0  # read before the slots: a slot filled before DONE is seen below
+        done: bool = atomic_load(sync, SYNC_DONE) != 0  # read before the slots: a slot filled before DONE is seen below
         for s in range(2):
             v = atomic_load(sync, SYNC_SLOT + 8 * s)
             if v > 0:

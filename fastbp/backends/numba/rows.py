@@ -26,8 +26,6 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
-from .codegen import element_ptr
-
 #: a call keeps the lists of the nonzero inputs of its samples from epoch to
 #: epoch when X has at most this many elements: a memory bound (their int32
 #: indices then take at most 8 MB); a larger X has each list built when it is
@@ -39,40 +37,28 @@ EVERY_ROW = np.zeros(0, np.bool_)
 LISTED_ROWS = np.zeros(0, np.int32)
 
 
-@intrinsic
-def nonzero_inputs(typingctx, X, a, b, I, io):
-    """Lists in ``I[io:]`` (ascending) the inputs i where X[a, i] or X[b, i]
-    is nonzero (b = a: one sample's) and returns how many (branch-free:
-    every i is stored, the count advances past the nonzero ones)."""
-    if not (isinstance(X, types.Array) and X.ndim == 2 and X.layout == "C" and isinstance(X.dtype, types.Float)):
-        raise TypeError("nonzero_inputs takes a 2-D C-contiguous float array")
-    if not (isinstance(I, types.Array) and I.dtype in (types.int32, types.int64) and I.layout == "C"):
-        raise TypeError("nonzero_inputs lists into a C-contiguous int32 or int64 array")
-    ip = types.intp
-    sig = ip(X, ip, ip, I, ip)
-
-    def codegen(context, builder, sig, args):
-        xty, ity = sig.args[0], sig.args[3]
-        x = context.make_array(xty)(context, builder, args[0])
-        nx = builder.extract_value(x.shape, 1)
-        xa = builder.gep(x.data, [builder.mul(args[1], nx)])
-        xb = builder.gep(x.data, [builder.mul(args[2], nx)])
-        out = element_ptr(context, builder, ity, args[3], args[4])
-        ety = context.get_value_type(ity.dtype)
-        zero = ir.Constant(context.get_value_type(xty.dtype), 0.0)
-        m = cgutils.alloca_once_value(builder, ir.Constant(ir.IntType(64), 0))
-        with cgutils.for_range(builder, nx) as li:
-            i = li.index
-            k = builder.load(m)
-            builder.store(builder.trunc(i, ety) if ety.width < 64 else i, builder.gep(out, [k]))
-            nz = builder.or_(
-                builder.fcmp_unordered("!=", builder.load(builder.gep(xa, [i])), zero),
-                builder.fcmp_unordered("!=", builder.load(builder.gep(xb, [i])), zero),
-            )
-            builder.store(builder.add(k, builder.zext(nz, ir.IntType(64))), m)
-        return builder.load(m)
-
-    return sig, codegen
+def _nonzero_inputs(context, builder, xty, x, a, b, I, io):
+    """IR: lists at ``I + io`` (a pointer into an int32/int64 index array,
+    ascending) the inputs i where X[a, i] or X[b, i] is nonzero (b = a: one
+    sample's) and returns how many (branch-free: every i is stored, the
+    count advances past the nonzero ones); ``x`` the 2-D C-contiguous X."""
+    nx = builder.extract_value(x.shape, 1)
+    xa = builder.gep(x.data, [builder.mul(a, nx)])
+    xb = builder.gep(x.data, [builder.mul(b, nx)])
+    out = builder.gep(I, [io])
+    ety = I.type.pointee
+    zero = ir.Constant(context.get_value_type(xty.dtype), 0.0)
+    m = cgutils.alloca_once_value(builder, ir.Constant(ir.IntType(64), 0))
+    with cgutils.for_range(builder, nx) as li:
+        i = li.index
+        k = builder.load(m)
+        builder.store(builder.trunc(i, ety) if ety.width < 64 else i, builder.gep(out, [k]))
+        nz = builder.or_(
+            builder.fcmp_unordered("!=", builder.load(builder.gep(xa, [i])), zero),
+            builder.fcmp_unordered("!=", builder.load(builder.gep(xb, [i])), zero),
+        )
+        builder.store(builder.add(k, builder.zext(nz, ir.IntType(64))), m)
+    return builder.load(m)
 
 
 def training_lists(X, n, rows):
@@ -99,25 +85,47 @@ def _training_lists_impl(X, n, rows):
     return listed
 
 
-def row_list(X, I, ptr, j, a, b, build):
+@intrinsic
+def row_list(typingctx, X, I, ptr, j, a, b, build):
     """``(offset, count)`` in I of list j: the inputs where sample a's or
     b's is nonzero (the rows of the first layer that sample a's update and
     sample b's product touch). Built when ``build`` (list j - 1 built
     before it) and kept; with an empty ``ptr``, built at I[0:] every time;
-    for a bool ``I`` (every row) ``(0, X.shape[1])``. Compiled code only."""
-    raise NotImplementedError
+    for a bool ``I`` (every row) ``(0, X.shape[1])``."""
+    if not (isinstance(X, types.Array) and X.ndim == 2 and X.layout == "C" and isinstance(X.dtype, types.Float)):
+        raise TypeError("row_list takes a 2-D C-contiguous float array")
+    if not (isinstance(I, types.Array) and I.dtype in (types.int32, types.int64, types.boolean) and I.layout == "C"):
+        raise TypeError("row_list takes a C-contiguous int32, int64 or bool index array")
+    ip = types.intp
+    sig = types.UniTuple(ip, 2)(X, I, types.Array(types.int64, 1, "C"), ip, ip, ip, types.boolean)
+    every = I.dtype == types.boolean
 
+    def codegen(context, builder, sig, args):
+        xv, iv, pv, j, a, b, build = args
+        xty, ity, pty = sig.args[:3]
+        x = context.make_array(xty)(context, builder, xv)
+        nx = builder.extract_value(x.shape, 1)
+        i64 = ir.IntType(64)
+        if every:
+            return context.make_tuple(builder, sig.return_type, [ir.Constant(i64, 0), nx])
+        lists = context.make_array(ity)(context, builder, iv).data
+        p = context.make_array(pty)(context, builder, pv)
+        off = cgutils.alloca_once(builder, i64)
+        cnt = cgutils.alloca_once(builder, i64)
+        with builder.if_else(builder.icmp_unsigned("==", builder.extract_value(p.shape, 0), i64(0))) as (
+            each,
+            kept,
+        ):
+            with each:  # no room to keep the lists: built at I[0:] every time
+                builder.store(i64(0), off)
+                builder.store(_nonzero_inputs(context, builder, xty, x, a, b, lists, i64(0)), cnt)
+            with kept:
+                pj = builder.load(builder.gep(p.data, [j]))
+                nxt = builder.gep(p.data, [builder.add(j, i64(1))])
+                with builder.if_then(build):
+                    builder.store(builder.add(pj, _nonzero_inputs(context, builder, xty, x, a, b, lists, pj)), nxt)
+                builder.store(pj, off)
+                builder.store(builder.sub(builder.load(nxt), pj), cnt)
+        return context.make_tuple(builder, sig.return_type, [builder.load(off), builder.load(cnt)])
 
-@overload(row_list, inline="always")
-def _row_list_impl(X, I, ptr, j, a, b, build):
-    if I.dtype == types.boolean:
-        return lambda X, I, ptr, j, a, b, build: (0, X.shape[1])
-
-    def listed(X, I, ptr, j, a, b, build):
-        if ptr.shape[0] == 0:
-            return 0, nonzero_inputs(X, a, b, I, 0)
-        if build:
-            ptr[j + 1] = ptr[j] + nonzero_inputs(X, a, b, I, ptr[j])
-        return ptr[j], ptr[j + 1] - ptr[j]
-
-    return listed
+    return sig, codegen

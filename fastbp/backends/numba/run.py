@@ -3,7 +3,7 @@
 A training call takes one of four forms (``backend.NumbaBackend.plan``):
 ``run_one`` (``kernels.train`` on the calling thread), ``run_helper``
 (``train`` here, the recorded epochs' losses on a helper thread: the same
-compiled ``train`` in its helper role, ``loss.loss_helper``), ``run_team`` (one network's steps split over T
+compiled ``train`` in its helper role), ``run_team`` (one network's steps split over T
 threads: ``team.train_team``), ``run_many`` (K networks in groups, a group
 per thread). The compiled kernels release the GIL, so the threads are Python
 threads of three pools. Every form gives the same weights and losses, bit

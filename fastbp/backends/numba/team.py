@@ -236,6 +236,8 @@ def _first_layer(M, X, I, ptr, n, build, D1, d1, sh, a1, col0, ncol0, ld0, alpha
     with the next sample's product into sh[a1 + col0:] and its units (the
     last sample's: the update alone)."""
     N, nx = X.shape
+    io: int  # (an intrinsic's results, untyped to mypy)
+    m: int
     if n + 1 < N:
         io, m = row_list(X, I, ptr, n + 1, n, n + 1, build)
         vec_update_forward_rows(
@@ -314,6 +316,8 @@ def train_team_for(act: int, out: int):
         nbar = 0  # barriers passed
         tick = 0  # groups of chained products this thread has finished
         r = 0
+        io: int  # (an intrinsic's results, untyped to mypy)
+        m: int
         for e in range(1, epochs + 1):
             build = e == 1
             if ncol0 > 0:  # the first sample's product: this thread's columns of layer 1's activations
