@@ -25,10 +25,10 @@ import functools
 import hashlib
 import warnings
 from pathlib import Path
-from typing import ClassVar
 
 from numba import njit
 from numba.core import caching, config
+from numba.core.runtime import rtsys
 
 from ...paths import cache_dir
 
@@ -50,7 +50,8 @@ def package_stamp() -> str:
 def folder() -> Path:
     """The folder of the compiled kernels: ``$NUMBA_CACHE_DIR`` when set,
     else fastbp's user cache folder's ``numba``."""
-    return Path(config.CACHE_DIR) if config.CACHE_DIR else cache_dir("numba")
+    numba_dir = config.CACHE_DIR  # type: ignore[attr-defined]
+    return Path(numba_dir) if numba_dir else cache_dir("numba")
 
 
 class _Locator(caching._CacheLocator):
@@ -82,7 +83,7 @@ class _Locator(caching._CacheLocator):
 
 
 class _Impl(caching.CompileResultCacheImpl):
-    _locator_classes: ClassVar[list] = [_Locator]
+    _locator_classes = [_Locator]  # noqa: RUF012 (Numba's attribute)
 
 
 class _CacheFile(caching.IndexDataCacheFile):
@@ -110,8 +111,14 @@ class _Cache(caching.FunctionCache):
         )
 
     def load_overload(self, sig, target_context):
+        """The cached compile result for ``sig``, or None. Numba's own
+        ``load_overload`` first installs every implementation Numba has
+        into the target context (0.4 s of CPU, the bulk of a warm first
+        call); a loaded kernel needs only Numba's runtime (what it
+        allocates with), and a compile installs the rest itself."""
+        rtsys.initialize(target_context)
         try:
-            return super().load_overload(sig, target_context)
+            return self._load_overload(sig, target_context)
         except Exception:  # a corrupt data file: compiled again, and saved over it
             return None
 
