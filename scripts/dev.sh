@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One entry point for a fresh machine: make .venv, install fastbp into it, then
-#   bash scripts/dev.sh train [fastbp train options]   train digits on the best backend
+#   bash scripts/dev.sh train [fastbp train options]   compile the numba kernels (fastbp warmup), then train
+#                                                      digits on the best backend
 #   bash scripts/dev.sh test  [pytest options]         lint (ruff), types (mypy), then the test suite
 #   bash scripts/dev.sh bench [pytest options]         run the benchmark suite, save its results file in
 #                                                      benchmarks/results, write docs/performance.md
@@ -28,7 +29,9 @@ spec="."
 if [ "${#extras[@]}" -gt 0 ]; then spec=".[$(IFS=,; echo "${extras[*]}")]"; fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e "$spec"
 case "$cmd" in
-    train) exec .venv/bin/fastbp train --dataset digits "$@" ;;
+    train)
+        .venv/bin/fastbp warmup  # the numba kernels compiled ahead, once per machine (then cached)
+        exec .venv/bin/fastbp train --dataset digits "$@" ;;
     test)
         .venv/bin/python -m ruff check .
         .venv/bin/python -m ruff format --check .
