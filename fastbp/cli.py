@@ -405,37 +405,26 @@ def _cmd_tune(args) -> int:
 
 
 # -------------------------------------------------------------------- warmup
-def _names(choices):
-    """A comma-separated list of names, each one of ``choices``."""
-
-    def parse(text: str) -> list[str]:
-        names = [t.strip() for t in text.split(",") if t.strip()]
-        bad = [n for n in names if n not in choices]
-        if bad or not names:
-            raise argparse.ArgumentTypeError(f"expected a comma-separated list of {', '.join(choices)}, got {text!r}")
-        return names
-
-    return parse
+def _dtypes(text: str) -> list[str]:
+    """Comma-separated dtypes, each float64 or float32."""
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    if not names or any(n not in ("float64", "float32") for n in names):
+        raise argparse.ArgumentTypeError(f"expected float64, float32 or float64,float32, got {text!r}")
+    return names
 
 
 def _add_warmup(sub) -> None:
     p = sub.add_parser(
         "warmup",
         help="compile the numba kernels ahead of time (cached on this machine for later runs)",
-        description="Compiles (or finds in the cache) the numba kernels that training the data set's network runs, "
-        "for every dtype and unit combination given, and says what it compiled and how long it took. Without "
-        "--dataset: the tutorial's XOR (2-2-1) and digits (64-32-16-10) networks.",
+        description="Compiles (or finds in the cache) the numba kernels that training the data set's network "
+        "runs, for each dtype, and says what it compiled and how long it took. The kernels of a dtype serve every "
+        "hidden and output unit. Without --dataset: the tutorial's XOR (2-2-1) and digits (64-32-16-10) networks.",
     )
     p.add_argument("--dataset", default=None, help="digits, xor, mnist, fashion-mnist or an .npz file")
     p.add_argument("--data-dir", default=None, help="folder holding the MNIST / Fashion-MNIST files (looked in first)")
     p.add_argument("--layers", type=_int_list, default=None, help="layer widths (default: the data set's)")
-    p.add_argument(
-        "--dtype", type=_names(["float64", "float32"]), default=["float64", "float32"], help="default: float64,float32"
-    )
-    p.add_argument(
-        "--activation", type=_names(list(ACTIVATIONS)), default=["sigmoid"], help="hidden units, e.g. sigmoid,relu"
-    )
-    p.add_argument("--output", type=_names(list(OUTPUTS)), default=["sigmoid"], help="output units, e.g. softmax")
+    p.add_argument("--dtype", type=_dtypes, default=["float64", "float32"], help="default: float64,float32")
     p.add_argument("--threads", type=_positive_int, default=None, help="CPU threads the training runs will use")
     p.set_defaults(func=_cmd_warmup)
 
@@ -447,29 +436,21 @@ def _cmd_warmup(args) -> int:
     from .network import add_bias, init_weights
     from .training import resolve_run
 
-    datasets = [args.dataset] if args.dataset is not None else ["xor", "digits"]
     be = get_backend("numba", threads=args.threads)
     alone = be.with_threads(1)  # automatic mode may time one thread against a team: its kernel too
-    for name in datasets:
+    for name in [args.dataset] if args.dataset is not None else ["xor", "digits"]:
         ds, layers, _ = resolve_run(name, args.layers, None, 0, args.data_dir)
         X1 = add_bias(ds.X_train)
         for dtype in args.dtype:
             x1, y = be.asarray(X1, dtype), be.asarray(ds.Y_train, dtype)
-            for activation in args.activation:
-                for output in args.output:
-                    w = init_weights(layers, 0, activation)
-                    P = be.params([v[None] for v in w], dtype).with_units(activation, output)
-                    fresh = be.compile_note(P, x1, y) is not None
-                    t0 = time.perf_counter()
-                    for b in (be, alone):
-                        b.compile(P, x1, y)
-                    what = "compiled" if fresh else "found in the cache"
-                    net = "-".join(map(str, layers))
-                    print(
-                        f"{name} {net} {dtype} {activation}/{output}: numba kernels {what}"
-                        f" ({time.perf_counter() - t0:.1f} s)",
-                        flush=True,
-                    )
+            P = be.params([w[None] for w in init_weights(layers, 0)], dtype)
+            fresh = be.compile_note(P, x1, y) is not None
+            t0 = time.perf_counter()
+            for b in (be, alone):
+                b.compile(P, x1, y)
+            what = "compiled" if fresh else "found in the cache"
+            net = "-".join(map(str, layers))
+            print(f"{name} {net} {dtype}: numba kernels {what} ({time.perf_counter() - t0:.1f} s)", flush=True)
     return 0
 
 

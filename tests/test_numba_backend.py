@@ -664,21 +664,16 @@ def test_team_thread_that_never_starts_aborts_the_call(nb, always_team, monkeypa
 def test_team_thread_that_raises_aborts_the_others(nb, always_team, monkeypatch):
     from fastbp.backends.numba import team as k
 
-    real_for = k.train_team_for
+    real = k.train_team
 
-    def flaky_for(act, out):
-        real = real_for(act, out)
-
-        def flaky(*args):
-            if args[-4] == 1:  # tid (then T, rep_from, rows)
-                raise MemoryError("thread 1 failed")
-            return real(*args)
-
-        return flaky
+    def flaky(*args):
+        if args[-4] == 1:  # tid (then T, rep_from, rows)
+            raise MemoryError("thread 1 failed")
+        return real(*args)
 
     W, X1, Y = _team_case([40, 33, 5], np.float64)
     nb.with_threads(2).train(nb.params(W, np.float64), X1, Y, np.array([0.5]), 1)  # compiled before the patch
-    monkeypatch.setattr(k, "train_team_for", flaky_for)
+    monkeypatch.setattr(k, "train_team", flaky)
     P = nb.params(W, np.float64)
     before = [w.copy() for w in P.W]
     with pytest.raises(RuntimeError, match="thread 1 failed"):

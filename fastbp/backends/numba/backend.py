@@ -64,7 +64,7 @@ _F64 = np.dtype(np.float64)
 #: the losses of a call of one network that records none: (0, 1), nothing to write
 _NO_LOSS = np.empty((1, 0))
 #: the kernels compiled (or loaded) in this process: (kernel, weights'
-#: dtype, units, Numba types of X1 and Y, rows' dtype); ``NumbaBackend._ready``
+#: dtype, Numba types of X1 and Y, rows' dtype); ``NumbaBackend._ready``
 _compiled: set = set()
 #: the kinds of arrays ``compile_note`` has spoken of in this process
 _noted: set = set()
@@ -284,14 +284,11 @@ class NumbaBackend(Backend):
         cache (a compile takes several seconds), else None; once per process
         for each kind of arrays."""
         rows = run.first_rows(X1)
-        key = (P.dtype, P.activation, P.output, numba.typeof(X1), numba.typeof(Y), rows.dtype)
+        key = (P.dtype, numba.typeof(X1), numba.typeof(Y), rows.dtype)
         if key in _noted or all(self._ready(P, X1, Y, k, rows, check=True) for k in self._kernels(P, X1)):
             return None
         _noted.add(key)
-        return (
-            f"compiling the numba kernels for {P.dtype.name} {P.activation}/{P.output}: "
-            "first use on this machine, cached afterwards"
-        )
+        return f"compiling the numba kernels for {P.dtype.name}: first use on this machine, cached afterwards"
 
     def _kernels(self, P, X1) -> list[str]:
         """The kernels a training run of one network of P's shape on X1 may
@@ -307,7 +304,7 @@ class NumbaBackend(Backend):
         P's networks on these arrays, once per process; with ``check``
         nothing is compiled: whether it is compiled in this process or
         cached."""
-        key = (kernel, P.dtype, P.activation, P.output, numba.typeof(X1), numba.typeof(Y), rows.dtype)
+        key = (kernel, P.dtype, numba.typeof(X1), numba.typeof(Y), rows.dtype)
         if key in _compiled:
             return True
         one, alphas, losses = np.ones(1, np.int64), np.ones(1), np.ones((1, 1))

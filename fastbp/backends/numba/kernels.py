@@ -19,9 +19,9 @@ vectors, spin): wp elements per activation or delta row (a whole number of
 cache lines, at least the widest layer), stride the elements of one
 network's weights, for ``team.train_team`` the vectors of a cache line
 (threads split layers in such units) and the spins of a barrier wait
-between yields. The hidden and output units are constants of each compiled
-function (``train_for``: one per pair of unit codes, ``units.UNIT_CODES``). A
-network's scratch S holds activation row l at l * wp and delta row l at (L +
+between yields, and the codes of the hidden and output units
+(``units.UNIT_CODES``): one compiled function serves every pair. A network's
+scratch S holds activation row l at l * wp and delta row l at (L +
 1 + l) * wp (row 0 unused: the first layer reads X directly; the loss pass
 uses it for the softmax's exponentials).
 
@@ -37,8 +37,6 @@ sample n+1's input is nonzero are touched (``rows``).
 """
 
 from __future__ import annotations
-
-import functools
 
 import numpy as np
 from numba import njit
@@ -113,87 +111,81 @@ def hand_off(Wn, snap, sync, r):
     return False
 
 
-@functools.cache
-def train_for(act: int, out: int):
-    """``train``, compiled for hidden units ``act`` and output units ``out``
-    (unit codes, ``units.UNIT_CODES``): the codes are constants of the
-    compiled function (a closure's), so it holds only those units' code."""
+@compiled(**EXACT)
+def train(slab, meta, X, Y, alphas, scratch, epochs, record, losses, sync, snap, rows):
+    """``epochs`` epochs of per-sample SGD for each network k (row k of
+    slab and scratch, alpha ``alphas[k]`` cast to the weights' dtype),
+    one network after the other; after epoch ``record[r]`` network k's
+    loss goes to ``losses[k, r]``. A network whose loss is NaN (diverged)
+    stops; the caller fills ``losses`` with NaN beforehand. The first
+    layer's rows: ``rows`` of dtype int32, the lists of nonzero inputs
+    (``row_list``, built in the first epoch and loss and kept for the
+    call); of dtype bool, every row (inputs with few zeros: no lists).
+    Returns 0.
 
-    @compiled(**EXACT)
-    def train(slab, meta, X, Y, alphas, scratch, epochs, record, losses, sync, snap, rows):
-        """``epochs`` epochs of per-sample SGD for each network k (row k of
-        slab and scratch, alpha ``alphas[k]`` cast to the weights' dtype),
-        one network after the other; after epoch ``record[r]`` network k's
-        loss goes to ``losses[k, r]``. A network whose loss is NaN (diverged)
-        stops; the caller fills ``losses`` with NaN beforehand. The first
-        layer's rows: ``rows`` of dtype int32, the lists of nonzero inputs
-        (``row_list``, built in the first epoch and loss and kept for the
-        call); of dtype bool, every row (inputs with few zeros: no lists).
-        Returns 0.
-
-        With ``sync[SYNC_HELPER]`` set (one network), the weights after a
-        recorded epoch are copied into a free slot of ``snap`` for the loss
-        helper thread and training goes straight on; the loss is computed
-        here only when both slots are still busy. The loss helper is this
-        function too, called on the other thread with ``epochs`` = HELPER,
-        ``slab`` = ``snap`` and its own scratch row: it computes the loss of
-        each snapshot published (``loss.next_snapshot``) into ``losses[0,
-        r]``, frees the slot (a NaN loss sets SYNC_STOP: the network stops),
-        and returns 0 once the training call is done and both slots are
-        empty (-1 when aborted). Both roles compute their losses at one place
-        in the code (``network_loss`` is compiled once)."""
-        serve = epochs == HELPER  # the loss helper's role
-        helper = sync[SYNC_HELPER] != 0 and not serve  # a loss helper serves this call
-        R = record.shape[0]
-        N = X.shape[0]
-        I, ptr = training_lists(X, 0 if serve else N + 1, rows)
-        LI, lptr = training_lists(X, N if R > 0 or serve else 0, rows)  # one list a sample, or every row
-        lbuild = True
-        K = 0 if serve else slab.shape[0]
-        k, e, r, s = 0, 0, 0, 0  # network, its epochs done, its records done; snapshot slot
-        Wn, S = slab[0], scratch[0]
-        alpha = slab.dtype.type(alphas[0])
-        while True:
-            # the next loss this thread computes: of network k after record r, or of snapshot s
-            if serve:
-                s, r = next_snapshot(sync)
-                if s < 0:
-                    return s + 1  # 0 when done, -1 when aborted
-                Wn = slab[s]
-            else:
-                due = False  # network k's loss after epoch e is computed here
-                while k < K and not due:
-                    if e == epochs:  # the next network
-                        k, e, r = k + 1, 0, 0
-                        if k < K:
-                            Wn, S = slab[k], scratch[k]
-                            alpha = slab.dtype.type(alphas[k])
-                        continue
-                    e += 1
-                    epoch(Wn, meta, X, Y, alpha, S, I, ptr, e == 1 and k == 0, act, out)
-                    if r < R and record[r] == e:
-                        if helper and hand_off(Wn, snap, sync, r):
-                            r += 1
-                        else:
-                            due = True
-                    if helper and atomic_load(sync, SYNC_STOP) != 0:  # the helper found a NaN loss
-                        e = epochs
-                if not due:
-                    break
-            x = network_loss(Wn, meta, X, Y, S, LI, lptr, lbuild, act, out)
-            lbuild = False
-            if serve:
-                losses[0, r] = x
-                if np.isnan(x):
-                    atomic_store(sync, SYNC_STOP, 1)
-                atomic_store(sync, SYNC_SLOT + 8 * s, 0)
-            else:
-                losses[k, r] = x
-                r += 1
-                if np.isnan(x):  # diverged: the network stops
+    With ``sync[SYNC_HELPER]`` set (one network), the weights after a
+    recorded epoch are copied into a free slot of ``snap`` for the loss
+    helper thread and training goes straight on; the loss is computed
+    here only when both slots are still busy. The loss helper is this
+    function too, called on the other thread with ``epochs`` = HELPER,
+    ``slab`` = ``snap`` and its own scratch row: it computes the loss of
+    each snapshot published (``loss.next_snapshot``) into ``losses[0,
+    r]``, frees the slot (a NaN loss sets SYNC_STOP: the network stops),
+    and returns 0 once the training call is done and both slots are
+    empty (-1 when aborted). Both roles compute their losses at one place
+    in the code (``network_loss`` is compiled once)."""
+    L = meta.shape[0] - 1
+    act, out = meta[L, 4], meta[L, 5]
+    serve = epochs == HELPER  # the loss helper's role
+    helper = sync[SYNC_HELPER] != 0 and not serve  # a loss helper serves this call
+    R = record.shape[0]
+    N = X.shape[0]
+    I, ptr = training_lists(X, 0 if serve else N + 1, rows)
+    LI, lptr = training_lists(X, N if R > 0 or serve else 0, rows)  # one list a sample, or every row
+    lbuild = True
+    K = 0 if serve else slab.shape[0]
+    k, e, r, s = 0, 0, 0, 0  # network, its epochs done, its records done; snapshot slot
+    Wn, S = slab[0], scratch[0]
+    alpha = slab.dtype.type(alphas[0])
+    while True:
+        # the next loss this thread computes: of network k after record r, or of snapshot s
+        if serve:
+            s, r = next_snapshot(sync)
+            if s < 0:
+                return s + 1  # 0 when done, -1 when aborted
+            Wn = slab[s]
+        else:
+            due = False  # network k's loss after epoch e is computed here
+            while k < K and not due:
+                if e == epochs:  # the next network
+                    k, e, r = k + 1, 0, 0
+                    if k < K:
+                        Wn, S = slab[k], scratch[k]
+                        alpha = slab.dtype.type(alphas[k])
+                    continue
+                e += 1
+                epoch(Wn, meta, X, Y, alpha, S, I, ptr, e == 1 and k == 0, act, out)
+                if r < R and record[r] == e:
+                    if helper and hand_off(Wn, snap, sync, r):
+                        r += 1
+                    else:
+                        due = True
+                if helper and atomic_load(sync, SYNC_STOP) != 0:  # the helper found a NaN loss
                     e = epochs
-        if helper:
-            atomic_store(sync, SYNC_DONE, 1)
-        return 0
-
-    return train
+            if not due:
+                break
+        x = network_loss(Wn, meta, X, Y, S, LI, lptr, lbuild, act, out)
+        lbuild = False
+        if serve:
+            losses[0, r] = x
+            if np.isnan(x):
+                atomic_store(sync, SYNC_STOP, 1)
+            atomic_store(sync, SYNC_SLOT + 8 * s, 0)
+        else:
+            losses[k, r] = x
+            r += 1
+            if np.isnan(x):  # diverged: the network stops
+                e = epochs
+    if helper:
+        atomic_store(sync, SYNC_DONE, 1)
+    return 0

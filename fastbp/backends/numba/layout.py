@@ -24,6 +24,7 @@ from .loss import LOSS_BLOCK
 from .rows import LISTED_ROWS
 from .sync import SYNC_LEN, TEAM_SPIN
 from .team import LINE_VECS, TEAM_GAP
+from .units import SIGMOID, UNIT_CODES
 
 #: a team holds the last layers whole on every thread when they have at most
 #: this fraction of the weights, and chains the ones before (``held_from``):
@@ -63,8 +64,9 @@ def layout(dims, dtype):
 class Layout:
     """The flat buffers of one network shape and dtype: layer l at
     ``parts[l] = (offset, r, c, cp)``; ``meta`` with one more row: ``(wp,
-    stride, line vectors, barrier spins)``. ``tuners``: the backend's timing
-    of training forms for this shape."""
+    stride, line vectors, barrier spins, hidden unit, output unit)``, the last
+    two the tutorial's sigmoids here (``meta_for`` gives other units' codes).
+    ``tuners``: the backend's timing of training forms for this shape."""
 
     def __init__(self, dims, dtype):
         dtype = np.dtype(dtype)
@@ -81,7 +83,9 @@ class Layout:
         self.L = L
         self.stride = round_up(off, pair)
         self.wp = round_up(int(max(dims)), line)
-        self.meta = np.array([*self.parts, (self.wp, self.stride, LINE_VECS, TEAM_SPIN)], np.int64)
+        rows = [(*p, 0, 0) for p in self.parts]
+        self.meta = np.array([*rows, (self.wp, self.stride, LINE_VECS, TEAM_SPIN, SIGMOID, SIGMOID)], np.int64)
+        self._metas = {("sigmoid", "sigmoid"): self.meta}
         self.scratch = round_up(2 * (L + 1) * self.wp, pair)
         self.pair = pair
         self.dtype = dtype
@@ -92,6 +96,15 @@ class Layout:
         self.no_snap = np.zeros((2, 1), dtype)
         self.tuners: dict = {}  # kind of choice ("team", "helper") -> the backend's Tuner
         self._own: dict[tuple[int, int], np.ndarray] = {}  # the team threads' own weights (``team_buffers``)
+
+    def meta_for(self, activation: str, output: str) -> np.ndarray:
+        """``meta`` with the codes of the hidden and output units in its last row."""
+        m = self._metas.get((activation, output))
+        if m is None:
+            m = self.meta.copy()
+            m[-1, 4:6] = UNIT_CODES[activation], UNIT_CODES[output]
+            self._metas[activation, output] = m
+        return m
 
     def buffers(self, K):
         """Zeroed (K, stride) weights and (K, scratch) scratch, both 128-byte

@@ -161,7 +161,7 @@ def network_loss(Wn, meta, X, Y, S, I, ptr, build, act, out):
 
 @njit(inline="always", **EXACT)
 def next_snapshot(sync):
-    """The loss helper's wait for work (``kernels.train_for``'s helper role):
+    """The loss helper's wait for work (``kernels.train``'s helper role):
     (slot, record) of a snapshot ``train`` has published, or (-1, 0) once
     ``train`` is done and both slots are empty, or (-2, 0) when the call is
     aborted. Spins with the pause hint, yielding the core every SPIN_YIELD

@@ -26,7 +26,6 @@ from . import kernels, team
 from .layout import aligned_zeros
 from .rows import EVERY_ROW, LISTED_ROWS
 from .sync import SYNC_ABORT, SYNC_DONE, SYNC_HELPER
-from .units import UNIT_CODES
 
 #: a thread of a team that has not started after this many seconds aborts the call
 START_TIMEOUT = 10.0
@@ -98,51 +97,30 @@ def _map(fn, parts) -> None:
         f.result()
 
 
-def unit_codes(P: Params) -> tuple[int, int]:
-    """The codes of the networks' hidden and output units (``units.UNIT_CODES``)."""
-    return UNIT_CODES[P.activation], UNIT_CODES[P.output]
-
-
 def one_call(P: Params, X1, Y, alphas, epochs, record, losses, rows):
-    """``kernels.train`` of P's units and its arguments for a call of all of
-    P's networks on one thread, their losses inline."""
+    """``kernels.train`` and its arguments for a call of all of P's networks
+    on one thread, their losses inline."""
     imp = P.impl
     lay = imp.layout
-    args = (imp.slab, lay.meta, X1, Y, alphas, imp.scratch, epochs, record, losses, imp.sync, lay.no_snap, rows)
-    return kernels.train_for(*unit_codes(P)), args
+    meta = lay.meta_for(P.activation, P.output)
+    args = (imp.slab, meta, X1, Y, alphas, imp.scratch, epochs, record, losses, imp.sync, lay.no_snap, rows)
+    return kernels.train, args
 
 
 def team_call(P: Params, X1, Y, alphas, epochs, record, losses, T: int, rows):
-    """``team.train_team`` of P's units and a function of the thread index
-    giving its arguments for a call of P's one network on T threads."""
+    """``team.train_team`` and a function of the thread index giving its
+    arguments for a call of P's one network on T threads."""
     imp = P.impl
     lay = imp.layout
     sh, pr, own, part, links = lay.team_buffers(T, X1.shape[0])
     held = lay.held_from()
+    meta = lay.meta_for(P.activation, P.output)
+    head = (imp.slab, meta, X1, Y, alphas, sh, pr, own, epochs, record, losses, part, imp.sync, links)
 
     def args(t):
-        return (
-            imp.slab,
-            lay.meta,
-            X1,
-            Y,
-            alphas,
-            sh,
-            pr,
-            own,
-            epochs,
-            record,
-            losses,
-            part,
-            imp.sync,
-            links,
-            t,
-            T,
-            held,
-            rows,
-        )
+        return (*head, t, T, held, rows)
 
-    return team.train_team_for(*unit_codes(P)), args
+    return team.train_team, args
 
 
 def run_one(P: Params, X1, Y, alphas, epochs, record, losses, rows) -> None:
@@ -157,8 +135,8 @@ def run_many(P: Params, X1, Y, alphas, epochs, record, losses, groups: int, rows
     rows = first_rows(X1) if rows is None else rows
     imp = P.impl
     lay = imp.layout
-    meta = lay.meta
-    fn = kernels.train_for(*unit_codes(P))
+    meta = lay.meta_for(P.activation, P.output)
+    fn = kernels.train
     K = P.K
     bounds = np.linspace(0, K, min(K, groups) + 1).astype(int)
     _map(
@@ -190,8 +168,8 @@ def run_helper(P: Params, X1, Y, alphas, epochs, record, losses, rows=None) -> N
     rows = first_rows(X1) if rows is None else rows
     imp = P.impl
     lay = imp.layout
-    meta = lay.meta
-    kernel = kernels.train_for(*unit_codes(P))
+    meta = lay.meta_for(P.activation, P.output)
+    kernel = kernels.train
     if imp.helper is None:
         snap = aligned_zeros(2 * lay.stride, lay.dtype).reshape(2, lay.stride)
         imp.helper = (snap, aligned_zeros(lay.scratch, lay.dtype).reshape(1, lay.scratch))

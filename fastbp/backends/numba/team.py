@@ -47,8 +47,6 @@ wp.
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 from numba import njit, types
 from numba.core import cgutils
@@ -279,78 +277,71 @@ def _loss_pass(Wn, M, spots, blocks, meta, X, Y, P, part, LI, lptr, build, tid, 
     return loss, nbar
 
 
-@functools.cache
-def train_team_for(act: int, out: int):
-    """``train_team``, compiled for hidden units ``act`` and output units
-    ``out`` (unit codes, constants of the compiled function)."""
-
-    @compiled(**EXACT)
-    def train_team(
-        slab, meta, X, Y, alphas, sh, pr, own, epochs, record, losses, part, sync, links, tid, T, rep_from, rows
-    ):
-        """Thread ``tid`` of T training the one network of ``slab`` together
-        (see above; ``own``, ``links``: zeroed, from ``layout.team_buffers``;
-        layers ``rep_from`` .. L-1 held, 1 .. rep_from-1 chained); losses as in
-        ``kernels.train`` (thread 0 writes them; the loss pass is split by blocks
-        of samples). ``part`` holds the loss blocks' sums and T finiteness
-        checks. Returns 0, or -1 when the team was aborted."""
-        L = meta.shape[0] - 1
-        wp, unit = meta[L, 0], meta[L, 2]
-        V = 32 // slab.itemsize
-        fixed = (L, wp, unit, meta[L, 3], V)  # what the per-sample steps read of meta, read once
-        H = max(2, min(rep_from, L)) if L >= 2 else 1  # layers 1 .. H-1 chained, H .. L-1 held
-        Wn, P, M = slab[0], pr[tid], own[tid]
-        alpha = slab.dtype.type(alphas[0])
-        N = X.shape[0]
-        nR = record.shape[0]
-        v0, v1 = _share(meta[0, 3] // V, tid, T, unit)
-        col0, ncol0 = v0 * V, (v1 - v0) * V
-        ld0, rs, rn, om, blocks, oh, base = _places(meta, tid, T, H, col0, ncol0, slab.itemsize)
-        spots = np.array((meta[0, 0] + col0, meta[0, 3], meta[0, 1], ncol0, ld0))
-        _take(Wn, M, spots, blocks, tid, False)
-        # the delta the first layer's update reads: layer 1's (private) or a single layer's (shared)
-        D1, d1 = (P, (L + 2) * wp) if L >= 2 else (sh, (L + 3) * wp)
-        I, ptr = training_lists(X, N + 1, rows)  # the first layer's rows, as in ``train``
-        LI, lptr = training_lists(X, N if nR > 0 else 0, rows)  # the loss pass: one list a sample, or every row
-        lbuild = True
-        nbar = 0  # barriers passed
-        tick = 0  # groups of chained products this thread has finished
-        r = 0
-        io: int  # (an intrinsic's results, untyped to mypy)
-        m: int
-        for e in range(1, epochs + 1):
-            build = e == 1
-            if ncol0 > 0:  # the first sample's product: this thread's columns of layer 1's activations
-                io, m = row_list(X, I, ptr, 0, 0, 0, build)
-                vec_forward_rows(M, 0, X, 0, sh, wp + col0, I, io, m, ncol0, ld0)
-                _first_units(sh, wp + col0, ncol0, L, act, out)
-            for n in range(N):
-                if L == 1:
-                    _single_layer_delta(meta, sh, Y, n, col0, ncol0, out)
-                else:
-                    tick = _chain_forward(M, meta, sh, P, rs, rn, om, H, tid, T, sync, links, tick, fixed, act)
-                    if tick < 0:
-                        return -1
-                    _held_layers(M, meta, P, Y, n, H, oh, base, alpha, fixed, act, out)
-                    nbar = _chain_backward(M, meta, sh, P, rs, rn, om, H, T, alpha, sync, nbar, fixed, act)
-                    if nbar < 0:
-                        return -1
-                if ncol0 > 0:
-                    _first_layer(M, X, I, ptr, n, build, D1, d1, sh, wp, col0, ncol0, ld0, alpha, L, act, out)
-            if r < nR and record[r] == e:
-                loss, nbar = _loss_pass(
-                    Wn, M, spots, blocks, meta, X, Y, P, part, LI, lptr, lbuild, tid, T, sync, nbar, losses, r, act, out
-                )
-                lbuild = False
+@compiled(**EXACT)
+def train_team(
+    slab, meta, X, Y, alphas, sh, pr, own, epochs, record, losses, part, sync, links, tid, T, rep_from, rows
+):
+    """Thread ``tid`` of T training the one network of ``slab`` together
+    (see above; ``own``, ``links``: zeroed, from ``layout.team_buffers``;
+    layers ``rep_from`` .. L-1 held, 1 .. rep_from-1 chained); losses as in
+    ``kernels.train`` (thread 0 writes them; the loss pass is split by blocks
+    of samples). ``part`` holds the loss blocks' sums and T finiteness
+    checks. Returns 0, or -1 when the team was aborted."""
+    L = meta.shape[0] - 1
+    wp, unit, act, out = meta[L, 0], meta[L, 2], meta[L, 4], meta[L, 5]
+    V = 32 // slab.itemsize
+    fixed = (L, wp, unit, meta[L, 3], V)  # what the per-sample steps read of meta, read once
+    H = max(2, min(rep_from, L)) if L >= 2 else 1  # layers 1 .. H-1 chained, H .. L-1 held
+    Wn, P, M = slab[0], pr[tid], own[tid]
+    alpha = slab.dtype.type(alphas[0])
+    N = X.shape[0]
+    nR = record.shape[0]
+    v0, v1 = _share(meta[0, 3] // V, tid, T, unit)
+    col0, ncol0 = v0 * V, (v1 - v0) * V
+    ld0, rs, rn, om, blocks, oh, base = _places(meta, tid, T, H, col0, ncol0, slab.itemsize)
+    spots = np.array((meta[0, 0] + col0, meta[0, 3], meta[0, 1], ncol0, ld0))
+    _take(Wn, M, spots, blocks, tid, False)
+    # the delta the first layer's update reads: layer 1's (private) or a single layer's (shared)
+    D1, d1 = (P, (L + 2) * wp) if L >= 2 else (sh, (L + 3) * wp)
+    I, ptr = training_lists(X, N + 1, rows)  # the first layer's rows, as in ``train``
+    LI, lptr = training_lists(X, N if nR > 0 else 0, rows)  # the loss pass: one list a sample, or every row
+    lbuild = True
+    nbar = 0  # barriers passed
+    tick = 0  # groups of chained products this thread has finished
+    r = 0
+    io: int  # (an intrinsic's results, untyped to mypy)
+    m: int
+    for e in range(1, epochs + 1):
+        build = e == 1
+        if ncol0 > 0:  # the first sample's product: this thread's columns of layer 1's activations
+            io, m = row_list(X, I, ptr, 0, 0, 0, build)
+            vec_forward_rows(M, 0, X, 0, sh, wp + col0, I, io, m, ncol0, ld0)
+            _first_units(sh, wp + col0, ncol0, L, act, out)
+        for n in range(N):
+            if L == 1:
+                _single_layer_delta(meta, sh, Y, n, col0, ncol0, out)
+            else:
+                tick = _chain_forward(M, meta, sh, P, rs, rn, om, H, tid, T, sync, links, tick, fixed, act)
+                if tick < 0:
+                    return -1
+                _held_layers(M, meta, P, Y, n, H, oh, base, alpha, fixed, act, out)
+                nbar = _chain_backward(M, meta, sh, P, rs, rn, om, H, T, alpha, sync, nbar, fixed, act)
                 if nbar < 0:
                     return -1
-                r += 1
-                if np.isnan(loss):
-                    break
-        _take(Wn, M, spots, blocks, tid, True)
-        return 0
-
-    return train_team
+            if ncol0 > 0:
+                _first_layer(M, X, I, ptr, n, build, D1, d1, sh, wp, col0, ncol0, ld0, alpha, L, act, out)
+        if r < nR and record[r] == e:
+            loss, nbar = _loss_pass(
+                Wn, M, spots, blocks, meta, X, Y, P, part, LI, lptr, lbuild, tid, T, sync, nbar, losses, r, act, out
+            )
+            lbuild = False
+            if nbar < 0:
+                return -1
+            r += 1
+            if np.isnan(loss):
+                break
+    _take(Wn, M, spots, blocks, tid, True)
+    return 0
 
 
 @intrinsic
