@@ -417,9 +417,10 @@ def _add_warmup(sub) -> None:
     p = sub.add_parser(
         "warmup",
         help="compile the numba kernels ahead of time (cached on this machine for later runs)",
-        description="Compiles (or finds in the cache) the numba kernels that training the data set's network "
-        "runs, for each dtype, and says what it compiled and how long it took. The kernels of a dtype serve every "
-        "hidden and output unit. Without --dataset: the tutorial's XOR (2-2-1) and digits (64-32-16-10) networks.",
+        description="Compiles (or finds in the cache) the numba kernels that training and predicting with the "
+        "data set's network use, for each dtype, and says what it compiled and how long it took. The kernels of a "
+        "dtype serve every hidden and output unit, so there are no unit options. Without --dataset: the tutorial's "
+        "XOR (2-2-1) and digits (64-32-16-10) networks.",
     )
     p.add_argument("--dataset", default=None, help="digits, xor, mnist, fashion-mnist or an .npz file")
     p.add_argument("--data-dir", default=None, help="folder holding the MNIST / Fashion-MNIST files (looked in first)")
@@ -448,6 +449,9 @@ def _cmd_warmup(args) -> int:
             t0 = time.perf_counter()
             for b in (be, alone):
                 b.compile(P, x1, y)
+            W = [w[0] for w in P.W]
+            for output in ("sigmoid", "softmax"):  # predict's units (the softmax has a kernel of its own)
+                be.predict(W, x1[:1], output=output)
             what = "compiled" if fresh else "found in the cache"
             net = "-".join(map(str, layers))
             print(f"{name} {net} {dtype}: numba kernels {what} ({time.perf_counter() - t0:.1f} s)", flush=True)

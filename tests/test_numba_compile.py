@@ -39,6 +39,7 @@ y = np.array([[0], [1], [1], [0]])
 nn = fastbp.NeuralNetwork([2, 2, 1], alpha=0.5, seed=0, backend="numba")
 epochs, losses = nn.fit(X, y, epochs=500, displayUpdate=250)
 nn.fit_partial(X[1], y[1])
+nn.predict(X)
 print(json.dumps({"file": fastbp.__file__, "losses": losses.tolist(), "W": [w.tolist() for w in nn.W]}))
 """
 
@@ -142,18 +143,31 @@ def test_the_backend_notes_a_kind_of_call_once_and_not_once_compiled():
     assert be.compile_note(P32, x32, Y.astype(np.float32)) is None
 
 
-def test_warmup_compiles_what_training_runs_and_says_so(capsys):
-    from fastbp.cli import main
+def _warmup(cache: Path, *args: str) -> str:
+    """``fastbp warmup ARGS`` in a new process with the cache folder ``cache``: its output."""
+    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "PYTHONPATH")}
+    env.update(FASTBP_CACHE_DIR=str(cache), PYTHONPATH=str(Path(fastbp.__file__).parents[1]))
+    res = subprocess.run(
+        [sys.executable, "-m", "fastbp", "warmup", *args], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    return res.stdout
 
-    assert main(["warmup", "--dataset", "xor", "--dtype", "float64,float32"]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    assert [line.split(":")[0] for line in lines] == ["xor 2-2-1 float64", "xor 2-2-1 float32"]
-    assert all(line.endswith(" s)") and "numba kernels" in line for line in lines)
-    be = get_backend("numba")
-    ds = fastbp.datasets.xor()
-    X1 = add_bias(ds.X_train).astype(np.float32)
-    P = be.params([w[None] for w in init_weights([2, 2, 1], 0)], np.float32)
-    assert be._ready(P, X1, ds.Y_train.astype(np.float32), "one", np.zeros(0, np.bool_), check=True)
+
+def test_warmup_compiles_what_the_tutorial_run_uses_and_says_so(tmp_path):
+    """``fastbp warmup --dataset xor --dtype float64`` with an empty cache
+    compiles, a second finds the kernels cached, and the tutorial's XOR run
+    (fit, fit_partial, predict) then neither compiles nor says it would:
+    the cache's files stay as they were."""
+    cache = tmp_path / "cache"
+    first = _warmup(cache, "--dataset", "xor", "--dtype", "float64").splitlines()
+    assert len(first) == 1 and first[0].startswith("xor 2-2-1 float64: numba kernels compiled (")
+    second = _warmup(cache, "--dataset", "xor", "--dtype", "float64").splitlines()
+    assert len(second) == 1 and second[0].startswith("xor 2-2-1 float64: numba kernels found in the cache (")
+    before = {p: p.read_bytes() for p in _entries(cache)}
+    _, err = _xor(Path(fastbp.__file__).parents[1], cache)
+    assert NOTE not in err
+    assert {p: p.read_bytes() for p in _entries(cache)} == before
 
 
 def test_warmup_refuses_an_unknown_dtype(capsys):
