@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .loop import Run
+    from .training import SweepResult, TrainResult
 
 
 class FastbpError(Exception):
@@ -25,23 +29,47 @@ class UnsupportedError(FastbpError, ValueError):
 class TrainingDivergedError(FastbpError, FloatingPointError):
     """The loss or the weights became NaN or infinite during training.
 
-    ``epoch`` is the 1-based epoch at which it was seen; the network keeps the
-    weights of the last epoch whose loss and weights were finite.
+    The network keeps the weights of the last epoch whose loss and weights
+    were finite.
+
+    Parameters
+    ----------
+    message : str
+        What happened, in words.
+    epoch : int
+        The 1-based epoch at which the loss or the weights were not finite.
+    last_finite_epoch : int
+        The epoch whose weights the network keeps (0: its initial weights).
+    run : fastbp.loop.Run or None
+        The training loop's record of the run (the loss history).
+
+    Attributes
+    ----------
+    result : fastbp.TrainResult or None
+        ``fastbp.train``'s result up to the divergence (None elsewhere).
     """
 
-    def __init__(self, message: str, epoch: int, last_finite_epoch: int, run=None):
+    def __init__(self, message: str, epoch: int, last_finite_epoch: int, run: Run | None = None):
         super().__init__(message)
         self.epoch = epoch
         self.last_finite_epoch = last_finite_epoch
         self.run = run
-        self.result: Any = None
+        self.result: TrainResult | None = None
 
 
 class InsufficientMemoryError(FastbpError, MemoryError):
     """Training or building the networks asked for needs more memory than
     the machine (or the GPU) can give now; checked before allocating.
-    ``needed`` and ``available`` are the two sizes in bytes, both named in
-    the message."""
+
+    Parameters
+    ----------
+    message : str
+        What needs how much memory, and what to do; names both sizes.
+    needed : int
+        The bytes needed.
+    available : int
+        The bytes available.
+    """
 
     def __init__(self, message: str, needed: int, available: int):
         super().__init__(message)
@@ -57,19 +85,32 @@ class NetworkFileError(FastbpError, ValueError):
 
 class TrainingInterrupted(KeyboardInterrupt):
     """Ctrl-C stopped training (at the end of a chunk of epochs, or at once
-    on a second Ctrl-C where the backend is ``interruptible``), or came after
-    the last epoch while the result was handed over.
+    on a second Ctrl-C where the backend is ``Backend.interruptible``), or
+    came after the last epoch while the result was handed over.
 
-    The networks keep the weights of the last completed epoch
-    (``run.epochs_done``; 0 when Ctrl-C came before the first completed).
-    ``run`` is the training loop's record so far (the loss histories);
-    ``result`` is set by ``train``/``train_many`` to their partial result.
+    The networks keep the weights of the last completed epoch (0 when Ctrl-C
+    came before the first completed).
+
+    Parameters
+    ----------
+    message : str
+        When training stopped, in words.
+    run : fastbp.loop.Run or dict or None
+        The training loop's record so far (epochs done, loss histories): a
+        ``fastbp.loop.Run``; from ``fastbp.train_many`` the record of its
+        block of networks, a dict.
+
+    Attributes
+    ----------
+    result : fastbp.TrainResult or fastbp.SweepResult or None
+        The partial result, set by ``fastbp.train`` and ``fastbp.train_many``
+        (None elsewhere).
     """
 
-    def __init__(self, message: str, run=None):
+    def __init__(self, message: str, run: Any = None):
         super().__init__(message)
         self.run = run
-        self.result: Any = None
+        self.result: TrainResult | SweepResult | None = None
 
 
 class DataFileError(FastbpError, ValueError):
@@ -78,8 +119,14 @@ class DataFileError(FastbpError, ValueError):
     Missing, a directory, unreadable, truncated, corrupt, of the wrong format,
     with wrong or missing keys, non-numeric or pickled arrays, or a checksum
     that does not match; also a named data set found nowhere. The message names
-    the path and what is wrong; ``path`` is that file or folder (None where
-    there is none).
+    the path and what is wrong.
+
+    Parameters
+    ----------
+    message : str
+        The path and what is wrong with it.
+    path : str or None
+        That file or folder (None where there is none).
     """
 
     def __init__(self, message: str, path: str | None = None):

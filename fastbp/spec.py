@@ -11,10 +11,14 @@ boundary and hand it down; nothing below checks these again.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from numpy.typing import DTypeLike
+
+from ._typing import BackendLike
 from .backends import resolve_backend
 from .backends.base import LOSSES, Backend
 from .validation import check_dtype, check_int, check_layers, check_units
@@ -24,9 +28,23 @@ from .validation import check_dtype, check_int, check_layers, check_units
 class NetworkSpec:
     """A network's shape, units and dtype, and the backend object that trains it.
 
-    ``backend_note`` says why this backend ("chosen by the caller", or what
-    "auto" weighed). Build one with ``network_spec``; the fields are checked
-    there and trusted everywhere below.
+    Build one with ``network_spec``; the fields are checked there and trusted
+    everywhere below.
+
+    Parameters
+    ----------
+    layers : tuple of int
+        The layer widths, input first.
+    activation : str
+        The hidden units: "sigmoid", "tanh" or "relu".
+    output : str
+        The output units: "sigmoid", "softmax" or "linear".
+    dtype : numpy.dtype
+        The weights' dtype, float32 or float64.
+    backend : Backend
+        The backend object that trains the network, with its options.
+    backend_note : str
+        Why this backend: "chosen by the caller", or what "auto" weighed.
     """
 
     layers: tuple[int, ...]
@@ -52,27 +70,62 @@ class NetworkSpec:
         return self.backend.options.get("threads")
 
     def shape_text(self) -> str:
-        """``64-32-16-10``."""
+        """The layer widths joined by dashes.
+
+        Returns
+        -------
+        str
+            For example "64-32-16-10".
+        """
         return "-".join(str(n) for n in self.layers)
 
 
 def network_spec(
-    layers,
+    layers: Sequence[int],
     *,
-    activation="sigmoid",
-    output="sigmoid",
-    dtype="float64",
-    backend="auto",
-    threads=None,
+    activation: str = "sigmoid",
+    output: str = "sigmoid",
+    dtype: DTypeLike = "float64",
+    backend: BackendLike = "auto",
+    threads: int | None = None,
     n_networks: int = 1,
 ) -> NetworkSpec:
     """A checked ``NetworkSpec``; errors name the argument.
 
-    ``backend``: a name ("auto", "numpy", "numba", "cuda", or an alias) or a
-    backend object, which is used as it is, with its options. ``threads``
-    (None or >= 1) sets the backend's CPU threads (numba; the others have
-    none). ``n_networks``: how many networks of this shape train together
-    (what "auto" weighs).
+    Parameters
+    ----------
+    layers : sequence of int
+        The layer widths, input first (at least two, each positive).
+    activation : str
+        The hidden units: "sigmoid", "tanh" or "relu" (case ignored;
+        "logistic" is "sigmoid").
+    output : str
+        The output units: "sigmoid", "softmax" or "linear" ("identity" is
+        "linear").
+    dtype : str or numpy.dtype
+        float64 or float32.
+    backend : str or Backend
+        A name ("auto", "numpy", "numba", "cuda", or an alias) or a backend
+        object, which is used as it is, with its options.
+    threads : int or None
+        The backend's CPU threads (numba; the others have none); None: the
+        backend decides.
+    n_networks : int
+        How many networks of this shape train together (what "auto" weighs).
+
+    Returns
+    -------
+    NetworkSpec
+        The checked description.
+
+    Raises
+    ------
+    ValueError, TypeError
+        An argument out of range or of the wrong type (the message names it).
+    BackendUnavailableError
+        The backend named cannot run here.
+    UnsupportedError
+        The backend does not implement the units.
     """
     checked = check_layers(layers)
     act, out = check_units(activation, output, checked)
