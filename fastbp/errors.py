@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .loop import Run
-    from .training import SweepResult, TrainResult
+    from .training import TrainResult
 
 
 class FastbpError(Exception):
@@ -110,7 +110,7 @@ class TrainingInterrupted(KeyboardInterrupt):
     def __init__(self, message: str, run: Any = None):
         super().__init__(message)
         self.run = run
-        self.result: TrainResult | SweepResult | None = None
+        self.result: Any = None  # TrainResult or SweepResult, by the caller
 
 
 class DataFileError(FastbpError, ValueError):

@@ -24,11 +24,16 @@ import json
 import math
 import os
 import zipfile
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
+
+from ._typing import BackendLike, PathLike
 
 from .backends import normalize_name
-from .backends.base import Backend
+from .backends.base import Backend, Params
 from .errors import (
     BackendUnavailableError,
     NetworkFileError,
@@ -85,7 +90,7 @@ def weight_shapes(layers: list[int]) -> list[tuple[int, int]]:
     return shapes
 
 
-def check_weights(weights, layers) -> list[np.ndarray]:
+def check_weights(weights: Any, layers: Sequence[int]) -> list[np.ndarray]:
     """User-given weights for ``layers``: a list of finite float arrays of
     the shapes ``weight_shapes(layers)``; errors name the argument."""
     shapes = weight_shapes(list(layers))
@@ -107,7 +112,7 @@ def add_bias(X: np.ndarray) -> np.ndarray:
 
 
 @functools.cache
-def _pickled_backend(rebuild, args: tuple, options: tuple) -> Backend:
+def _pickled_backend(rebuild: Callable[..., Backend], args: tuple, options: tuple) -> Backend:
     """The backend of an unpickled network from its description
     (``Backend.__reduce__``: a function and its arguments, the options as
     sorted items), built once per process and description: the networks of a
@@ -123,7 +128,18 @@ def _pickled_backend(rebuild, args: tuple, options: tuple) -> Backend:
         ) from exc
 
 
-def _unpickle_network(cls, backend: tuple, layers, activation, output, dtype, note, alpha, seed, weights):
+def _unpickle_network(
+    cls: type[NeuralNetwork],
+    backend: tuple,
+    layers: Sequence[int],
+    activation: str,
+    output: str,
+    dtype: str,
+    note: str,
+    alpha: float,
+    seed: int | None,
+    weights: list[np.ndarray],
+) -> NeuralNetwork:
     """A network from ``NeuralNetwork.__reduce__``'s description."""
     rebuild, *args, options = backend
     spec = NetworkSpec(
@@ -139,13 +155,14 @@ class NeuralNetwork:
 
     Parameters
     ----------
-    layers : list of int
+    layers : sequence of int
         Layer widths, input first, e.g. ``[64, 32, 16, 10]``.
     alpha : float
         Learning rate (positive, finite).
-    backend : str, keyword-only
-        "auto" (default: the fastest usable), "numpy", "numba", "cuda"/"cupy".
-    dtype : keyword-only
+    backend : str or Backend, keyword-only
+        "auto" (default: the fastest usable), "numpy", "numba", "cuda"/"cupy",
+        or a backend object with its options (``fastbp.get_backend``).
+    dtype : str or numpy.dtype, keyword-only
         "float64" (default) or "float32".
     seed : int or None, keyword-only
         Seed for ``np.random.RandomState``; None draws from the global
@@ -165,21 +182,32 @@ class NeuralNetwork:
         CPU threads a training call may use (numba backend; the others
         ignore it). None (default): the backend decides (numba: every core
         for a wide network, one for a small one).
+
+    Raises
+    ------
+    ValueError, TypeError
+        An argument out of range or of the wrong type (the message names it).
+    BackendUnavailableError
+        The backend named cannot run here.
+    UnsupportedError
+        The backend does not implement the units.
+    InsufficientMemoryError
+        The weights need more memory than is available.
     """
 
     def __init__(
         self,
-        layers,
-        alpha=0.1,
+        layers: Sequence[int],
+        alpha: float = 0.1,
         *,
-        backend="auto",
-        dtype="float64",
-        seed=None,
-        weights=None,
-        activation="sigmoid",
-        output="sigmoid",
-        threads=None,
-    ):
+        backend: BackendLike = "auto",
+        dtype: DTypeLike = "float64",
+        seed: int | None = None,
+        weights: Sequence[ArrayLike] | None = None,
+        activation: str = "sigmoid",
+        output: str = "sigmoid",
+        threads: int | None = None,
+    ) -> None:
         spec = network_spec(layers, activation=activation, output=output, dtype=dtype, backend=backend, threads=threads)
         seed = check_seed(seed)
         check_memory(spec.backend, spec.layers, spec.dtype)
@@ -187,24 +215,42 @@ class NeuralNetwork:
         self._setup(spec, alpha, seed, host if host is not None else check_weights(weights, spec.layers))
 
     @classmethod
-    def from_spec(cls, spec: NetworkSpec, alpha, *, seed: int | None = None, weights=None) -> NeuralNetwork:
-        """A network of a checked ``spec`` (``fastbp.spec.network_spec``),
-        without checking it again: ``weights``, when given, are host arrays
-        of the shapes ``weight_shapes(spec.layers)`` (as fastbp produces
-        them), else the initial weights of ``seed`` (an int or None)."""
+    def from_spec(
+        cls, spec: NetworkSpec, alpha: float, *, seed: int | None = None, weights: Sequence[np.ndarray] | None = None
+    ) -> NeuralNetwork:
+        """A network of a checked spec, without checking it again.
+
+        Parameters
+        ----------
+        spec : NetworkSpec
+            The network's shape, units, dtype and backend, from
+            ``fastbp.spec.network_spec``.
+        alpha : float
+            The learning rate (positive, finite).
+        seed : int or None
+            The seed of the initial weights when ``weights`` is None.
+        weights : sequence of numpy.ndarray or None
+            Host arrays of the shapes ``weight_shapes(spec.layers)`` (as
+            fastbp produces them), or None for the initial weights of ``seed``.
+
+        Returns
+        -------
+        NeuralNetwork
+            The network (of ``cls``).
+        """
         net = cls.__new__(cls)
         host = init_weights(list(spec.layers), seed, spec.activation) if weights is None else list(weights)
         net._setup(spec, alpha, seed, host)
         return net
 
-    def _setup(self, spec: NetworkSpec, alpha, seed: int | None, host: list[np.ndarray]) -> None:
+    def _setup(self, spec: NetworkSpec, alpha: float, seed: int | None, host: list[np.ndarray]) -> None:
         self.spec = spec
         self.alpha = alpha
         self.seed = seed
         self._params = self._new_params(host)
         self._sample_buf: tuple | None = None
 
-    def _new_params(self, host: list[np.ndarray]):
+    def _new_params(self, host: list[np.ndarray]) -> Params:
         """This network's weights ``host`` (2-D, one per layer) in the backend's layout."""
         spec = self.spec
         return spec.backend.params([w[None] for w in host], spec.dtype).with_units(spec.activation, spec.output)
@@ -216,7 +262,7 @@ class NeuralNetwork:
         return self._alpha
 
     @alpha.setter
-    def alpha(self, value) -> None:
+    def alpha(self, value: float) -> None:
         self._alpha = check_alpha(value)
         self._alphas = np.array([self._alpha])
 
@@ -261,7 +307,7 @@ class NeuralNetwork:
         return self.spec.backend.name
 
     @property
-    def backend_impl(self):
+    def backend_impl(self) -> Backend:
         """The backend object (kernel contract, with its options) this network runs on."""
         return self.spec.backend
 
@@ -271,7 +317,7 @@ class NeuralNetwork:
         return [w[0] for w in self.spec.backend.params_to_host(self._params)]
 
     @W.setter
-    def W(self, weights) -> None:
+    def W(self, weights: Sequence[ArrayLike]) -> None:
         self._params = self._new_params(check_weights(weights, self.spec.layers))
 
     def __repr__(self) -> str:
@@ -279,7 +325,7 @@ class NeuralNetwork:
         return "NeuralNetwork: {}{}".format("-".join(str(n) for n in self.layers), units)
 
     # ------------------------------------------------- pickling and copies
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         """A network pickles as its description: layers, units, dtype, the
         backend as its class and options, alpha, seed and the weights as
         NumPy arrays. Loading rebuilds the backend's layout, buffers and
@@ -313,10 +359,10 @@ class NeuralNetwork:
         the same backend."""
         return self._copy(lambda v: v)
 
-    def __deepcopy__(self, memo) -> NeuralNetwork:
+    def __deepcopy__(self, memo: dict[int, Any]) -> NeuralNetwork:
         return self._copy(lambda v: copy.deepcopy(v, memo))
 
-    def _copy(self, copy_extra) -> NeuralNetwork:
+    def _copy(self, copy_extra: Callable[[Any], Any]) -> NeuralNetwork:
         net = type(self).__new__(type(self))
         net.__dict__.update({k: copy_extra(v) for k, v in self.__dict__.items() if k not in _OWN_STATE})
         net.spec, net.alpha, net.seed = self.spec, self.alpha, self.seed
@@ -325,7 +371,7 @@ class NeuralNetwork:
         return net
 
     # ------------------------------------------------------------ input prep
-    def _features(self, X, name: str, allow_bias: bool, add: bool = True) -> np.ndarray:
+    def _features(self, X: ArrayLike, name: str, allow_bias: bool, add: bool = True) -> np.ndarray:
         """X as a float array with the bias column (2-D)."""
         arr = check_matrix(X, name, promote_1d=True, dtype=self.dtype)
         n = self.layers[0]
@@ -336,7 +382,7 @@ class NeuralNetwork:
         expect = f"{n}" + (f" (or {n + 1} with the bias column)" if allow_bias else "")
         raise ValueError(f"{name} has {arr.shape[1]} features but layers[0] = {n}: expected {expect} columns")
 
-    def _targets(self, y, name: str, rows: int) -> np.ndarray:
+    def _targets(self, y: ArrayLike, name: str, rows: int) -> np.ndarray:
         arr = np.asarray(y)
         if arr.ndim == 0:
             arr = arr.reshape(1, 1)
@@ -362,37 +408,115 @@ class NeuralNetwork:
             check_distributions(Y, name)
         return Y
 
-    def prepare(self, X, y, names=("X", "y")):
-        """(X1, Y) on the backend: validated, bias column added, right dtype."""
+    def prepare(self, X: ArrayLike, y: ArrayLike, names: tuple[str, str] = ("X", "y")) -> tuple[Any, Any]:
+        """Samples and targets checked and moved to the backend.
+
+        Parameters
+        ----------
+        X : array_like
+            The samples, one per row, without the bias column.
+        y : array_like
+            Their targets, ``layers[-1]`` wide (a 1-D array for one output).
+        names : tuple of str
+            The names errors give ``X`` and ``y``.
+
+        Returns
+        -------
+        tuple
+            ``(X1, Y)``: backend arrays of the network's dtype, the bias column
+            appended to ``X1``.
+
+        Raises
+        ------
+        ValueError, TypeError
+            ``X`` or ``y`` of the wrong shape or type, or not finite.
+        """
         X1 = self._features(X, names[0], allow_bias=False)
         Y = self._targets(y, names[1], X1.shape[0])
         be = self.spec.backend
         return be.contiguous(X1, self.dtype), be.contiguous(Y, self.dtype)
 
-    def device_data(self, X: np.ndarray, Y: np.ndarray):
-        """(X1, Y) on the backend from data checked already (a
-        ``fastbp.datasets.Dataset``'s arrays): the bias column added, the
-        network's dtype; no checks."""
+    def device_data(self, X: np.ndarray, Y: np.ndarray) -> tuple[Any, Any]:
+        """Samples and targets checked already moved to the backend, unchecked.
+
+        Parameters
+        ----------
+        X : numpy.ndarray
+            The samples (a ``fastbp.datasets.Dataset``'s), without the bias
+            column.
+        Y : numpy.ndarray
+            Their targets, ``layers[-1]`` wide.
+
+        Returns
+        -------
+        tuple
+            ``(X1, Y)``: backend arrays of the network's dtype, the bias column
+            appended to ``X1``.
+        """
         be = self.spec.backend
         return be.contiguous(add_bias(np.asarray(X)), self.dtype), be.contiguous(Y, self.dtype)
 
     # -------------------------------------------------------- reference API
-    def fit(self, X, y, epochs=1000, displayUpdate=100, *, verbose=True, progress=None, loss_every=1, out=None):
-        """Per-sample SGD over ``X`` (without the bias column) for ``epochs``
-        epochs, printing ``[INFO] epoch=N, loss=...`` on epoch 1 and every
-        ``displayUpdate``-th epoch (0: never) when ``verbose``.
+    def fit(
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        epochs: int = 1000,
+        displayUpdate: int = 100,
+        *,
+        verbose: bool = True,
+        progress: bool | None = None,
+        loss_every: int = 1,
+        out: TextIO | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per-sample SGD over the samples, in order, for some epochs.
 
-        The loss is recorded after epoch 1, every ``loss_every``-th epoch,
-        every printed epoch and the last. Returns ``(epochs, losses)``, two
-        NumPy arrays. If the loss or the weights become NaN or infinite,
-        raises TrainingDivergedError naming the epoch; the network keeps the
-        weights of the last finite check. Ctrl-C stops at the end of a chunk
-        of epochs (about a quarter of a second; a second Ctrl-C at once on the
-        backends that are ``interruptible``: numpy, cuda) and
-        raises TrainingInterrupted; the network keeps the last completed
-        epoch (its initial weights when none completed). Raises
-        InsufficientMemoryError, before training, when the training needs
-        more memory than is available.
+        Ctrl-C stops at the end of a chunk of epochs (about a quarter of a
+        second; a second Ctrl-C at once on the backends that are
+        ``Backend.interruptible``: numpy, cuda).
+
+        Parameters
+        ----------
+        X : array_like
+            The samples, one per row, without the bias column.
+        y : array_like
+            Their targets, ``layers[-1]`` wide (a 1-D array for one output;
+            rows of class probabilities for softmax outputs).
+        epochs : int
+            The number of passes over the samples (0 or more).
+        displayUpdate : int
+            Print ``[INFO] epoch=N, loss=...`` on epoch 1 and every
+            ``displayUpdate``-th epoch (0: never) when ``verbose``.
+        verbose : bool
+            Print the loss lines (and a progress bar on a terminal).
+        progress : bool or None
+            Show a progress bar with the time left; None: on a terminal when
+            ``verbose``.
+        loss_every : int
+            Record the loss every ``loss_every``-th epoch (and after epoch 1,
+            every printed epoch and the last).
+        out : text file or None
+            Where the loss lines go (None: ``sys.stdout``).
+
+        Returns
+        -------
+        epochs : numpy.ndarray
+            The epochs whose loss was recorded.
+        losses : numpy.ndarray
+            The loss after each of them.
+
+        Raises
+        ------
+        TrainingDivergedError
+            The loss or the weights became NaN or infinite; the network keeps
+            the weights of the last finite check.
+        TrainingInterrupted
+            Ctrl-C; the network keeps the last completed epoch (its initial
+            weights when none completed).
+        InsufficientMemoryError
+            Before training, when it needs more memory than is available.
+        ValueError, TypeError
+            An argument out of range or of the wrong shape or type.
         """
         epochs = check_epochs(epochs)
         display = check_int(displayUpdate, "displayUpdate", 0)
@@ -412,21 +536,51 @@ class NeuralNetwork:
 
     def fit_arrays(
         self,
-        X1,
-        Y,
+        X1: Any,
+        Y: Any,
         epochs: int,
         *,
         display_update: int = 0,
         loss_every: int = 1,
         progress: bool | str | None = False,
-        out=None,
+        out: TextIO | None = None,
         label: str = "train",
     ) -> Run:
-        """``fit`` on backend arrays from ``prepare`` or ``device_data``
-        (bias column included), with arguments checked already: the training
-        loop's ``Run`` (epochs done, loss history, timings). Raises as ``fit``;
-        a Ctrl-C after the last epoch, while the weights are handed over,
-        raises TrainingInterrupted too (the network has every epoch)."""
+        """``fit`` on backend arrays, with arguments checked already.
+
+        Parameters
+        ----------
+        X1 : backend array
+            The samples with the bias column, from ``prepare`` or
+            ``device_data``.
+        Y : backend array
+            Their targets, from the same call.
+        epochs : int
+            The number of passes over the samples.
+        display_update : int
+            Print the loss on epoch 1 and every ``display_update``-th epoch
+            (0: never).
+        loss_every : int
+            Record the loss every ``loss_every``-th epoch.
+        progress : bool or str or None
+            Show a progress bar ("lines": one line per update).
+        out : text file or None
+            Where the loss lines go (None: ``sys.stdout``).
+        label : str
+            The progress bar's label.
+
+        Returns
+        -------
+        Run
+            The training loop's record: epochs done, loss history, timings.
+
+        Raises
+        ------
+        TrainingDivergedError, TrainingInterrupted
+            As ``fit``; a Ctrl-C after the last epoch, while the weights are
+            handed over, raises TrainingInterrupted too (the network has
+            every epoch).
+        """
         be = self.spec.backend
         with ctrl_c("hold") as held:  # the weights of a completed epoch reach the network whatever Ctrl-C does
             try:
@@ -462,9 +616,21 @@ class NeuralNetwork:
             )
         return r
 
-    def fit_partial(self, x, y):
-        """One per-sample SGD step on one sample ``x`` (with or without the
-        bias column) and its target ``y``."""
+    def fit_partial(self, x: ArrayLike, y: ArrayLike) -> None:
+        """One per-sample SGD step on one sample.
+
+        Parameters
+        ----------
+        x : array_like
+            The sample, with or without the bias column (1-D or one row).
+        y : array_like
+            Its target: a number for one output, else ``layers[-1]`` numbers.
+
+        Raises
+        ------
+        ValueError, TypeError
+            ``x`` or ``y`` of the wrong shape or type, or not finite.
+        """
         one = self._one_sample(x, y)
         if one is not None:
             self.spec.backend.train(self._params, one[0], one[1], self._alphas, 1)
@@ -476,7 +642,7 @@ class NeuralNetwork:
         be = self.spec.backend
         be.train(self._params, be.asarray(x1, self.dtype), be.asarray(Y, self.dtype), self._alphas, 1)
 
-    def _one_sample(self, x, y):
+    def _one_sample(self, x: Any, y: Any) -> tuple[np.ndarray, np.ndarray] | None:
         """(x1, Y) for ``fit_partial`` in buffers reused from call to call,
         when x and y come in the common forms and the backend keeps its data
         on the host: x a NumPy array of ``layers[0]`` numbers (or
@@ -523,17 +689,44 @@ class NeuralNetwork:
             return None  # the checked path says which argument
         return x1, Y
 
-    def predict(self, X, addBias=True):
-        """Output activations for every row of ``X`` as a NumPy array."""
+    def predict(self, X: ArrayLike, addBias: bool = True) -> NDArray[np.floating[Any]]:
+        """The output activations of the samples.
+
+        Parameters
+        ----------
+        X : array_like
+            The samples, one per row (a 1-D array: one sample).
+        addBias : bool
+            Append the bias column (False: ``X`` carries it already).
+
+        Returns
+        -------
+        numpy.ndarray
+            One row of ``layers[-1]`` outputs per sample, of the network's dtype.
+        """
         X1 = self._features(X, "X", allow_bias=not addBias, add=addBias)
         be = self.spec.backend
         return be.to_numpy(be.predict(self._params.network(0), be.asarray(X1, self.dtype), **self._params.units))
 
-    def calculate_loss(self, X, targets):
-        """The loss of the output units, summed over the samples: the
-        reference's ``0.5 * sum((predict(X) - targets) ** 2)`` for sigmoid and
-        linear outputs, ``-sum(targets * log predict(X))`` for softmax
-        (computed from the logits); ``X`` may carry the bias column or not."""
+    def calculate_loss(self, X: ArrayLike, targets: ArrayLike) -> float:
+        """The loss of the output units, summed over the samples.
+
+        The reference's ``0.5 * sum((predict(X) - targets) ** 2)`` for
+        sigmoid and linear outputs, ``-sum(targets * log predict(X))`` for
+        softmax (computed from the logits).
+
+        Parameters
+        ----------
+        X : array_like
+            The samples, with or without the bias column.
+        targets : array_like
+            Their targets, ``layers[-1]`` wide.
+
+        Returns
+        -------
+        float
+            The summed loss.
+        """
         X1 = self._features(X, "X", allow_bias=True)
         Y = self._targets(targets, "targets", X1.shape[0])
         be = self.spec.backend
@@ -545,8 +738,21 @@ class NeuralNetwork:
         )
 
     # --------------------------------------------------------------- extras
-    def to(self, backend=None, dtype=None) -> NeuralNetwork:
-        """A copy of this network on another backend and/or dtype."""
+    def to(self, backend: BackendLike | None = None, dtype: DTypeLike | None = None) -> NeuralNetwork:
+        """A copy of this network on another backend and/or dtype.
+
+        Parameters
+        ----------
+        backend : str or Backend or None
+            The backend of the copy (None: this network's).
+        dtype : str or numpy.dtype or None
+            The dtype of the copy (None: this network's).
+
+        Returns
+        -------
+        NeuralNetwork
+            The copy, with the same weights, units and settings.
+        """
         return NeuralNetwork(
             self.layers,
             self.alpha,
@@ -559,14 +765,24 @@ class NeuralNetwork:
             threads=self.threads,
         )
 
-    def save(self, path) -> None:
-        """Save layers, alpha, dtype, units and weights to ``path`` (.npz).
+    def save(self, path: PathLike) -> None:
+        """Save layers, alpha, dtype, units and weights to an .npz file.
 
         The file is written beside ``path`` and renamed over it when complete,
         so a failed save (disk full, no permission, Ctrl-C) leaves any previous
         file at ``path`` as it was; it gets the permissions the user's umask
-        gives. Raises NetworkFileError naming ``path`` and the reason (its
-        folder missing, a directory in the way, no permission, disk full).
+        gives.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to write.
+
+        Raises
+        ------
+        NetworkFileError
+            Naming ``path`` and the reason (its folder missing, a directory in
+            the way, no permission, disk full).
         """
         path = os.fspath(path)
         meta = {
@@ -589,12 +805,32 @@ class NeuralNetwork:
         raise NetworkFileError(f"cannot save the network to {path!r}: {problem}")
 
     @classmethod
-    def load(cls, path, *, backend="auto") -> NeuralNetwork:
-        """A network saved by ``save``. A file that records no units holds
-        the tutorial's (sigmoid hidden and output units). Raises
-        NetworkFileError, naming the path and what is wrong, for a missing,
-        unreadable, corrupt or foreign file; UnsupportedError when
-        ``backend`` does not implement the file's units."""
+    def load(cls, path: PathLike, *, backend: BackendLike = "auto") -> NeuralNetwork:
+        """A network saved by ``save``.
+
+        A file that records no units holds the tutorial's (sigmoid hidden and
+        output units).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The .npz file.
+        backend : str or Backend
+            The backend the network runs on ("auto": the fastest usable).
+
+        Returns
+        -------
+        NeuralNetwork
+            The network (of ``cls``) with the file's weights and settings.
+
+        Raises
+        ------
+        NetworkFileError
+            Naming the path and what is wrong, for a missing, unreadable,
+            corrupt or foreign file.
+        UnsupportedError
+            ``backend`` does not implement the file's units.
+        """
         where = os.fspath(path)
         if not isinstance(backend, Backend):
             normalize_name(backend)  # an unknown name is the caller's mistake, not the file's
@@ -633,7 +869,7 @@ def _short(exc: BaseException, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def _read_network_file(where: str):
+def _read_network_file(where: str) -> tuple[Any, dict[str, np.ndarray]]:
     """(meta, weight arrays) of a network file, or NetworkFileError."""
     if not os.path.exists(where):
         raise NetworkFileError(f"{where!r}: no such file")

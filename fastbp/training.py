@@ -14,10 +14,15 @@ import math
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple, TextIO, cast
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
+
+from ._typing import BackendLike, DataLike, PathLike
+from .backends.base import Backend
 
 from .backends.base import LOSSES
 from .datasets import Dataset, get_dataset
@@ -37,9 +42,9 @@ from .validation import (
 
 
 class TrainingWarning(RuntimeWarning):
-    """A trained network probably failed (``diagnose``): its test accuracy
-    is near chance, its loss did not fall, its relu units died or its
-    outputs saturated. The message names the likely cause and a remedy."""
+    """A trained network probably failed: its test accuracy is near chance,
+    its loss did not fall, its relu units died or its outputs saturated.
+    The message names the likely cause and a remedy."""
 
 
 class SaturationWarning(TrainingWarning):
@@ -51,10 +56,53 @@ class SaturationWarning(TrainingWarning):
 class TrainResult:
     """What ``train`` returns: the trained network and how the run went.
 
-    ``wall_time`` and ``samples_per_second`` cover training only;
-    ``compile_time`` is the time spent before it compiling (or loading from
-    a cache) the backend's kernels. ``epochs`` is the number of epochs run
-    (fewer than asked when ``interrupted``).
+    Attributes
+    ----------
+    network : NeuralNetwork
+        The trained network.
+    dataset : str
+        The data set's name.
+    backend : str
+        The backend's name.
+    backend_note : str
+        Why this backend ("chosen by the caller", or what "auto" weighed).
+    dtype : str
+        "float64" or "float32".
+    layers : list of int
+        The layer widths, input first.
+    alpha : float
+        The learning rate.
+    epochs : int
+        The epochs run (fewer than asked when ``interrupted``).
+    seed : int
+        The seed of the initial weights.
+    loss_epochs : numpy.ndarray
+        The epochs whose loss was recorded.
+    loss_history : numpy.ndarray
+        The loss after each of them.
+    wall_time : float
+        Seconds of training (compiling not included).
+    compile_time : float
+        Seconds spent before training compiling (or loading from a cache)
+        the backend's kernels.
+    samples_per_second : float
+        Samples trained per second of ``wall_time``.
+    n_train : int
+        The number of training samples.
+    accuracy : float or None
+        The test accuracy (None without a labelled test split).
+    test_outputs : numpy.ndarray or None
+        The network's outputs on the test split.
+    interrupted : bool
+        Whether Ctrl-C stopped the training.
+    warnings : list of str
+        The texts of the ``TrainingWarning`` the run gave (cause and remedy).
+    evaluation : Evaluation or None
+        The predictions on the test split and the classification report.
+    activation : str
+        The hidden units.
+    output : str
+        The output units.
     """
 
     network: NeuralNetwork
@@ -92,9 +140,17 @@ class TrainResult:
 
     @property
     def final_loss(self) -> float:
+        """The last recorded loss (NaN when none was recorded)."""
         return float(self.loss_history[-1]) if len(self.loss_history) else float("nan")
 
     def summary(self) -> str:
+        """The run in two or three lines: settings, loss, speed, accuracy.
+
+        Returns
+        -------
+        str
+            The text ``str(result)`` gives too.
+        """
         lines = [
             f"{self.network!r} on {self.dataset!r}: backend={self.backend} dtype={self.dtype} "
             f"activation={self.activation} output={self.output} alpha={self.alpha} epochs={self.epochs} seed={self.seed}"
@@ -109,12 +165,23 @@ class TrainResult:
     def __str__(self) -> str:
         return self.summary()
 
-    def plot_loss(self, path) -> None:
-        """Save the loss curve as a picture (needs matplotlib: the plot extra)."""
+    def plot_loss(self, path: PathLike) -> None:
+        """Save the loss curve as a picture (needs matplotlib: the plot extra).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The picture's file; its suffix (.png, .svg, ...) gives the format.
+
+        Raises
+        ------
+        ImportError
+            matplotlib is not installed.
+        """
         plot_loss(self, path)
 
 
-def plot_loss(result: TrainResult, path) -> None:
+def plot_loss(result: TrainResult, path: PathLike) -> None:
     try:
         import matplotlib
 
@@ -145,7 +212,7 @@ class Evaluation:
         self.accuracy = float(np.mean(pred == truth))
         self._dict: dict | None = None
 
-    def _report(self, output_dict: bool):
+    def _report(self, output_dict: bool) -> Any:
         from sklearn.metrics import classification_report
 
         labels = list(self.classes)
@@ -156,10 +223,12 @@ class Evaluation:
 
     @functools.cached_property
     def report(self) -> str:
+        """scikit-learn's classification report."""
         return self._report(False)
 
     @functools.cached_property
     def report_dict(self) -> dict:
+        """The classification report as a dict (``output_dict=True``)."""
         return self._report(True)
 
 
@@ -188,7 +257,13 @@ class Diagnosis(NamedTuple):
 
 
 def diagnose(
-    net: NeuralNetwork, X, Y, losses, accuracy: float | None = None, chance: float | None = None, rate=None
+    net: NeuralNetwork,
+    X: np.ndarray,
+    Y: np.ndarray,
+    losses: ArrayLike,
+    accuracy: float | None = None,
+    chance: float | None = None,
+    rate: float | None = None,
 ) -> Diagnosis | None:
     """Why a trained network probably failed, and what to do, or None for a
     run that looks healthy.
@@ -272,7 +347,13 @@ def default_alpha(ds: Dataset, activation: str, output: str) -> float:
     return ds.alpha_units if ds.alpha_units is not None else 0.01
 
 
-def resolve_run(data, layers, epochs, split_seed, data_dir=None):
+def resolve_run(
+    data: DataLike,
+    layers: Sequence[int] | None,
+    epochs: int | None,
+    split_seed: int | None,
+    data_dir: PathLike | None = None,
+) -> tuple[Dataset, list[int], int]:
     """(Dataset, layers, epochs) for a run: the data set's defaults where the
     caller gave None, and layers checked against the data's widths."""
     split_seed = check_seed(split_seed, "split_seed")
@@ -294,7 +375,9 @@ def resolve_run(data, layers, epochs, split_seed, data_dir=None):
     return ds, layers, check_epochs(ds.epochs if epochs is None else epochs)
 
 
-def _data_argument(data, X, y, X_test, y_test):
+def _data_argument(
+    data: DataLike, X: ArrayLike | None, y: ArrayLike | None, X_test: ArrayLike | None, y_test: ArrayLike | None
+) -> Any:
     """``data``, or the arrays given as ``X=``/``y=`` (and ``X_test=``/``y_test=``)."""
     if X is None and y is None:
         if X_test is not None or y_test is not None:
@@ -310,58 +393,109 @@ def _fresh_seed() -> int:
 
 
 def train(
-    data="digits",
-    layers=None,
+    data: DataLike = "digits",
+    layers: Sequence[int] | None = None,
     *,
-    X=None,
-    y=None,
-    X_test=None,
-    y_test=None,
-    backend="auto",
-    epochs=None,
-    alpha=None,
-    dtype="float64",
-    seed=None,
+    X: ArrayLike | None = None,
+    y: ArrayLike | None = None,
+    X_test: ArrayLike | None = None,
+    y_test: ArrayLike | None = None,
+    backend: BackendLike = "auto",
+    epochs: int | None = None,
+    alpha: float | None = None,
+    dtype: DTypeLike = "float64",
+    seed: int | None = None,
     split_seed: int | None = 0,
-    data_dir=None,
+    data_dir: PathLike | None = None,
     display_update: int = 100,
     verbose: bool = True,
     progress: bool | None = None,
     loss_every: int = 1,
-    out=None,
+    out: TextIO | None = None,
     activation: str = "sigmoid",
     output: str = "sigmoid",
     threads: int | None = None,
 ) -> TrainResult:
     """Train a network with exact per-sample SGD and evaluate it.
 
-    ``data`` is a data set name ("xor", "digits", "mnist", "fashion-mnist";
-    ``data_dir`` is where to look for the MNIST files first), a
-    ``fastbp.datasets.Dataset``, an .npz path or a tuple ``(X, y)``/``(X, y,
-    X_test, y_test)``; or pass ``X=``/``y=``.
     Defaults reproduce the reference: "xor" is 2-2-1, alpha 0.5, 20,000
     epochs; "digits" is 64-32-16-10, alpha 0.1, 1,000 epochs, split 75/25.
-    ``seed`` seeds the initial weights (None draws a fresh seed, recorded in
-    the result); ``split_seed`` fixes the digits split. ``display_update``:
-    print ``[INFO] epoch=N, loss=...`` every N epochs (0: never).
-    ``activation`` ("sigmoid", "tanh", "relu") and ``output`` ("sigmoid",
-    "softmax", "linear") choose the units and with them the loss
-    (``NeuralNetwork``); without ``alpha``, other units than the tutorial's
-    get ``default_alpha``.
-    ``threads``: CPU threads the training may use (numba backend; None: the
-    backend decides, see ``NeuralNetwork``).
+    A run that ends near chance accuracy or whose loss did not fall warns
+    (``TrainingWarning``: cause and remedy), the text also in the result's
+    ``warnings``.
 
-    ``progress``: True a progress bar, False none, None (default) a bar on
-    a terminal and a plain line at most every 10 s elsewhere (when verbose).
+    Parameters
+    ----------
+    data : str or Dataset or path or tuple
+        A data set name ("xor", "digits", "mnist", "fashion-mnist"), a
+        ``fastbp.datasets.Dataset``, an .npz file's path, or arrays
+        ``(X, y)`` / ``(X, y, X_test, y_test)``.
+    layers : sequence of int or None
+        The layer widths, input first (None: the data set's).
+    X, y : array_like or None
+        Training samples and targets instead of ``data`` (labels for
+        classification, or target rows).
+    X_test, y_test : array_like or None
+        A test split for ``X`` and ``y``.
+    backend : str or Backend
+        "auto" (the fastest usable), "numpy", "numba", "cuda", or a backend
+        object with its options.
+    epochs : int or None
+        Passes over the training samples (None: the data set's).
+    alpha : float or None
+        The learning rate. None: the data set's for the tutorial's units;
+        with other units, the data set's rate for them, else 0.01.
+    dtype : str or numpy.dtype
+        "float64" or "float32".
+    seed : int or None
+        Seeds the initial weights (None: a fresh seed, recorded in the
+        result).
+    split_seed : int or None
+        Fixes the digits train/test split.
+    data_dir : str or os.PathLike or None
+        Where to look for the MNIST files first.
+    display_update : int
+        Print ``[INFO] epoch=N, loss=...`` every N epochs (0: never).
+    verbose : bool
+        Print the start line, the loss lines and the timings.
+    progress : bool or None
+        True a progress bar, False none, None a bar on a terminal and a plain
+        line at most every 10 s elsewhere (when ``verbose``).
+    loss_every : int
+        Record the loss every N epochs (and after epoch 1, every printed epoch
+        and the last).
+    out : text file or None
+        Where the printed lines go (None: ``sys.stdout``).
+    activation : str
+        The hidden units: "sigmoid", "tanh" or "relu" (``NeuralNetwork``).
+    output : str
+        The output units and with them the loss: "sigmoid", "softmax" or
+        "linear".
+    threads : int or None
+        CPU threads the training may use (numba backend; None: the backend
+        decides).
 
-    Raises TrainingDivergedError (``.result`` the partial result) when the
-    loss becomes NaN/inf, and TrainingInterrupted (``.result`` likewise) on
-    Ctrl-C once training has begun (KeyboardInterrupt while the data
-    load); the network keeps its last finite / last completed weights.
-    Raises InsufficientMemoryError before training when the network and
-    the data need more memory than is available. A run that ends near
-    chance accuracy or whose loss did not fall warns (``TrainingWarning``,
-    ``diagnose``: cause and remedy), the text also in ``.warnings``.
+    Returns
+    -------
+    TrainResult
+        The trained network, its loss history, timings and test accuracy.
+
+    Raises
+    ------
+    TrainingDivergedError
+        The loss became NaN or infinite; its ``result`` is the partial
+        result, whose network keeps its last finite weights.
+    TrainingInterrupted
+        Ctrl-C once training has begun (KeyboardInterrupt while the data
+        loads); its ``result`` is the partial result, whose network keeps
+        its last completed epoch.
+    InsufficientMemoryError
+        Before training, when the network and the data need more memory
+        than is available.
+    DataFileError
+        A data file missing, unreadable or malformed.
+    ValueError, TypeError
+        An argument out of range or of the wrong type (the message names it).
     """
     with ctrl_c("raise"):  # loading data, building the network: a Ctrl-C stops at once
         data = _data_argument(data, X, y, X_test, y_test)
@@ -432,7 +566,7 @@ def train(
         except TrainingInterrupted as exc:
             r, stopped = exc.run, exc
         except TrainingDivergedError as exc:
-            exc.result = result(exc.run)
+            exc.result = result(cast(Run, exc.run))
             if rate < alpha:
                 exc.args = (f"{exc}; the data set's rate for these units is {rate:g}",)
             raise
@@ -452,7 +586,9 @@ def train(
     return _handed_over(res, stopped, held.pressed, r.epochs_done, epochs, r)
 
 
-def _handed_over(res, stopped: TrainingInterrupted | None, pressed: int, done: int, epochs: int, run):
+def _handed_over(
+    res: Any, stopped: TrainingInterrupted | None, pressed: int, done: int, epochs: int, run: Run | dict | None
+) -> Any:
     """``res``, or (Ctrl-C) ``stopped`` raised with it as its ``result``: the
     loop's TrainingInterrupted, or one for a Ctrl-C held after the last epoch
     (``pressed``)."""
@@ -468,7 +604,31 @@ def _handed_over(res, stopped: TrainingInterrupted | None, pressed: int, done: i
 # ------------------------------------------------------------ many networks
 @dataclass
 class NetworkResult:
-    """One network of a sweep."""
+    """One network of a sweep.
+
+    Attributes
+    ----------
+    index : int
+        Its position among the sweep's networks.
+    alpha : float
+        Its learning rate.
+    seed : int
+        The seed of its initial weights.
+    network : NeuralNetwork
+        The trained network.
+    loss_epochs : numpy.ndarray
+        The epochs whose loss was recorded.
+    loss_history : numpy.ndarray
+        The loss after each of them.
+    accuracy : float or None
+        The test accuracy (None without a labelled test split).
+    diverged_at : int or None
+        The epoch at which its loss or weights became NaN or infinite (it
+        keeps the weights of the last finite epoch); None when they did not.
+    diagnosis : Diagnosis or None
+        Why it probably failed and what to do; None when it looks healthy,
+        diverged or was interrupted.
+    """
 
     index: int
     alpha: float
@@ -478,17 +638,47 @@ class NetworkResult:
     loss_history: np.ndarray
     accuracy: float | None
     diverged_at: int | None = None
-    #: Why it probably failed and what to do (``diagnose``); None when it looks healthy, diverged or was interrupted.
     diagnosis: Diagnosis | None = None
 
     @property
     def final_loss(self) -> float:
+        """The last recorded loss (NaN when none was recorded)."""
         return float(self.loss_history[-1]) if len(self.loss_history) else float("nan")
 
 
 @dataclass
 class SweepResult:
-    """What ``train_many`` returns: one result per network, in input order."""
+    """What ``train_many`` returns: one result per network, in input order.
+
+    Attributes
+    ----------
+    results : list of NetworkResult
+        One per network, in input order.
+    dataset : str
+        The data set's name.
+    backend : str
+        The backend's name.
+    dtype : str
+        "float64" or "float32".
+    layers : list of int
+        The layer widths, input first.
+    epochs : int
+        The epochs run (fewer than asked when ``interrupted``).
+    wall_time : float
+        Seconds of training (compiling not included; on Dask, the whole call).
+    compile_time : float
+        Seconds spent before training compiling (or loading) the kernels.
+    n_train : int
+        The number of training samples.
+    distributed : bool
+        Whether the networks trained on Dask.
+    interrupted : bool
+        Whether Ctrl-C stopped the training.
+    activation : str
+        The hidden units.
+    output : str
+        The output units.
+    """
 
     results: list[NetworkResult]
     dataset: str
@@ -506,12 +696,19 @@ class SweepResult:
 
     @property
     def network_samples_per_second(self) -> float:
+        """Samples trained per second, summed over the networks."""
         return len(self.results) * self.epochs * self.n_train / self.wall_time if self.wall_time > 0 else float("nan")
 
     def ranked(self) -> list[NetworkResult]:
-        """Best first: highest test accuracy, then lowest final loss."""
+        """The results best first.
 
-        def key(r):
+        Returns
+        -------
+        list of NetworkResult
+            Highest test accuracy first, then lowest final loss.
+        """
+
+        def key(r: NetworkResult) -> tuple[float, float, int]:
             acc = -1.0 if r.accuracy is None else r.accuracy
             loss = r.final_loss if math.isfinite(r.final_loss) else float("inf")
             return (-acc, loss, r.index)
@@ -519,10 +716,28 @@ class SweepResult:
         return sorted(self.results, key=key)
 
     def best(self) -> NetworkResult:
+        """The best network's result.
+
+        Returns
+        -------
+        NetworkResult
+            The first of ``ranked``.
+        """
         return self.ranked()[0]
 
     def table(self, limit: int | None = None) -> str:
-        """A markdown table of the networks, best first."""
+        """A markdown table of the networks, best first.
+
+        Parameters
+        ----------
+        limit : int or None
+            At most this many rows (None or 0: all).
+
+        Returns
+        -------
+        str
+            The table: rank, alpha, seed, final loss, test accuracy, note.
+        """
         rows = self.ranked()[: limit or None]
         lines = ["| rank | alpha | seed | final loss | test accuracy | note |", "|---:|---:|---:|---:|---:|---|"]
         for i, r in enumerate(rows, 1):
@@ -533,6 +748,13 @@ class SweepResult:
         return "\n".join(lines)
 
     def summary(self) -> str:
+        """The sweep in one line: networks, settings, time and speed.
+
+        Returns
+        -------
+        str
+            The line.
+        """
         return (
             f"{len(self.results)} networks {'-'.join(map(str, self.layers))} on {self.dataset!r}, backend={self.backend}, "
             f"dtype={self.dtype}, activation={self.activation}, output={self.output}, {self.epochs} epochs"
@@ -543,7 +765,7 @@ class SweepResult:
         )
 
 
-def _as_list(values, name: str) -> list:
+def _as_list(values: Any, name: str) -> list:
     if values is None:
         return []
     if isinstance(values, (int, float, np.integer, np.floating)):
@@ -556,7 +778,7 @@ def _as_list(values, name: str) -> list:
         raise TypeError(f"{name} must be a number or a list of numbers, got {values!r}") from None
 
 
-def plan(alphas, seeds, grid: bool = True) -> list[tuple[float | None, int]]:
+def plan(alphas: Any, seeds: Any, grid: bool = True) -> list[tuple[float | None, int]]:
     """The (alpha, seed) of every network: the grid of both lists, or (grid=False) zipped.
     ``alphas`` None stands for one rate to be chosen later (the data set's)."""
     alphas = [None] if alphas is None else [check_alpha(a, "alphas") for a in _as_list(alphas, "alphas")]
@@ -576,7 +798,15 @@ def plan(alphas, seeds, grid: bool = True) -> list[tuple[float | None, int]]:
     return list(zip(alphas, seeds))
 
 
-def train_block(spec: NetworkSpec, pairs, X_train, Y_train, epochs: int, loss_every: int, progress=False) -> dict:
+def train_block(
+    spec: NetworkSpec,
+    pairs: Sequence[tuple[float, int]],
+    X_train: np.ndarray,
+    Y_train: np.ndarray,
+    epochs: int,
+    loss_every: int,
+    progress: bool | str | None = False,
+) -> dict:
     """Train the networks ``pairs`` [(alpha, seed), ...] of ``spec`` together
     in one training loop; the unit of work of a sweep (locally: all networks;
     on Dask: one chunk per task, ``spec`` and its backend object pickled with
@@ -600,7 +830,7 @@ def train_block(spec: NetworkSpec, pairs, X_train, Y_train, epochs: int, loss_ev
     return _block_results(be, r, pairs)
 
 
-def _block_results(be, r: Run, specs) -> dict:
+def _block_results(be: Backend, r: Run, specs: Sequence[tuple[float, int]]) -> dict:
     host = be.params_to_host(r.params)
     weights = {k: [w[i] for w in host] for i, k in enumerate(r.active)}
     for k, Pk in r.stopped.items():
@@ -625,28 +855,28 @@ def _block_results(be, r: Run, specs) -> dict:
 
 
 def train_many(
-    data="digits",
-    layers=None,
+    data: DataLike = "digits",
+    layers: Sequence[int] | None = None,
     *,
-    X=None,
-    y=None,
-    X_test=None,
-    y_test=None,
-    alphas=None,
-    seeds=(0,),
+    X: ArrayLike | None = None,
+    y: ArrayLike | None = None,
+    X_test: ArrayLike | None = None,
+    y_test: ArrayLike | None = None,
+    alphas: float | Sequence[float] | None = None,
+    seeds: int | Sequence[int] = (0,),
     grid: bool = True,
-    backend="auto",
-    epochs=None,
-    dtype="float64",
+    backend: BackendLike = "auto",
+    epochs: int | None = None,
+    dtype: DTypeLike = "float64",
     split_seed: int | None = 0,
-    data_dir=None,
+    data_dir: PathLike | None = None,
     loss_every: int = 1,
-    client=None,
+    client: Any = None,
     chunk_size: int | None = None,
     retries: int = 2,
     verbose: bool = False,
     progress: bool | None = None,
-    out=None,
+    out: TextIO | None = None,
     activation: str = "sigmoid",
     output: str = "sigmoid",
     threads: int | None = None,
@@ -658,27 +888,84 @@ def train_many(
     ``NeuralNetwork(layers, alpha_k, seed=seed_k, backend=backend,
     activation=activation, output=output).fit(...)``.
     A network whose loss becomes NaN/inf stops there, keeping its last finite
-    weights (``diverged_at`` says when); the others go on. A network that
-    probably failed otherwise has its ``diagnosis`` (``diagnose``), in the
-    table's note. Ctrl-C and memory as for ``train``.
+    weights (its result's ``NetworkResult.diverged_at`` says when); the
+    others go on. A network that probably failed otherwise has its
+    ``NetworkResult.diagnosis``, in the table's note.
 
-    ``client``: a ``dask.distributed.Client``; the networks are split in
-    chunks of ``chunk_size`` (default: one chunk per worker), each trained in
-    one training loop on a worker; a chunk whose worker is lost is run again
-    (Dask reschedules it; ``retries`` more for errors), and the results come
-    back in order, none lost or duplicated. The backend is resolved here, in
-    the caller's process; the workers rebuild that same backend, with its
-    options, from its pickled description.
+    Parameters
+    ----------
+    data : str or Dataset or path or tuple
+        As for ``train``.
+    layers : sequence of int or None
+        The layer widths, input first (None: the data set's).
+    X, y : array_like or None
+        Training samples and targets instead of ``data``.
+    X_test, y_test : array_like or None
+        A test split for ``X`` and ``y``.
+    alphas : float or sequence of float or None
+        The learning rates (None: the one ``train`` would choose).
+    seeds : int or sequence of int
+        The seeds of the initial weights.
+    grid : bool
+        Train every (alpha, seed) pair; False zips the two lists (a list of
+        one goes with every item of the other).
+    backend : str or Backend
+        As for ``train``.
+    epochs : int or None
+        Passes over the training samples (None: the data set's).
+    dtype : str or numpy.dtype
+        "float64" or "float32".
+    split_seed : int or None
+        Fixes the digits train/test split.
+    data_dir : str or os.PathLike or None
+        Where to look for the MNIST files first.
+    loss_every : int
+        Record each network's loss every N epochs.
+    client : dask.distributed.Client or None
+        Train on Dask: the networks are split in chunks, each trained in one
+        training loop on a worker; a chunk whose worker is lost is run again,
+        and the results come back in order, none lost or duplicated. The
+        workers rebuild the backend resolved here, with its options, from its
+        pickled description.
+    chunk_size : int or None
+        Networks per chunk on Dask (None: one chunk per worker).
+    retries : int
+        How many more times Dask runs a chunk that raised an error.
+    verbose : bool
+        Print a start line.
+    progress : bool or None
+        As for ``train``.
+    out : text file or None
+        Where the start line goes (None: ``sys.stdout``).
+    activation : str
+        The hidden units: "sigmoid", "tanh" or "relu".
+    output : str
+        The output units: "sigmoid", "softmax" or "linear".
+    threads : int or None
+        CPU threads the training may use (numba backend; None: the backend
+        decides).
 
-    ``data``, ``X``/``y``/``X_test``/``y_test``, ``layers``, ``epochs``,
-    ``dtype``, ``split_seed``, ``data_dir``, ``activation``, ``output``,
-    ``threads``, ``progress`` and ``out`` as for ``train``; ``loss_every``:
-    record each network's loss every N epochs; ``verbose``: a start line.
+    Returns
+    -------
+    SweepResult
+        One result per network, in input order.
+
+    Raises
+    ------
+    TrainingInterrupted
+        Ctrl-C; its ``result`` is the partial ``SweepResult``.
+    InsufficientMemoryError
+        Before training, when the networks and the data need more memory
+        than is available.
+    DataFileError
+        A data file missing, unreadable or malformed.
+    ValueError, TypeError
+        An argument out of range or of the wrong type (the message names it).
     """
     with ctrl_c("raise"):  # loading data: a Ctrl-C stops at once
         data = _data_argument(data, X, y, X_test, y_test)
         ds, layers, epochs = resolve_run(data, layers, epochs, split_seed, data_dir)
-        pairs = plan(alphas, seeds, grid)
+        planned = plan(alphas, seeds, grid)
         loss_every = check_int(loss_every, "loss_every", 1)
         spec = network_spec(
             layers,
@@ -687,10 +974,10 @@ def train_many(
             dtype=dtype,
             backend=backend,
             threads=threads,
-            n_networks=len(pairs),
+            n_networks=len(planned),
         )
         rate = default_alpha(ds, spec.activation, spec.output)
-        pairs = [(rate if a is None else a, s) for a, s in pairs]
+        pairs = [(rate if a is None else a, s) for a, s in planned]
         if spec.output == "softmax":
             check_distributions(np.asarray(ds.Y_train), "the training targets")
         out = sys.stdout if out is None else out

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Sequence
+from typing import Any, overload
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from .backends.base import ACTIVATIONS, OUTPUTS, SUPPORTED_DTYPES, Backend, host_bytes_available, weight_dims
 from .errors import InsufficientMemoryError
 
 
-def check_matrix(value, name: str, ndim: int = 2, promote_1d: bool = False, dtype=np.float64) -> np.ndarray:
+def check_matrix(
+    value: ArrayLike, name: str, ndim: int = 2, promote_1d: bool = False, dtype: DTypeLike = np.float64
+) -> np.ndarray:
     """``value`` as a finite, non-empty array of ``ndim`` dimensions and
     float ``dtype`` (not copied when it is one); ``promote_1d`` reads a 1-D
     vector as one row."""
@@ -34,7 +39,7 @@ def check_matrix(value, name: str, ndim: int = 2, promote_1d: bool = False, dtyp
     return arr
 
 
-def check_layers(layers) -> list[int]:
+def check_layers(layers: Any) -> list[int]:
     """A list of at least two positive integer widths."""
     if isinstance(layers, (str, bytes)) or not hasattr(layers, "__len__"):
         raise TypeError(f"layers must be a list of layer widths such as [64, 32, 16, 10], got {layers!r}")
@@ -53,7 +58,7 @@ def check_layers(layers) -> list[int]:
     return out
 
 
-def check_alpha(alpha, name: str = "alpha") -> float:
+def check_alpha(alpha: Any, name: str = "alpha") -> float:
     """A positive, finite learning rate."""
     if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
         raise TypeError(f"{name} must be a positive number, got {alpha!r}")
@@ -63,7 +68,7 @@ def check_alpha(alpha, name: str = "alpha") -> float:
     return a
 
 
-def check_int(value, name: str, minimum: int) -> int:
+def check_int(value: Any, name: str, minimum: int) -> int:
     """An integer >= ``minimum`` (a float with an integral value is accepted)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         if isinstance(value, numbers.Real) and float(value).is_integer():
@@ -75,12 +80,16 @@ def check_int(value, name: str, minimum: int) -> int:
     return int(value)
 
 
-def check_epochs(epochs) -> int:
+def check_epochs(epochs: Any) -> int:
     """A positive integer epoch count."""
     return check_int(epochs, "epochs", 1)
 
 
-def check_seed(seed, name: str = "seed") -> int | None:
+@overload
+def check_seed(seed: None, name: str = ...) -> None: ...
+@overload
+def check_seed(seed: int, name: str = ...) -> int: ...
+def check_seed(seed: Any, name: str = "seed") -> int | None:
     """None, or a seed that ``np.random.RandomState`` accepts (0 <= seed < 2**32)."""
     if seed is None:
         return None
@@ -90,7 +99,7 @@ def check_seed(seed, name: str = "seed") -> int | None:
     return seed
 
 
-def check_dtype(dtype) -> np.dtype:
+def check_dtype(dtype: Any) -> np.dtype:
     """float32 or float64."""
     try:
         dt = np.dtype(dtype)
@@ -106,7 +115,7 @@ def check_dtype(dtype) -> np.dtype:
 UNIT_ALIASES = {"logistic": "sigmoid", "identity": "linear"}
 
 
-def check_units(activation, output, layers: list[int] | None = None) -> tuple[str, str]:
+def check_units(activation: Any, output: Any, layers: list[int] | None = None) -> tuple[str, str]:
     """The hidden ``activation`` and the ``output`` units, by name (case and
     surrounding blanks ignored, ``UNIT_ALIASES`` resolved): one of
     ``ACTIVATIONS`` and one of ``OUTPUTS``. A softmax output needs at least
@@ -158,7 +167,9 @@ def _size(n: int) -> str:
 MEMORY_CHECK_FROM = 64 << 20
 
 
-def check_memory(be: Backend, layers, dtype, K: int = 1, n_samples: int | None = None) -> None:
+def check_memory(
+    be: Backend, layers: Sequence[int], dtype: DTypeLike, K: int = 1, n_samples: int | None = None
+) -> None:
     """Raises InsufficientMemoryError, naming both sizes, when building ``K``
     networks of ``layers`` (and, with ``n_samples``, training them on that
     many samples) needs more memory than is available now: the host's
