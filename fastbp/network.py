@@ -31,7 +31,6 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from ._typing import BackendLike, PathLike
-
 from .backends import normalize_name
 from .backends.base import Backend, Params
 from .errors import (

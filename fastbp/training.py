@@ -22,9 +22,7 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from ._typing import BackendLike, DataLike, PathLike
-from .backends.base import Backend
-
-from .backends.base import LOSSES
+from .backends.base import LOSSES, Backend
 from .datasets import Dataset, get_dataset
 from .errors import TrainingDivergedError, TrainingInterrupted
 from .loop import Run, ctrl_c, run, show_progress
