@@ -24,8 +24,12 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
+
+from ._typing import DataLike, PathLike
 
 from .errors import DataFileError
 from .paths import cache_dir, text_start
@@ -35,9 +39,33 @@ from .paths import cache_dir, text_start
 class Dataset:
     """Training (and optional test) data with the reference's defaults.
 
-    ``X_train``/``X_test`` are float arrays (n, features); ``Y_train``/``Y_test``
-    2-D targets (n, outputs). ``labels_test`` are integer class labels for the
-    test split (used for accuracy and the classification report).
+    Attributes
+    ----------
+    name : str
+        The data set's name.
+    X_train : numpy.ndarray
+        The training samples, float (n, features).
+    Y_train : numpy.ndarray
+        Their targets, 2-D float (n, outputs; one-hot for classes).
+    X_test : numpy.ndarray or None
+        The test samples.
+    Y_test : numpy.ndarray or None
+        Their targets.
+    labels_test : numpy.ndarray or None
+        The test split's class labels (for the accuracy and the
+        classification report).
+    classes : numpy.ndarray or None
+        The class of each output (None for regression).
+    layers : list of int or None
+        The default layer widths (None: ``train`` chooses).
+    alpha : float
+        The default learning rate for the tutorial's sigmoid units.
+    epochs : int
+        The default number of epochs.
+    meta : dict
+        Where the data came from and how it was checked.
+    alpha_units : float or None
+        The default learning rate for other units (None: 0.01).
     """
 
     name: str
@@ -51,16 +79,16 @@ class Dataset:
     alpha: float = 0.1
     epochs: int = 1000
     meta: dict = field(default_factory=dict)
-    #: The learning rate for units other than the tutorial's sigmoids (None:
-    #: ``training.default_alpha``'s fallback).
     alpha_units: float | None = None
 
     @property
     def n_features(self) -> int:
+        """The number of features of a sample."""
         return int(self.X_train.shape[1])
 
     @property
     def n_outputs(self) -> int:
+        """The width of a target."""
         return int(self.Y_train.shape[1])
 
     def __repr__(self) -> str:
@@ -72,7 +100,14 @@ class Dataset:
 
 
 def xor() -> Dataset:
-    """The XOR truth table; the reference trains and evaluates on all four rows."""
+    """The XOR truth table; the reference trains and evaluates on all four rows.
+
+    Returns
+    -------
+    Dataset
+        Four samples, both as the training and the test split; layers 2-2-1,
+        alpha 0.5, 20,000 epochs.
+    """
     X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
     y = np.array([[0], [1], [1], [0]], dtype=np.float64)
     return Dataset(
@@ -89,9 +124,31 @@ def xor() -> Dataset:
     )
 
 
-def one_hot(labels: np.ndarray, classes: np.ndarray | None = None):
-    """(one-hot matrix, classes) for integer or string labels (LabelBinarizer
-    semantics, but always one column per class, also for two classes)."""
+def one_hot(labels: ArrayLike, classes: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One-hot rows for integer or string labels.
+
+    As scikit-learn's ``LabelBinarizer``, but always one column per class,
+    also for two classes.
+
+    Parameters
+    ----------
+    labels : array_like
+        The class labels, 1-D.
+    classes : numpy.ndarray or None
+        The classes, in column order (None: the sorted distinct labels).
+
+    Returns
+    -------
+    Y : numpy.ndarray
+        One float64 row per label with a 1 in its class's column.
+    classes : numpy.ndarray
+        The classes, in column order.
+
+    Raises
+    ------
+    ValueError
+        A label that is not one of ``classes``.
+    """
     labels = np.asarray(labels)
     if classes is None:
         classes = np.unique(labels)
@@ -104,8 +161,20 @@ def one_hot(labels: np.ndarray, classes: np.ndarray | None = None):
     return Y, classes
 
 
-def minmax_scale(X: np.ndarray) -> np.ndarray:
-    """Scale to [0, 1] over the whole array, as the reference does."""
+def minmax_scale(X: ArrayLike) -> np.ndarray:
+    """Scale to [0, 1] over the whole array, as the reference does.
+
+    Parameters
+    ----------
+    X : array_like
+        The samples.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(X - X.min()) / (X.max() - X.min())`` in float64 (zeros when all
+        values are equal).
+    """
     X = np.asarray(X, dtype=np.float64)
     lo, hi = X.min(), X.max()
     if hi == lo:
@@ -117,8 +186,19 @@ def digits(test_size: float = 0.25, random_state: int | None = 0) -> Dataset:
     """scikit-learn's 8x8 digits as the reference prepares them.
 
     1,797 images of 64 features, min-max scaled to [0, 1] over the whole array,
-    split 75/25 (1,347 train, 450 test) with ``train_test_split``, one-hot
-    targets. ``random_state`` fixes the split (the tutorial's was unseeded).
+    split with ``sklearn.model_selection.train_test_split``, one-hot targets.
+
+    Parameters
+    ----------
+    test_size : float
+        The test split's share (0.25: 1,347 train, 450 test).
+    random_state : int or None
+        Fixes the split (the tutorial's was unseeded).
+
+    Returns
+    -------
+    Dataset
+        Layers 64-32-16-10, alpha 0.1, 1,000 epochs.
     """
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
@@ -145,10 +225,10 @@ def digits(test_size: float = 0.25, random_state: int | None = 0) -> Dataset:
 
 
 def from_arrays(
-    X,
-    y,
-    X_test=None,
-    y_test=None,
+    X: ArrayLike,
+    y: ArrayLike,
+    X_test: ArrayLike | None = None,
+    y_test: ArrayLike | None = None,
     name: str = "arrays",
     classify: bool | None = None,
 ) -> Dataset:
@@ -166,6 +246,32 @@ def from_arrays(
     Classification needs at least two classes in ``y``, and ``y_test`` may
     only hold classes of ``y`` (the network has an output for each class it
     trains on); errors name the labels.
+
+    Parameters
+    ----------
+    X : array_like
+        The training samples, 2-D.
+    y : array_like
+        Their targets: 2-D, or 1-D class labels.
+    X_test : array_like or None
+        Test samples (with ``y_test``).
+    y_test : array_like or None
+        Their targets or labels.
+    name : str
+        The data set's name.
+    classify : bool or None
+        True: ``y`` holds class labels; False: a 1-D ``y`` is one real-valued
+        output; None: decided by ``y``'s values as above.
+
+    Returns
+    -------
+    Dataset
+        The arrays checked, class labels one-hot encoded.
+
+    Raises
+    ------
+    ValueError, TypeError
+        Arrays of the wrong shape or type, not finite, or labels as above.
     """
     from .validation import check_matrix
 
@@ -272,7 +378,7 @@ def _known_labels(labels: np.ndarray, classes: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------ file faults
-def _error(path, what: str) -> DataFileError:
+def _error(path: PathLike, what: str) -> DataFileError:
     """A DataFileError for ``path``: "data file 'PATH' WHAT"."""
     p = os.fspath(path)
     return DataFileError(f"data file {p!r} {what}", p)
@@ -286,7 +392,7 @@ def _short(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _check_readable(path) -> None:
+def _check_readable(path: PathLike) -> None:
     """Raise a DataFileError unless ``path`` is an existing, readable file."""
     p = os.fspath(path)
     if not os.path.exists(p):
@@ -297,7 +403,7 @@ def _check_readable(path) -> None:
         raise _error(p, "cannot be read (permission denied)")
 
 
-def _read(path, n: int = -1) -> bytes:
+def _read(path: PathLike, n: int = -1) -> bytes:
     """The bytes of the file at ``path`` (the first ``n`` only where ``n`` >= 0);
     faults as DataFileError."""
     _check_readable(path)
@@ -313,7 +419,7 @@ _NPY_MAGIC = b"\x93NUMPY"
 _ZIP_MAGIC = b"PK"
 
 
-def _content(path, limit: int | None = None) -> tuple[bytes, bytes]:
+def _content(path: PathLike, limit: int | None = None) -> tuple[bytes, bytes]:
     """(file bytes, content): the content is the gunzipped file where the file
     is gzip-compressed (told by its first bytes, not its name), else the file.
     ``limit`` stops decompressing after that many bytes and one more."""
@@ -334,7 +440,7 @@ def _content(path, limit: int | None = None) -> tuple[bytes, bytes]:
 _IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
-def _parse_idx(content: bytes, path) -> np.ndarray:
+def _parse_idx(content: bytes, path: PathLike) -> np.ndarray:
     """The array held by IDX bytes ``content`` (read from ``path``)."""
     if not content:
         raise _error(path, "is empty")
@@ -360,29 +466,66 @@ def _parse_idx(content: bytes, path) -> np.ndarray:
     return np.frombuffer(content, dtype=dtype, count=math.prod(shape), offset=start).reshape(shape)
 
 
-def read_idx(path) -> np.ndarray:
+def read_idx(path: PathLike) -> np.ndarray:
     """Read one IDX file (the MNIST format), gzip-compressed or not.
 
-    Faults (missing, truncated, corrupt, not IDX) raise DataFileError.
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+
+    Returns
+    -------
+    numpy.ndarray
+        Its array, of the dtype and shape the file records.
+
+    Raises
+    ------
+    DataFileError
+        The file missing, truncated, corrupt or not IDX.
     """
     return _parse_idx(_content(path)[1], path)
 
 
 def load_idx(
-    images: str,
-    labels: str,
-    test_images: str | None = None,
-    test_labels: str | None = None,
+    images: PathLike,
+    labels: PathLike,
+    test_images: PathLike | None = None,
+    test_labels: PathLike | None = None,
     limit: int | None = None,
 ) -> Dataset:
-    """An IDX (MNIST-format) data set: images scaled to [0, 1] by 255 and
-    flattened, labels one-hot. ``test_images`` and ``test_labels`` go
-    together. ``limit`` keeps the first rows only."""
+    """An IDX (MNIST-format) data set.
+
+    Parameters
+    ----------
+    images : str or os.PathLike
+        The training images' file.
+    labels : str or os.PathLike
+        The training labels' file.
+    test_images : str or os.PathLike or None
+        The test images' file (with ``test_labels``).
+    test_labels : str or os.PathLike or None
+        The test labels' file (with ``test_images``).
+    limit : int or None
+        Keep the first rows of each split only.
+
+    Returns
+    -------
+    Dataset
+        The images flattened and scaled to [0, 1] by 255, the labels one-hot.
+
+    Raises
+    ------
+    DataFileError
+        A file missing, truncated or corrupt, or labels that do not fit.
+    ValueError
+        Only one of ``test_images`` and ``test_labels`` given.
+    """
     if (test_images is None) != (test_labels is None):
         given, missing = ("test_images", "test_labels") if test_labels is None else ("test_labels", "test_images")
         raise ValueError(f"{given} was given without {missing}: give both or neither")
 
-    def prep(img_path, lab_path):
+    def prep(img_path: PathLike, lab_path: PathLike) -> tuple[np.ndarray, np.ndarray]:
         X = read_idx(img_path).astype(np.float64)
         X = X.reshape(X.shape[0], -1)
         if X.max() > 1.0:
@@ -397,7 +540,7 @@ def load_idx(
     if test_images is not None and test_labels is not None:
         Xt, yt = prep(test_images, test_labels)
     try:
-        return from_arrays(X, y, Xt, yt, name=os.path.basename(images), classify=True)
+        return from_arrays(X, y, Xt, yt, name=os.path.basename(os.fspath(images)), classify=True)
     except (ValueError, TypeError) as exc:
         files = ", ".join(repr(os.fspath(p)) for p in (images, labels, test_images, test_labels) if p is not None)
         raise DataFileError(f"data files {files}: {exc}", os.fspath(images)) from None
@@ -431,7 +574,7 @@ def _not_npz(head: bytes) -> str:
     return f"is not an .npz file (its first bytes are {head[:8].hex(' ')})"
 
 
-def _npz_arrays(path) -> dict[str, np.ndarray]:
+def _npz_arrays(path: PathLike) -> dict[str, np.ndarray]:
     """Every array of the .npz file at ``path``, by key; pickled (object)
     arrays are refused."""
     head = _read(path, 64)
@@ -459,7 +602,7 @@ def _npz_arrays(path) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _pick(arrays: dict, keys: tuple[str, ...], path) -> str | None:
+def _pick(arrays: dict, keys: tuple[str, ...], path: PathLike) -> str | None:
     """The one key of ``keys`` present in ``arrays``, or None."""
     present = [k for k in keys if k in arrays]
     if len(present) > 1:
@@ -467,7 +610,7 @@ def _pick(arrays: dict, keys: tuple[str, ...], path) -> str | None:
     return present[0] if present else None
 
 
-def _split_keys(arrays: dict, path) -> tuple[str, str, str | None, str | None]:
+def _split_keys(arrays: dict, path: PathLike) -> tuple[str, str, str | None, str | None]:
     """(X, y, X_test, y_test) keys of an .npz file's arrays (test keys None
     where there is no test split); anything else is an error."""
     kx, ky = _pick(arrays, _X_KEYS, path), _pick(arrays, _Y_KEYS, path)
@@ -496,25 +639,40 @@ def _split_keys(arrays: dict, path) -> tuple[str, str, str | None, str | None]:
     return kx, ky, kxt, kyt
 
 
-def load_npz(path, scale: bool = False) -> Dataset:
-    """Load a data set saved with ``numpy.savez`` (or ``savez_compressed``).
+def load_npz(path: PathLike, scale: bool = False) -> Dataset:
+    """Load a data set saved with ``numpy.savez`` (or ``numpy.savez_compressed``).
 
     Accepted keys (exactly one spelling of each; any other key is an error,
     so nothing in the file is silently ignored):
 
-    * ``X_train``, ``y_train`` and optionally ``X_test``, ``y_test``;
-    * ``x_train``, ``y_train`` and optionally ``x_test``, ``y_test`` (Keras's
-      ``mnist.npz``);
-    * ``X``, ``y`` and optionally ``X_test``, ``y_test``;
+    * "X_train", "y_train" and optionally "X_test", "y_test";
+    * "x_train", "y_train" and optionally "x_test", "y_test" (Keras's
+      mnist.npz);
+    * "X", "y" and optionally "X_test", "y_test";
 
-    with ``Y``, ``Y_train``, ``Y_test`` accepted for the targets. A test split
-    is always loaded; one half of it without the other is an error. ``y`` may
-    be 2-D targets or 1-D class labels (one-hot encoded). ``scale=True``
-    min-max scales X to [0, 1] (the test split with the training range).
+    with "Y", "Y_train", "Y_test" accepted for the targets. A test split is
+    always loaded; one half of it without the other is an error. The targets
+    may be 2-D or 1-D class labels (one-hot encoded).
 
-    Every fault (missing, a directory, unreadable, truncated, corrupt, not an
-    .npz file, wrong keys, non-numeric or pickled object arrays, mismatched
-    shapes) raises DataFileError naming the path.
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The .npz file.
+    scale : bool
+        Min-max scale the samples to [0, 1] (the test split with the training
+        range).
+
+    Returns
+    -------
+    Dataset
+        The file's arrays, checked as ``from_arrays`` checks them.
+
+    Raises
+    ------
+    DataFileError
+        Naming the path, for every fault: missing, a directory, unreadable,
+        truncated, corrupt, not an .npz file, wrong keys, non-numeric or
+        pickled object arrays, mismatched shapes.
     """
     arrays = _npz_arrays(path)
     kx, ky, kxt, kyt = _split_keys(arrays, path)
@@ -739,7 +897,7 @@ def _verified_text(src: _Source, checks: set) -> str:
     return "SHA-256 of the IDX content" if src.files[0].sha256 else "SHA-256 of the published .gz archives"
 
 
-def _search_folders(src: _Source, data_dir) -> list[tuple[Path, str]]:
+def _search_folders(src: _Source, data_dir: PathLike | None) -> list[tuple[Path, str]]:
     """(folder, where it comes from) in lookup order; ``data_dir`` must be a
     folder."""
     folders = []
@@ -840,7 +998,9 @@ def _fetch(url: str, dest: Path) -> int:
     return done
 
 
-def _not_found(src: _Source, folders, partial: list[str], failures: list[str], download: bool) -> DataFileError:
+def _not_found(
+    src: _Source, folders: list[tuple[Path, str]], partial: list[str], failures: list[str], download: bool
+) -> DataFileError:
     """The one error for a data set found nowhere."""
     names = ", ".join(f.name for f in src.files)
     searched = "; ".join(
@@ -865,7 +1025,7 @@ def _not_found(src: _Source, folders, partial: list[str], failures: list[str], d
     return DataFileError("\n".join(lines), str(cache))
 
 
-def _check_count(value, name: str, most: int) -> int | None:
+def _check_count(value: Any, name: str, most: int) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 1 <= int(value) <= most:
@@ -873,7 +1033,9 @@ def _check_count(value, name: str, most: int) -> int | None:
     return int(value)
 
 
-def _load_source(src: _Source, data_dir, n_train, n_test, dtype, download: bool) -> Dataset:
+def _load_source(
+    src: _Source, data_dir: PathLike | None, n_train: Any, n_test: Any, dtype: DTypeLike, download: bool
+) -> Dataset:
     n_train = _check_count(n_train, "n_train", 60000)
     n_test = _check_count(n_test, "n_test", 10000)
     try:
@@ -921,7 +1083,7 @@ def _load_source(src: _Source, data_dir, n_train, n_test, dtype, download: bool)
     )
 
 
-def _one_hot10(labels: np.ndarray, dtype) -> np.ndarray:
+def _one_hot10(labels: np.ndarray, dtype: DTypeLike) -> np.ndarray:
     """Labels 0..9 as one-hot rows."""
     Y = np.zeros((len(labels), 10), dtype=dtype)
     Y[np.arange(len(labels)), labels] = 1
@@ -929,11 +1091,11 @@ def _one_hot10(labels: np.ndarray, dtype) -> np.ndarray:
 
 
 def mnist(
-    data_dir=None,
+    data_dir: PathLike | None = None,
     *,
     n_train: int | None = None,
     n_test: int | None = None,
-    dtype="float32",
+    dtype: DTypeLike = "float32",
     download: bool = True,
 ) -> Dataset:
     """MNIST's handwritten digits: 60,000 training and 10,000 test images of
@@ -944,7 +1106,7 @@ def mnist(
     ``fastbp.paths.cache_dir("mnist")`` (``~/.cache/fastbp/mnist`` on Linux). A folder
     holds the four IDX files train-images-idx3-ubyte, train-labels-idx1-ubyte,
     t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte (each plain or .gz), or
-    ``mnist.npz`` with Keras's keys x_train, y_train, x_test, y_test. Found
+    mnist.npz with Keras's keys x_train, y_train, x_test, y_test. Found
     nowhere, the files are downloaded into the cache (``download=False``
     turns this off), with a progress line on stderr. Every file's IDX content
     (the npz arrays as the IDX bytes they would be) is checked against MNIST's
@@ -953,20 +1115,41 @@ def mnist(
     Images are flattened to 784 features scaled to [0, 1] by 255, targets are
     one-hot, both stored as ``dtype``: float32 by default (188 MB for the
     training images instead of 376 MB; training casts to the network's
-    dtype). ``n_train``/``n_test`` keep the first rows of each split.
-    Defaults: layers 784-300-100-10, alpha 0.5, 20 epochs. Faults (found
-    nowhere and the download failing, a checksum mismatch, a truncated or
-    corrupt file) raise DataFileError naming the path.
+    dtype).
+
+    Parameters
+    ----------
+    data_dir : str or os.PathLike or None
+        The folder to look in first.
+    n_train : int or None
+        Keep the first rows of the training split only.
+    n_test : int or None
+        Keep the first rows of the test split only.
+    dtype : str or numpy.dtype
+        The arrays' dtype.
+    download : bool
+        Download the files into the cache when they are found nowhere.
+
+    Returns
+    -------
+    Dataset
+        Layers 784-300-100-10, alpha 0.5, 20 epochs.
+
+    Raises
+    ------
+    DataFileError
+        Naming the path: found nowhere and the download failing, a checksum
+        mismatch, a truncated or corrupt file.
     """
     return _load_source(_SOURCES["mnist"], data_dir, n_train, n_test, dtype, download)
 
 
 def fashion_mnist(
-    data_dir=None,
+    data_dir: PathLike | None = None,
     *,
     n_train: int | None = None,
     n_test: int | None = None,
-    dtype="float32",
+    dtype: DTypeLike = "float32",
     download: bool = True,
 ) -> Dataset:
     """Zalando's Fashion-MNIST: 60,000 training and 10,000 test images of
@@ -976,8 +1159,30 @@ def fashion_mnist(
     ``fashion-mnist`` subfolders, or ``fashion-mnist.npz``. Only the
     published .gz archives have known checksums: a .gz file must match them,
     while decompressed files and the npz are checked for shapes and labels
-    only and must not be MNIST's (``meta['verified']`` says which). Defaults:
-    layers 784-300-100-10, alpha 0.25, 20 epochs.
+    only and must not be MNIST's (``meta['verified']`` says which).
+
+    Parameters
+    ----------
+    data_dir : str or os.PathLike or None
+        The folder to look in first.
+    n_train : int or None
+        Keep the first rows of the training split only.
+    n_test : int or None
+        Keep the first rows of the test split only.
+    dtype : str or numpy.dtype
+        The arrays' dtype.
+    download : bool
+        Download the files into the cache when they are found nowhere.
+
+    Returns
+    -------
+    Dataset
+        Layers 784-300-100-10, alpha 0.25, 20 epochs.
+
+    Raises
+    ------
+    DataFileError
+        As ``mnist``.
     """
     return _load_source(_SOURCES["fashion-mnist"], data_dir, n_train, n_test, dtype, download)
 
@@ -987,14 +1192,32 @@ BUILTIN = {"xor": xor, "digits": digits, "mnist": mnist, "fashion-mnist": fashio
 _ALIASES = {"fashion_mnist": "fashion-mnist"}
 
 
-def get_dataset(name_or_data, seed_split: int | None = 0, data_dir=None) -> Dataset:
+def get_dataset(name_or_data: DataLike, seed_split: int | None = 0, data_dir: PathLike | None = None) -> Dataset:
     """A Dataset from a built-in name, a Dataset, a data file path or arrays.
 
-    Names: "xor", "digits" (``seed_split`` fixes its split), "mnist",
-    "fashion-mnist" (also "fashion_mnist"; ``data_dir`` is where to look
-    first, see ``mnist``). Any other string or path must name an existing
-    file, loaded by its content (an .npz file, see ``load_npz``); a missing
-    file raises DataFileError.
+    Parameters
+    ----------
+    name_or_data : str or Dataset or os.PathLike or tuple
+        A name: "xor", "digits", "mnist", "fashion-mnist" (also
+        "fashion_mnist"); a Dataset (returned as it is); the path of an
+        existing .npz file (``load_npz``); or arrays ``(X, y)`` /
+        ``(X, y, X_test, y_test)`` (``from_arrays``).
+    seed_split : int or None
+        Fixes the digits split.
+    data_dir : str or os.PathLike or None
+        Where to look for the MNIST files first (see ``mnist``).
+
+    Returns
+    -------
+    Dataset
+        The data set.
+
+    Raises
+    ------
+    DataFileError
+        An unknown name, a missing file, or a file that cannot be used.
+    TypeError
+        ``name_or_data`` of none of these kinds.
     """
     if isinstance(name_or_data, Dataset):
         return name_or_data
