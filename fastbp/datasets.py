@@ -127,7 +127,7 @@ def xor() -> Dataset:
 def one_hot(labels: ArrayLike, classes: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """One-hot rows for integer or string labels.
 
-    As scikit-learn's ``LabelBinarizer``, but always one column per class,
+    As ``sklearn.preprocessing.LabelBinarizer``, but always one column per class,
     also for two classes.
 
     Parameters

@@ -171,7 +171,8 @@ class NeuralNetwork:
     activation : str, keyword-only
         The hidden units: "sigmoid" (default, the tutorial's), "tanh" or
         "relu". Every hidden unit applies it, the extra bias unit included.
-        relu networks start from He-scaled weights (``init_weights``).
+        relu networks start from He-scaled weights
+        (``fastbp.network.init_weights``).
     output : str, keyword-only
         The output units and with them the loss: "sigmoid" (default, the
         tutorial's) and "linear" with ``0.5 * sum((a - y) ** 2)``, "softmax"
@@ -235,7 +236,7 @@ class NeuralNetwork:
         Returns
         -------
         NeuralNetwork
-            The network (of ``cls``).
+            The network, of the class this is called on.
         """
         net = cls.__new__(cls)
         host = init_weights(list(spec.layers), seed, spec.activation) if weights is None else list(weights)
@@ -422,8 +423,8 @@ class NeuralNetwork:
         Returns
         -------
         tuple
-            ``(X1, Y)``: backend arrays of the network's dtype, the bias column
-            appended to ``X1``.
+            The samples with the bias column appended, and the targets:
+            backend arrays of the network's dtype.
 
         Raises
         ------
@@ -449,8 +450,8 @@ class NeuralNetwork:
         Returns
         -------
         tuple
-            ``(X1, Y)``: backend arrays of the network's dtype, the bias column
-            appended to ``X1``.
+            The samples with the bias column appended, and the targets:
+            backend arrays of the network's dtype.
         """
         be = self.spec.backend
         return be.contiguous(add_bias(np.asarray(X)), self.dtype), be.contiguous(Y, self.dtype)
@@ -820,7 +821,8 @@ class NeuralNetwork:
         Returns
         -------
         NeuralNetwork
-            The network (of ``cls``) with the file's weights and settings.
+            The network, of the class this is called on, with the file's
+            weights and settings.
 
         Raises
         ------

@@ -481,11 +481,11 @@ def train(
     Raises
     ------
     TrainingDivergedError
-        The loss became NaN or infinite; its ``result`` is the partial
-        result, whose network keeps its last finite weights.
+        The loss became NaN or infinite; its result attribute is the
+        partial result, whose network keeps its last finite weights.
     TrainingInterrupted
         Ctrl-C once training has begun (KeyboardInterrupt while the data
-        loads); its ``result`` is the partial result, whose network keeps
+        loads); its result attribute is the partial result, whose network keeps
         its last completed epoch.
     InsufficientMemoryError
         Before training, when the network and the data need more memory
@@ -951,7 +951,7 @@ def train_many(
     Raises
     ------
     TrainingInterrupted
-        Ctrl-C; its ``result`` is the partial ``SweepResult``.
+        Ctrl-C; its result attribute is the partial ``SweepResult``.
     InsufficientMemoryError
         Before training, when the networks and the data need more memory
         than is available.

@@ -4,10 +4,13 @@ Every public function, class, method and property of the public surface
 (``fastbp.__all__``, ``fastbp.datasets.__all__``, ``fastbp.backends.__all__``,
 ``fastbp.sklearn.__all__``, the ``Backend`` contract and ``Params``,
 ``fastbp.spec``, ``fastbp.loop.Run``, ``fastbp.cli.main``) is checked with
-numpydoc's validator for the checks in ``CHECKS``, and every name a docstring
-puts in double backticks (``name`` or ``a.b``) must exist: a parameter or a
-name the docstring documents, an attribute of the class, a name of a public
-fastbp module, a module path (``numpy.savez``), or a builtin.
+numpydoc's validator for the checks in ``CHECKS`` (a class may document its
+constructor's arguments as Parameters or, a result's fields, as Attributes),
+and every name a docstring puts in double backticks (``name`` or ``a.b``)
+must exist: a parameter or a name the docstring documents, a parameter or a
+documented attribute of the class, a name of a public fastbp module, a
+module path (``numpy.savez``), a builtin, or a constructor parameter of the
+scikit-learn classes the estimators' docstrings compare with.
 
 Prints one line per problem; exits 1 when there is any.
 """
@@ -44,6 +47,9 @@ PUBLIC_MODULES = (
 )
 #: How docstrings spell some modules.
 MODULE_ALIASES = {"np": "numpy"}
+#: scikit-learn classes whose names and constructor parameters the
+#: estimators' docstrings cite (``learning_rate_init``, ``max_iter``).
+COMPARED = ("sklearn.model_selection.GridSearchCV", "sklearn.neural_network.MLPClassifier")
 
 _CITED = re.compile(r"``([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)(?:\(\))?``")
 
@@ -78,15 +84,38 @@ def surface() -> Iterator[Any]:
                         continue
                     if isinstance(member, (property, classmethod, staticmethod)) or inspect.isfunction(member):
                         seen.add(id(member))
-                        yield (owner, name)
+                        yield (obj, name)
 
 
 def qualified(item: Any) -> tuple[str, Any, type | None]:
-    """(dotted name numpydoc loads, the object, its class or None)."""
+    """(dotted name numpydoc loads, the object, the class it is checked on or None)."""
     if isinstance(item, tuple):
-        owner, name = item
-        return f"{owner.__module__}.{owner.__qualname__}.{name}", getattr(owner, name), owner
+        cls, name = item
+        return f"{cls.__module__}.{cls.__qualname__}.{name}", inspect.getattr_static(cls, name), cls
     return f"{item.__module__}.{item.__qualname__}", item, None
+
+
+def documented(obj: Any, sections: tuple[str, ...]) -> set[str]:
+    """The names ``obj``'s docstring documents in ``sections`` (``X, y : ...`` is two)."""
+    parsed = NumpyDocString(inspect.getdoc(obj) or "")
+    return {n.strip().lstrip("*") for sec in sections for p in parsed[sec] for n in p.name.split(",")}
+
+
+def parameters(obj: Any) -> set[str]:
+    """The names of ``obj``'s parameters (a class: its constructor's), without ``self``."""
+    target = obj.fget if isinstance(obj, property) else getattr(obj, "__func__", obj)
+    try:
+        return set(inspect.signature(target).parameters) - {"self", "cls"}
+    except (TypeError, ValueError):
+        return set()
+
+
+def class_problems(name: str, cls: type) -> list[str]:
+    """PR01 for a class: a constructor parameter documented neither as a
+    parameter nor as an attribute."""
+    missing = parameters(cls) - documented(cls, ("Parameters", "Other Parameters", "Attributes"))
+    missing -= {"args", "kwargs"}
+    return [f"{name}: PR01 Parameters {sorted(missing)} not documented"] if missing else []
 
 
 def resolves(dotted: str) -> bool:
@@ -110,19 +139,18 @@ def resolves(dotted: str) -> bool:
 def cited_problems(name: str, obj: Any, owner: type | None) -> list[str]:
     """The names in double backticks of ``obj``'s docstring that exist nowhere."""
     doc = inspect.getdoc(obj) or ""
-    parsed = NumpyDocString(doc)
-    known = {p.name.lstrip("*") for sec in ("Parameters", "Other Parameters", "Attributes") for p in parsed[sec]}
-    known |= {p.name for sec in ("Returns", "Yields") for p in parsed[sec]}
-    try:
-        target = obj.fget if isinstance(obj, property) else obj
-        known |= set(inspect.signature(target).parameters)
-    except (TypeError, ValueError):
-        pass
+    sections = ("Parameters", "Other Parameters", "Attributes", "Returns", "Yields")
+    known = documented(obj, sections) | parameters(obj)
     classes = [c for c in (owner, obj if inspect.isclass(obj) else None) if c is not None]
     for cls in classes:
+        known |= documented(cls, sections) | parameters(cls)
         if dataclasses.is_dataclass(cls):
             known |= {f.name for f in dataclasses.fields(cls)}
         known |= set(getattr(cls, "__slots__", ()))
+    for dotted in COMPARED:
+        module, _, cls_name = dotted.rpartition(".")
+        known.add(cls_name)
+        known |= parameters(getattr(importlib.import_module(module), cls_name))
     problems = []
     for dotted in sorted(set(_CITED.findall(doc))):
         first = dotted.split(".")[0]
@@ -139,8 +167,10 @@ def main() -> int:
     for item in surface():
         name, obj, owner = qualified(item)
         for code, message in validate(name)["errors"]:
-            if code in CHECKS:
+            if code in CHECKS and not (code == "PR01" and inspect.isclass(obj)):
                 problems.append(f"{name}: {code} {message}")
+        if inspect.isclass(obj):
+            problems += class_problems(name, obj)
         problems += cited_problems(name, obj, owner)
     for line in problems:
         print(line)
