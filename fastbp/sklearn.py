@@ -177,11 +177,25 @@ class _FastBPEstimator(BaseEstimator):
         return r.history(0)[1], r.epochs_done
 
     def fit(self: _E, X: ArrayLike, y: ArrayLike) -> _E:
-        """Train a new network on ``X`` (n_samples, n_features) and ``y``
-        for ``epochs`` epochs of per-sample SGD, the samples in order.
+        """Train a new network for ``epochs`` epochs of per-sample SGD, the samples in order.
 
-        Raises TrainingDivergedError when the loss or the weights become NaN
-        or infinite (a smaller ``learning_rate``, or scaled features, help).
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+            The samples.
+        y : array_like of shape (n_samples,) or (n_samples, n_outputs)
+            Their class labels (classifier) or targets (regressor).
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+
+        Raises
+        ------
+        TrainingDivergedError
+            The loss or the weights became NaN or infinite (a smaller
+            ``learning_rate``, or scaled features, help).
         """
         lr, epochs = self._check_settings()
         X, Y = self._data(X, y, first=True)
@@ -338,19 +352,52 @@ class FastBPClassifier(ClassifierMixin, _FastBPEstimator):
         return np.eye(len(self.classes_))[index]
 
     def partial_fit(self, X: ArrayLike, y: ArrayLike, classes: ArrayLike | None = None) -> FastBPClassifier:
-        """One epoch of per-sample SGD over ``X`` and ``y``, from the current
-        weights (a new network on the first call, which needs every class
-        label in ``classes``, as scikit-learn's ``partial_fit`` does)."""
+        """One epoch of per-sample SGD, from the current weights.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+            The samples.
+        y : array_like of shape (n_samples,)
+            Their class labels.
+        classes : array_like or None
+            Every class label ``y`` can hold: needed on the first call, which
+            makes a new network (as scikit-learn's ``partial_fit``).
+
+        Returns
+        -------
+        self : object
+            The estimator, trained one more epoch.
+
+        Raises
+        ------
+        ValueError
+            ``classes`` missing on the first call, or a label not in it.
+        TrainingDivergedError
+            The loss or the weights became NaN or infinite.
+        """
         if not hasattr(self, "network_") and classes is None:
             raise ValueError("classes must be given on the first call to partial_fit: every class label y can hold")
         return self._partial_fit(X, y, classes)
 
     def predict_proba(self, X: ArrayLike) -> np.ndarray:
-        """Class probabilities, columns in the order of ``classes_``: the
-        softmax outputs; for logistic outputs the per-class sigmoids
+        """Class probabilities, columns in the order of ``classes_``.
+
+        The softmax outputs; for logistic outputs the per-class sigmoids
         normalized to sum 1 (one-vs-rest, as scikit-learn's
         OneVsRestClassifier), or ``[1 - p, p]`` with one output for two
-        classes."""
+        classes.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+            The samples.
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_samples, n_classes)
+            The probabilities, rows summing to 1.
+        """
         P = self._outputs(X)
         if P.shape[1] == 1:
             return np.hstack([1 - P, P])
@@ -360,7 +407,18 @@ class FastBPClassifier(ClassifierMixin, _FastBPEstimator):
         return np.divide(P, total, out=np.full_like(P, 1.0 / P.shape[1]), where=total > 0)
 
     def predict(self, X: ArrayLike) -> np.ndarray:
-        """The most probable class of each sample (``predict_proba``'s argmax)."""
+        """The most probable class of each sample (``predict_proba``'s argmax).
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+            The samples.
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_samples,)
+            Their class labels.
+        """
         P = self.predict_proba(X)
         return self.classes_[np.argmax(P, axis=1)]
 
@@ -416,12 +474,40 @@ class FastBPRegressor(RegressorMixin, _FastBPEstimator):
         return Y
 
     def partial_fit(self, X: ArrayLike, y: ArrayLike) -> FastBPRegressor:
-        """One epoch of per-sample SGD over ``X`` and ``y``, from the current
-        weights (a new network on the first call)."""
+        """One epoch of per-sample SGD, from the current weights (a new network on the first call).
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+            The samples.
+        y : array_like of shape (n_samples,) or (n_samples, n_outputs)
+            Their targets.
+
+        Returns
+        -------
+        self : object
+            The estimator, trained one more epoch.
+
+        Raises
+        ------
+        TrainingDivergedError
+            The loss or the weights became NaN or infinite.
+        """
         return self._partial_fit(X, y)
 
     def predict(self, X: ArrayLike) -> np.ndarray:
-        """The network's outputs: 1-D where ``y`` was 1-D in ``fit``."""
+        """The network's outputs.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+            The samples.
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            One output per sample where the targets in ``fit`` were 1-D.
+        """
         P = self._outputs(X)
         return P[:, 0] if self._y_1d else P
 
@@ -488,7 +574,7 @@ class FastBPSearchCV(MetaEstimatorMixin, BaseEstimator):
     with the weights it would have if fitted alone, so each candidate's
     scores equal ``GridSearchCV``'s (bit for bit on the numba backend).
     Candidates that differ in other parameters (the layers, the units, the
-    dtype, ``epochs``, a Pipeline step's settings) train in separate calls,
+    dtype, the epochs, a Pipeline step's settings) train in separate calls,
     one per distinct setting. The networks record their loss after the
     first and the last epoch only (the scores need none; recording every
     epoch's made the training calls 1.46x longer: 24 digits networks, 100
@@ -525,11 +611,11 @@ class FastBPSearchCV(MetaEstimatorMixin, BaseEstimator):
     Attributes
     ----------
     cv_results_ : dict of numpy (masked) ndarrays
-        As ``GridSearchCV``'s: ``params``, ``param_<name>``,
-        ``split<k>_test_score``, ``mean_test_score``, ``std_test_score``,
-        ``rank_test_score`` (and the train scores), ``mean_fit_time`` and
-        ``std_fit_time`` (each candidate's share of its fold's training
-        call), ``mean_score_time``, ``std_score_time``.
+        As ``GridSearchCV``'s, keys "params", "param_<name>",
+        "split<k>_test_score", "mean_test_score", "std_test_score",
+        "rank_test_score" (and the train scores), "mean_fit_time" and
+        "std_fit_time" (each candidate's share of its fold's training
+        call), "mean_score_time", "std_score_time".
     best_index_, best_params_, best_score_ : the best candidate's.
     best_estimator_ : the best candidate fitted on the whole data (refit).
     refit_time_ : float
@@ -573,8 +659,29 @@ class FastBPSearchCV(MetaEstimatorMixin, BaseEstimator):
 
     # --------------------------------------------------------------- fit
     def fit(self, X: ArrayLike, y: ArrayLike, groups: ArrayLike | None = None) -> FastBPSearchCV:
-        """Score every candidate of ``param_grid`` on every fold of ``cv``
-        (``groups`` for group-wise splitters), then refit the best."""
+        """Score every candidate of ``param_grid`` on every fold of ``cv``, then refit the best.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+            The samples.
+        y : array_like
+            Their class labels or targets.
+        groups : array_like or None
+            Group labels for group-wise splitters.
+
+        Returns
+        -------
+        self : object
+            The fitted search.
+
+        Raises
+        ------
+        TypeError
+            ``estimator`` is not a fastbp estimator or a Pipeline ending with one.
+        ValueError
+            A setting out of range (the message names it).
+        """
         _fastbp_step(self.estimator)  # a TypeError for any other estimator
         if not (self.error_score == "raise" or isinstance(self.error_score, numbers.Number)):
             raise ValueError(f"error_score must be 'raise' or a number, got {self.error_score!r}")
@@ -713,16 +820,51 @@ class FastBPSearchCV(MetaEstimatorMixin, BaseEstimator):
         return self.best_estimator_
 
     def predict(self, X: ArrayLike) -> np.ndarray:
-        """``best_estimator_.predict``."""
+        """``best_estimator_.predict``.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+            The samples.
+
+        Returns
+        -------
+        numpy.ndarray
+            The best estimator's predictions.
+        """
         return self._best().predict(X)
 
     @available_if(lambda self: hasattr(self.estimator, "predict_proba"))
     def predict_proba(self, X: ArrayLike) -> np.ndarray:
-        """``best_estimator_.predict_proba``."""
+        """``best_estimator_.predict_proba``.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+            The samples.
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_samples, n_classes)
+            The best estimator's class probabilities.
+        """
         return self._best().predict_proba(X)
 
     def score(self, X: ArrayLike, y: ArrayLike) -> float:
-        """``scorer_`` of ``best_estimator_`` on (X, y)."""
+        """``scorer_`` of ``best_estimator_`` on the samples.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+            The samples.
+        y : array_like
+            Their class labels or targets.
+
+        Returns
+        -------
+        float
+            The score.
+        """
         return float(self.scorer_(self._best(), X, y))
 
     @property
