@@ -7,11 +7,17 @@ for, so ``import fastbp`` never needs numba's compiler or a GPU.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from ..errors import BackendUnavailableError, UnsupportedError
 from .base import ACTIVATIONS, OUTPUTS, SUPPORTED_DTYPES, Backend, weight_dims
+
+if TYPE_CHECKING:
+    from .cuda.record import Evidence
 
 #: name -> (module, class, install hint)
 _REGISTRY: dict[str, tuple[str, str, str]] = {
@@ -32,14 +38,35 @@ _failures: dict[str, str] = {}
 
 
 def backend_names() -> list[str]:
-    """Every registered backend name (usable here or not)."""
+    """Every registered backend name (usable here or not).
+
+    Returns
+    -------
+    list of str
+        "numpy", "numba", "cuda".
+    """
     return list(_REGISTRY)
 
 
-def normalize_name(name) -> str:
-    """Canonical backend name for ``name`` (case-insensitive, aliases resolved).
+def normalize_name(name: str | Backend) -> str:
+    """Canonical backend name for a name (case-insensitive, aliases resolved).
 
-    Raises ValueError naming the valid choices for an unknown name.
+    Parameters
+    ----------
+    name : str or Backend
+        A backend name or alias ("auto" stays "auto"), or a backend object.
+
+    Returns
+    -------
+    str
+        "auto", "numpy", "numba" or "cuda".
+
+    Raises
+    ------
+    ValueError
+        An unknown name (the message names the valid choices).
+    TypeError
+        ``name`` is neither a string nor a backend object.
     """
     if isinstance(name, Backend):
         return name.name
@@ -73,17 +100,35 @@ def _load(name: str) -> Backend:
     return instance
 
 
-def get_backend(name="auto", **options) -> Backend:
-    """The backend called ``name`` ("numpy", "numba", "cuda"/"cupy", "auto";
-    case-insensitive), or ``name`` itself when it is a backend object.
+def get_backend(name: str | Backend = "auto", **options: Any) -> Backend:
+    """A backend object by name, with options.
 
-    With ``options`` (e.g. ``threads=2`` for numba), a new backend object
-    built with them; without, the registry's shared default object. "auto"
-    is the fastest usable backend for a small single network
+    "auto" is the fastest usable backend for a small single network
     (``resolve_backend`` weighs a run's shape, its number of networks and
-    its units). Raises ValueError for an unknown name, naming the valid
-    choices, and BackendUnavailableError, whose message says what is missing
-    and the install command, for a known one that cannot run here.
+    its units).
+
+    Parameters
+    ----------
+    name : str or Backend
+        "numpy", "numba", "cuda"/"cupy" or "auto" (case-insensitive), or a
+        backend object (returned as it is).
+    **options
+        The backend's options, e.g. ``threads=2`` for numba: a new backend
+        object is built with them; without, the registry's shared default
+        object is returned.
+
+    Returns
+    -------
+    Backend
+        The backend object.
+
+    Raises
+    ------
+    ValueError
+        An unknown name (the message names the valid choices).
+    BackendUnavailableError
+        A known backend that cannot run here (the message says what is
+        missing and the install command).
     """
     if isinstance(name, Backend):
         return name
@@ -95,18 +140,45 @@ def get_backend(name="auto", **options) -> Backend:
 
 
 def resolve_backend(
-    backend,
-    layers=None,
+    backend: str | Backend,
+    layers: Sequence[int] | None = None,
     n_networks: int = 1,
     activation: str = "sigmoid",
     output: str = "sigmoid",
-    dtype="float64",
+    dtype: DTypeLike = "float64",
 ) -> tuple[Backend, str]:
-    """(backend object, why) for a run of ``n_networks`` networks of
-    ``layers`` with these units and ``dtype``: a backend object as it is, a
-    name from the registry, "auto" by ``auto_choice``. Raises
-    UnsupportedError when the backend does not implement the units (naming
-    the backends that do)."""
+    """The backend object for a run, and why.
+
+    Parameters
+    ----------
+    backend : str or Backend
+        A backend object (used as it is), a name from the registry, or
+        "auto" (chosen by ``auto_choice``).
+    layers : sequence of int or None
+        The run's layer widths.
+    n_networks : int
+        How many networks train together.
+    activation : str
+        The hidden units.
+    output : str
+        The output units.
+    dtype : str or numpy.dtype
+        The run's dtype.
+
+    Returns
+    -------
+    backend : Backend
+        The backend object.
+    note : str
+        Why: "chosen by the caller", or what "auto" weighed.
+
+    Raises
+    ------
+    UnsupportedError
+        The backend does not implement the units (naming the backends that do).
+    BackendUnavailableError
+        The backend cannot run here.
+    """
     if isinstance(backend, Backend):
         be, note = backend, "chosen by the caller"
     elif normalize_name(backend) == "auto":
@@ -119,9 +191,23 @@ def resolve_backend(
 
 
 def check_supported(be: Backend, activation: str = "sigmoid", output: str = "sigmoid") -> None:
-    """Raises UnsupportedError unless backend ``be`` implements the hidden
-    ``activation`` and the ``output`` units; the message says what is missing
-    and which usable backends implement them."""
+    """Check that a backend implements the units.
+
+    Parameters
+    ----------
+    be : Backend
+        The backend object.
+    activation : str
+        The hidden units.
+    output : str
+        The output units.
+
+    Raises
+    ------
+    UnsupportedError
+        ``be`` does not implement them; the message says what is missing and
+        which usable backends implement them.
+    """
     why = be.unsupported(activation, output)
     if why is None:
         return
@@ -135,7 +221,18 @@ def check_supported(be: Backend, activation: str = "sigmoid", output: str = "sig
 
 
 def unavailable_reason(name: str) -> str | None:
-    """None when backend ``name`` is usable here, else why not."""
+    """Why a backend cannot run here.
+
+    Parameters
+    ----------
+    name : str
+        The backend's name or alias.
+
+    Returns
+    -------
+    str or None
+        None when it is usable here, else why not.
+    """
     try:
         _load(normalize_name(name))
     except BackendUnavailableError as exc:
@@ -144,29 +241,82 @@ def unavailable_reason(name: str) -> str | None:
 
 
 def available_backends() -> list[str]:
-    """Names of the backends usable on this machine, fastest first."""
+    """The backends usable on this machine.
+
+    Returns
+    -------
+    list of str
+        Their names, fastest first.
+    """
     return [n for n in AUTO_ORDER if unavailable_reason(n) is None]
 
 
-def macs_breakdown(layers) -> dict[str, int]:
-    """Multiply-adds of one per-sample SGD step for ``layers`` (the tutorial's step):
-    forward and update over every weight, hidden deltas over W[1:]."""
+def macs_breakdown(layers: Sequence[int]) -> dict[str, int]:
+    """Multiply-adds of one per-sample SGD step (the tutorial's step), by part.
+
+    Parameters
+    ----------
+    layers : sequence of int
+        The layer widths, input first.
+
+    Returns
+    -------
+    dict of str to int
+        "forward" and "update" over every weight, "hidden_delta" over W[1:],
+        and their sum "sgd".
+    """
     sizes = [(layers[i] + 1) * (layers[i + 1] + 1) for i in range(len(layers) - 2)]
     sizes.append((layers[-2] + 1) * layers[-1])
     fwd, hidden = sum(sizes), sum(sizes[1:])
     return {"forward": fwd, "hidden_delta": hidden, "update": fwd, "sgd": 2 * fwd + hidden}
 
 
-def macs_per_sample(layers) -> int:
-    """Multiply-adds of one whole per-sample SGD step for ``layers``."""
+def macs_per_sample(layers: Sequence[int]) -> int:
+    """Multiply-adds of one whole per-sample SGD step.
+
+    Parameters
+    ----------
+    layers : sequence of int
+        The layer widths, input first.
+
+    Returns
+    -------
+    int
+        ``macs_breakdown(layers)["sgd"]``.
+    """
     return macs_breakdown(layers)["sgd"]
 
 
-def gpu_evidence(layers, n_networks: int = 1, dtype="float64", activation: str = "sigmoid", output: str = "sigmoid"):
-    """What this machine's record of cuda kernel decisions says about this
-    workload (``fastbp.backends.cuda.record.Evidence``: the chosen kernel's
-    time and numba's), or None where the GPU has not been measured for it.
-    Reads a file; never imports CuPy."""
+def gpu_evidence(
+    layers: Sequence[int] | None,
+    n_networks: int = 1,
+    dtype: DTypeLike = "float64",
+    activation: str = "sigmoid",
+    output: str = "sigmoid",
+) -> Evidence | None:
+    """What this machine's record of cuda kernel decisions says about a workload.
+
+    Reads a file; never imports CuPy.
+
+    Parameters
+    ----------
+    layers : sequence of int or None
+        The layer widths, input first (None: no workload, no evidence).
+    n_networks : int
+        How many networks train together.
+    dtype : str or numpy.dtype
+        The dtype.
+    activation : str
+        The hidden units.
+    output : str
+        The output units.
+
+    Returns
+    -------
+    fastbp.backends.cuda.record.Evidence or None
+        The chosen kernel's time and numba's, or None where the GPU has not
+        been measured for the workload.
+    """
     if layers is None:
         return None
     from .cuda.record import evidence
@@ -175,11 +325,33 @@ def gpu_evidence(layers, n_networks: int = 1, dtype="float64", activation: str =
 
 
 def auto_order(
-    layers=None, n_networks: int = 1, dtype="float64", activation: str = "sigmoid", output: str = "sigmoid"
+    layers: Sequence[int] | None = None,
+    n_networks: int = 1,
+    dtype: DTypeLike = "float64",
+    activation: str = "sigmoid",
+    output: str = "sigmoid",
 ) -> tuple[str, ...]:
-    """The order "auto" tries the backends in, for this workload: cuda first
-    where this machine's measurement has its kernel ahead of numba
-    (``gpu_evidence``), else numba first."""
+    """The order "auto" tries the backends in, for a workload.
+
+    Parameters
+    ----------
+    layers : sequence of int or None
+        The layer widths, input first.
+    n_networks : int
+        How many networks train together.
+    dtype : str or numpy.dtype
+        The dtype.
+    activation : str
+        The hidden units.
+    output : str
+        The output units.
+
+    Returns
+    -------
+    tuple of str
+        cuda first where this machine's measurement has its kernel ahead of
+        numba (``gpu_evidence``), else numba first.
+    """
     ev = gpu_evidence(layers, n_networks, dtype, activation, output)
     if ev is not None and ev.cuda_wins:
         return AUTO_ORDER
@@ -187,14 +359,42 @@ def auto_order(
 
 
 def auto_choice(
-    layers=None, n_networks: int = 1, activation: str = "sigmoid", output: str = "sigmoid", dtype="float64"
+    layers: Sequence[int] | None = None,
+    n_networks: int = 1,
+    activation: str = "sigmoid",
+    output: str = "sigmoid",
+    dtype: DTypeLike = "float64",
 ) -> tuple[str, str]:
-    """(name, explanation) of what "auto" picks here and why.
+    """What "auto" picks here and why.
 
-    With ``layers`` (and ``n_networks``, ``dtype``, the units) the choice
-    follows this machine's measurement of the GPU against numba for the
-    workload (``gpu_evidence``); without one, numba. A backend that does not
-    implement the ``activation`` and ``output`` units is passed over.
+    With ``layers`` the choice follows this machine's measurement of the GPU
+    against numba for the workload (``gpu_evidence``); without, numba. A
+    backend that does not implement the units is passed over.
+
+    Parameters
+    ----------
+    layers : sequence of int or None
+        The layer widths, input first.
+    n_networks : int
+        How many networks train together.
+    activation : str
+        The hidden units.
+    output : str
+        The output units.
+    dtype : str or numpy.dtype
+        The dtype.
+
+    Returns
+    -------
+    name : str
+        The backend's name.
+    note : str
+        Why it was picked.
+
+    Raises
+    ------
+    BackendUnavailableError
+        No backend is usable.
     """
     skipped: list[str] = []
     lacking: list[str] = []
