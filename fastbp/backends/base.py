@@ -95,7 +95,9 @@ class Params:
 
     __slots__ = ("W", "activation", "dtype", "impl", "output")
 
-    def __init__(self, W: list, dtype, impl: Any = None, *, activation: str = "sigmoid", output: str = "sigmoid"):
+    def __init__(
+        self, W: list, dtype: Any, impl: Any = None, *, activation: str = "sigmoid", output: str = "sigmoid"
+    ) -> None:
         self.W = W
         self.dtype = np.dtype(dtype)
         self.impl = impl
@@ -213,7 +215,7 @@ class Backend(abc.ABC):
         threads of their own return themselves."""
         return self
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (type(self).__module__, type(self).__qualname__, self.options))
 
     def __copy__(self) -> Backend:
@@ -413,25 +415,27 @@ class ComposedSeam(Backend):
     NumPy backend is this composition; the cuda backend's per-sample path
     runs it. Weights are plain backend arrays ``(K, rows, cols)``."""
 
-    def params(self, weights, dtype):
+    def params(self, weights: Sequence[np.ndarray], dtype: Any) -> Params:
         return Params([self.asarray(w, dtype) for w in weights], dtype)
 
-    def copy_params(self, P):
+    def copy_params(self, P: Params) -> Params:
         return Params([w.copy() for w in P.W], P.dtype, **P.units)
 
-    def params_to_host(self, P):
+    def params_to_host(self, P: Params) -> list[np.ndarray]:
         return [self.to_numpy(w) for w in P.W]
 
-    def wrap_params(self, Ws):
+    def wrap_params(self, Ws: list) -> Params:
         return Params(Ws, Ws[0].dtype)
 
-    def compile(self, P, X1, Y):
+    def compile(self, P: Params, X1: Any, Y: Any) -> None:
         return None
 
-    def predict(self, W, X1, *, activation="sigmoid", output="sigmoid"):
+    def predict(self, W: Sequence[Any], X1: Any, *, activation: str = "sigmoid", output: str = "sigmoid") -> Any:
         return self.forward(W, X1, activation=activation, output=output)[-1]
 
-    def sgd_step(self, W, x1, y, alpha, *, activation="sigmoid", output="sigmoid"):
+    def sgd_step(
+        self, W: Sequence[Any], x1: Any, y: Any, alpha: float, *, activation: str = "sigmoid", output: str = "sigmoid"
+    ) -> None:
         A = self.forward(W, x1, activation=activation, output=output)
         L = len(W)
         d = self.output_delta(A[L], y, output=output)
@@ -441,7 +445,9 @@ class ComposedSeam(Backend):
             d = d_prev
         self.update(W[0], A[0], d, alpha)
 
-    def train(self, P, X1, Y, alphas, epochs, record=NO_RECORD):
+    def train(
+        self, P: Params, X1: Any, Y: Any, alphas: np.ndarray, epochs: int, record: np.ndarray = NO_RECORD
+    ) -> np.ndarray:
         out = np.full((len(record), P.K), np.nan)
         active = np.arange(P.K)
         r = 0
@@ -460,7 +466,7 @@ class ComposedSeam(Backend):
                     r += 1
         return out
 
-    def loss_many(self, P, X1, Y):
+    def loss_many(self, P: Params, X1: Any, Y: Any) -> np.ndarray:
         out = np.empty(P.K)
         for k in range(P.K):
             W = P.network(k)

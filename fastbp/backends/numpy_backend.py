@@ -7,6 +7,9 @@ softmax (stable: the row's largest logit subtracted before ``exp``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 from scipy.special import expit  # 1 / (1 + exp(-z)) without overflow warnings
 
@@ -69,30 +72,34 @@ class NumpyBackend(ComposedSeam):
 
     name = "numpy"
 
-    def asarray(self, host, dtype):
+    def asarray(self, host: Any, dtype: Any) -> np.ndarray:
         return np.array(host, dtype=dtype, order="C", copy=True)
 
-    def to_numpy(self, dev):
+    def to_numpy(self, dev: Any) -> np.ndarray:
         return np.array(dev, copy=True)
 
-    def contiguous(self, a, dtype):
+    def contiguous(self, a: Any, dtype: Any) -> np.ndarray:
         return np.ascontiguousarray(a, dtype=dtype)
 
-    def info(self):
+    def info(self) -> dict:
         return {"name": self.name, "numpy": np.__version__}
 
-    def forward(self, W, X1, *, activation="sigmoid", output="sigmoid"):
+    def forward(
+        self, W: Sequence[np.ndarray], X1: np.ndarray, *, activation: str = "sigmoid", output: str = "sigmoid"
+    ) -> list[np.ndarray]:
         A = [X1]
         for w in W[:-1]:
             A.append(activate(A[-1] @ w, activation))
         A.append(emit(A[-1] @ W[-1], output))
         return A
 
-    def output_delta(self, AL, Y, *, output="sigmoid"):
+    def output_delta(self, AL: np.ndarray, Y: np.ndarray, *, output: str = "sigmoid") -> np.ndarray:
         return out_delta(AL, Y, output)
 
-    def hidden_delta(self, D_next, W_l, A_l, *, activation="sigmoid"):
+    def hidden_delta(
+        self, D_next: np.ndarray, W_l: np.ndarray, A_l: np.ndarray, *, activation: str = "sigmoid"
+    ) -> np.ndarray:
         return backprop(D_next @ W_l.T, A_l, activation)
 
-    def update(self, W_l, A_l, D, alpha):
+    def update(self, W_l: np.ndarray, A_l: np.ndarray, D: np.ndarray, alpha: float) -> None:
         W_l -= W_l.dtype.type(alpha) * (A_l.T @ D)
