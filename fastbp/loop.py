@@ -37,6 +37,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TextIO
@@ -56,27 +57,58 @@ PLAIN_SECONDS = 10.0
 
 @dataclass
 class Run:
-    """What ``run`` did. Networks are numbered as in the ``Params`` given."""
+    """What ``run`` did. Networks are numbered as in the ``Params`` given.
 
-    #: The networks still training at the end (positions in ``active``), in the backend's layout.
+    Attributes
+    ----------
+    params : Params
+        The networks still training at the end (positions in ``active``), in
+        the backend's layout.
+    active : list of int
+        ``active[i]``: the network at position i of ``params``.
+    stopped : dict of int to Params
+        Networks that diverged, each with the weights of its last finite
+        check (K = 1 Params).
+    filed : list of list of tuple
+        Per network: the (epochs, losses) NumPy arrays filed after each
+        chunk (``history`` joins them).
+    diverged_at : dict of int to int
+        Per diverged network: the epoch whose loss or weights were not finite.
+    epochs_done : int
+        Epochs completed by the networks that did not diverge.
+    interrupted : bool
+        Whether Ctrl-C stopped the run.
+    train_seconds : float
+        Seconds spent training (chunks only).
+    compile_seconds : float
+        Seconds spent compiling before training.
+    """
+
     params: Params
-    #: ``active[i]``: the network at position i of ``params``.
     active: list[int]
-    #: Networks that diverged, each with the weights of its last finite check (K = 1 Params).
     stopped: dict[int, Params]
-    #: Per network: the (epochs, losses) NumPy arrays filed after each chunk (``history``).
     filed: list[list[tuple[np.ndarray, np.ndarray]]]
-    #: Per diverged network: the epoch whose loss or weights were not finite.
     diverged_at: dict[int, int] = field(default_factory=dict)
-    #: Epochs completed by the networks that did not diverge.
     epochs_done: int = 0
     interrupted: bool = False
-    #: Seconds spent training (chunks only) and compiling before it.
     train_seconds: float = 0.0
     compile_seconds: float = 0.0
 
     def history(self, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Network k's recorded epochs (int64) and losses (float64), NumPy arrays."""
+        """A network's recorded epochs and losses.
+
+        Parameters
+        ----------
+        k : int
+            The network.
+
+        Returns
+        -------
+        epochs : numpy.ndarray
+            The recorded epochs (int64).
+        losses : numpy.ndarray
+            The loss after each (float64).
+        """
         chunks = self.filed[k]
         if len(chunks) != 1:  # joined once, on first use
             epochs = np.concatenate([np.zeros(0, np.int64), *(c[0] for c in chunks)])
@@ -84,11 +116,34 @@ class Run:
         return chunks[0]
 
     def file(self, k: int, epochs: np.ndarray, losses: np.ndarray) -> None:
-        """Appends a chunk's recorded epochs and losses of network k."""
+        """Append a chunk's recorded epochs and losses of a network.
+
+        Parameters
+        ----------
+        k : int
+            The network.
+        epochs : numpy.ndarray
+            The chunk's recorded epochs.
+        losses : numpy.ndarray
+            The loss after each.
+        """
         self.filed[k].append((epochs, losses))
 
     def network_params(self, be: Backend, k: int) -> Params:
-        """Network k alone (K = 1), in the backend's layout."""
+        """One network alone, in the backend's layout.
+
+        Parameters
+        ----------
+        be : Backend
+            The backend that trained it.
+        k : int
+            The network.
+
+        Returns
+        -------
+        Params
+            Its weights (K = 1), with the run's units.
+        """
         if k in self.stopped:
             return self.stopped[k]
         if len(self.active) == 1:
@@ -99,6 +154,18 @@ class Run:
         )
 
     def last_finite_epoch(self, k: int) -> int:
+        """The last recorded epoch of network ``k`` (0: none), whose loss and weights were finite.
+
+        Parameters
+        ----------
+        k : int
+            The network.
+
+        Returns
+        -------
+        int
+            The epoch.
+        """
         epochs = self.history(k)[0]
         return int(epochs[-1]) if len(epochs) else 0
 
@@ -189,7 +256,7 @@ class CtrlC:
 class _Sigint:
     """The process's Ctrl-C state while fastbp's handler is installed."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.presses = 0
         self.raised = False  # a KeyboardInterrupt is on its way up: the next Ctrl-Cs only count
         self.blocks: list[CtrlC] = []
@@ -200,7 +267,7 @@ class _Sigint:
 _sigint = _Sigint()
 
 
-def _on_sigint(signum, frame) -> None:
+def _on_sigint(signum: int, frame: Any) -> None:
     state = _sigint
     state.presses += 1
     if state.raised or not state.blocks:
@@ -212,7 +279,7 @@ def _on_sigint(signum, frame) -> None:
 
 
 @contextmanager
-def ctrl_c(kind: str, keep: bool = False):
+def ctrl_c(kind: str, keep: bool = False) -> Iterator[CtrlC]:
     """How Ctrl-C (SIGINT) is answered while the block runs, in the main thread:
 
     * "raise": KeyboardInterrupt at once (loading data: nothing to keep
@@ -263,7 +330,7 @@ def ctrl_c(kind: str, keep: bool = False):
             sys.unraisablehook = _sigint.hook
 
 
-def _unraisable(unraisable) -> None:
+def _unraisable(unraisable: Any) -> None:
     """``sys.unraisablehook`` while fastbp handles Ctrl-C: a KeyboardInterrupt
     raised inside a callback (numba's compiler calls Python from LLVM), where
     it cannot propagate, is not printed: the Ctrl-C was counted, and the
@@ -367,7 +434,16 @@ def run(
 
 
 def _take(
-    be, res: Run, snapshot: Params, X1, Y, alphas, done: int, record, n_wanted: int, losses
+    be: Backend,
+    res: Run,
+    snapshot: Params,
+    X1: Any,
+    Y: Any,
+    alphas: np.ndarray,
+    done: int,
+    record: np.ndarray,
+    n_wanted: int,
+    losses: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Files a chunk's losses (those of the first ``n_wanted`` epochs of
     ``record``, the ones asked for); stops (and restores) the networks that
@@ -405,7 +481,7 @@ def _take(
     return first
 
 
-def _print_lines(epochs, losses, display: int, out: TextIO, bar: ProgressBar | None) -> None:
+def _print_lines(epochs: np.ndarray, losses: np.ndarray, display: int, out: TextIO, bar: ProgressBar | None) -> None:
     """The reference's ``[INFO] epoch=N, loss=L`` lines of a chunk's filed
     epochs and losses (NumPy arrays; only the display epochs are formatted)."""
     show = (epochs == 1) | (epochs % display == 0)
