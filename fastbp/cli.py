@@ -24,6 +24,8 @@ import os
 import platform
 import sys
 import warnings
+from collections.abc import Callable
+from typing import Any
 
 from .backends.base import ACTIVATIONS, OUTPUTS
 from .errors import FastbpError, NetworkFileError, TrainingDivergedError, TrainingInterrupted
@@ -47,7 +49,7 @@ def _int_list(text: str) -> list[int]:
     return widths
 
 
-def _at_least(minimum: int):
+def _at_least(minimum: int) -> Callable[[str], int]:
     """An argparse type: an integer >= ``minimum`` (``validation.check_int``;
     "1e3" reads as 1000)."""
 
@@ -114,7 +116,7 @@ def _version() -> str:
 
 
 # --------------------------------------------------------------------- train
-def _add_common(p) -> None:
+def _add_common(p: Any) -> None:
     p.add_argument(
         "--dataset",
         default="digits",
@@ -147,7 +149,7 @@ def _add_common(p) -> None:
     )
 
 
-def _add_train(sub) -> None:
+def _add_train(sub: Any) -> None:
     p = sub.add_parser("train", help="train a network and print the classification report")
     _add_common(p)
     p.add_argument(
@@ -165,7 +167,7 @@ def _add_train(sub) -> None:
     p.set_defaults(func=_cmd_train)
 
 
-def _not_written(args) -> str:
+def _not_written(args: argparse.Namespace) -> str:
     """ "; --save 'm.npz' not written ('m.npz' left as it was)", or "" for a
     command that writes nothing."""
     asked = [
@@ -181,7 +183,7 @@ def _not_written(args) -> str:
     )
 
 
-def _cmd_train(args) -> int:
+def _cmd_train(args: argparse.Namespace) -> int:
     from .training import TrainingWarning, train
 
     if args.plot:
@@ -258,7 +260,7 @@ def _cmd_train(args) -> int:
 
 
 # --------------------------------------------------------------------- sweep
-def _add_sweep(sub) -> None:
+def _add_sweep(sub: Any) -> None:
     p = sub.add_parser("sweep", help="train many networks at once (alphas x seeds) and print a table, best first")
     _add_common(p)
     p.add_argument("--alphas", type=_floats, default=None, help="e.g. 0.05,0.1,0.5 (default: the data set's)")
@@ -270,7 +272,7 @@ def _add_sweep(sub) -> None:
     p.set_defaults(func=_cmd_sweep)
 
 
-def _cmd_sweep(args) -> int:
+def _cmd_sweep(args: argparse.Namespace) -> int:
     from .training import TrainingWarning, train_many
 
     client = None
@@ -321,12 +323,12 @@ def _cmd_sweep(args) -> int:
 
 
 # ---------------------------------------------------------------------- info
-def _add_info(sub) -> None:
+def _add_info(sub: Any) -> None:
     p = sub.add_parser("info", help="list the backends, whether each is usable here, and why not")
     p.set_defaults(func=_cmd_info)
 
 
-def _cmd_info(args) -> int:
+def _cmd_info(args: argparse.Namespace) -> int:
     from .backends import auto_choice, backend_names, get_backend, unavailable_reason
 
     print(f"{_version()}, Python {platform.python_version()}, {platform.machine()}, {platform.system()}")
@@ -349,7 +351,7 @@ def _cmd_info(args) -> int:
 
 
 # ---------------------------------------------------------------------- tune
-def _add_tune(sub) -> None:
+def _add_tune(sub: Any) -> None:
     p = sub.add_parser(
         "tune",
         help="decide which cuda kernel trains a workload on this GPU (checked, timed against numba, recorded)",
@@ -371,7 +373,7 @@ def _add_tune(sub) -> None:
     p.set_defaults(func=_cmd_tune)
 
 
-def _cmd_tune(args) -> int:
+def _cmd_tune(args: argparse.Namespace) -> int:
     import numpy as np
 
     from .backends import gpu_evidence
@@ -474,10 +476,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Runs the command ``argv`` (None: this program's command line) and
-    returns its exit status. Called as the program, Ctrl-C stays handled
-    (counted, nothing raised) after the command until the process exits, so
-    that the exit status is the command's."""
+    """Run a ``fastbp`` command and return its exit status.
+
+    Called as the program, Ctrl-C stays handled (counted, nothing raised)
+    after the command until the process exits, so that the exit status is
+    the command's.
+
+    Parameters
+    ----------
+    argv : list of str or None
+        The command's arguments (None: this program's command line).
+
+    Returns
+    -------
+    int
+        The exit status: 0 done, 2 an error (its message on stderr), 130
+        interrupted.
+    """
     with ctrl_c("raise", keep=argv is None):
         args = build_parser().parse_args(argv)
         try:

@@ -30,7 +30,6 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from ._typing import DataLike, PathLike
-
 from .errors import DataFileError
 from .paths import cache_dir, text_start
 

@@ -12,8 +12,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .validation import check_int
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .spec import NetworkSpec
 
 
 def chunks(seq: Sequence, n_chunks: int) -> list[tuple[int, Sequence]]:
@@ -24,12 +30,12 @@ def chunks(seq: Sequence, n_chunks: int) -> list[tuple[int, Sequence]]:
 
 
 def run_chunks(
-    client,
-    block: Callable,
-    spec,
+    client: Any,
+    block: Callable[..., dict],
+    spec: NetworkSpec,
     pairs: Sequence,
-    X,
-    Y,
+    X: np.ndarray,
+    Y: np.ndarray,
     epochs: int,
     loss_every: int,
     *,
