@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from functools import partial
 from typing import Any
@@ -102,13 +103,13 @@ _units = {
 _diff = cupy.ElementwiseKernel("T a, T y", "T d", "d = a - y", "fastbp_diff")
 
 
-def _softmax_rows(Z):
+def _softmax_rows(Z: Any) -> Any:
     """Each row's softmax (along the last axis), the row's largest value subtracted first."""
     E = cupy.exp(Z - Z.max(axis=-1, keepdims=True))
     return E / E.sum(axis=-1, keepdims=True)
 
 
-def _text(v) -> str:
+def _text(v: Any) -> str:
     return v.decode(errors="replace") if isinstance(v, bytes) else str(v)
 
 
@@ -169,36 +170,36 @@ class CudaBackend(ComposedSeam):
         self._versions = (f"{drv // 1000}.{drv % 1000 // 10}", f"{rt // 1000}.{rt % 1000 // 10}")
 
     @property
-    def options(self):
+    def options(self) -> dict[str, Any]:
         return {"kernel": self.kernel, "device": self.device_id}
 
     # --------------------------------------------------------------- data
-    def asarray(self, host, dtype):
+    def asarray(self, host: Any, dtype: Any) -> Any:
         dtype = np.dtype(dtype)
         if isinstance(host, cupy.ndarray):
             return cupy.array(host, dtype=dtype, order="C", copy=True)
         return cupy.asarray(np.ascontiguousarray(host, dtype=dtype))
 
-    def to_numpy(self, dev):
+    def to_numpy(self, dev: Any) -> np.ndarray:
         if isinstance(dev, cupy.ndarray):
             return cupy.asnumpy(dev)
         return np.array(dev, copy=True)
 
-    def contiguous(self, a, dtype):
+    def contiguous(self, a: Any, dtype: Any) -> Any:
         dtype = np.dtype(dtype)
         if isinstance(a, cupy.ndarray) and a.dtype == dtype and a.flags.c_contiguous:
             return a
         return cupy.ascontiguousarray(cupy.asarray(a, dtype=dtype))
 
-    def synchronize(self):
+    def synchronize(self) -> None:
         cupy.cuda.Device(self.device_id).synchronize()
 
-    def bytes_available(self):
+    def bytes_available(self) -> tuple[int, str] | None:
         with cupy.cuda.Device(self.device_id):
             free = cupy.cuda.runtime.memGetInfo()[0] + cupy.get_default_memory_pool().free_bytes()
         return free, f"free memory of GPU {self.device_id} (cudaMemGetInfo and CuPy's pool)"
 
-    def info(self):
+    def info(self) -> dict:
         p = self._props
         return {
             "name": self.name,
@@ -218,14 +219,14 @@ class CudaBackend(ComposedSeam):
 
     # ------------------------------------------------- per-layer kernels
     @staticmethod
-    def _dev(a, dtype):
+    def _dev(a: Any, dtype: Any) -> Any:
         if not isinstance(a, cupy.ndarray):
             a = cupy.asarray(np.asarray(a))
         if a.dtype != dtype or not a.flags.c_contiguous:
             a = cupy.ascontiguousarray(a, dtype=dtype)
         return a
 
-    def _gemm_unit(self, A, B, unit: str):
+    def _gemm_unit(self, A: Any, B: Any, unit: str) -> Any:
         """unit(A @ B): the fused 16x16-tile kernel, or from CUBLAS_MIN_MACS
         multiply-adds cuBLAS and an elementwise pass; softmax over each row."""
         if unit == "softmax":
@@ -252,18 +253,18 @@ class CudaBackend(ComposedSeam):
             )
         return C
 
-    def forward(self, W, X1, *, activation="sigmoid", output="sigmoid"):
+    def forward(self, W: Sequence[Any], X1: Any, *, activation: str = "sigmoid", output: str = "sigmoid") -> list[Any]:
         A = [X1]
         for l, w in enumerate(W):
             A.append(self._gemm_unit(A[-1], w, activation if l < len(W) - 1 else output))
         return A
 
-    def output_delta(self, AL, Y, *, output="sigmoid"):
+    def output_delta(self, AL: Any, Y: Any, *, output: str = "sigmoid") -> Any:
         if output == "sigmoid":
             return _output_delta(AL, self._dev(Y, AL.dtype))
         return _diff(AL, self._dev(Y, AL.dtype))
 
-    def hidden_delta(self, D_next, W_l, A_l, *, activation="sigmoid"):
+    def hidden_delta(self, D_next: Any, W_l: Any, A_l: Any, *, activation: str = "sigmoid") -> Any:
         dt = W_l.dtype
         D_next, A_l = self._dev(D_next, dt), self._dev(A_l, dt)
         M = D_next.shape[0]
@@ -283,11 +284,11 @@ class CudaBackend(ComposedSeam):
             )
         return C
 
-    def update(self, W_l, A_l, D, alpha):
+    def update(self, W_l: Any, A_l: Any, D: Any, alpha: float) -> None:
         P = cupy.matmul(A_l.T, D)
         _update_inplace(P, W_l.dtype.type(alpha), W_l)
 
-    def loss_many(self, P, X1, Y):
+    def loss_many(self, P: Params, X1: Any, Y: Any) -> np.ndarray:
         """Every network's loss (that of its output) with batched cuBLAS
         products, per-network sums on the device; NaN where a weight is not
         finite."""
@@ -314,15 +315,26 @@ class CudaBackend(ComposedSeam):
         return cupy.asnumpy(out)
 
     # --------------------------------------------------- the training seam
-    def train(self, P, X1, Y, alphas, epochs, record=NO_RECORD):
+    def train(
+        self, P: Params, X1: Any, Y: Any, alphas: np.ndarray, epochs: int, record: np.ndarray = NO_RECORD
+    ) -> np.ndarray:
         return self.train_with(self.plan(P, X1, Y), P, X1, Y, alphas, epochs, record)
 
-    def compile(self, P, X1, Y):
+    def compile(self, P: Params, X1: Any, Y: Any) -> None:
         plan = self.plan(P, X1, Y, may_tune=True)
         if plan.kernel != "step":
             self._kernel(plan)
 
-    def train_with(self, plan: pl.Plan, P: Params, X1, Y, alphas, epochs: int, record=NO_RECORD) -> np.ndarray:
+    def train_with(
+        self,
+        plan: pl.Plan,
+        P: Params,
+        X1: Any,
+        Y: Any,
+        alphas: np.ndarray,
+        epochs: int,
+        record: np.ndarray = NO_RECORD,
+    ) -> np.ndarray:
         """``train`` with a given plan (the tuner's candidates, the GPU
         tests), unchecked."""
         if plan.units != (P.activation, P.output):
@@ -332,7 +344,7 @@ class CudaBackend(ComposedSeam):
             )
         return self._run(plan, P, X1, Y, alphas, epochs, record)
 
-    def plan(self, P: Params, X1, Y, may_tune: bool = False) -> pl.Plan:
+    def plan(self, P: Params, X1: Any, Y: Any, may_tune: bool = False) -> pl.Plan:
         """The plan that trains ``P`` on this data here: the forced kernel's
         (checked once), or the decision for the workload (recorded on this
         machine, or made now). Without ``may_tune``, a workload whose network
@@ -355,7 +367,7 @@ class CudaBackend(ComposedSeam):
         self._decided[key] = label
         return pl.plan_label(label, P.dims, P.dtype, P.K, self.device, units)
 
-    def key(self, dims, dtype, units, K: int) -> record.Key:
+    def key(self, dims: Sequence[int], dtype: Any, units: tuple[str, str], K: int) -> record.Key:
         """The key of a decision for this workload on this GPU (record.Key)."""
         return record.Key(
             gpu=self.device.name,
@@ -380,7 +392,7 @@ class CudaBackend(ComposedSeam):
             return None
         return label if entry["kernels"].get(label, {}).get("plan") == plan.describe() else None
 
-    def decide(self, P: Params, X1, Y, limits: tune.Limits | None = None) -> dict:
+    def decide(self, P: Params, X1: Any, Y: Any, limits: tune.Limits | None = None) -> dict:
         """Decides which kernel trains ``P``'s workload on this GPU (the
         tuner: every kernel that serves it checked and timed on the first
         rows of ``X1``, ``Y``, in a child process with time limits, or here
@@ -449,7 +461,9 @@ class CudaBackend(ComposedSeam):
             )
         self._checked.add(plan.key)
 
-    def _run(self, plan, P, X1, Y, alphas, epochs, record):
+    def _run(
+        self, plan: pl.Plan, P: Params, X1: Any, Y: Any, alphas: np.ndarray, epochs: int, record: np.ndarray
+    ) -> np.ndarray:
         self.last_plan = replace(plan, K=P.K)
         if plan.kernel == "step":
             return ComposedSeam.train(self, P, X1, Y, np.asarray(alphas, np.float64), epochs, record)
@@ -500,7 +514,7 @@ class CudaBackend(ComposedSeam):
                         raise RuntimeError(f"{plan.describe()} failed: {what}; the weights are undefined")
             return cupy.asnumpy(losses[:R])
 
-    def _kernel(self, plan: pl.Plan):
+    def _kernel(self, plan: pl.Plan) -> Any:
         """The compiled kernel of ``plan`` (NVRTC on first use; CuPy keeps a
         disk cache, so a later process loads it)."""
         kern = self._kernels.get(plan.name)
@@ -524,20 +538,20 @@ class CudaBackend(ComposedSeam):
             kern.max_dynamic_shared_size_bytes = int(plan.smem_bytes)
         return kern
 
-    def _pointers(self, P: Params):
+    def _pointers(self, P: Params) -> Any:
         """uint64 device array of the addresses of ``P.W`` (kept in ``P.impl``)."""
         ptrs = tuple(int(w.data.ptr) for w in P.W)
         if not (isinstance(P.impl, tuple) and P.impl[0] == ptrs):
             P.impl = (ptrs, cupy.asarray(np.asarray(ptrs, dtype=np.uint64)))
         return P.impl[1]
 
-    def _dims_array(self, dims: tuple):
+    def _dims_array(self, dims: tuple) -> Any:
         a = self._dims.get(dims)
         if a is None:
             a = self._dims[dims] = cupy.asarray(np.asarray(dims, dtype=np.int32))
         return a
 
-    def wrap_params(self, Ws):
+    def wrap_params(self, Ws: list) -> Params:
         for l, w in enumerate(Ws):
             if not isinstance(w, cupy.ndarray):
                 raise TypeError(f"Ws[{l}] must be a CuPy array made by this backend's asarray, got {type(w).__name__}")
@@ -549,7 +563,7 @@ def _same_shape(a: record.Key, b: record.Key) -> bool:
     return replace(a, workload=replace(a.workload, k_range=b.workload.k_range)) == b
 
 
-def _timing_rows(P: Params, X1, Y, rows: int) -> tuple[np.ndarray, np.ndarray]:
+def _timing_rows(P: Params, X1: Any, Y: Any, rows: int) -> tuple[np.ndarray, np.ndarray]:
     """The first ``rows`` rows of the caller's data on the host, or random
     rows of the workload's shape where there are none (compile without data)."""
     if X1 is not None and Y is not None and int(X1.shape[0]) > 0:

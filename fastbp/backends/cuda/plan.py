@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from . import source as src
 
@@ -176,7 +177,7 @@ def block_threads_for(d: Sequence[int], many: bool = False) -> int:
 def block_unroll(d: Sequence[int], threads: int) -> int:
     """The most unrolled multiply-add iterations of one phase of fastbp_train_block."""
 
-    def per_phase(n_out, n_red):
+    def per_phase(n_out: int, n_red: int) -> int:
         g = group_size(n_out, n_red, threads)
         return -(-n_out // (threads // g)) * -(-n_red // g)
 
@@ -192,7 +193,7 @@ def block_smem_elems(d: Sequence[int], threads: int) -> int:
     return w + 3 * d[0] + 2 * d[L] + 4 * sum(d[1:]) + threads // 32
 
 
-def _block_fits(d, threads) -> str | None:
+def _block_fits(d: Sequence[int], threads: int) -> str | None:
     if not 1 <= len(d) - 1 <= BLOCK_MAX_LAYERS:
         return f"{len(d) - 1} weight matrices (1 to {BLOCK_MAX_LAYERS})"
     if threads % 32 or not 32 <= threads <= src.BLOCK_MAX_THREADS:
@@ -208,10 +209,10 @@ def warp_tile(rows: int, cols: int) -> tuple[int, int, int, int]:
     rows x cols matrix, fewest elements per lane, then the shortest dot
     products. Returns (PK, PJ, RA, CB)."""
 
-    def ra(pk):
+    def ra(pk: int) -> int:
         return -(-rows // pk)
 
-    def cb(pk):
+    def cb(pk: int) -> int:
         return -(-cols // (32 // pk))
 
     best = 1
@@ -256,7 +257,7 @@ def regs_smem_elems(d: Sequence[int]) -> int:
     return 2 * sum(d[1:]) + 4 * d[1] + 2 * d[-1] + 2
 
 
-def _regs_fits(d, itemsize) -> str | None:
+def _regs_fits(d: Sequence[int], itemsize: int) -> str | None:
     if not 2 <= len(d) - 1 <= BLOCK_MAX_LAYERS:
         return f"{len(d) - 1} weight matrices (2 to {BLOCK_MAX_LAYERS})"
     threads = regs_threads_for(d)
@@ -289,7 +290,7 @@ def grid_workspace_elems(d: Sequence[int]) -> int:
 # --------------------------------------------------------------------- plan
 def plan_train(
     d: Sequence[int],
-    dtype,
+    dtype: DTypeLike,
     K: int,
     dev: Device,
     kernel: str,
@@ -321,7 +322,9 @@ def plan_train(
     return replace(p, units=units)
 
 
-def plan_label(label: str, d: Sequence[int], dtype, K: int, dev: Device, units=("sigmoid", "sigmoid")) -> Plan:
+def plan_label(
+    label: str, d: Sequence[int], dtype: DTypeLike, K: int, dev: Device, units: tuple[str, str] = ("sigmoid", "sigmoid")
+) -> Plan:
     """The plan of the tuner's candidate ``label`` (LABELS); ValueError says
     why it cannot train the workload."""
     if label not in LABELS:
@@ -330,7 +333,9 @@ def plan_label(label: str, d: Sequence[int], dtype, K: int, dev: Device, units=(
     return plan_train(d, dtype, K, dev, kernel, units=units, **force)
 
 
-def candidates(d: Sequence[int], dtype, K: int, dev: Device, units=("sigmoid", "sigmoid")) -> dict[str, Plan | str]:
+def candidates(
+    d: Sequence[int], dtype: DTypeLike, K: int, dev: Device, units: tuple[str, str] = ("sigmoid", "sigmoid")
+) -> dict[str, Plan | str]:
     """Every label of LABELS: its plan for the workload, or why it does not serve it."""
     out: dict[str, Plan | str] = {}
     for label in LABELS:
@@ -341,9 +346,18 @@ def candidates(d: Sequence[int], dtype, K: int, dev: Device, units=("sigmoid", "
     return out
 
 
-def _try(kernel, d, dt, K, dev, threads, blocks, replicate) -> tuple[Plan | None, str]:
+def _try(
+    kernel: str,
+    d: tuple[int, ...],
+    dt: np.dtype,
+    K: int,
+    dev: Device,
+    threads: int | None,
+    blocks: int | None,
+    replicate: bool | None,
+) -> tuple[Plan | None, str]:
     isz = dt.itemsize
-    base = dict(dims=d, dtype=dt.name, K=int(K))
+    base: dict[str, Any] = dict(dims=d, dtype=dt.name, K=int(K))
     if kernel == "step":
         return Plan("step", "", **base, reason="step: the batched kernels, one sample at a time"), ""
     if kernel == "regs":
@@ -410,20 +424,20 @@ def _try(kernel, d, dt, K, dev, threads, blocks, replicate) -> tuple[Plan | None
 def kernel_args(
     plan: Plan,
     *,
-    wptrs,
-    dims,
-    X1,
-    Y,
-    alphas,
+    wptrs: Any,
+    dims: Any,
+    X1: Any,
+    Y: Any,
+    alphas: Any,
     epochs: int,
-    record,
-    losses,
-    scratch,
+    record: Any,
+    losses: Any,
+    scratch: Any,
     net: int = 0,
-    ws=None,
-    part=None,
-    counter=None,
-    status=None,
+    ws: Any = None,
+    part: Any = None,
+    counter: Any = None,
+    status: Any = None,
 ) -> tuple:
     """The argument tuple of one launch of ``plan``'s kernel, in the order of
     its parameters, scalars as NumPy scalars of the kernel's C types (CuPy

@@ -27,7 +27,7 @@ import re
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -199,7 +199,7 @@ def _locked(file: Path) -> Iterator[None]:
             lock.unlink()
 
 
-def _update(change) -> None:
+def _update(change: Callable[[dict[str, Any]], None]) -> None:
     """Re-reads the file under the lock, applies ``change(entries)`` and
     replaces the file atomically."""
     file = path()
@@ -268,7 +268,7 @@ class Evidence:
         return self.cuda_us is not None and (self.numba_us is None or self.cuda_us < self.numba_us)
 
     def describe(self) -> str:
-        def us(v):
+        def us(v: float | None) -> str:
             return "not timed" if v is None else f"{v:.3g} us"
 
         return (

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from importlib.resources import files
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 HEADER = "fastbp_common.cuh"
 #: Kernel family -> its file.
@@ -42,7 +43,7 @@ UNIT_CODES = {"tanh": 1, "relu": 2, "linear": 3}
 #: The units each "_unit" entry is compiled for (the hidden delta's: the hidden activations).
 UNIT_ENTRY_UNITS = {"fastbp_forward_unit": ("tanh", "relu", "linear"), "fastbp_hidden_delta_unit": ("tanh", "relu")}
 
-CTYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
+CTYPES: dict[np.dtype, str] = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 
 #: Options passed to cupy.RawModule (CuPy adds -arch and -ftz=true itself).
 COMPILE_OPTIONS: tuple[str, ...] = ("--std=c++17",)
@@ -60,17 +61,17 @@ STATUS_BAD_LAUNCH = 2
 _INCLUDE = re.compile(r'^#include "fastbp_common\.cuh"\s*$', re.M)
 
 
-def ctype(dtype) -> str:
+def ctype(dtype: DTypeLike) -> str:
     """ "float" or "double" for float32 / float64."""
     return CTYPES[np.dtype(dtype)]
 
 
-def layer_name(entry: str, dtype) -> str:
+def layer_name(entry: str, dtype: DTypeLike) -> str:
     """Name expression of a batched kernel, e.g. ``fastbp_forward<double>``."""
     return f"{entry}<{ctype(dtype)}>"
 
 
-def unit_layer_name(entry: str, dtype, unit: str) -> str:
+def unit_layer_name(entry: str, dtype: DTypeLike, unit: str) -> str:
     """Name expression of a batched kernel with other units, e.g. ``fastbp_forward_unit<double, 2>`` (relu)."""
     return f"{entry}<{ctype(dtype)}, {UNIT_CODES[unit]}>"
 
@@ -82,13 +83,13 @@ def layer_names() -> list[str]:
     return names
 
 
-def shape_name(family: str, dtype, threads: int, d: Sequence[int]) -> str:
+def shape_name(family: str, dtype: DTypeLike, threads: int, d: Sequence[int]) -> str:
     """Name expression of a shape-compiled kernel ("block" or "regs"), e.g.
     ``fastbp_train_block<double, 512, 65, 33, 17, 10>``."""
     return f"{ENTRIES[family]}<{ctype(dtype)}, {int(threads)}, {', '.join(str(int(x)) for x in d)}>"
 
 
-def grid_name(dtype) -> str:
+def grid_name(dtype: DTypeLike) -> str:
     """Name expression of the grid kernel, e.g. ``fastbp_train_grid<float>``."""
     return f"{ENTRIES['grid']}<{ctype(dtype)}>"
 

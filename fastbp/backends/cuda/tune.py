@@ -49,8 +49,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from ...errors import FastbpError
+from ..base import Backend
 
 #: The cuda training kernels, in the order they are tried: the persistent
 #: kernels ("regs": weights in registers, "block": in shared memory, "grid":
@@ -76,7 +78,9 @@ CHECK_K, CHECK_N, CHECK_EPOCHS = 2, 64, 3
 CHECK_TOL = {"float64": 1e-10, "float32": 1e-4}
 
 
-def check_problem(dims: Sequence[int], dtype, units: Sequence[str] = ("sigmoid", "sigmoid")) -> dict[str, Any]:
+def check_problem(
+    dims: Sequence[int], dtype: DTypeLike, units: Sequence[str] = ("sigmoid", "sigmoid")
+) -> dict[str, Any]:
     """The check's problem for widths ``dims`` (with bias units): CHECK_K
     networks with the alphas 0.3 and 0.7 (a tenth of them for other units
     than the sigmoids, and scaled by 64 / d[0] for inputs wider than 64),
@@ -113,7 +117,13 @@ def reference(problem: dict[str, Any]) -> tuple[list[np.ndarray], np.ndarray]:
     return nb.params_to_host(P), np.asarray(losses, np.float64)
 
 
-def disagreement(got: Sequence[np.ndarray], got_losses, ref: Sequence[np.ndarray], ref_losses, dtype) -> str | None:
+def disagreement(
+    got: Sequence[np.ndarray],
+    got_losses: np.ndarray,
+    ref: Sequence[np.ndarray],
+    ref_losses: np.ndarray,
+    dtype: DTypeLike,
+) -> str | None:
     """None when ``got`` (weights, losses) is the reference's to CHECK_TOL,
     else what differs."""
     tol = CHECK_TOL[np.dtype(dtype).name]
@@ -177,7 +187,7 @@ class Timing:
     Y: np.ndarray
 
 
-def timing_weights(dims: Sequence[int], K: int, dtype) -> list[np.ndarray]:
+def timing_weights(dims: Sequence[int], K: int, dtype: DTypeLike) -> list[np.ndarray]:
     """K networks of widths ``dims``, the tutorial's initialisation (seeded):
     the weights the timing trains."""
     rs = np.random.RandomState(2024)
@@ -192,13 +202,13 @@ class SeamCandidate:
     def __init__(
         self,
         label: str,
-        be,
+        be: Backend,
         train: Callable[..., Any],
         timing: Timing | None,
         *,
         plan: str = "",
         compile: Callable[[], None] | None = None,
-    ):
+    ) -> None:
         self.label, self.plan, self.be, self._train, self.timing = label, plan or label, be, train, timing
         self._compile = compile
         self._data: tuple | None = None
@@ -207,7 +217,7 @@ class SeamCandidate:
         if self._compile is not None:
             self._compile()
 
-    def check_run(self, problem):
+    def check_run(self, problem: dict[str, Any]) -> tuple[list[np.ndarray], np.ndarray]:
         be, dt = self.be, problem["W"][0].dtype
         P = be.params(problem["W"], dt).with_units(*problem["units"])
         X1, Y = be.asarray(problem["X1"], dt), be.asarray(problem["Y"], dt)
@@ -215,7 +225,7 @@ class SeamCandidate:
         losses = self._train(P, X1, Y, alphas, problem["epochs"], problem["record"])
         return be.params_to_host(P), np.array(losses, np.float64)
 
-    def timed_run(self, epochs, rows):
+    def timed_run(self, epochs: int, rows: int) -> float:
         be, t = self.be, self.timing
         if t is None:
             raise ValueError(f"candidate {self.label!r} has no timing data")
@@ -432,7 +442,7 @@ def _child(folder: str, labels: list[str]) -> int:
     module, _, name = job.factory.partition(":")
     factory = getattr(importlib.import_module(module), name)
 
-    def say(**msg) -> None:
+    def say(**msg: Any) -> None:
         print(_MARK + json.dumps(msg), flush=True)
 
     for label in labels:
@@ -443,7 +453,9 @@ def _child(folder: str, labels: list[str]) -> int:
     return 0
 
 
-def _evaluate_in_child(job: Job, factory, label: str, say) -> Outcome:
+def _evaluate_in_child(
+    job: Job, factory: Callable[[Job, str], Candidate], label: str, say: Callable[..., None]
+) -> Outcome:
     say(label=label, stage="compile")
     try:
         c = factory(job, label)
@@ -453,7 +465,7 @@ def _evaluate_in_child(job: Job, factory, label: str, say) -> Outcome:
     return evaluate(c, job.problem, job.ref, job.ref_losses, K, n, job.limits, lambda s: say(label=label, stage=s))
 
 
-def _reader(stream, q: queue.Queue, tail: list[str] | None) -> None:
+def _reader(stream: Any, q: queue.Queue, tail: list[str] | None) -> None:
     for line in stream:
         if line.startswith(_MARK):
             q.put(json.loads(line[len(_MARK) :]))
