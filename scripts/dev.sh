@@ -36,6 +36,7 @@ case "$cmd" in
         .venv/bin/python -m ruff check .
         .venv/bin/python -m ruff format --check .
         .venv/bin/python -m mypy
+        .venv/bin/python scripts/check_docstrings.py
         exec .venv/bin/python -m pytest "$@" ;;
     bench) exec .venv/bin/python -m benchmarks.report suite "$@" ;;
 esac
