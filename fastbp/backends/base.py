@@ -83,14 +83,25 @@ LOSSES = {
 class Params:
     """K networks of one shape in a backend's own layout: the training state.
 
-    ``W[l]`` is layer l of every network, a backend array of shape ``(K,
-    rows, cols)`` that the kernels read and ``train`` updates in place (on
-    the numba backend a view into its packed buffer). ``impl`` is the
-    backend's private state (numba: the packed buffers), None elsewhere.
-    ``activation`` and ``output`` are the networks' hidden and output units
-    (names from ``ACTIVATIONS`` and ``OUTPUTS``, checked at the boundary):
-    ``train`` and ``loss_many`` read them. ``Backend.params`` builds the
-    layout, ``with_units`` sets the units; ``copy_params`` keeps them.
+    ``Backend.params`` builds the layout, ``with_units`` sets the units;
+    ``Backend.copy_params`` keeps them.
+
+    Parameters
+    ----------
+    W : list
+        Layer l of every network per entry: a backend array of shape ``(K,
+        rows, cols)`` that the kernels read and ``Backend.train`` updates in
+        place (on the numba backend a view into its packed buffer).
+    dtype : numpy.dtype or str
+        The weights' dtype.
+    impl : object
+        The backend's private state (numba: the packed buffers), None
+        elsewhere.
+    activation : str
+        The networks' hidden units (one of ``ACTIVATIONS``, checked at the
+        boundary); ``Backend.train`` and ``Backend.loss_many`` read them.
+    output : str
+        The networks' output units (one of ``OUTPUTS``).
     """
 
     __slots__ = ("W", "activation", "dtype", "impl", "output")
@@ -105,7 +116,20 @@ class Params:
         self.output = output
 
     def with_units(self, activation: str, output: str) -> Params:
-        """Sets the networks' hidden activation and output units; returns ``self``."""
+        """Set the networks' hidden activation and output units.
+
+        Parameters
+        ----------
+        activation : str
+            The hidden units.
+        output : str
+            The output units.
+
+        Returns
+        -------
+        Params
+            This object.
+        """
         self.activation, self.output = activation, output
         return self
 
@@ -125,7 +149,18 @@ class Params:
         return (int(self.W[0].shape[1]), *(int(w.shape[2]) for w in self.W))
 
     def network(self, k: int) -> list:
-        """Network k's weights: 2-D backend arrays (views), one per layer."""
+        """One network's weights.
+
+        Parameters
+        ----------
+        k : int
+            The network.
+
+        Returns
+        -------
+        list
+            2-D backend arrays (views), one per layer.
+        """
         return [w[k] for w in self.W]
 
 
@@ -174,7 +209,7 @@ class Backend(abc.ABC):
     per-layer kernels (see the module docstring), both required.
 
     A backend object carries its options (``options``: the keyword arguments
-    it was built with, e.g. numba's ``threads``); it pickles as its class and
+    it was built with, e.g. numba's threads); it pickles as its class and
     options, and is rebuilt from them in another process.
     """
 
@@ -192,8 +227,21 @@ class Backend(abc.ABC):
     outputs: tuple[str, ...] = OUTPUTS
 
     def unsupported(self, activation: str = "sigmoid", output: str = "sigmoid") -> str | None:
-        """None when this backend implements ``activation`` hidden units and
-        ``output`` units, else a sentence saying which it does not."""
+        """Whether this backend implements some units.
+
+        Parameters
+        ----------
+        activation : str
+            The hidden units.
+        output : str
+            The output units.
+
+        Returns
+        -------
+        str or None
+            None when it implements both, else a sentence saying which it
+            does not.
+        """
         missing = []
         if activation not in self.activations:
             missing.append(f"activation={activation!r} (it has {', '.join(self.activations)})")
@@ -210,9 +258,19 @@ class Backend(abc.ABC):
         return {}
 
     def with_threads(self, threads: int | None) -> Backend:
-        """This backend with training calls on at most ``threads`` CPU
-        threads (None: the backend's own choice). Backends that run no CPU
-        threads of their own return themselves."""
+        """This backend with training calls on at most some CPU threads.
+
+        Parameters
+        ----------
+        threads : int or None
+            The most CPU threads (None: the backend's own choice).
+
+        Returns
+        -------
+        Backend
+            A backend object with that option; backends that run no CPU
+            threads of their own return themselves.
+        """
         return self
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -234,14 +292,51 @@ class Backend(abc.ABC):
     # ------------------------------------------------------------------ data
     @abc.abstractmethod
     def asarray(self, host: Any, dtype: Any) -> Any:
-        """A C-contiguous copy of ``host`` on this backend, of ``dtype``."""
+        """A C-contiguous copy of an array on this backend.
+
+        Parameters
+        ----------
+        host : array_like
+            The array (host or backend).
+        dtype : numpy.dtype or str
+            The copy's dtype.
+
+        Returns
+        -------
+        backend array
+            The copy.
+        """
 
     @abc.abstractmethod
     def to_numpy(self, dev: Any) -> np.ndarray:
-        """A NumPy copy of a backend array (the only device-to-host transfer)."""
+        """A NumPy copy of a backend array (the only device-to-host transfer).
+
+        Parameters
+        ----------
+        dev : backend array
+            The array.
+
+        Returns
+        -------
+        numpy.ndarray
+            The copy.
+        """
 
     def contiguous(self, a: Any, dtype: Any) -> Any:
-        """``a`` as a C-contiguous backend array of ``dtype`` (no copy when it is one)."""
+        """An array as a C-contiguous backend array (no copy when it is one).
+
+        Parameters
+        ----------
+        a : array_like
+            The array (host or backend).
+        dtype : numpy.dtype or str
+            The dtype.
+
+        Returns
+        -------
+        backend array
+            ``a`` itself, or a C-contiguous copy of ``dtype``.
+        """
         return self.asarray(a, dtype)
 
     def synchronize(self) -> None:
@@ -249,54 +344,148 @@ class Backend(abc.ABC):
         return None
 
     def info(self) -> dict:
-        """Versions and hardware this backend runs on, for ``fastbp info``."""
+        """Versions and hardware this backend runs on, for ``fastbp info``.
+
+        Returns
+        -------
+        dict
+            Names to values, "name" first.
+        """
         return {"name": self.name}
 
     # ------------------------------------------------------ the training seam
     @abc.abstractmethod
     def params(self, weights: Sequence[np.ndarray], dtype: Any) -> Params:
-        """K networks in this backend's layout from host weights: a list over
-        layers of arrays of shape ``(K, rows, cols)`` (copied), with the
-        tutorial's units (``Params.with_units`` sets others)."""
+        """K networks in this backend's layout from host weights.
+
+        Parameters
+        ----------
+        weights : sequence of numpy.ndarray
+            Per layer, the K networks' weights ``(K, rows, cols)`` (copied).
+        dtype : numpy.dtype or str
+            The dtype of the layout.
+
+        Returns
+        -------
+        Params
+            The networks, with the tutorial's units (``Params.with_units``
+            sets others).
+        """
 
     @abc.abstractmethod
     def copy_params(self, P: Params) -> Params:
-        """An independent copy of ``P`` (same layout, same units)."""
+        """An independent copy of the networks (same layout, same units).
+
+        Parameters
+        ----------
+        P : Params
+            The networks.
+
+        Returns
+        -------
+        Params
+            The copy.
+        """
 
     @abc.abstractmethod
     def params_to_host(self, P: Params) -> list[np.ndarray]:
-        """Host copies of the weights of ``P``: ``(K, rows, cols)`` per layer."""
+        """Host copies of the networks' weights.
+
+        Parameters
+        ----------
+        P : Params
+            The networks.
+
+        Returns
+        -------
+        list of numpy.ndarray
+            ``(K, rows, cols)`` per layer.
+        """
 
     @abc.abstractmethod
     def train(
         self, P: Params, X1: Any, Y: Any, alphas: np.ndarray, epochs: int, record: np.ndarray = NO_RECORD
     ) -> np.ndarray:
-        """Train the K networks of ``P`` in place for ``epochs`` epochs of
-        per-sample SGD over every row of ``X1`` (bias column included) and
-        ``Y``, in order; network k with ``alphas[k]``; the units are
-        ``P.activation`` and ``P.output``.
+        """Train K networks in place by per-sample SGD, the samples in order.
 
-        ``record``: sorted, distinct epochs (1-based, within this call) after
-        which each network's loss is computed. Returns a float64 array
-        ``(len(record), K)``; an entry is NaN when the loss or any of that
-        network's weights is NaN or infinite, and such a network is not
-        trained further in this call.
+        Parameters
+        ----------
+        P : Params
+            The networks, with their units.
+        X1 : backend array
+            The samples, bias column included.
+        Y : backend array
+            Their targets.
+        alphas : numpy.ndarray
+            Network k's learning rate ``alphas[k]``.
+        epochs : int
+            The number of epochs.
+        record : numpy.ndarray
+            Sorted, distinct epochs (1-based, within this call) after which
+            each network's loss is computed.
+
+        Returns
+        -------
+        numpy.ndarray
+            float64 ``(len(record), K)``: the losses; an entry is NaN when the
+            loss or any of that network's weights is NaN or infinite, and such
+            a network is not trained further in this call.
         """
 
     @abc.abstractmethod
     def loss_many(self, P: Params, X1: Any, Y: Any) -> np.ndarray:
-        """Each network's loss (that of its output) over the whole set, NaN
-        where the loss or a weight is not finite: a float64 host array of
-        length K."""
+        """Each network's loss (that of its output) over the whole set.
+
+        Parameters
+        ----------
+        P : Params
+            The networks.
+        X1 : backend array
+            The samples, bias column included.
+        Y : backend array
+            Their targets.
+
+        Returns
+        -------
+        numpy.ndarray
+            float64, length K; NaN where the loss or a weight is not finite.
+        """
 
     @abc.abstractmethod
     def predict(self, W: Sequence[Any], X1: Any, *, activation: str = "sigmoid", output: str = "sigmoid") -> Any:
-        """Whole-set forward pass of one network; returns the output activations."""
+        """Whole-set forward pass of one network.
+
+        Parameters
+        ----------
+        W : sequence of backend arrays
+            The network's weights, one 2-D array per layer.
+        X1 : backend array
+            The samples, bias column included.
+        activation : str
+            The hidden units.
+        output : str
+            The output units.
+
+        Returns
+        -------
+        backend array
+            The output activations, one row per sample.
+        """
 
     @abc.abstractmethod
     def compile(self, P: Params, X1: Any, Y: Any) -> None:
         """Compile (or load from a cache) whatever ``train`` runs for ``P``
-        and this data, so that it is not timed with the training."""
+        and this data, so that it is not timed with the training.
+
+        Parameters
+        ----------
+        P : Params
+            The networks.
+        X1 : backend array
+            The samples, bias column included.
+        Y : backend array
+            Their targets.
+        """
 
     def compile_note(self, P: Params, X1: Any, Y: Any) -> str | None:
         """A line saying what ``compile`` and the training run on ``P`` and
@@ -308,52 +497,152 @@ class Backend(abc.ABC):
     # ------------------------------------------------------ per-layer kernels
     @abc.abstractmethod
     def forward(self, W: Sequence[Any], X1: Any, *, activation: str = "sigmoid", output: str = "sigmoid") -> list:
-        """Batched forward pass: ``[A0, A1, ..., AL]`` with ``A0 = X1``,
-        ``A[l+1] = act(A[l] @ W[l])`` for the hidden layers and ``AL =
-        out(A[L-1] @ W[L-1])`` (the activation fused into the product's pass;
-        softmax over each row)."""
+        """Batched forward pass, the activation fused into the product's pass.
+
+        Parameters
+        ----------
+        W : sequence of backend arrays
+            One network's weights, one 2-D array per layer.
+        X1 : backend array
+            The samples, bias column included.
+        activation : str
+            The hidden units.
+        output : str
+            The output units (softmax over each row).
+
+        Returns
+        -------
+        list of backend arrays
+            ``[A0, A1, ..., AL]`` with ``A0 = X1``, ``A[l+1] = act(A[l] @
+            W[l])`` for the hidden layers and ``AL = out(A[L-1] @ W[L-1])``.
+        """
 
     @abc.abstractmethod
     def output_delta(self, AL: Any, Y: Any, *, output: str = "sigmoid") -> Any:
-        """The output delta: ``(AL - Y) * AL * (1 - AL)`` for sigmoid outputs,
-        ``AL - Y`` for linear and for softmax (with cross-entropy)."""
+        """The output delta.
+
+        Parameters
+        ----------
+        AL : backend array
+            The output activations.
+        Y : backend array
+            The targets.
+        output : str
+            The output units.
+
+        Returns
+        -------
+        backend array
+            ``(AL - Y) * AL * (1 - AL)`` for sigmoid outputs, ``AL - Y`` for
+            linear and for softmax (with cross-entropy).
+        """
 
     @abc.abstractmethod
     def hidden_delta(self, D_next: Any, W_l: Any, A_l: Any, *, activation: str = "sigmoid") -> Any:
-        """``(D_next @ W_l.T) * act'(A_l)``, the derivative (taken on the
-        activation value) fused into the pass that produces the product."""
+        """A hidden layer's delta, the derivative fused into the product's pass.
+
+        Parameters
+        ----------
+        D_next : backend array
+            The next layer's delta.
+        W_l : backend array
+            The weights between the two layers.
+        A_l : backend array
+            This layer's activations.
+        activation : str
+            The hidden units.
+
+        Returns
+        -------
+        backend array
+            ``(D_next @ W_l.T) * act'(A_l)``, the derivative taken on the
+            activation value.
+        """
 
     @abc.abstractmethod
     def update(self, W_l: Any, A_l: Any, D: Any, alpha: float) -> None:
-        """``W_l -= alpha * A_l.T @ D``, in place."""
+        """``W_l -= alpha * A_l.T @ D``, in place.
+
+        Parameters
+        ----------
+        W_l : backend array
+            The weights, updated in place.
+        A_l : backend array
+            The activations that feed them.
+        D : backend array
+            The delta of the layer they feed.
+        alpha : float
+            The learning rate.
+        """
 
     # ----------------------------------------------------------------- memory
     def bytes_needed(self, layers: Sequence[int], K: int, dtype: Any, n_samples: int = 0) -> int:
-        """About the most bytes that training ``K`` networks of ``layers`` on
-        ``n_samples`` samples (and predicting them) allocates on this
-        backend's device: the networks' weights twice (the training loop
-        keeps a copy of them from one chunk of epochs to the next), the
-        samples with their bias column and their targets, and a whole-set
-        forward pass of one network (the loss's, and ``predict``'s: every
-        layer's activations, and the widest layer's product before its
-        unit). A backend with another layout counts its own."""
+        """About the most bytes that training networks allocates on this backend's device.
+
+        The networks' weights twice (the training loop keeps a copy of them
+        from one chunk of epochs to the next), the samples with their bias
+        column and their targets, and a whole-set forward pass of one network
+        (the loss's, and ``predict``'s: every layer's activations, and the
+        widest layer's product before its unit). A backend with another
+        layout counts its own.
+
+        Parameters
+        ----------
+        layers : sequence of int
+            The layer widths, input first.
+        K : int
+            The number of networks.
+        dtype : numpy.dtype or str
+            Their dtype.
+        n_samples : int
+            The number of training samples.
+
+        Returns
+        -------
+        int
+            The bytes.
+        """
         item = np.dtype(dtype).itemsize
         dims = weight_dims(layers)
         weights = sum(dims[l] * dims[l + 1] for l in range(len(dims) - 1))
         return item * (2 * K * weights + n_samples * (dims[0] + dims[-1] + sum(dims) + max(dims)))
 
     def bytes_available(self) -> tuple[int, str] | None:
-        """(bytes, where the figure comes from) that this backend's device
-        can give now, or None where that is not known: on the host, the
-        memory Linux says it can give without swapping."""
+        """The memory this backend's device can give now.
+
+        Returns
+        -------
+        tuple of (int, str) or None
+            The bytes and where the figure comes from, or None where that is
+            not known; on the host, the memory Linux says it can give without
+            swapping.
+        """
         return host_bytes_available()
 
     # ---------------------------------------- built on the contract, for all
     def loss(self, W: Sequence[Any], X1: Any, Y: Any, *, activation: str = "sigmoid", output: str = "sigmoid") -> float:
-        """The loss of one network's output over the whole set (summed, not
-        averaged): ``0.5 * sum((predict(X1) - Y) ** 2)`` for sigmoid and
-        linear outputs (the reference's), ``softmax_cross_entropy`` of the
-        logits for softmax."""
+        """The loss of one network's output over the whole set (summed, not averaged).
+
+        Parameters
+        ----------
+        W : sequence of backend arrays
+            The network's weights, one 2-D array per layer.
+        X1 : backend array
+            The samples, bias column included.
+        Y : backend array
+            Their targets.
+        activation : str
+            The hidden units.
+        output : str
+            The output units.
+
+        Returns
+        -------
+        float
+            ``0.5 * sum((predict(X1) - Y) ** 2)`` for sigmoid and linear
+            outputs (the reference's), ``softmax_cross_entropy`` of the logits
+            for softmax.
+        """
         if output == "softmax":
             return float(softmax_cross_entropy(self.predict(W, X1, activation=activation, output="linear"), Y))
         P = self.predict(W, X1, activation=activation, output=output)
@@ -362,17 +651,57 @@ class Backend(abc.ABC):
     def sgd_step(
         self, W: Sequence[Any], x1: Any, y: Any, alpha: float, *, activation: str = "sigmoid", output: str = "sigmoid"
     ) -> None:
-        """One per-sample SGD step (the reference's ``fit_partial``) in place:
-        ``x1`` one row ``(1, layers[0] + 1)`` with the bias column, ``y`` one
-        row ``(1, layers[-1])``; all deltas use the weights as they were
-        before this step's update."""
+        """One per-sample SGD step in place (the reference's ``NeuralNetwork.fit_partial``).
+
+        All deltas use the weights as they were before this step's update.
+
+        Parameters
+        ----------
+        W : sequence of backend arrays
+            The network's weights, one 2-D array per layer, updated in place.
+        x1 : backend array
+            One row ``(1, layers[0] + 1)``, the bias column included.
+        y : backend array
+            Its target, one row ``(1, layers[-1])``.
+        alpha : float
+            The learning rate.
+        activation : str
+            The hidden units.
+        output : str
+            The output units.
+        """
         self.sgd_epoch(W, x1, y, alpha, activation=activation, output=output)
 
     def sgd_epoch(
         self, W: Sequence[Any], X1: Any, Y: Any, alpha: float, *, activation: str = "sigmoid", output: str = "sigmoid"
     ) -> None:
-        """Batched per-sample SGD: one step per row of ``X1``, in order, in
-        place, in one call; the same weights as one ``sgd_step`` per sample."""
+        """Batched per-sample SGD: one step per row, in order, in place, in one call.
+
+        The same weights as one ``sgd_step`` per sample.
+
+        Parameters
+        ----------
+        W : sequence of backend arrays
+            The network's weights, one 2-D array per layer, updated in place.
+        X1 : backend array
+            The samples, bias column included.
+        Y : backend array
+            Their targets.
+        alpha : float
+            The learning rate.
+        activation : str
+            The hidden units.
+        output : str
+            The output units.
+
+        Raises
+        ------
+        ValueError, TypeError
+            Arrays of the wrong shape, dtype or writability (the message
+            names the argument).
+        UnsupportedError
+            This backend does not implement the units.
+        """
         check_stack(W, X1, Y, [alpha], stacked=False)
         self.sgd_epoch_many([w[None] for w in W], X1, Y, [alpha], activation=activation, output=output)
 
@@ -386,9 +715,34 @@ class Backend(abc.ABC):
         activation: str = "sigmoid",
         output: str = "sigmoid",
     ) -> None:
-        """``sgd_epoch`` for K networks stacked per layer (``Ws[l]`` of shape
-        ``(K, rows, cols)``), each with its own alpha, in place; network k's
-        weights equal those of training it alone."""
+        """``sgd_epoch`` for K networks at once, each with its own alpha, in place.
+
+        Network k's weights equal those of training it alone.
+
+        Parameters
+        ----------
+        Ws : sequence of backend arrays
+            The networks' weights stacked per layer, ``Ws[l]`` of shape ``(K,
+            rows, cols)``, updated in place.
+        X1 : backend array
+            The samples, bias column included.
+        Y : backend array
+            Their targets.
+        alphas : array_like
+            Network k's learning rate ``alphas[k]``.
+        activation : str
+            The hidden units.
+        output : str
+            The output units.
+
+        Raises
+        ------
+        ValueError, TypeError
+            Arrays of the wrong shape, dtype or writability, or not one alpha
+            per network (the message names the argument).
+        UnsupportedError
+            This backend does not implement the units.
+        """
         dt = check_stack(Ws, X1, Y, alphas)
         require_units(self, activation, output)
         if X1.shape[0] == 0:
@@ -401,9 +755,19 @@ class Backend(abc.ABC):
                 w[...] = p
 
     def wrap_params(self, Ws: list) -> Params:
-        """Params over caller-owned stacked weights (``sgd_epoch_many``): the
-        same arrays where the backend's layout allows, else a copy that
-        ``sgd_epoch_many`` writes back."""
+        """Params over caller-owned stacked weights (``sgd_epoch_many``).
+
+        Parameters
+        ----------
+        Ws : list of backend arrays
+            The stacked weights, ``(K, rows, cols)`` per layer.
+
+        Returns
+        -------
+        Params
+            Over the same arrays where the backend's layout allows, else over
+            a copy that ``sgd_epoch_many`` writes back.
+        """
         return self.params(Ws, Ws[0].dtype)
 
 
