@@ -203,7 +203,24 @@ def plot_loss(result: TrainResult, path: PathLike) -> None:
 class Evaluation:
     """A network's predictions on a labelled test split: the accuracy at once,
     scikit-learn's classification report when first asked for (it costs more
-    than training XOR does)."""
+    than training XOR does).
+
+    Parameters
+    ----------
+    truth : numpy.ndarray
+        The test split's class labels.
+    pred : numpy.ndarray
+        The predicted class labels.
+    classes : numpy.ndarray
+        The class of each output.
+    outputs : numpy.ndarray
+        The network's outputs on the test split.
+
+    Attributes
+    ----------
+    accuracy : float
+        The share of correct predictions.
+    """
 
     def __init__(self, truth: np.ndarray, pred: np.ndarray, classes: np.ndarray, outputs: np.ndarray):
         self.truth, self.pred, self.classes, self.outputs = truth, pred, classes, outputs
@@ -246,8 +263,17 @@ def _accuracy(net: NeuralNetwork, data: Dataset) -> float | None:
 
 
 class Diagnosis(NamedTuple):
-    """``diagnose``'s finding: the warning's text (cause and remedy), its
-    class, and a few words for a table's note."""
+    """Why a trained network probably failed, and what to do.
+
+    Attributes
+    ----------
+    text : str
+        The warning's text: cause and remedy.
+    kind : type
+        The warning's class (``TrainingWarning`` or ``SaturationWarning``).
+    note : str
+        A few words for a table's note.
+    """
 
     text: str
     kind: type[TrainingWarning]

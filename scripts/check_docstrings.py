@@ -3,7 +3,8 @@
 Every public function, class, method and property of the public surface
 (``fastbp.__all__``, ``fastbp.datasets.__all__``, ``fastbp.backends.__all__``,
 ``fastbp.sklearn.__all__``, the ``Backend`` contract and ``Params``,
-``fastbp.spec``, ``fastbp.loop.Run``, ``fastbp.cli.main``) is checked with
+``fastbp.spec``, ``fastbp.loop.Run``, the types of the results' fields,
+``fastbp.cli.main``) is checked with
 numpydoc's validator for the checks in ``CHECKS`` (a class may document its
 constructor's arguments as Parameters or, a result's fields, as Attributes),
 and every name a docstring puts in double backticks (``name`` or ``a.b``)
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
+import functools
 import importlib
 import inspect
 import re
@@ -62,12 +64,14 @@ def surface() -> Iterator[Any]:
     import fastbp.loop
     import fastbp.sklearn
     import fastbp.spec
+    import fastbp.training
 
     roots: list[Any] = [getattr(fastbp, n) for n in fastbp.__all__ if n != "datasets"]
     roots += [getattr(fastbp.datasets, n) for n in fastbp.datasets.__all__]
     roots += [getattr(fastbp.backends, n) for n in fastbp.backends.__all__]
     roots += [getattr(fastbp.sklearn, n) for n in fastbp.sklearn.__all__]
     roots += [fastbp.backends.base.Params, fastbp.spec.NetworkSpec, fastbp.spec.network_spec, fastbp.loop.Run]
+    roots += [fastbp.training.Evaluation, fastbp.training.Diagnosis]  # the types of result fields
     roots.append(fastbp.cli.main)
     seen: set[int] = set()
     for obj in roots:
@@ -82,7 +86,9 @@ def surface() -> Iterator[Any]:
                 for name, member in vars(owner).items():
                     if name.startswith("_") or id(member) in seen:
                         continue
-                    if isinstance(member, (property, classmethod, staticmethod)) or inspect.isfunction(member):
+                    if isinstance(member, (property, functools.cached_property, classmethod, staticmethod)) or (
+                        inspect.isfunction(member)
+                    ):
                         seen.add(id(member))
                         yield (obj, name)
 
