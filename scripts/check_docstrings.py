@@ -4,10 +4,9 @@ Every public function, class, method and property of the public surface
 (``fastbp.__all__``, ``fastbp.datasets.__all__``, ``fastbp.backends.__all__``,
 ``fastbp.sklearn.__all__``, the ``Backend`` contract and ``Params``,
 ``fastbp.spec``, ``fastbp.loop.Run``, the types of the results' fields,
-``fastbp.cli.main``) is checked with
-numpydoc's validator for the checks in ``CHECKS`` (a class may document its
-constructor's arguments as Parameters or, a result's fields, as Attributes),
-and every name a docstring puts in double backticks (``name`` or ``a.b``)
+``fastbp.cli.main``) is checked with numpydoc's validator for the checks in
+``CHECKS`` (a class may document its constructor's arguments as Parameters
+or, a result's fields, as Attributes), and every name a docstring puts in double backticks (``name`` or ``a.b``)
 must exist: a parameter or a name the docstring documents, a parameter or a
 documented attribute of the class, a name of a public fastbp module, a
 module path (``numpy.savez``), a builtin, or a constructor parameter of the
