@@ -27,7 +27,19 @@ from typing import BinaryIO
 
 
 def cache_dir(*parts: str) -> Path:
-    """fastbp's user cache folder, or the subfolder ``parts`` of it (not created)."""
+    """fastbp's user cache folder, or a subfolder of it (not created).
+
+    Parameters
+    ----------
+    *parts : str
+        The subfolder's path below the cache folder (none: the folder itself).
+
+    Returns
+    -------
+    pathlib.Path
+        ``$FASTBP_CACHE_DIR`` when set, else ``$XDG_CACHE_HOME/fastbp``, else
+        the platform's user cache folder, joined with ``parts``.
+    """
     base = os.environ.get("FASTBP_CACHE_DIR", "")
     if base:
         return Path(base).expanduser().joinpath(*parts)

@@ -4,7 +4,7 @@ Every public function, class, method and property of the public surface
 (``fastbp.__all__``, ``fastbp.datasets.__all__``, ``fastbp.backends.__all__``,
 ``fastbp.sklearn.__all__``, the ``Backend`` contract and ``Params``,
 ``fastbp.spec``, ``fastbp.loop.Run``, the types of the results' fields,
-``fastbp.cli.main``) is checked with numpydoc's validator for the checks in
+``fastbp.cli.main``, ``fastbp.paths.cache_dir``) is checked with numpydoc's validator for the checks in
 ``CHECKS`` (a class may document its constructor's arguments as Parameters
 or, a result's fields, as Attributes), and every name a docstring puts in double backticks (``name`` or ``a.b``)
 must exist: a parameter or a name the docstring documents, a parameter or a
@@ -61,6 +61,7 @@ def surface() -> Iterator[Any]:
     import fastbp.backends.base
     import fastbp.cli
     import fastbp.loop
+    import fastbp.paths
     import fastbp.sklearn
     import fastbp.spec
     import fastbp.training
@@ -71,7 +72,7 @@ def surface() -> Iterator[Any]:
     roots += [getattr(fastbp.sklearn, n) for n in fastbp.sklearn.__all__]
     roots += [fastbp.backends.base.Params, fastbp.spec.NetworkSpec, fastbp.spec.network_spec, fastbp.loop.Run]
     roots += [fastbp.training.Evaluation, fastbp.training.Diagnosis]  # the types of result fields
-    roots.append(fastbp.cli.main)
+    roots += [fastbp.cli.main, fastbp.paths.cache_dir]
     seen: set[int] = set()
     for obj in roots:
         if not (inspect.isclass(obj) or inspect.isfunction(obj)) or id(obj) in seen:
