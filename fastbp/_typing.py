@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, TypeAlias, Union
+from typing import TYPE_CHECKING, TypeAlias, Union
 
-import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike
 
 if TYPE_CHECKING:
     from .backends.base import Backend
@@ -19,5 +18,3 @@ BackendLike: TypeAlias = Union[str, "Backend"]
 #: A data set: a built-in name, a ``fastbp.datasets.Dataset``, an .npz file's path, or arrays
 #: ``(X, y)`` / ``(X, y, X_test, y_test)``.
 DataLike: TypeAlias = Union[str, "os.PathLike[str]", "Dataset", tuple[ArrayLike, ...], list[ArrayLike]]
-#: A float array of either supported precision (float32 or float64).
-FloatArray: TypeAlias = NDArray[np.floating[Any]]
