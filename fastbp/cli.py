@@ -415,7 +415,7 @@ def _dtypes(text: str) -> list[str]:
     return names
 
 
-def _add_warmup(sub) -> None:
+def _add_warmup(sub: Any) -> None:
     p = sub.add_parser(
         "warmup",
         help="compile the numba kernels ahead of time (cached on this machine for later runs)",
@@ -432,7 +432,7 @@ def _add_warmup(sub) -> None:
     p.set_defaults(func=_cmd_warmup)
 
 
-def _cmd_warmup(args) -> int:
+def _cmd_warmup(args: argparse.Namespace) -> int:
     import time
 
     from .backends import get_backend

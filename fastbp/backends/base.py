@@ -488,10 +488,25 @@ class Backend(abc.ABC):
         """
 
     def compile_note(self, P: Params, X1: Any, Y: Any) -> str | None:
-        """A line saying what ``compile`` and the training run on ``P`` and
-        this data will compile when that takes more than about a second
-        (nothing cached for them yet), else None: the training loop shows it
-        before it starts (verbose runs only)."""
+        """A line saying what ``compile`` and the training run will compile, when that takes long.
+
+        The training loop shows it before it starts (verbose runs only).
+
+        Parameters
+        ----------
+        P : Params
+            The networks.
+        X1 : backend array
+            The samples, bias column included.
+        Y : backend array
+            Their targets.
+
+        Returns
+        -------
+        str or None
+            The line when compiling takes more than about a second (nothing
+            cached for this work yet), else None.
+        """
         return None
 
     # ------------------------------------------------------ per-layer kernels
