@@ -17,6 +17,8 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Sequence
+from typing import Any
 
 import numba
 import numpy as np
@@ -130,24 +132,24 @@ class NumbaBackend(Backend):
     outputs = OUTPUTS
     interruptible = False  # a call's loss helper must see the call end (run.run_helper)
 
-    def __init__(self, threads: int | None = None):
+    def __init__(self, threads: int | None = None) -> None:
         self.threads = threads
 
     @property
-    def options(self):
+    def options(self) -> dict[str, Any]:
         return {} if self.threads is None else {"threads": self.threads}
 
-    def with_threads(self, threads):
+    def with_threads(self, threads: int | None) -> NumbaBackend:
         return self if threads == self.threads else NumbaBackend(threads)
 
     # ------------------------------------------------------------ data
-    def asarray(self, host, dtype):
+    def asarray(self, host: Any, dtype: Any) -> np.ndarray:
         return np.array(host, dtype=np.dtype(dtype), order="C", copy=True)
 
-    def to_numpy(self, dev):
+    def to_numpy(self, dev: Any) -> np.ndarray:
         return np.array(dev, copy=True)
 
-    def info(self):
+    def info(self) -> dict:
         layer: str
         try:
             layer = numba.threading_layer()
@@ -165,23 +167,29 @@ class NumbaBackend(Backend):
         }
 
     # ------------------------------------------------- per-layer kernels
-    def forward(self, W, X1, *, activation="sigmoid", output="sigmoid"):
+    def forward(
+        self, W: Sequence[np.ndarray], X1: np.ndarray, *, activation: str = "sigmoid", output: str = "sigmoid"
+    ) -> list[np.ndarray]:
         return layers.forward(W, X1, activation, output)
 
-    def output_delta(self, AL, Y, *, output="sigmoid"):
+    def output_delta(self, AL: np.ndarray, Y: np.ndarray, *, output: str = "sigmoid") -> np.ndarray:
         return layers.output_delta(AL, Y, output)
 
-    def hidden_delta(self, D_next, W_l, A_l, *, activation="sigmoid"):
+    def hidden_delta(
+        self, D_next: np.ndarray, W_l: np.ndarray, A_l: np.ndarray, *, activation: str = "sigmoid"
+    ) -> np.ndarray:
         return layers.hidden_delta(D_next, W_l, A_l, activation)
 
-    def update(self, W_l, A_l, D, alpha):
+    def update(self, W_l: np.ndarray, A_l: np.ndarray, D: np.ndarray, alpha: float) -> None:
         layers.update(W_l, A_l, D, alpha)
 
-    def predict(self, W, X1, *, activation="sigmoid", output="sigmoid"):
+    def predict(
+        self, W: Sequence[np.ndarray], X1: np.ndarray, *, activation: str = "sigmoid", output: str = "sigmoid"
+    ) -> np.ndarray:
         return self.forward(W, X1, activation=activation, output=output)[-1]
 
     # ------------------------------------------------- the training seam
-    def params(self, weights, dtype):
+    def params(self, weights: Sequence[np.ndarray], dtype: Any) -> Params:
         dtype = np.dtype(dtype)
         lay = layout((int(weights[0].shape[1]), *(int(w.shape[2]) for w in weights)), dtype)
         slab, scratch, views = lay.buffers(int(weights[0].shape[0]))
@@ -189,10 +197,10 @@ class NumbaBackend(Backend):
             v[...] = w
         return Params(views, dtype, Packed(lay, slab, scratch))
 
-    def params_to_host(self, P):
+    def params_to_host(self, P: Params) -> list[np.ndarray]:
         return [np.array(w, copy=True) for w in P.W]
 
-    def copy_params(self, P):
+    def copy_params(self, P: Params) -> Params:
         imp = P.impl
         slab, scratch, views = imp.layout.buffers(P.K)
         slab[...] = imp.slab
@@ -200,7 +208,9 @@ class NumbaBackend(Backend):
         packed.rows = imp.rows
         return Params(views, P.dtype, packed, **P.units)
 
-    def train(self, P, X1, Y, alphas, epochs, record=NO_RECORD):
+    def train(
+        self, P: Params, X1: np.ndarray, Y: np.ndarray, alphas: np.ndarray, epochs: int, record: np.ndarray = NO_RECORD
+    ) -> np.ndarray:
         if alphas.dtype != _F64:
             alphas = alphas.astype(_F64)
         imp = P.impl
@@ -237,7 +247,7 @@ class NumbaBackend(Backend):
             tuner.record(how, (time.perf_counter() - t0) / steps)
         return losses.T
 
-    def plan(self, P, n_samples: int, epochs: int, n_record: int) -> tuple[str, int]:
+    def plan(self, P: Params, n_samples: int, epochs: int, n_record: int) -> tuple[str, int]:
         """How a training call runs: ("one", 1) on this thread; ("helper", 2)
         with the losses on a second thread; ("team", T) one network's steps
         split over T threads; ("many", T) K networks in T groups."""
@@ -269,7 +279,7 @@ class NumbaBackend(Backend):
             return "helper", 2
         return "one", 1
 
-    def compile(self, P, X1, Y):
+    def compile(self, P: Params, X1: np.ndarray, Y: np.ndarray) -> None:
         """Compiles (or loads from the cache) the kernel the first training
         call of these arrays runs: ``train`` (one thread, the loss helper,
         many networks: one compiled function) or ``train_team``. In automatic
@@ -278,7 +288,7 @@ class NumbaBackend(Backend):
         arrays (then it costs a set look-up)."""
         self._ready(P, X1, Y, self._kernels(P, X1)[0], run.first_rows(X1))
 
-    def compile_note(self, P, X1, Y):
+    def compile_note(self, P: Params, X1: np.ndarray, Y: np.ndarray) -> str | None:
         """What a training run of these arrays will compile, when some
         kernel it may run is neither compiled in this process nor in the
         cache (a compile takes several seconds), else None; once per process
@@ -320,7 +330,7 @@ class NumbaBackend(Backend):
         _compiled.add(key)
         return True
 
-    def loss_many(self, P, X1, Y):
+    def loss_many(self, P: Params, X1: np.ndarray, Y: np.ndarray) -> np.ndarray:
         """Every network's loss with one stacked BLAS product per layer (the
         first layer's shared by all networks) and the compiled units, in
         chunks of networks whose activations take about LOSS_CHUNK_BYTES;
@@ -345,10 +355,10 @@ class NumbaBackend(Backend):
         out[~finite] = np.nan
         return out
 
-    def contiguous(self, a, dtype):
+    def contiguous(self, a: Any, dtype: Any) -> np.ndarray:
         return np.ascontiguousarray(a, dtype=dtype)
 
-    def bytes_needed(self, layers, K, dtype, n_samples=0):
+    def bytes_needed(self, layers: Sequence[int], K: int, dtype: Any, n_samples: int = 0) -> int:
         """The packed layout's count: each network's padded weights and
         scratch twice (the loop's copy); for one network, the larger of a
         team's buffers (the weights before the call, the threads' shares, the
