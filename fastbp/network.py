@@ -218,7 +218,8 @@ class NeuralNetwork:
     def from_spec(
         cls, spec: NetworkSpec, alpha: float, *, seed: int | None = None, weights: Sequence[np.ndarray] | None = None
     ) -> NeuralNetwork:
-        """A network of a checked spec, without checking it again.
+        """A network of a checked spec, without checking the spec again (the
+        memory it needs is checked: that depends on the moment).
 
         Parameters
         ----------
@@ -237,7 +238,13 @@ class NeuralNetwork:
         -------
         NeuralNetwork
             The network, of the class this is called on.
+
+        Raises
+        ------
+        InsufficientMemoryError
+            The weights need more memory than is available.
         """
+        check_memory(spec.backend, spec.layers, spec.dtype)
         net = cls.__new__(cls)
         host = init_weights(list(spec.layers), seed, spec.activation) if weights is None else list(weights)
         net._setup(spec, alpha, seed, host)

@@ -50,7 +50,7 @@ from .errors import TrainingDivergedError
 from .network import NeuralNetwork
 from .spec import NetworkSpec, network_spec
 from .training import train_block
-from .validation import check_alpha, check_dtype, check_epochs, check_int, check_seed
+from .validation import check_alpha, check_dtype, check_epochs, check_int, check_memory, check_seed
 
 try:
     from sklearn.utils.validation import validate_data
@@ -167,6 +167,7 @@ class _FastBPEstimator(BaseEstimator):
         and the epochs done. Divergence raises TrainingDivergedError in the
         estimator's words."""
         verbose = self._verbose()
+        check_memory(net.spec.backend, net.layers, net.dtype, 1, X.shape[0])
         X1, Yd = net.device_data(X, Y)
         try:
             r = net.fit_arrays(X1, Yd, epochs, display_update=verbose, out=sys.stdout)

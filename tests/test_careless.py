@@ -157,6 +157,17 @@ def test_training_that_would_not_fit_is_refused_before_training(two_gb):
         fastbp.train_many("digits", [64, 3000, 10], seeds=range(400), backend="numpy")
 
 
+def test_estimators_refuse_a_network_larger_than_memory(two_gb):
+    from fastbp.sklearn import FastBPClassifier
+
+    X, y = np.random.default_rng(0).random((50, 784)), np.arange(50) % 3
+    with pytest.raises(fastbp.InsufficientMemoryError, match=r"a network 784-20000-20000-3 .* 2\.15 GB is available"):
+        FastBPClassifier((20000, 20000), epochs=1, backend="numpy").fit(X, y)
+    X = np.random.default_rng(0).random((1_000_000, 64))
+    with pytest.raises(fastbp.InsufficientMemoryError, match=r"training a network 64-3000-1 .* on 1,000,000 samples"):
+        FastBPClassifier((3000,), epochs=1, backend="numpy").fit(X, np.arange(len(X)) % 2)
+
+
 def test_the_cli_says_out_of_memory_in_one_line(two_gb, capsys):
     from fastbp.cli import main
 
