@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One entry point for a fresh machine: make .venv, install fastbp into it, then
-#   bash scripts/dev.sh train [fastbp train options]   compile the numba kernels (fastbp warmup), then train
+#   bash scripts/dev.sh train [fastbp train options]   compile the default run's numba kernels (fastbp warmup), then train
 #                                                      digits on the best backend
 #   bash scripts/dev.sh test  [pytest options]         lint (ruff), types (mypy), then the test suite
 #   bash scripts/dev.sh bench [pytest options]         run the benchmark suite, save its results file in
@@ -30,7 +30,7 @@ if [ "${#extras[@]}" -gt 0 ]; then spec=".[$(IFS=,; echo "${extras[*]}")]"; fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e "$spec"
 case "$cmd" in
     train)
-        .venv/bin/fastbp warmup  # the numba kernels compiled ahead, once per machine (then cached)
+        .venv/bin/fastbp warmup --dataset digits --dtype float64  # the default run's kernels, shown apart (then cached)
         exec .venv/bin/fastbp train --dataset digits "$@" ;;
     test)
         .venv/bin/python -m ruff check .
