@@ -822,6 +822,11 @@ def test_tuner_keeps_the_faster_option_and_probes_the_other():
     t.record(a, 5.0)
     t.record(a, 5.0)
     assert t.pick(a, b) == b
+    assert not t.may_compile(1.0)  # no seconds of training recorded
+    t.record(a, 5.0, 0.6)
+    assert not t.may_compile(1.0)
+    t.record(b, 1.0, 0.6)
+    assert t.may_compile(1.0)
 
 
 def test_automatic_mode_times_a_team_against_one_thread_with_the_loss_helper():
@@ -838,9 +843,35 @@ def test_automatic_mode_times_a_team_against_one_thread_with_the_loss_helper():
     P = be.params([w[None] for w in make_weights(layers)], np.float64)
     assert be.plan(P, 200, 2, 2) == ("team", 2)
     assert be._one_network_alone(P, 200, 2, 2) == ("helper", 2)
+    backend.NumbaBackend(threads=1).compile(P, X1, Y)  # the rival's kernel ready, as `fastbp warmup` leaves it
     for _ in range(3):
         be.train(P, X1, Y, np.array([0.01]), 2, np.array([1, 2]))
     assert set(P.impl.layout.tuners["team"].rates) == {("team", 2), ("helper", 2)}
+
+
+def test_an_uncompiled_rival_waits_until_the_training_has_cost_a_compile(monkeypatch):
+    """Automatic mode on an empty cache: the tuner's one-thread rival is not
+    compiled while the shape's timed training has taken less than a compile
+    here; once it has, the rival is compiled and timed."""
+    from fastbp.backends.numba import backend, cache, run
+
+    if run.cores() < 2:
+        pytest.skip("needs 2 cores")
+    be = backend.NumbaBackend()
+    layers = [783, 301, 99, 10]  # a shape of its own: its tuner is fresh
+    X1, Y = make_data(layers, n=200)
+    P = be.params([w[None] for w in make_weights(layers)], np.float64)
+    assert be.plan(P, 200, 2, 0) == ("team", 2)
+    monkeypatch.setattr(backend, "_compiled", set())  # nothing compiled in this process ...
+    monkeypatch.setattr(cache, "holds", lambda fn, args: False)  # ... nor cached
+    monkeypatch.setattr(backend, "_compile_s", [1e9])  # a compile here costs more than this training
+    for _ in range(3):
+        be.train(P, X1, Y, np.array([0.01]), 2)
+    tuner = P.impl.layout.tuners["team"]
+    assert set(tuner.rates) == {("team", 2)} and tuner.spent > 0
+    backend._compile_s[0] = tuner.spent  # the training has now cost a compile
+    be.train(P, X1, Y, np.array([0.01]), 2)
+    assert set(tuner.rates) == {("team", 2), ("one", 1)}
 
 
 # ---------------------------------------------------- units other than sigmoid

@@ -70,6 +70,9 @@ _NO_LOSS = np.empty((1, 0))
 _compiled: set = set()
 #: the kinds of arrays ``compile_note`` has spoken of in this process
 _noted: set = set()
+#: the longest compile (or cache load) of a kernel in this process, seconds: what a
+#: tuner's uncompiled rival is expected to cost (``Tuner.may_compile``)
+_compile_s = [0.0]
 
 
 class Tuner:
@@ -78,7 +81,12 @@ class Tuner:
     best of its last KEEP calls: each is tried first, then the faster is kept
     and the other tried again after 8, 16, 32, ... calls (the machine's load
     changes: on a busy machine threads that wait for each other every step
-    lose to one thread)."""
+    lose to one thread). A rival whose kernel is neither compiled nor
+    cached is tried only once the shape's timed training has taken as long
+    as a compile here (``may_compile``): rent until the rent paid equals
+    the price, the ski-rental rule, never more than twice the better
+    choice's cost; a short first run on an empty cache does not stop
+    several seconds to compile a kernel it may never use."""
 
     #: calls remembered per option: one slow call among them does not flip the choice
     KEEP = 3
@@ -88,6 +96,7 @@ class Tuner:
         self.calls = 0
         self.next_probe = 8
         self.wait = 8
+        self.spent = 0.0  # seconds of the timed calls
         self.lock = threading.Lock()
 
     def rate(self, option) -> float:
@@ -106,9 +115,15 @@ class Tuner:
                 return other
             return best
 
-    def record(self, option, seconds_per_step: float) -> None:
+    def record(self, option, seconds_per_step: float, seconds: float = 0.0) -> None:
         with self.lock:
             self.rates[option] = [*self.rates.get(option, [])[1 - self.KEEP :], seconds_per_step]
+            self.spent += seconds
+
+    def may_compile(self, compile_seconds: float) -> bool:
+        """Whether an uncompiled rival may be compiled and tried now: once
+        the timed calls have taken ``compile_seconds``, what a compile costs."""
+        return self.spent >= compile_seconds
 
 
 class NumbaBackend(Backend):
@@ -231,7 +246,10 @@ class NumbaBackend(Backend):
             tuner = lay.tuners.setdefault(how[0], Tuner())
             # a team's rival: one thread as the plan would run it (its losses on the helper where that pays)
             alone = self._one_network_alone(P, X1.shape[0], epochs, R) if how[0] == "team" else ("one", 1)
-            how = tuner.pick(how, alone)
+            first, how = how, tuner.pick(how, alone)
+            waits = how != first and not tuner.may_compile(_compile_s[0])
+            if waits and not self._ready(P, X1, Y, _kernel(how[0]), rows, check=True):
+                how = first  # the rival waits: its compile would cost more than the training so far
             self._ready(P, X1, Y, _kernel(how[0]), rows)  # the rival's first try compiles it: not timed
             t0 = time.perf_counter()
         mode, T = how
@@ -244,7 +262,8 @@ class NumbaBackend(Backend):
         else:
             run.run_many(P, X1, Y, alphas, epochs, record, losses, T, rows)
         if tuned:
-            tuner.record(how, (time.perf_counter() - t0) / steps)
+            seconds = time.perf_counter() - t0
+            tuner.record(how, seconds / steps, seconds)
         return losses.T
 
     def plan(self, P: Params, n_samples: int, epochs: int, n_record: int) -> tuple[str, int]:
@@ -326,7 +345,9 @@ class NumbaBackend(Backend):
             fn, args = run.one_call(P, X1[:1], Y[:1], alphas, 1, one, losses, rows)
         if check:
             return cache.holds(fn, args)
+        t0 = time.perf_counter()
         fn.compile(tuple(fn.typeof_pyval(a) for a in args))
+        _compile_s[0] = max(_compile_s[0], time.perf_counter() - t0)
         _compiled.add(key)
         return True
 
