@@ -99,7 +99,8 @@ def test_bytes_needed_covers_what_training_allocates(backend, layers, K, n):
     X1 = backend.asarray(np.hstack([rng.rand(n, layers[0]), np.ones((n, 1))]), np.float64)
     Y = backend.asarray(np.eye(layers[-1])[rng.randint(0, layers[-1], n)], np.float64)
     host = [np.stack([w] * K) for w in fastbp.NeuralNetwork(layers, backend="numpy", seed=0).W]
-    run(backend, backend.params(host, np.float64), X1, Y, np.full(K, 0.1), 2)  # compiled and warm
+    for be in (backend, backend.with_threads(1)):  # compiled and warm, automatic mode's one-thread rival too
+        run(be, be.params(host, np.float64), X1, Y, np.full(K, 0.1), 2)
     tracemalloc.start()
     try:
         tracemalloc.reset_peak()

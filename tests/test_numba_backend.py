@@ -864,14 +864,31 @@ def test_an_uncompiled_rival_waits_until_the_training_has_cost_a_compile(monkeyp
     assert be.plan(P, 200, 2, 0) == ("team", 2)
     monkeypatch.setattr(backend, "_compiled", set())  # nothing compiled in this process ...
     monkeypatch.setattr(cache, "holds", lambda fn, args: False)  # ... nor cached
-    monkeypatch.setattr(backend, "_compile_s", [1e9])  # a compile here costs more than this training
+    estimate = [1e9]  # a compile on this machine costs more than this training
+    monkeypatch.setattr(cache, "compile_seconds", lambda measured: estimate[0])
     for _ in range(3):
         be.train(P, X1, Y, np.array([0.01]), 2)
     tuner = P.impl.layout.tuners["team"]
     assert set(tuner.rates) == {("team", 2)} and tuner.spent > 0
-    backend._compile_s[0] = tuner.spent  # the training has now cost a compile
+    estimate[0] = tuner.spent  # the training has now cost a compile
     be.train(P, X1, Y, np.array([0.01]), 2)
     assert set(tuner.rates) == {("team", 2), ("one", 1)}
+
+
+def test_the_longest_compile_is_kept_for_later_processes(tmp_path, monkeypatch):
+    from fastbp.backends.numba import cache
+
+    monkeypatch.setattr(cache, "folder", lambda: tmp_path)
+    cache._recorded_compile_seconds.cache_clear()
+    assert cache.compile_seconds(0.5) == 0.5  # nothing recorded yet
+    cache.record_compile(7.0)
+    cache.record_compile(0.1)  # a cache load: shorter, not kept
+    cache._recorded_compile_seconds.cache_clear()  # as a new process reads it
+    assert cache.compile_seconds(0.1) == 7.0
+    next(tmp_path.glob("compile-seconds-*")).write_text("garbage")
+    cache._recorded_compile_seconds.cache_clear()
+    assert cache.compile_seconds(0.1) == 0.1  # an unreadable record counts as none
+    cache._recorded_compile_seconds.cache_clear()
 
 
 # ---------------------------------------------------- units other than sigmoid

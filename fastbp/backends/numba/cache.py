@@ -30,7 +30,7 @@ from numba import njit
 from numba.core import caching, config
 from numba.core.runtime import rtsys
 
-from ...paths import cache_dir
+from ...paths import cache_dir, replace_file
 
 #: the package whose sources a cached kernel depends on
 _PACKAGE = Path(__file__).resolve().parent
@@ -150,3 +150,36 @@ def holds(dispatcher, args) -> bool:
         return False
     key = cache._index_key(sig, dispatcher.targetctx.codegen())
     return key in cache._cache_file._load_index()
+
+
+def _compile_seconds_file() -> Path:
+    return folder() / f"compile-seconds-{package_stamp()[:16]}.txt"
+
+
+@functools.cache
+def _recorded_compile_seconds() -> float:
+    try:
+        return float(_compile_seconds_file().read_text(encoding="ascii"))
+    except (OSError, ValueError):
+        return 0.0
+
+
+def compile_seconds(measured: float) -> float:
+    """What compiling a kernel costs on this machine: the longest compile
+    measured in this process (``measured``) or recorded by an earlier one
+    for these sources (``record_compile``), so that a process whose kernels
+    load from the cache still knows what a missing one would cost."""
+    return max(measured, _recorded_compile_seconds())
+
+
+def record_compile(seconds: float) -> None:
+    """Keeps ``seconds``, a compile measured here, when it is the longest
+    recorded for these sources (a lost race between two processes keeps one
+    of their figures: an estimate either way)."""
+    if seconds <= _recorded_compile_seconds():
+        return
+    try:
+        replace_file(str(_compile_seconds_file()), lambda f: f.write(f"{seconds:.3f}".encode("ascii")))
+    except OSError:  # no writable cache folder: nothing to keep
+        return
+    _recorded_compile_seconds.cache_clear()
