@@ -70,10 +70,6 @@ _NO_LOSS = np.empty((1, 0))
 _compiled: set = set()
 #: the kinds of arrays ``compile_note`` has spoken of in this process
 _noted: set = set()
-#: the longest compile (or cache load) of a kernel in this process, seconds; with
-#: the longest recorded on this machine (``cache.compile_seconds``), what a tuner's
-#: uncompiled rival is expected to cost (``Tuner.may_compile``)
-_compile_s = [0.0]
 
 
 class Tuner:
@@ -248,7 +244,7 @@ class NumbaBackend(Backend):
             # a team's rival: one thread as the plan would run it (its losses on the helper where that pays)
             alone = self._one_network_alone(P, X1.shape[0], epochs, R) if how[0] == "team" else ("one", 1)
             first, how = how, tuner.pick(how, alone)
-            waits = how != first and not tuner.may_compile(cache.compile_seconds(_compile_s[0]))
+            waits = how != first and not tuner.may_compile(cache.compile_seconds())
             if waits and not self._ready(P, X1, Y, _kernel(how[0]), rows, check=True):
                 how = first  # the rival waits: its compile would cost more than the training so far
             self._ready(P, X1, Y, _kernel(how[0]), rows)  # the rival's first try compiles it: not timed
@@ -348,8 +344,7 @@ class NumbaBackend(Backend):
             return cache.holds(fn, args)
         t0 = time.perf_counter()
         fn.compile(tuple(fn.typeof_pyval(a) for a in args))
-        _compile_s[0] = max(_compile_s[0], time.perf_counter() - t0)
-        cache.record_compile(_compile_s[0])  # kept when the longest on this machine
+        cache.record_compile(time.perf_counter() - t0)  # what a tuner's uncompiled rival would cost
         _compiled.add(key)
         return True
 

@@ -156,6 +156,10 @@ def _compile_seconds_file() -> Path:
     return folder() / f"compile-seconds-{package_stamp()[:16]}.txt"
 
 
+#: the longest compile (or cache load) of a kernel measured in this process, seconds
+_longest = [0.0]
+
+
 @functools.cache
 def _recorded_compile_seconds() -> float:
     try:
@@ -164,18 +168,19 @@ def _recorded_compile_seconds() -> float:
         return 0.0
 
 
-def compile_seconds(measured: float) -> float:
+def compile_seconds() -> float:
     """What compiling a kernel costs on this machine: the longest compile
-    measured in this process (``measured``) or recorded by an earlier one
-    for these sources (``record_compile``), so that a process whose kernels
-    load from the cache still knows what a missing one would cost."""
-    return max(measured, _recorded_compile_seconds())
+    measured in this process or recorded by an earlier one for these sources
+    (``record_compile``), so that a process whose kernels load from the
+    cache still knows what a missing one would cost."""
+    return max(_longest[0], _recorded_compile_seconds())
 
 
 def record_compile(seconds: float) -> None:
-    """Keeps ``seconds``, a compile measured here, when it is the longest
-    recorded for these sources (a lost race between two processes keeps one
-    of their figures: an estimate either way)."""
+    """Counts ``seconds``, a compile (or cache load) measured here, and keeps
+    it on disk when it is the longest recorded for these sources (a lost race
+    between two processes keeps one of their figures: an estimate either way)."""
+    _longest[0] = max(_longest[0], seconds)
     if seconds <= _recorded_compile_seconds():
         return
     try:
