@@ -67,6 +67,7 @@ def _with_mirrors(monkeypatch, key: str, *mirrors: str) -> None:
 def _isolated(monkeypatch, tmp_path):
     """No user cache, no $FASTBP_DATA, and mirrors where nothing answers."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("FASTBP_CACHE_DIR", raising=False)
     monkeypatch.delenv("FASTBP_DATA", raising=False)
     for key in datasets._SOURCES:
         _with_mirrors(monkeypatch, key, _closed_port_url())
