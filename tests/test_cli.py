@@ -315,9 +315,9 @@ def test_ctrl_c_at_any_moment_keeps_every_completed_epoch(tmp_path):
             for presses in (1, 2):
                 path = tmp_path / f"net-{i}-{presses}.npz"
                 before.save(path)
-                cases.append((path, pool.submit(_ctrl_c_case, path, after, delay, presses)))
+                cases.append((path, after, pool.submit(_ctrl_c_case, path, after, delay, presses)))
     saved = {}
-    for path, fut in cases:
+    for path, _, fut in cases:
         rc, out, err = fut.result()
         where = f"{path.name}: {err.strip()!r}"
         assert "Traceback" not in err, where
@@ -333,8 +333,11 @@ def test_ctrl_c_at_any_moment_keeps_every_completed_epoch(tmp_path):
         epoch = int(line[0].split("(epoch ")[1].split(",")[0])
         assert f"from epoch {epoch}" in err or "report is cut short" in err, where
         saved[path] = (epoch, where)
-    landed = sum(1 for _, fut in cases if fut.result()[0] == 130)
-    assert landed >= 16, f"only {landed} of 20 signals reached a running process"
+    # A Ctrl-C as the run starts or after epoch 1 or 50 leaves at least 250
+    # epochs to run: those eight runs are interrupted whatever the machine's
+    # load; a later Ctrl-C may meet a run that has ended (exit status 0, above)
+    early = [fut.result()[0] for _, after, fut in cases if after in (START, "[INFO] epoch=1,", "[INFO] epoch=50,")]
+    assert early == [130] * 8, f"exit statuses of the early Ctrl-Cs: {early}"
     # each file holds exactly its epoch's weights: one run, checkpointed at those epochs
     ref = fastbp.NeuralNetwork([64, 32, 16, 10], 0.1, backend="numba", seed=0)
     ds = fastbp.datasets.digits()
