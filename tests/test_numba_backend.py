@@ -321,6 +321,29 @@ def test_every_row_and_listed_rows_give_the_same_weights(nb, always_team, monkey
             np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
+def test_the_sigmoid_kernel_equals_the_kernel_of_every_unit(nb, always_team, monkeypatch, dtype):
+    """Sigmoid hidden and output units train on a kernel of their own (the
+    unit codes compiled in as constants); the kernel every other pair uses,
+    given the sigmoid's codes, computes the same weights and losses, bit for
+    bit, on one thread and on a team."""
+    from fastbp.backends.numba import run as m
+
+    assert m.units_form("sigmoid", "sigmoid") is None and m.units_form("relu", "sigmoid") == 0
+    W, X1, Y = _team_case([40, 33, 16, 5], dtype)
+    record = np.array([1, 3], np.int64)
+    got = []
+    for form in (None, 0):
+        monkeypatch.setattr(m, "units_form", lambda activation, output, form=form: form)
+        for T in (1, 2):
+            P = nb.params([w.copy() for w in W], dtype)
+            got.append((nb.with_threads(T).train(P, X1, Y, np.array([0.5]), 3, record), P.W))
+    for losses, Ws in got[1:]:
+        np.testing.assert_array_equal(losses, got[0][0])
+        for a, b in zip(Ws, got[0][1]):
+            np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("mode", ["one", "helper", "team"])
 def test_a_non_finite_weight_in_a_skipped_row_is_detected(nb, always_team, mode):
     """A weight that training never touches (the row of an input that is
@@ -667,7 +690,7 @@ def test_team_thread_that_raises_aborts_the_others(nb, always_team, monkeypatch)
     real = k.train_team
 
     def flaky(*args):
-        if args[-4] == 1:  # tid (then T, rep_from, rows)
+        if args[-5] == 1:  # tid (then T, rep_from, rows, units)
             raise MemoryError("thread 1 failed")
         return real(*args)
 

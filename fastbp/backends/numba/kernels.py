@@ -20,7 +20,8 @@ cache lines, at least the widest layer), stride the elements of one
 network's weights, for ``team.train_team`` the vectors of a cache line
 (threads split layers in such units) and the spins of a barrier wait
 between yields, and the codes of the hidden and output units
-(``units.UNIT_CODES``): one compiled function serves every pair. A network's
+(``units.UNIT_CODES``): one compiled function serves every pair but the
+default sigmoid/sigmoid, which has its own (``units.units_form``). A network's
 scratch S holds activation row l at l * wp and delta row l at (L +
 1 + l) * wp (row 0 unused: the first layer reads X directly; the loss pass
 uses it for the softmax's exponentials).
@@ -47,7 +48,7 @@ from .loss import network_loss, next_snapshot
 from .products import backward, vec_forward_rows, vec_forward_split, vec_update_forward_rows, vec_update_rows
 from .rows import row_list, training_lists
 from .sync import SYNC_DONE, SYNC_HELPER, SYNC_SLOT, SYNC_STOP, atomic_load, atomic_store
-from .units import apply_unit, output_units
+from .units import SIGMOID, apply_unit, output_units
 
 #: ``train``'s ``epochs`` for its loss helper role
 HELPER = -1
@@ -112,7 +113,7 @@ def hand_off(Wn, snap, sync, r):
 
 
 @compiled(**EXACT)
-def train(slab, meta, X, Y, alphas, scratch, epochs, record, losses, sync, snap, rows):
+def train(slab, meta, X, Y, alphas, scratch, epochs, record, losses, sync, snap, rows, units):
     """``epochs`` epochs of per-sample SGD for each network k (row k of
     slab and scratch, alpha ``alphas[k]`` cast to the weights' dtype),
     one network after the other; after epoch ``record[r]`` network k's
@@ -121,7 +122,8 @@ def train(slab, meta, X, Y, alphas, scratch, epochs, record, losses, sync, snap,
     layer's rows: ``rows`` of dtype int32, the lists of nonzero inputs
     (``row_list``, built in the first epoch and loss and kept for the
     call); of dtype bool, every row (inputs with few zeros: no lists).
-    Returns 0.
+    ``units``: None for sigmoid hidden and output units, else 0 (the unit
+    codes of ``meta``; ``units.units_form``). Returns 0.
 
     With ``sync[SYNC_HELPER]`` set (one network), the weights after a
     recorded epoch are copied into a free slot of ``snap`` for the loss
@@ -135,7 +137,12 @@ def train(slab, meta, X, Y, alphas, scratch, epochs, record, losses, sync, snap,
     empty (-1 when aborted). Both roles compute their losses at one place
     in the code (``network_loss`` is compiled once)."""
     L = meta.shape[0] - 1
-    act, out = meta[L, 4], meta[L, 5]
+    if units is None:  # sigmoid units compiled in (``units.units_form``)
+        act = SIGMOID
+        out = SIGMOID
+    else:
+        act = meta[L, 4]
+        out = meta[L, 5]
     serve = epochs == HELPER  # the loss helper's role
     helper = sync[SYNC_HELPER] != 0 and not serve  # a loss helper serves this call
     R = record.shape[0]

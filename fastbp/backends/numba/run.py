@@ -26,6 +26,7 @@ from . import kernels, team
 from .layout import aligned_zeros
 from .rows import EVERY_ROW, LISTED_ROWS
 from .sync import SYNC_ABORT, SYNC_DONE, SYNC_HELPER
+from .units import units_form
 
 #: a thread of a team that has not started after this many seconds aborts the call
 START_TIMEOUT = 10.0
@@ -103,7 +104,8 @@ def one_call(P: Params, X1, Y, alphas, epochs, record, losses, rows):
     imp = P.impl
     lay = imp.layout
     meta = lay.meta_for(P.activation, P.output)
-    args = (imp.slab, meta, X1, Y, alphas, imp.scratch, epochs, record, losses, imp.sync, lay.no_snap, rows)
+    units = units_form(P.activation, P.output)
+    args = (imp.slab, meta, X1, Y, alphas, imp.scratch, epochs, record, losses, imp.sync, lay.no_snap, rows, units)
     return kernels.train, args
 
 
@@ -115,10 +117,11 @@ def team_call(P: Params, X1, Y, alphas, epochs, record, losses, T: int, rows):
     sh, pr, own, part, links = lay.team_buffers(T, X1.shape[0])
     held = lay.held_from()
     meta = lay.meta_for(P.activation, P.output)
+    units = units_form(P.activation, P.output)
     head = (imp.slab, meta, X1, Y, alphas, sh, pr, own, epochs, record, losses, part, imp.sync, links)
 
     def args(t):
-        return (*head, t, T, held, rows)
+        return (*head, t, T, held, rows, units)
 
     return team.train_team, args
 
@@ -137,6 +140,7 @@ def run_many(P: Params, X1, Y, alphas, epochs, record, losses, groups: int, rows
     lay = imp.layout
     meta = lay.meta_for(P.activation, P.output)
     fn = kernels.train
+    units = units_form(P.activation, P.output)
     K = P.K
     bounds = np.linspace(0, K, min(K, groups) + 1).astype(int)
     _map(
@@ -153,6 +157,7 @@ def run_many(P: Params, X1, Y, alphas, epochs, record, losses, groups: int, rows
             imp.sync,
             lay.no_snap,
             rows,
+            units,
         ),
         list(itertools.pairwise(bounds)),
     )
@@ -170,17 +175,18 @@ def run_helper(P: Params, X1, Y, alphas, epochs, record, losses, rows=None) -> N
     lay = imp.layout
     meta = lay.meta_for(P.activation, P.output)
     kernel = kernels.train
+    units = units_form(P.activation, P.output)
     if imp.helper is None:
         snap = aligned_zeros(2 * lay.stride, lay.dtype).reshape(2, lay.stride)
         imp.helper = (snap, aligned_zeros(lay.scratch, lay.dtype).reshape(1, lay.scratch))
     snap, hscratch = imp.helper
-    helper = (snap, meta, X1, Y, alphas, hscratch, kernels.HELPER, record, losses, imp.sync, snap, rows)
+    helper = (snap, meta, X1, Y, alphas, hscratch, kernels.HELPER, record, losses, imp.sync, snap, rows, units)
     sync = imp.sync
     sync[:] = 0
     sync[SYNC_HELPER] = 1
     fut = executor("helper").submit(kernel, *helper)
     try:
-        kernel(imp.slab, meta, X1, Y, alphas, imp.scratch, epochs, record, losses, sync, snap, rows)
+        kernel(imp.slab, meta, X1, Y, alphas, imp.scratch, epochs, record, losses, sync, snap, rows, units)
     finally:
         sync[SYNC_DONE] = 1
         if fut.cancel():  # never started: the slots it left are emptied here

@@ -279,16 +279,23 @@ def _loss_pass(Wn, M, spots, blocks, meta, X, Y, P, part, LI, lptr, build, tid, 
 
 @compiled(**EXACT)
 def train_team(
-    slab, meta, X, Y, alphas, sh, pr, own, epochs, record, losses, part, sync, links, tid, T, rep_from, rows
+    slab, meta, X, Y, alphas, sh, pr, own, epochs, record, losses, part, sync, links, tid, T, rep_from, rows, units
 ):
     """Thread ``tid`` of T training the one network of ``slab`` together
     (see above; ``own``, ``links``: zeroed, from ``layout.team_buffers``;
     layers ``rep_from`` .. L-1 held, 1 .. rep_from-1 chained); losses as in
     ``kernels.train`` (thread 0 writes them; the loss pass is split by blocks
     of samples). ``part`` holds the loss blocks' sums and T finiteness
-    checks. Returns 0, or -1 when the team was aborted."""
+    checks; ``units`` as in ``kernels.train``. Returns 0, or -1 when the
+    team was aborted."""
     L = meta.shape[0] - 1
-    wp, unit, act, out = meta[L, 0], meta[L, 2], meta[L, 4], meta[L, 5]
+    wp, unit = meta[L, 0], meta[L, 2]
+    if units is None:  # sigmoid units compiled in (``units.units_form``)
+        act = SIGMOID
+        out = SIGMOID
+    else:
+        act = meta[L, 4]
+        out = meta[L, 5]
     V = 32 // slab.itemsize
     fixed = (L, wp, unit, meta[L, 3], V)  # what the per-sample steps read of meta, read once
     H = max(2, min(rep_from, L)) if L >= 2 else 1  # layers 1 .. H-1 chained, H .. L-1 held
