@@ -415,19 +415,39 @@ def _dtypes(text: str) -> list[str]:
     return names
 
 
+def _unit_pairs(text: str) -> list[tuple[str, str]]:
+    """Comma-separated HIDDEN/OUTPUT unit pairs."""
+    pairs = []
+    for item in (t.strip() for t in text.split(",")):
+        hidden, _, output = item.partition("/")
+        if hidden not in ACTIVATIONS or output not in OUTPUTS:
+            raise argparse.ArgumentTypeError(
+                f"expected HIDDEN/OUTPUT pairs such as sigmoid/sigmoid,relu/softmax (hidden: "
+                f"{', '.join(ACTIVATIONS)}; output: {', '.join(OUTPUTS)}), got {item!r}"
+            )
+        pairs.append((hidden, output))
+    return pairs
+
+
 def _add_warmup(sub: Any) -> None:
     p = sub.add_parser(
         "warmup",
         help="compile the numba kernels ahead of time (cached on this machine for later runs)",
         description="Compiles (or finds in the cache) the numba kernels that training and predicting with the "
-        "data set's network use, for each dtype, and says what it compiled and how long it took. The kernels of a "
-        "dtype serve every hidden and output unit, so there are no unit options. Without --dataset: the tutorial's "
-        "XOR (2-2-1) and digits (64-32-16-10) networks.",
+        "data set's network use, for each dtype and pair of units, and says what it compiled and how long it took. "
+        "Sigmoid hidden and output units have kernels of their own; every other pair shares one, so one such pair "
+        "warms them all. Without --dataset: the tutorial's XOR (2-2-1) and digits (64-32-16-10) networks.",
     )
     p.add_argument("--dataset", default=None, help="digits, xor, mnist, fashion-mnist or an .npz file")
     p.add_argument("--data-dir", default=None, help="folder holding the MNIST / Fashion-MNIST files (looked in first)")
     p.add_argument("--layers", type=_int_list, default=None, help="layer widths (default: the data set's)")
     p.add_argument("--dtype", type=_dtypes, default=["float64", "float32"], help="default: float64,float32")
+    p.add_argument(
+        "--units",
+        type=_unit_pairs,
+        default=[("sigmoid", "sigmoid"), ("relu", "softmax")],
+        help="HIDDEN/OUTPUT pairs (default: sigmoid/sigmoid,relu/softmax: both kinds of kernel)",
+    )
     p.add_argument("--threads", type=_positive_int, default=None, help="CPU threads the training runs will use")
     p.set_defaults(func=_cmd_warmup)
 
@@ -446,17 +466,19 @@ def _cmd_warmup(args: argparse.Namespace) -> int:
         X1 = add_bias(ds.X_train)
         for dtype in args.dtype:
             x1, y = be.asarray(X1, dtype), be.asarray(ds.Y_train, dtype)
-            P = be.params([w[None] for w in init_weights(layers, 0)], dtype)
-            fresh = be.compile_note(P, x1, y) is not None
-            t0 = time.perf_counter()
-            for b in (be, alone):
-                b.compile(P, x1, y)
-            W = [w[0] for w in P.W]
-            for output in ("sigmoid", "softmax"):  # predict's units (the softmax has a kernel of its own)
-                be.predict(W, x1[:1], output=output)
-            what = "compiled" if fresh else "found in the cache"
-            net = "-".join(map(str, layers))
-            print(f"{name} {net} {dtype}: numba kernels {what} ({time.perf_counter() - t0:.1f} s)", flush=True)
+            for activation, output in args.units:
+                P = be.params([w[None] for w in init_weights(layers, 0)], dtype).with_units(activation, output)
+                fresh = be.compile_note(P, x1, y) is not None
+                t0 = time.perf_counter()
+                for b in (be, alone):
+                    b.compile(P, x1, y)
+                be.finish_compiles()  # the thread team's kernel, compiling in the background
+                W = [w[0] for w in P.W]
+                be.predict(W, x1[:1], activation=activation, output=output)
+                what = "compiled" if fresh else "found in the cache"
+                net = "-".join(map(str, layers))
+                took = time.perf_counter() - t0
+                print(f"{name} {net} {dtype} {activation}/{output}: numba kernels {what} ({took:.1f} s)", flush=True)
     return 0
 
 

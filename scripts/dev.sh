@@ -30,7 +30,7 @@ if [ "${#extras[@]}" -gt 0 ]; then spec=".[$(IFS=,; echo "${extras[*]}")]"; fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e "$spec"
 case "$cmd" in
     train)
-        .venv/bin/fastbp warmup --dataset digits --dtype float64  # the default run's kernels, shown apart (then cached)
+        .venv/bin/fastbp warmup --dataset digits --dtype float64 --units sigmoid/sigmoid  # the default run's kernels, shown apart (then cached)
         exec .venv/bin/fastbp train --dataset digits "$@" ;;
     test)
         .venv/bin/python -m ruff check .

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import warnings
 
 import numpy as np
@@ -873,10 +874,11 @@ def test_automatic_mode_times_a_team_against_one_thread_with_the_loss_helper():
 
 
 def test_an_uncompiled_rival_waits_until_the_training_has_cost_a_compile(monkeypatch):
-    """Automatic mode on an empty cache: the tuner's one-thread rival is not
-    compiled while the shape's timed training has taken less than a compile
-    here; once it has, the rival is compiled and timed."""
-    from fastbp.backends.numba import backend, cache, run
+    """Automatic mode with the team's kernel at hand and the one-thread
+    rival's neither compiled nor cached: the rival is not compiled while the
+    shape's timed training has taken less than a compile here; once it has,
+    the rival is compiled and timed."""
+    from fastbp.backends.numba import backend, cache, run, team
 
     if run.cores() < 2:
         pytest.skip("needs 2 cores")
@@ -885,8 +887,9 @@ def test_an_uncompiled_rival_waits_until_the_training_has_cost_a_compile(monkeyp
     X1, Y = make_data(layers, n=200)
     P = be.params([w[None] for w in make_weights(layers)], np.float64)
     assert be.plan(P, 200, 2, 0) == ("team", 2)
+    backend.finish_compiles()  # no earlier test's compile ends during this one
     monkeypatch.setattr(backend, "_compiled", set())  # nothing compiled in this process ...
-    monkeypatch.setattr(cache, "holds", lambda fn, args: False)  # ... nor cached
+    monkeypatch.setattr(cache, "holds", lambda fn, args: fn is team.train_team)  # ... and only the team cached
     estimate = [1e9]  # a compile on this machine costs more than this training
     monkeypatch.setattr(cache, "compile_seconds", lambda: estimate[0])
     for _ in range(3):
@@ -896,6 +899,56 @@ def test_an_uncompiled_rival_waits_until_the_training_has_cost_a_compile(monkeyp
     estimate[0] = tuner.spent  # the training has now cost a compile
     be.train(P, X1, Y, np.array([0.01]), 2)
     assert set(tuner.rates) == {("team", 2), ("one", 1)}
+
+
+def test_a_team_whose_kernel_is_not_there_starts_on_one_thread(monkeypatch):
+    """Automatic mode on an empty cache: a network a team would train runs
+    on one thread while the team's kernel compiles on a background thread,
+    then on the team; the weights are one thread's throughout, bit for bit."""
+    from fastbp.backends.numba import backend, cache, run
+
+    if run.cores() < 2:
+        pytest.skip("needs 2 cores")
+    be = backend.NumbaBackend()
+    layers = [785, 299, 98, 10]  # a shape of its own: its tuner is fresh
+    X1, Y = make_data(layers, n=200)
+    W = [w[None] for w in make_weights(layers)]
+    P = be.params(W, np.float64)
+    assert be.plan(P, 200, 2, 0) == ("team", 2)
+    backend.finish_compiles()  # no earlier test's compile ends during this one
+    monkeypatch.setattr(backend, "_compiled", set())  # nothing compiled in this process ...
+    monkeypatch.setattr(backend, "_later", {})  # ... nor compiling ...
+    monkeypatch.setattr(cache, "holds", lambda fn, args: False)  # ... nor cached
+    ran = []
+
+    def recorded(name):
+        real = getattr(run, name)
+        return lambda *a: ran.append(name) or real(*a)
+
+    for name in ("run_one", "run_team"):
+        monkeypatch.setattr(run, name, recorded(name))
+    gate, compile_now = threading.Event(), backend._compile
+
+    def compile_later(fn, sig, key):  # the background compile waits for the gate
+        if threading.current_thread().name == "fastbp-compile":
+            gate.wait(60)
+        compile_now(fn, sig, key)
+
+    monkeypatch.setattr(backend, "_compile", compile_later)
+    be.compile(P, X1, Y)  # as the training loop does first
+    assert len(backend._later) == 1
+    be.train(P, X1, Y, np.array([0.01]), 2)
+    assert ran == ["run_one"]
+    gate.set()
+    be.finish_compiles()
+    be.train(P, X1, Y, np.array([0.01]), 2)
+    assert ran == ["run_one", "run_team"]
+    one = backend.NumbaBackend(threads=1)
+    ref = one.params(W, np.float64)
+    for _ in range(2):
+        one.train(ref, X1, Y, np.array([0.01]), 2)
+    for a, b in zip(P.W, ref.W):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_the_longest_compile_is_kept_for_later_processes(tmp_path, monkeypatch):

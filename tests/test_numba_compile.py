@@ -43,7 +43,7 @@ nn.predict(X)
 print(json.dumps({"file": fastbp.__file__, "losses": losses.tolist(), "W": [w.tolist() for w in nn.W]}))
 """
 
-NOTE = "compiling the numba kernels for float64: first use on this machine, cached afterwards"
+NOTE = "compiling the numba kernels for float64 sigmoid/sigmoid: first use on this machine, cached afterwards"
 
 
 def _xor(pythonpath: Path, cache: Path) -> tuple[dict, str]:
@@ -160,19 +160,25 @@ def test_warmup_compiles_what_the_tutorial_run_uses_and_says_so(tmp_path):
     (fit, fit_partial, predict) then neither compiles nor says it would:
     the cache's files stay as they were."""
     cache = tmp_path / "cache"
-    first = _warmup(cache, "--dataset", "xor", "--dtype", "float64").splitlines()
-    assert len(first) == 1 and first[0].startswith("xor 2-2-1 float64: numba kernels compiled (")
-    second = _warmup(cache, "--dataset", "xor", "--dtype", "float64").splitlines()
-    assert len(second) == 1 and second[0].startswith("xor 2-2-1 float64: numba kernels found in the cache (")
+    first = _warmup(cache, "--dataset", "xor", "--dtype", "float64", "--units", "sigmoid/sigmoid").splitlines()
+    assert len(first) == 1 and first[0].startswith("xor 2-2-1 float64 sigmoid/sigmoid: numba kernels compiled (")
+    second = _warmup(cache, "--dataset", "xor", "--dtype", "float64", "--units", "sigmoid/sigmoid").splitlines()
+    assert len(second) == 1 and second[0].startswith(
+        "xor 2-2-1 float64 sigmoid/sigmoid: numba kernels found in the cache ("
+    )
     before = {p: p.read_bytes() for p in _entries(cache)}
     _, err = _xor(Path(fastbp.__file__).parents[1], cache)
     assert NOTE not in err
     assert {p: p.read_bytes() for p in _entries(cache)} == before
 
 
-def test_warmup_refuses_an_unknown_dtype(capsys):
+def test_warmup_refuses_an_unknown_dtype_or_pair_of_units(capsys):
     from fastbp.cli import main
 
     with pytest.raises(SystemExit):
         main(["warmup", "--dtype", "float64,float16"])
     assert "float16" in capsys.readouterr().err
+    for bad in ("sigmoid/tanh", "relu", "softmax/softmax"):
+        with pytest.raises(SystemExit):
+            main(["warmup", "--units", f"sigmoid/sigmoid,{bad}"])
+        assert f"got {bad!r}" in capsys.readouterr().err

@@ -509,6 +509,15 @@ class Backend(abc.ABC):
         """
         return None
 
+    def finish_compiles(self) -> None:
+        """Wait for the kernels this backend compiles in the background, if any.
+
+        A backend may compile a faster kernel while the training runs on a
+        cheaper one (the numba backend's thread team); ``fastbp warmup``
+        waits here so that everything is compiled and cached when it ends.
+        """
+        return None
+
     # ------------------------------------------------------ per-layer kernels
     @abc.abstractmethod
     def forward(self, W: Sequence[Any], X1: Any, *, activation: str = "sigmoid", output: str = "sigmoid") -> list:

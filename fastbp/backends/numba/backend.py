@@ -8,13 +8,19 @@ in automatic mode it times the forms that use threads against one thread per
 network shape (``Tuner``).
 
 Compilation is lazy: importing this module or constructing ``NumbaBackend``
-compiles nothing; each kernel is compiled (or loaded from Numba's on-disk
-cache, ``cache=True``) on its first call.
+compiles nothing; each kernel is compiled (or loaded from the on-disk cache,
+``cache``) before its first call. In automatic mode a network that a thread
+team would train, whose team kernel is neither compiled nor cached, starts
+on one thread (a kernel that compiles in about a third of the time) while the
+team's kernel compiles on a background thread, and switches to the team once
+it is there (``_team_ready``): the same bits either way.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -26,6 +32,7 @@ import numpy as np
 from ..base import ACTIVATIONS, NO_RECORD, OUTPUTS, Backend, Params, softmax_cross_entropy, weight_dims
 from . import cache, layers, run
 from .layout import Packed, layout
+from .units import units_form
 
 #: the automatic mode splits each step of one network over every core from
 #: this many multiply-adds per step and per meeting of the team's step
@@ -66,10 +73,13 @@ _F64 = np.dtype(np.float64)
 #: the losses of a call of one network that records none: (0, 1), nothing to write
 _NO_LOSS = np.empty((1, 0))
 #: the kernels compiled (or loaded) in this process: (kernel, weights'
-#: dtype, Numba types of X1 and Y, rows' dtype); ``NumbaBackend._ready``
+#: dtype, Numba types of X1 and Y, rows' dtype, ``units.units_form``);
+#: ``NumbaBackend._ready``
 _compiled: set = set()
 #: the kinds of arrays ``compile_note`` has spoken of in this process
 _noted: set = set()
+#: kernels compiling on background threads: ``_compiled``'s key -> the thread
+_later: dict = {}
 
 
 class Tuner:
@@ -247,8 +257,12 @@ class NumbaBackend(Backend):
             waits = how != first and not tuner.may_compile(cache.compile_seconds())
             if waits and not self._ready(P, X1, Y, _kernel(how[0]), rows, check=True):
                 how = first  # the rival waits: its compile would cost more than the training so far
+            if how[0] == "team" and not self._team_ready(P, X1, Y, rows):
+                how = alone  # while the team's kernel compiles
             self._ready(P, X1, Y, _kernel(how[0]), rows)  # the rival's first try compiles it: not timed
             t0 = time.perf_counter()
+        elif how[0] == "team" and self.threads is None and not self._team_ready(P, X1, Y, rows):
+            how = self._one_network_alone(P, X1.shape[0], epochs, R)
         mode, T = how
         if mode == "one":
             run.run_one(P, X1, Y, alphas, epochs, record, losses, rows)
@@ -298,11 +312,44 @@ class NumbaBackend(Backend):
     def compile(self, P: Params, X1: np.ndarray, Y: np.ndarray) -> None:
         """Compiles (or loads from the cache) the kernel the first training
         call of these arrays runs: ``train`` (one thread, the loss helper,
-        many networks: one compiled function) or ``train_team``. In automatic
-        mode a team's rival, one thread, is compiled when the tuner first
-        tries it (``train``), not here. Once per process for each kind of
-        arrays (then it costs a set look-up)."""
-        self._ready(P, X1, Y, self._kernels(P, X1)[0], run.first_rows(X1))
+        many networks: one compiled function) or ``train_team``; in automatic
+        mode a team's kernel that is neither compiled nor cached compiles in
+        the background while the first calls run ``train`` (``_team_ready``),
+        and a team's rival, one thread, is compiled when the tuner first
+        tries it, not here. Once per process for each kind of arrays (then it
+        costs a set look-up)."""
+        rows = run.first_rows(X1)
+        first = self._kernels(P, X1)[0]
+        if first == "team" and self.threads is None and not self._team_ready(P, X1, Y, rows):
+            return
+        self._ready(P, X1, Y, first, rows)
+
+    def finish_compiles(self) -> None:
+        """Waits for the thread teams' kernels compiling in the background."""
+        finish_compiles()
+
+    def _team_ready(self, P, X1, Y, rows) -> bool:
+        """Whether a team's kernel for these arrays is compiled here or
+        cached. If not, compiles the one-thread kernel and ``predict``'s here
+        first (a compile waits for any other to finish) and starts the
+        team's compile on a background thread, once; the process waits for
+        it at exit (``finish_compiles``), so the next one finds it cached."""
+        if self._ready(P, X1, Y, "team", rows, check=True):
+            return True
+        key = self._key("team", P, X1, Y, rows)
+        if key not in _later:
+            self._ready(P, X1, Y, "one", rows)
+            self.predict([w[0] for w in P.W], X1[:1], **P.units)
+            T = max(2, run.cores())
+            fn, team_args = run.team_call(
+                P, X1[:1], Y[:1], np.ones(1), 1, np.ones(1, np.int64), np.ones((1, 1)), T, rows
+            )
+            sig = tuple(fn.typeof_pyval(a) for a in team_args(0))
+            _later[key] = thread = threading.Thread(
+                target=_compile, args=(fn, sig, key), name="fastbp-compile", daemon=True
+            )
+            thread.start()
+        return False
 
     def compile_note(self, P: Params, X1: np.ndarray, Y: np.ndarray) -> str | None:
         """What a training run of these arrays will compile, when some
@@ -310,11 +357,15 @@ class NumbaBackend(Backend):
         cache (a compile takes several seconds), else None; once per process
         for each kind of arrays."""
         rows = run.first_rows(X1)
-        key = (P.dtype, numba.typeof(X1), numba.typeof(Y), rows.dtype)
+        key = (P.dtype, numba.typeof(X1), numba.typeof(Y), rows.dtype, units_form(P.activation, P.output))
         if key in _noted or all(self._ready(P, X1, Y, k, rows, check=True) for k in self._kernels(P, X1)):
             return None
         _noted.add(key)
-        return f"compiling the numba kernels for {P.dtype.name}: first use on this machine, cached afterwards"
+        note = f"compiling the numba kernels for {P.dtype.name} {P.activation}/{P.output}: first use on this machine, "
+        first = self._kernels(P, X1)[0]
+        if first == "team" and self.threads is None and not self._ready(P, X1, Y, "team", rows, check=True):
+            return note + "cached afterwards; training starts on one thread while the thread team's kernel compiles"
+        return note + "cached afterwards"
 
     def _kernels(self, P, X1) -> list[str]:
         """The kernels a training run of one network of P's shape on X1 may
@@ -330,7 +381,7 @@ class NumbaBackend(Backend):
         P's networks on these arrays, once per process; with ``check``
         nothing is compiled: whether it is compiled in this process or
         cached."""
-        key = (kernel, P.dtype, numba.typeof(X1), numba.typeof(Y), rows.dtype)
+        key = self._key(kernel, P, X1, Y, rows)
         if key in _compiled:
             return True
         one, alphas, losses = np.ones(1, np.int64), np.ones(1), np.ones((1, 1))
@@ -342,11 +393,13 @@ class NumbaBackend(Backend):
             fn, args = run.one_call(P, X1[:1], Y[:1], alphas, 1, one, losses, rows)
         if check:
             return cache.holds(fn, args)
-        t0 = time.perf_counter()
-        fn.compile(tuple(fn.typeof_pyval(a) for a in args))
-        cache.record_compile(time.perf_counter() - t0)  # what a tuner's uncompiled rival would cost
-        _compiled.add(key)
+        _compile(fn, tuple(fn.typeof_pyval(a) for a in args), key)
         return True
+
+    @staticmethod
+    def _key(kernel: str, P, X1, Y, rows) -> tuple:
+        """``_compiled``'s key of a kernel for a call of P's networks on these arrays."""
+        return (kernel, P.dtype, numba.typeof(X1), numba.typeof(Y), rows.dtype, units_form(P.activation, P.output))
 
     def loss_many(self, P: Params, X1: np.ndarray, Y: np.ndarray) -> np.ndarray:
         """Every network's loss with one stacked BLAS product per layer (the
@@ -392,6 +445,43 @@ class NumbaBackend(Backend):
         one = max(team, 2 * lay.stride + lay.scratch) if K == 1 else 0
         predict = n * (sum(dims) + 8 * len(dims))
         return lay.dtype.itemsize * (2 * K * (lay.stride + lay.scratch) + one + n * (dims[0] + dims[-1]) + predict)
+
+
+def _compile(fn, sig, key) -> None:
+    """Compiles (or loads) ``fn`` for ``sig`` and counts it compiled (``_compiled``)."""
+    t0 = time.perf_counter()
+    fn.compile(sig)
+    cache.record_compile(time.perf_counter() - t0)  # what a tuner's uncompiled rival would cost
+    _compiled.add(key)
+
+
+def finish_compiles() -> None:
+    """Waits for the kernels compiling on background threads
+    (``NumbaBackend.finish_compiles``, and at exit, saying so on stderr, so
+    that the next process finds them cached). Ctrl-C stops the wait: the
+    kernels then compile again in a later process."""
+    pending = [t for t in _later.values() if t.is_alive()]
+    if not pending:
+        return
+    if _exiting[0]:
+        print("fastbp: finishing the numba thread team's kernel for the next run (Ctrl-C skips it)", file=sys.stderr)
+    try:
+        for t in pending:
+            t.join()
+    except KeyboardInterrupt:
+        return
+
+
+#: set while the interpreter exits (``finish_compiles`` then speaks)
+_exiting = [False]
+
+
+def _at_exit() -> None:
+    _exiting[0] = True
+    finish_compiles()
+
+
+atexit.register(_at_exit)
 
 
 def _kernel(mode: str) -> str:
