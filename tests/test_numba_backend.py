@@ -853,11 +853,13 @@ def test_tuner_keeps_the_faster_option_and_probes_the_other():
     assert t.may_compile(1.0)
 
 
-def test_automatic_mode_times_a_team_against_one_thread_with_the_loss_helper():
+def test_automatic_mode_times_a_team_against_one_thread_with_the_loss_helper(monkeypatch):
     """A team-sized network whose losses are recorded every epoch: the one-thread
     option the tuner measures is the one the plan gives a single thread there
     (the losses on the helper), not one thread computing them inline."""
-    from fastbp.backends.numba import backend, run
+    from fastbp.backends.numba import backend, cache, run
+
+    monkeypatch.setattr(cache, "compile_seconds", lambda: 0.0)  # the rival's first try does not wait
 
     if run.cores() < 2:
         pytest.skip("needs 2 cores")
@@ -873,23 +875,25 @@ def test_automatic_mode_times_a_team_against_one_thread_with_the_loss_helper():
     assert set(P.impl.layout.tuners["team"].rates) == {("team", 2), ("helper", 2)}
 
 
-def test_an_uncompiled_rival_waits_until_the_training_has_cost_a_compile(monkeypatch):
-    """Automatic mode with the team's kernel at hand and the one-thread
-    rival's neither compiled nor cached: the rival is not compiled while the
-    shape's timed training has taken less than a compile here; once it has,
-    the rival is compiled and timed."""
+@pytest.mark.parametrize("rival_cached", [False, True], ids=["rival-not-cached", "rival-cached"])
+def test_a_rival_waits_until_the_training_has_cost_a_compile(monkeypatch, rival_cached):
+    """Automatic mode with the team's kernel at hand, the one-thread rival's
+    cached or not: the rival is not tried (nor compiled) while the shape's
+    timed training has taken less than a compile here; once it has, the
+    rival is compiled and timed."""
     from fastbp.backends.numba import backend, cache, run, team
 
     if run.cores() < 2:
         pytest.skip("needs 2 cores")
     be = backend.NumbaBackend()
-    layers = [783, 301, 99, 10]  # a shape of its own: its tuner is fresh
+    layers = [783, 301, 99, 10]  # a shape of its own
     X1, Y = make_data(layers, n=200)
     P = be.params([w[None] for w in make_weights(layers)], np.float64)
+    P.impl.layout.tuners.clear()  # a fresh tuner
     assert be.plan(P, 200, 2, 0) == ("team", 2)
     backend.finish_compiles()  # no earlier test's compile ends during this one
     monkeypatch.setattr(backend, "_compiled", set())  # nothing compiled in this process ...
-    monkeypatch.setattr(cache, "holds", lambda fn, args: fn is team.train_team)  # ... and only the team cached
+    monkeypatch.setattr(cache, "holds", lambda fn, args: rival_cached or fn is team.train_team)  # ... the team cached
     estimate = [1e9]  # a compile on this machine costs more than this training
     monkeypatch.setattr(cache, "compile_seconds", lambda: estimate[0])
     for _ in range(3):

@@ -88,12 +88,13 @@ class Tuner:
     best of its last KEEP calls: each is tried first, then the faster is kept
     and the other tried again after 8, 16, 32, ... calls (the machine's load
     changes: on a busy machine threads that wait for each other every step
-    lose to one thread). A rival whose kernel is neither compiled nor
-    cached is tried only once the shape's timed training has taken as long
-    as a compile on this machine (``may_compile``): rent until the rent paid equals
-    the price, the ski-rental rule, never more than twice the better
-    choice's cost; a short first run on an empty cache does not stop
-    several seconds to compile a kernel it may never use."""
+    lose to one thread). A rival is first tried only once the shape's timed
+    training has taken as long as a compile on this machine
+    (``may_compile``): rent until the rent paid equals the price, the
+    ski-rental rule, never more than twice the better choice's cost; a short
+    run neither stops several seconds to compile a kernel it may never use
+    nor spends its calls trying one that is compiled (one thread's kernel
+    is, after a first run on an empty cache: ``NumbaBackend._team_ready``)."""
 
     #: calls remembered per option: one slow call among them does not flip the choice
     KEEP = 3
@@ -254,9 +255,8 @@ class NumbaBackend(Backend):
             # a team's rival: one thread as the plan would run it (its losses on the helper where that pays)
             alone = self._one_network_alone(P, X1.shape[0], epochs, R) if how[0] == "team" else ("one", 1)
             first, how = how, tuner.pick(how, alone)
-            waits = how != first and not tuner.may_compile(cache.compile_seconds())
-            if waits and not self._ready(P, X1, Y, _kernel(how[0]), rows, check=True):
-                how = first  # the rival waits: its compile would cost more than the training so far
+            if how != first and how not in tuner.rates and not tuner.may_compile(cache.compile_seconds()):
+                how = first  # the rival's first try waits: the training so far has cost less than a compile
             if how[0] == "team" and not self._team_ready(P, X1, Y, rows):
                 how = alone  # while the team's kernel compiles
             self._ready(P, X1, Y, _kernel(how[0]), rows)  # the rival's first try compiles it: not timed
