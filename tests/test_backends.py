@@ -101,6 +101,7 @@ def test_bytes_needed_covers_what_training_allocates(backend, layers, K, n):
     host = [np.stack([w] * K) for w in fastbp.NeuralNetwork(layers, backend="numpy", seed=0).W]
     for be in (backend, backend.with_threads(1)):  # compiled and warm, automatic mode's one-thread rival too
         run(be, be.params(host, np.float64), X1, Y, np.full(K, 0.1), 2)
+    backend.finish_compiles()  # no kernel compiling in the background while memory is traced
     tracemalloc.start()
     try:
         tracemalloc.reset_peak()
