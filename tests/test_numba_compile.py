@@ -17,6 +17,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -182,3 +183,39 @@ def test_warmup_refuses_an_unknown_dtype_or_pair_of_units(capsys):
         with pytest.raises(SystemExit):
             main(["warmup", "--units", f"sigmoid/sigmoid,{bad}"])
         assert f"got {bad!r}" in capsys.readouterr().err
+
+
+def test_the_process_waits_at_exit_for_a_background_compile_and_says_so():
+    """A kernel still compiling in the background when the program ends
+    (the thread team's, beside a short first run) is finished first, with a
+    line on stderr, so the next process finds it cached; Ctrl-C skips the
+    wait without a traceback."""
+    import signal
+
+    code = (
+        "import threading, time\n"
+        "from fastbp.backends.numba import backend\n"
+        "t = threading.Thread(target=time.sleep, args=(WAIT,), daemon=True)\n"
+        "backend._later['a kernel'] = t\n"
+        "t.start()\n"
+        "print('done', flush=True)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(Path(fastbp.__file__).parents[1]))
+    t0 = time.perf_counter()
+    res = subprocess.run(
+        [sys.executable, "-c", code.replace("WAIT", "1.5")], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert res.returncode == 0 and time.perf_counter() - t0 >= 1.5
+    assert "fastbp: finishing the numba thread team's kernel for the next run" in res.stderr
+    p = subprocess.Popen(
+        [sys.executable, "-c", code.replace("WAIT", "60")],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert p.stdout.readline() == "done\n"
+    assert "finishing the numba thread team's kernel" in p.stderr.readline()  # in the wait
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=30)
+    assert p.returncode == 0 and "Traceback" not in err

@@ -456,29 +456,23 @@ def _compile(fn, sig, key) -> None:
 
 
 def finish_compiles() -> None:
-    """Waits for the kernels compiling on background threads
-    (``NumbaBackend.finish_compiles``, and at exit, saying so on stderr, so
-    that the next process finds them cached). Ctrl-C stops the wait: the
-    kernels then compile again in a later process."""
-    pending = [t for t in _later.values() if t.is_alive()]
-    if not pending:
-        return
-    if _exiting[0]:
-        print("fastbp: finishing the numba thread team's kernel for the next run (Ctrl-C skips it)", file=sys.stderr)
-    try:
-        for t in pending:
-            t.join()
-    except KeyboardInterrupt:
-        return
-
-
-#: set while the interpreter exits (``finish_compiles`` then speaks)
-_exiting = [False]
+    """Waits for the kernels compiling on background threads (``NumbaBackend.finish_compiles``)."""
+    for t in list(_later.values()):
+        t.join()
 
 
 def _at_exit() -> None:
-    _exiting[0] = True
-    finish_compiles()
+    """At exit, waits for the kernels compiling on background threads, saying
+    so on stderr, so that the next process finds them cached; Ctrl-C skips
+    the wait (they then compile again in a later process)."""
+    try:
+        if any(t.is_alive() for t in _later.values()):
+            print(
+                "fastbp: finishing the numba thread team's kernel for the next run (Ctrl-C skips it)", file=sys.stderr
+            )
+            finish_compiles()
+    except KeyboardInterrupt:
+        return
 
 
 atexit.register(_at_exit)
