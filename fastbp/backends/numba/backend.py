@@ -340,11 +340,8 @@ class NumbaBackend(Backend):
         if key not in _later:
             self._ready(P, X1, Y, "one", rows)
             self.predict([w[0] for w in P.W], X1[:1], **P.units)
-            T = max(2, run.cores())
-            fn, team_args = run.team_call(
-                P, X1[:1], Y[:1], np.ones(1), 1, np.ones(1, np.int64), np.ones((1, 1)), T, rows
-            )
-            sig = tuple(fn.typeof_pyval(a) for a in team_args(0))
+            fn, args = self._sample_call(P, X1, Y, "team", rows)
+            sig = tuple(fn.typeof_pyval(a) for a in args)
             _later[key] = thread = threading.Thread(
                 target=_compile, args=(fn, sig, key), name="fastbp-compile", daemon=True
             )
@@ -358,12 +355,12 @@ class NumbaBackend(Backend):
         for each kind of arrays."""
         rows = run.first_rows(X1)
         key = (P.dtype, numba.typeof(X1), numba.typeof(Y), rows.dtype, units_form(P.activation, P.output))
-        if key in _noted or all(self._ready(P, X1, Y, k, rows, check=True) for k in self._kernels(P, X1)):
+        kernels = self._kernels(P, X1)
+        if key in _noted or all(self._ready(P, X1, Y, k, rows, check=True) for k in kernels):
             return None
         _noted.add(key)
         note = f"compiling the numba kernels for {P.dtype.name} {P.activation}/{P.output}: first use on this machine, "
-        first = self._kernels(P, X1)[0]
-        if first == "team" and self.threads is None and not self._ready(P, X1, Y, "team", rows, check=True):
+        if kernels[0] == "team" and self.threads is None and not self._ready(P, X1, Y, "team", rows, check=True):
             return note + "cached afterwards; training starts on one thread while the thread team's kernel compiles"
         return note + "cached afterwards"
 
@@ -384,17 +381,22 @@ class NumbaBackend(Backend):
         key = self._key(kernel, P, X1, Y, rows)
         if key in _compiled:
             return True
-        one, alphas, losses = np.ones(1, np.int64), np.ones(1), np.ones((1, 1))
-        if kernel == "team":
-            T = max(2, self.threads or run.cores())
-            fn, team_args = run.team_call(P, X1[:1], Y[:1], alphas, 1, one, losses, T, rows)
-            args = team_args(0)
-        else:
-            fn, args = run.one_call(P, X1[:1], Y[:1], alphas, 1, one, losses, rows)
+        fn, args = self._sample_call(P, X1, Y, kernel, rows)
         if check:
             return cache.holds(fn, args)
         _compile(fn, tuple(fn.typeof_pyval(a) for a in args), key)
         return True
+
+    def _sample_call(self, P, X1, Y, kernel: str, rows) -> tuple:
+        """``kernel``'s compiled function and the arguments of a one-sample
+        call like those of P's networks on these arrays (their types are
+        what a compile or the cache is asked about)."""
+        one, alphas, losses = np.ones(1, np.int64), np.ones(1), np.ones((1, 1))
+        if kernel == "team":
+            T = max(2, self.threads or run.cores())
+            fn, team_args = run.team_call(P, X1[:1], Y[:1], alphas, 1, one, losses, T, rows)
+            return fn, team_args(0)
+        return run.one_call(P, X1[:1], Y[:1], alphas, 1, one, losses, rows)
 
     @staticmethod
     def _key(kernel: str, P, X1, Y, rows) -> tuple:

@@ -137,7 +137,10 @@ def train(slab, meta, X, Y, alphas, scratch, epochs, record, losses, sync, snap,
     empty (-1 when aborted). Both roles compute their losses at one place
     in the code (``network_loss`` is compiled once)."""
     L = meta.shape[0] - 1
-    if units is None:  # sigmoid units compiled in (``units.units_form``)
+    # sigmoid units compiled in (``units.units_form``): written here, in the entry, since
+    # Numba folds the units' branches only for a name assigned a constant directly (an
+    # inlined helper returning the codes left every unit's code in, measured)
+    if units is None:
         act = SIGMOID
         out = SIGMOID
     else:

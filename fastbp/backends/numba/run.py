@@ -98,13 +98,18 @@ def _map(fn, parts) -> None:
         f.result()
 
 
+def unit_args(P: Params) -> tuple:
+    """The training kernels' ``meta`` (the shape and the unit codes) and
+    ``units`` (``units.units_form``) for P's networks."""
+    return P.impl.layout.meta_for(P.activation, P.output), units_form(P.activation, P.output)
+
+
 def one_call(P: Params, X1, Y, alphas, epochs, record, losses, rows):
     """``kernels.train`` and its arguments for a call of all of P's networks
     on one thread, their losses inline."""
     imp = P.impl
     lay = imp.layout
-    meta = lay.meta_for(P.activation, P.output)
-    units = units_form(P.activation, P.output)
+    meta, units = unit_args(P)
     args = (imp.slab, meta, X1, Y, alphas, imp.scratch, epochs, record, losses, imp.sync, lay.no_snap, rows, units)
     return kernels.train, args
 
@@ -116,8 +121,7 @@ def team_call(P: Params, X1, Y, alphas, epochs, record, losses, T: int, rows):
     lay = imp.layout
     sh, pr, own, part, links = lay.team_buffers(T, X1.shape[0])
     held = lay.held_from()
-    meta = lay.meta_for(P.activation, P.output)
-    units = units_form(P.activation, P.output)
+    meta, units = unit_args(P)
     head = (imp.slab, meta, X1, Y, alphas, sh, pr, own, epochs, record, losses, part, imp.sync, links)
 
     def args(t):
@@ -138,9 +142,8 @@ def run_many(P: Params, X1, Y, alphas, epochs, record, losses, groups: int, rows
     rows = first_rows(X1) if rows is None else rows
     imp = P.impl
     lay = imp.layout
-    meta = lay.meta_for(P.activation, P.output)
+    meta, units = unit_args(P)
     fn = kernels.train
-    units = units_form(P.activation, P.output)
     K = P.K
     bounds = np.linspace(0, K, min(K, groups) + 1).astype(int)
     _map(
@@ -173,9 +176,8 @@ def run_helper(P: Params, X1, Y, alphas, epochs, record, losses, rows=None) -> N
     rows = first_rows(X1) if rows is None else rows
     imp = P.impl
     lay = imp.layout
-    meta = lay.meta_for(P.activation, P.output)
+    meta, units = unit_args(P)
     kernel = kernels.train
-    units = units_form(P.activation, P.output)
     if imp.helper is None:
         snap = aligned_zeros(2 * lay.stride, lay.dtype).reshape(2, lay.stride)
         imp.helper = (snap, aligned_zeros(lay.scratch, lay.dtype).reshape(1, lay.scratch))

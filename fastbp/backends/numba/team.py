@@ -290,7 +290,10 @@ def train_team(
     team was aborted."""
     L = meta.shape[0] - 1
     wp, unit = meta[L, 0], meta[L, 2]
-    if units is None:  # sigmoid units compiled in (``units.units_form``)
+    # sigmoid units compiled in (``units.units_form``): written here, in the entry, since
+    # Numba folds the units' branches only for a name assigned a constant directly (an
+    # inlined helper returning the codes left every unit's code in, measured)
+    if units is None:
         act = SIGMOID
         out = SIGMOID
     else:
