@@ -25,6 +25,8 @@ def net(backend_name):
         (X, np.ones((4, 2)), "y has 2 columns but layers\\[-1\\] = 1"),
         (np.where(X == 1, np.nan, X), y, "X contains NaN or infinite"),
         (X, np.full((4, 1), np.inf), "y contains NaN or infinite"),
+        (np.where(X == 1, np.inf, -np.inf), y, "X contains NaN or infinite"),  # their sum: NaN
+        (np.where(X == 1, 1e308, np.inf), y, "X contains NaN or infinite"),  # the finite values' sum: inf
         (np.empty((0, 2)), np.empty((0, 1)), "X is empty"),
         (np.ones((2, 2, 2)), y, "X must be 2-D"),
     ],
