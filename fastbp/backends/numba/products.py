@@ -26,11 +26,12 @@ data.
   input ``A[ao:]`` through the updated rows (each weight loaded and stored
   once per sample), over the listed rows; ``vec_update_rows``: the update
   alone (a batch's last sample).
-- ``vec_backward_*(W, wo, A, ao, D, do, DP, dpo, r, cp, alpha)``: for each
+- ``backward(W, wo, A, ao, D, do, DP, dpo, r, cp, alpha, act)``: for each
   row i, the hidden delta ``DP[dpo+i] = (W[i] . D) * act'(a_i)`` with the
   weights before the update, then the update ``W[i] -= (alpha * a_i) * D``;
-  ``vec_delta_*``: the hidden delta alone (the public per-layer kernel);
-  ``backward`` and ``delta`` choose by the unit code.
+  ``delta``: the hidden delta alone (the public per-layer kernel). One loop
+  serves every hidden unit: the unit code ``act`` picks the derivative
+  after the dot products.
 
 The update of a weight is the same FMA in all of them (``w + (-(alpha a_i))
 * d_j``) and the first layer's forward sums in input order in both of its
@@ -44,11 +45,11 @@ order written.
 from __future__ import annotations
 
 from llvmlite import ir
-from numba import njit, types
+from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from .codegen import EXACT, PANEL, Emit, check_floats
+from .codegen import PANEL, Emit, check_floats
 from .units import RELU, SIGMOID, TANH, derivative
 
 #: the first layer's update kernels keep the delta's vectors of a panel of at
@@ -292,10 +293,10 @@ def vec_update_rows(typingctx, W, wo, P, po, D, do, I, io, m, cn, ld, alpha):
     return sig, _update_forward_codegen(every, False)
 
 
-def _backward_codegen(act, update):
-    """``vec_backward_*`` (``update``) or ``vec_delta_*``: the hidden delta
-    with the derivative of the unit ``act`` on the activation value fused in
-    (``units.derivative``), and the update."""
+def _backward_codegen(update):
+    """``backward`` (``update``) or ``delta``: the hidden delta with the
+    derivative of the unit whose code is the last argument taken on the
+    activation value (``units.derivative``), and the update."""
 
     def codegen(context, builder, sig, args):
         dt = sig.args[0].dtype
@@ -303,6 +304,7 @@ def _backward_codegen(act, update):
         ptrs, rest = e.operands(context, sig, args)
         w0, a0, d0, dp0 = ptrs
         rv, cpv = rest[:2]
+        actv = rest[-1]
         acc = [cgutils.alloca_once(builder, e.vty) for _ in range(GROUP)]
         nvec = builder.udiv(cpv, e.const(e.V))
         nalpha = builder.fneg(rest[2]) if update else None  # (-alpha) * a == -(alpha * a) exactly
@@ -327,10 +329,10 @@ def _backward_codegen(act, update):
             if n == GROUP:  # the four deltas as one 4-lane store (a later vector load can forward from it)
                 v4 = ir.VectorType(e.f, GROUP)
                 a4 = builder.load(builder.bitcast(e.at(a0, first), v4.as_pointer()), align=e.size)
-                dp = derivative(builder, act, sums, a4, ir.Constant(v4, [1.0] * GROUP), ir.Constant(v4, None))
+                dp = any_derivative(builder, actv, sums, a4, ir.Constant(v4, [1.0] * GROUP), ir.Constant(v4, None))
                 builder.store(dp, builder.bitcast(e.at(dp0, first), v4.as_pointer()), align=e.size)
             else:
-                dp = derivative(builder, act, sums, ai[0], ir.Constant(e.f, 1.0), ir.Constant(e.f, 0.0))
+                dp = any_derivative(builder, actv, sums, ai[0], ir.Constant(e.f, 1.0), ir.Constant(e.f, 0.0))
                 builder.store(dp, e.at(dp0, first))
 
         ngroups = builder.udiv(rv, e.const(GROUP))
@@ -343,52 +345,37 @@ def _backward_codegen(act, update):
     return codegen
 
 
-def _backward_intrinsic(act, update):
-    """The intrinsic ``(W, wo, A, ao, D, do, DP, dpo, r, cp[, alpha])`` of
-    hidden unit ``act``: DP[dpo+i] = (W[i] . D[do:do+cp]) * act'(A[ao+i])
-    with the old weights, for each row i < r of the (r, cp) block at W[wo:];
-    with ``update`` (and ``alpha``) then W[i] -= (alpha * A[ao+i]) * D."""
+def any_derivative(b, actv, sums, a, one, zero):
+    """``units.derivative`` of the hidden unit whose code is the IR integer
+    ``actv``: each unit's product computed as ``derivative`` writes it, one
+    of them selected (sigmoid, tanh, else relu; no branch, and with a
+    constant code LLVM keeps that unit's alone)."""
+    i64 = ir.IntType(64)
+    tanh_or_relu = b.select(
+        b.icmp_signed("==", actv, ir.Constant(i64, TANH)),
+        derivative(b, TANH, sums, a, one, zero),
+        derivative(b, RELU, sums, a, one, zero),
+    )
+    return b.select(
+        b.icmp_signed("==", actv, ir.Constant(i64, SIGMOID)), derivative(b, SIGMOID, sums, a, one, zero), tanh_or_relu
+    )
+
+
+@intrinsic
+def backward(typingctx, W, wo, A, ao, D, do, DP, dpo, r, cp, alpha, act):
+    """The hidden delta and the update of hidden units ``act`` (a code):
+    DP[dpo+i] = (W[i] . D[do:do+cp]) * act'(A[ao+i]) with the old weights,
+    then W[i] -= (alpha * A[ao+i]) * D, for each row i < r of the (r, cp)
+    block at W[wo:] (rows in groups of GROUP, their dot products reduced
+    together)."""
+    dt = check_floats(W, A, D, DP)
     ip = types.intp
-
-    def with_update(typingctx, W, wo, A, ao, D, do, DP, dpo, r, cp, alpha):
-        dt = check_floats(W, A, D, DP)
-        return types.void(W, ip, A, ip, D, ip, DP, ip, ip, ip, dt), _backward_codegen(act, True)
-
-    def delta_only(typingctx, W, wo, A, ao, D, do, DP, dpo, r, cp):
-        check_floats(W, A, D, DP)
-        return types.void(W, ip, A, ip, D, ip, DP, ip, ip, ip), _backward_codegen(act, False)
-
-    typer = with_update if update else delta_only
-    name = ("vec_backward_" if update else "vec_delta_") + {SIGMOID: "sigmoid", TANH: "tanh", RELU: "relu"}[act]
-    typer.__name__ = typer.__qualname__ = name
-    return intrinsic(typer)
+    return types.void(W, ip, A, ip, D, ip, DP, ip, ip, ip, dt, ip), _backward_codegen(True)
 
 
-vec_backward_sigmoid = _backward_intrinsic(SIGMOID, True)
-vec_backward_tanh = _backward_intrinsic(TANH, True)
-vec_backward_relu = _backward_intrinsic(RELU, True)
-vec_delta_sigmoid = _backward_intrinsic(SIGMOID, False)
-vec_delta_tanh = _backward_intrinsic(TANH, False)
-vec_delta_relu = _backward_intrinsic(RELU, False)
-
-
-@njit(inline="always", **EXACT)
-def backward(W, wo, A, ao, D, do, DP, dpo, r, cp, alpha, act):
-    """``vec_backward_*`` of the hidden units ``act`` (a code): the delta and the update."""
-    if act == SIGMOID:
-        vec_backward_sigmoid(W, wo, A, ao, D, do, DP, dpo, r, cp, alpha)
-    elif act == TANH:
-        vec_backward_tanh(W, wo, A, ao, D, do, DP, dpo, r, cp, alpha)
-    else:
-        vec_backward_relu(W, wo, A, ao, D, do, DP, dpo, r, cp, alpha)
-
-
-@njit(inline="always", **EXACT)
-def delta(W, wo, A, ao, D, do, DP, dpo, r, cp, act):
-    """``vec_delta_*`` of the hidden units ``act`` (a code): the delta alone."""
-    if act == SIGMOID:
-        vec_delta_sigmoid(W, wo, A, ao, D, do, DP, dpo, r, cp)
-    elif act == TANH:
-        vec_delta_tanh(W, wo, A, ao, D, do, DP, dpo, r, cp)
-    else:
-        vec_delta_relu(W, wo, A, ao, D, do, DP, dpo, r, cp)
+@intrinsic
+def delta(typingctx, W, wo, A, ao, D, do, DP, dpo, r, cp, act):
+    """``backward``'s hidden delta alone (no update): the public per-layer kernel."""
+    check_floats(W, A, D, DP)
+    ip = types.intp
+    return types.void(W, ip, A, ip, D, ip, DP, ip, ip, ip, ip), _backward_codegen(False)
