@@ -29,8 +29,6 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from .codegen import EXACT, Emit, check_floats, element_ptr
-from .products import vec_forward_rows, vec_forward_split
-from .rows import row_list
 from .sync import (
     SPIN_YIELD,
     SYNC_ABORT,
@@ -40,7 +38,7 @@ from .sync import (
     cpu_relax,
     os_yield,
 )
-from .units import SIGMOID, SOFTMAX, apply_unit, vec_exp, vec_sigmoid
+from .units import SIGMOID, SOFTMAX, vec_exp, vec_sigmoid
 
 #: the loss sums the squared errors of this many samples at a time, then the
 #: block sums in order: the same bits whether one thread or several compute
@@ -83,35 +81,6 @@ def finish(total, out):
     return total if out == SOFTMAX else 0.5 * total
 
 
-@njit(inline="always", **EXACT)
-def block_sum(Wn, meta, X, Y, S, so, b, I, ptr, build, act, out):
-    """The loss terms (``sample_loss``) of the samples of loss block ``b``,
-    summed in float64 in sample order (the forward pass of each sample as in
-    training, the first layer over the sample's nonzero inputs, list n of
-    ``(I, ptr)``, whose lists start at the block's first sample; activation
-    rows at ``S[so + l * wp]``, one more row after them for the softmax)."""
-    L = meta.shape[0] - 1
-    wp = meta[L, 0]
-    N, nx = X.shape
-    ny = Y.shape[1]
-    w0, c0, cp0 = meta[0, 0], meta[0, 2], meta[0, 3]
-    total = 0.0
-    io: int  # (an intrinsic's results, untyped to mypy)
-    m: int
-    for n in range(b * LOSS_BLOCK, min(N, (b + 1) * LOSS_BLOCK)):
-        io, m = row_list(X, I, ptr, n, n, n, build)
-        vec_forward_rows(Wn, w0, X, n * nx, S, so + wp, I, io, m, cp0, cp0)
-        if L > 1:
-            apply_unit(S, so + wp, c0, act)
-        for l in range(1, L):
-            cp = meta[l, 3]
-            vec_forward_split(Wn, meta[l, 0], S, so + l * wp, S, so + (l + 1) * wp, meta[l, 1], cp, cp)
-            if l < L - 1:
-                apply_unit(S, so + (l + 1) * wp, meta[l, 2], act)
-        total += sample_loss(S, so + L * wp, so + (L + 1) * wp, Y, n, ny, out)
-    return total
-
-
 @intrinsic
 def zero_sum(typingctx, W, i0, i1):
     """0.0 (float64) when W[i0:i1] is finite, else NaN: the sum of w * 0, in
@@ -143,17 +112,10 @@ def zero_sum(typingctx, W, i0, i1):
 
 
 @njit(inline="always", **EXACT)
-def network_loss(Wn, meta, X, Y, S, I, ptr, build, act, out):
-    """The loss of one network: the reference's ``0.5 * sum((forward(X) -
-    Y) ** 2)``, or the summed cross-entropy of softmax outputs (block sums
-    added in order), or NaN when the loss or any weight is not finite. Uses
-    S's activation rows and delta row 0 (training starts afresh) and the
-    lists of each sample's nonzero inputs in ``(I, ptr)``
-    (``training_lists(X, N, rows)``; ``build``: the first loss of a call
-    builds them), or every row for a bool ``I``."""
-    total = 0.0
-    for b in range((X.shape[0] + LOSS_BLOCK - 1) // LOSS_BLOCK):
-        total += block_sum(Wn, meta, X, Y, S, 0, b, I, ptr, build, act, out)
+def loss_value(total, Wn, out):
+    """The loss of one network from its summed loss terms (``kernels.sweep``,
+    block sums added in order): ``finish(total)``, or NaN when the sum or
+    any weight is not finite."""
     if not (np.isfinite(total) and zero_sum(Wn, 0, Wn.shape[0]) == 0.0):
         return np.nan
     return finish(total, out)
@@ -187,7 +149,7 @@ def next_snapshot(sync):
 @njit(inline="always", **EXACT)
 def team_loss(part, nblocks, T, out):
     """The loss of a team's pass from the block sums in order (as
-    ``network_loss`` adds them) and the T finiteness checks."""
+    ``loss_value``'s caller adds them) and the T finiteness checks."""
     total = 0.0
     for b in range(nblocks):
         total += part[b]

@@ -54,7 +54,8 @@ from numba.extending import intrinsic
 
 from .cache import compiled
 from .codegen import EXACT, PANEL, check_floats, element_ptr
-from .loss import LOSS_BLOCK, block_sum, team_loss, zero_sum
+from .kernels import sweep
+from .loss import LOSS_BLOCK, team_loss, zero_sum
 from .products import (
     backward,
     vec_forward_chain,
@@ -262,7 +263,9 @@ def _loss_pass(Wn, M, spots, blocks, meta, X, Y, P, part, LI, lptr, build, tid, 
     if not barrier(sync, nbar * T, spin):
         return np.nan, -1
     for b in range(nblocks * tid // T, nblocks * (tid + 1) // T):
-        part[b] = block_sum(Wn, meta, X, Y, P, (2 * L + 2) * wp, b, LI, lptr, build, act, out)
+        n0 = b * LOSS_BLOCK
+        n1 = min(X.shape[0], n0 + LOSS_BLOCK)
+        part[b] = sweep(Wn, meta, X, Y, Wn.dtype.type(0), P, (2 * L + 2) * wp, LI, lptr, build, act, out, n0, n1, False)
     stride = Wn.shape[0]
     part[nblocks + tid] = zero_sum(Wn, stride * tid // T, stride * (tid + 1) // T)
     nbar += 1
