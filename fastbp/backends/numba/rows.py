@@ -71,7 +71,9 @@ def training_lists(X, n, rows):
     raise NotImplementedError
 
 
-@overload(training_lists, inline="always")
+# not inlined: Numba compiles an overload's implementation to type it either way, and
+# inlining its IR at both calls of a kernel cost 0.28 s of XOR's cold compile (probe)
+@overload(training_lists, inline="never")
 def _training_lists_impl(X, n, rows):
     if rows.dtype == types.boolean:
         return lambda X, n, rows: (rows, np.empty(0, np.int64))
