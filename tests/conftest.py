@@ -20,6 +20,7 @@ summation orders), ten times that after ten epochs.
 from __future__ import annotations
 
 import itertools
+import signal
 from collections.abc import Callable
 from typing import Any
 
@@ -36,6 +37,17 @@ UNITS = list(itertools.product(ACTIVATIONS, OUTPUTS))
 UNIT_IDS = [f"{a}-{o}" for a, o in UNITS]
 NON_TUTORIAL = [u for u in UNITS if u != ("sigmoid", "sigmoid")]
 NON_TUTORIAL_IDS = [f"{a}-{o}" for a, o in NON_TUTORIAL]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _ctrl_c_reaches_the_tests():
+    """Ctrl-C raises KeyboardInterrupt here and in the processes the tests
+    start, as in a suite run from a terminal: a shell starts a background job
+    with SIGINT ignored, which Python then leaves ignored, and the tests that
+    send a Ctrl-C would wait for training that never stops."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
 
 
 def _usable(name: str) -> str:
