@@ -244,14 +244,18 @@ def _sparse_case(layers, n=30, dtype=np.float64, seed=2):
 @pytest.mark.parametrize(
     "layers", [[2, 2, 1], [5, 7, 3], [64, 32, 16, 10], [70, 61, 30, 9]], ids=lambda l: "-".join(map(str, l))
 )
-def test_zero_inputs_skipped_bit_for_bit_in_every_form(nb, ref, layers, dtype):
+def test_zero_inputs_skipped_bit_for_bit_in_every_form(nb, ref, monkeypatch, layers, dtype):
     """Training skips the first layer's rows of zero inputs: one call, one
     call per sample and a network among K give the same weights and losses
     bit for bit (up to the sign of a zero), the NumPy reference (which
     multiplies every row) the same to rounding; an input that is always
     zero leaves its row as it was."""
+    from fastbp.backends.numba import run
+
     W, X1, Y = _sparse_case(layers, dtype=dtype)
     assert (X1 == 0).mean() > 0.4
+    # the lists, also for the narrow layers that train every row by default (LIST_MIN_ROWS)
+    monkeypatch.setattr(run, "first_rows", lambda X1: run.LISTED_ROWS)
     be = nb.with_threads(1)
     one = be.params([w[None] for w in W], dtype)
     losses = be.train(one, X1, Y, np.array([0.5]), 3, np.array([1, 2, 3]))
@@ -307,6 +311,9 @@ def test_every_row_and_listed_rows_give_the_same_weights(nb, always_team, monkey
 
     assert m.first_rows(make_data([5, 7, 3])[0]).dtype == np.bool_
     assert m.first_rows(digits[0]).dtype == np.int32
+    # mostly zeros: lists from LIST_MIN_ROWS rows (inputs and bias) on, every row below
+    assert m.first_rows(_sparse_case([m.LIST_MIN_ROWS - 1, 3, 2])[1]).dtype == np.int32
+    assert m.first_rows(_sparse_case([m.LIST_MIN_ROWS - 2, 3, 2])[1]).dtype == np.bool_
     layers = [40, 33, 5]
     W, X1, Y = _sparse_case(layers, n=25) if sparse else (make_weights(layers, seed=6), *make_data(layers, n=25))
     record = np.array([1, 2], np.int64)
@@ -346,9 +353,13 @@ def test_the_sigmoid_kernel_equals_the_kernel_of_every_unit(nb, always_team, mon
 
 
 @pytest.mark.parametrize("mode", ["one", "helper", "team"])
-def test_a_non_finite_weight_in_a_skipped_row_is_detected(nb, always_team, mode):
+def test_a_non_finite_weight_in_a_skipped_row_is_detected(nb, always_team, monkeypatch, mode):
     """A weight that training never touches (the row of an input that is
-    always zero) is still checked: an infinite one makes every loss NaN."""
+    always zero, left out of the lists) is still checked: an infinite one
+    makes every loss NaN."""
+    from fastbp.backends.numba import run
+
+    monkeypatch.setattr(run, "first_rows", lambda X1: run.LISTED_ROWS)  # a narrow layer's default: every row
     W, X1, Y = _sparse_case([5, 7, 3], n=20)
     W[0][0, 2] = np.inf
     P = nb.params([w[None] for w in W], np.float64)

@@ -41,6 +41,14 @@ EVERY_ROW_FRACTION = 0.85
 #: ``first_rows`` looks at this many samples: enough to see the inputs'
 #: zeros, few enough to cost little beside a call that has that many
 ROWS_SAMPLE = 256
+#: a first layer of fewer rows (inputs and bias) runs over every row whatever
+#: its zeros: the lists' upkeep costs what they save there (layers [n, 8, 1],
+#: inputs half zeros, 256 samples, 300 epochs, listed / every-row time,
+#: medians of 7 interleaved rounds, 2-core VM, 2026-12-06: n = 2 1.07, 4
+#: 0.98, 8 1.05, 16 0.94, 32 0.93), and a small network then needs one
+#: kernel form only, the smaller one to compile (a first 2-2-1 ``fit`` on
+#: mostly-zero inputs: 4.7-4.9 CPU s against 5.3-6.0 with lists)
+LIST_MIN_ROWS = 16
 
 _pool: ThreadPoolExecutor | None = None  # networks of a many-network call
 _team_pool: ThreadPoolExecutor | None = None  # the threads of one network (one call at a time)
@@ -76,10 +84,12 @@ def executor(which: str, workers: int = 0) -> ThreadPoolExecutor:
 
 def first_rows(X1) -> np.ndarray:
     """The ``rows`` argument of the training kernels for inputs X1: the
-    lists of nonzero inputs, or every row when two consecutive samples
-    leave at most 1 - EVERY_ROW_FRACTION of the first layer's rows zero
-    (then the lists cost more than they save). Both give the same weights
-    (the rows left out add zeros)."""
+    lists of nonzero inputs, or every row when the first layer has fewer
+    than LIST_MIN_ROWS rows or two consecutive samples leave at most 1 -
+    EVERY_ROW_FRACTION of its rows zero (then the lists cost more than they
+    save). Both give the same weights (the rows left out add zeros)."""
+    if X1.shape[1] < LIST_MIN_ROWS:
+        return EVERY_ROW
     nz = X1[:ROWS_SAMPLE] != 0
     if nz.shape[0] < 2:
         return LISTED_ROWS
