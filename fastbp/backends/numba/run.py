@@ -44,11 +44,12 @@ ROWS_SAMPLE = 256
 #: a first layer of fewer rows (inputs and bias) runs over every row whatever
 #: its zeros: the lists' upkeep costs what they save there (layers [n, 8, 1],
 #: inputs half zeros, 256 samples, 300 epochs, listed / every-row time,
-#: medians of 7 interleaved rounds, 2-core VM, 2026-12-06: n = 2 1.07, 4
-#: 0.98, 8 1.05, 16 0.94, 32 0.93), and a small network then needs one
-#: kernel form only, the smaller one to compile (a first 2-2-1 ``fit`` on
-#: mostly-zero inputs: 4.7-4.9 CPU s against 5.3-6.0 with lists)
-LIST_MIN_ROWS = 16
+#: medians of 7 interleaved rounds, two runs, 2-core VM, 2026-12-06: n = 2
+#: 1.07 and 0.99, 4 0.98 and 1.06; n = 8 1.05 and 0.95, 16 0.94 both, 32 0.93
+#: and 0.91: the lists pay from about 8 inputs), and a small network then
+#: needs one kernel form only, the smaller one to compile (a first 2-2-1
+#: ``fit`` on mostly-zero inputs: 4.7-4.9 CPU s against 5.3-6.0 with lists)
+LIST_MIN_ROWS = 8
 
 _pool: ThreadPoolExecutor | None = None  # networks of a many-network call
 _team_pool: ThreadPoolExecutor | None = None  # the threads of one network (one call at a time)
