@@ -238,6 +238,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             print(f"warning: {message}", file=sys.stderr)
     except KeyboardInterrupt:
         status = 130
+        print()  # the report may end mid-line: what follows starts a line of its own
         print("interrupted: the report is cut short" + (f"; writing {asked}" if asked else ""), file=sys.stderr)
     failed = False
     with ctrl_c("hold"):  # a Ctrl-C now does not cut a file short

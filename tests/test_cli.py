@@ -245,6 +245,41 @@ def test_ctrl_c_still_writes_the_network(tmp_path, capsys, monkeypatch):
     assert net.layers == [2, 2, 1]
 
 
+def test_a_report_cut_short_mid_line_still_says_where_the_network_went(tmp_path, capsys, monkeypatch):
+    """A Ctrl-C inside the report's printing can leave its last line
+    unfinished: the "network saved to" line still starts a line (seen once in
+    ``test_ctrl_c_at_any_moment_keeps_every_completed_epoch`` on a loaded
+    machine)."""
+    import fastbp.training
+
+    class CutShort:
+        def __str__(self):
+            sys.stdout.write("precision recall f1")  # part of a line, then the Ctrl-C
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(fastbp.training.TrainResult, "report", property(lambda self: CutShort()))
+    model = tmp_path / "m.npz"
+    rc = main(
+        [
+            "train",
+            "--dataset",
+            "xor",
+            "--backend",
+            "numpy",
+            "--epochs",
+            "3",
+            "--quiet",
+            "--seed",
+            "0",
+            "--save",
+            str(model),
+        ]
+    )
+    captured = capsys.readouterr()
+    assert rc == 130 and "the report is cut short" in captured.err
+    assert f"network saved to {model} (epoch 3, interrupted)" in captured.out.splitlines()
+
+
 def test_bad_data_file_is_one_line_without_traceback(tmp_path, capsys):
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"PK\x03\x04 truncated")
