@@ -36,7 +36,7 @@ sample n+1 (``vec_update_forward_rows``): every first-layer weight is loaded
 and stored once per sample, not twice, and only the rows where sample n's or
 sample n+1's input is nonzero are touched (``rows``). The loss pass is the
 same ``sweep`` without the backward pass: one forward code for both,
-compiled once (a loss pass in code of its own made ``train``'s compile
+compiled once (a loss pass in code of its own makes ``train``'s compile
 1.3-1.6x as long: XOR 4.9-5.5 s against 3.6-5.0, digits float32
 relu/softmax 6.5-7.0 against 4.7-6.0 s CPU, 3 cold runs each, the 2-core
 machine, 2026-12-06).

@@ -72,7 +72,7 @@ def training_lists(X, n, rows):
 
 
 # not inlined: Numba compiles an overload's implementation to type it either way, and
-# inlining its IR at both calls of a kernel cost 0.28 s of XOR's cold compile (probe)
+# inlining its IR at both calls of a kernel costs 0.28 s of XOR's cold compile (probe)
 @overload(training_lists, inline="never")
 def _training_lists_impl(X, n, rows):
     if rows.dtype == types.boolean:
