@@ -16,16 +16,19 @@ Tolerances (measured on the 2-core EPYC, digits 64-32-16-10, alpha 0.1):
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 pytest.importorskip("numba")
 
+import fastbp
 from fastbp.backends import get_backend
 from fastbp.datasets import digits as fastbp_digits
 from fastbp.network import add_bias, init_weights
@@ -916,16 +919,14 @@ def test_a_rival_waits_until_the_training_has_cost_a_compile(monkeypatch, rival_
     assert set(tuner.rates) == {("team", 2), ("one", 1)}
 
 
-def test_a_team_whose_kernel_is_not_there_starts_on_one_thread(monkeypatch):
-    """Automatic mode on an empty cache: a network a team would train runs
-    on one thread while the team's kernel compiles on a background thread,
-    then on the team; the weights are one thread's throughout, bit for bit."""
+def _team_start(monkeypatch, layers):
+    """A network a team would train, in a process that has compiled none of
+    its kernels and finds none cached; ``ran``: the forms its calls run."""
     from fastbp.backends.numba import backend, cache, run
 
     if run.cores() < 2:
         pytest.skip("needs 2 cores")
     be = backend.NumbaBackend()
-    layers = [785, 299, 98, 10]  # a shape of its own: its tuner is fresh
     X1, Y = make_data(layers, n=200)
     W = [w[None] for w in make_weights(layers)]
     P = be.params(W, np.float64)
@@ -934,7 +935,7 @@ def test_a_team_whose_kernel_is_not_there_starts_on_one_thread(monkeypatch):
     monkeypatch.setattr(backend, "_compiled", set())  # nothing compiled in this process ...
     monkeypatch.setattr(backend, "_later", {})  # ... nor compiling ...
     monkeypatch.setattr(cache, "holds", lambda fn, args: False)  # ... nor cached
-    ran = []
+    ran: list = []
 
     def recorded(name):
         real = getattr(run, name)
@@ -942,6 +943,67 @@ def test_a_team_whose_kernel_is_not_there_starts_on_one_thread(monkeypatch):
 
     for name in ("run_one", "run_team"):
         monkeypatch.setattr(run, name, recorded(name))
+    return be, P, W, X1, Y, ran
+
+
+def _same_as_one_thread(P, W, X1, Y, calls):
+    one = get_backend("numba", threads=1)
+    ref = one.params(W, np.float64)
+    for _ in range(calls):
+        one.train(ref, X1, Y, np.array([0.01]), 2)
+    for a, b in zip(P.W, ref.W, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_team_whose_kernel_is_not_there_starts_on_one_thread(monkeypatch):
+    """Automatic mode on an empty cache: a network a team would train runs
+    on one thread while the team's kernel compiles in another process (at
+    the same time as this process compiles the one-thread kernel), then on
+    the team, loaded from the cache that process filled; the weights are one
+    thread's throughout, bit for bit."""
+    from fastbp.backends.numba import backend
+
+    be, P, W, X1, Y, ran = _team_start(monkeypatch, [785, 299, 98, 10])  # a shape of its own: a fresh tuner
+    be.compile(P, X1, Y)  # as the training loop does first
+    (job,) = backend._later.values()
+    assert isinstance(job, backend._Elsewhere)
+    job.is_alive = lambda: True  # the other process seen compiling, however fast it is
+    be.train(P, X1, Y, np.array([0.01]), 2)
+    assert ran == ["run_one"]
+    del job.is_alive
+    be.finish_compiles()
+    assert job.ok()
+    be.train(P, X1, Y, np.array([0.01]), 2)
+    assert ran == ["run_one", "run_team"]
+    _same_as_one_thread(P, W, X1, Y, 2)
+
+
+@pytest.mark.parametrize("why", ["no cache folder", "the other process failed"])
+def test_a_teams_kernel_compiles_on_a_thread_where_another_process_cannot_serve(monkeypatch, why):
+    """Where the team's kernel cannot come from another process (no cache
+    folder to pass it through, or that process failed), it compiles on a
+    background thread of this one, training on one thread meanwhile."""
+    from fastbp.backends.numba import backend, cache
+
+    be, P, W, X1, Y, ran = _team_start(monkeypatch, [786, 297, 97, 10])
+    if why == "no cache folder":
+        monkeypatch.setattr(cache, "saves", lambda fn: False)
+    else:
+
+        class Failed:
+            def __init__(self, fn, sig):
+                pass
+
+            def is_alive(self):
+                return False
+
+            def ok(self):
+                return False
+
+            def join(self):
+                pass
+
+        monkeypatch.setattr(backend, "_Elsewhere", Failed)
     gate, compile_now = threading.Event(), backend._compile
 
     def compile_later(fn, sig, key):  # the background compile waits for the gate
@@ -950,20 +1012,38 @@ def test_a_team_whose_kernel_is_not_there_starts_on_one_thread(monkeypatch):
         compile_now(fn, sig, key)
 
     monkeypatch.setattr(backend, "_compile", compile_later)
-    be.compile(P, X1, Y)  # as the training loop does first
-    assert len(backend._later) == 1
+    be.compile(P, X1, Y)
     be.train(P, X1, Y, np.array([0.01]), 2)
     assert ran == ["run_one"]
+    (job,) = backend._later.values()
+    assert isinstance(job, backend._Thread)
     gate.set()
     be.finish_compiles()
     be.train(P, X1, Y, np.array([0.01]), 2)
-    assert ran == ["run_one", "run_team"]
-    one = backend.NumbaBackend(threads=1)
-    ref = one.params(W, np.float64)
-    for _ in range(2):
-        one.train(ref, X1, Y, np.array([0.01]), 2)
-    for a, b in zip(P.W, ref.W):
-        np.testing.assert_array_equal(a, b)
+    assert ran[-1] == "run_team"
+    _same_as_one_thread(P, W, X1, Y, len(ran))
+
+
+def test_a_kernel_compiled_in_another_process_lands_in_this_ones_cache(tmp_path):
+    """``_Elsewhere``: the other process compiles the kernel into this
+    process's cache folder (an empty one here), where this one then finds it
+    without compiling it itself."""
+    code = (
+        "import numpy as np\n"
+        "from fastbp.backends.numba import backend, cache, layers\n"
+        "args = (np.zeros(8), 8, 0)\n"
+        "fn = layers.units_padded\n"
+        "assert not cache.holds(fn, args)\n"
+        "job = backend._Elsewhere(fn, tuple(fn.typeof_pyval(a) for a in args))\n"
+        "job.join()\n"
+        "assert job.ok() and not job.is_alive() and not fn.overloads\n"
+        "assert cache.holds(fn, args)\n"
+        "print('ok')\n"
+    )
+    env = dict(os.environ, FASTBP_CACHE_DIR=str(tmp_path), PYTHONPATH=str(Path(fastbp.__file__).parents[1]))
+    env.pop("NUMBA_CACHE_DIR", None)
+    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0 and res.stdout == "ok\n", res.stderr
 
 
 def test_the_longest_compile_is_kept_for_later_processes(tmp_path, monkeypatch):

@@ -136,7 +136,8 @@ def test_the_backend_notes_a_kind_of_call_once_and_not_once_compiled():
     P = be.params([w[None] for w in init_weights([2, 2, 1], 0)], np.float64)
     be.compile(P, X1, Y)
     assert be.compile_note(P, X1, Y) is None
-    assert be.compile_note(P.with_units("tanh", "linear"), X1, Y) is None  # the same kernels serve every unit
+    be.compile(P.with_units("relu", "softmax"), X1, Y)
+    assert be.compile_note(P.with_units("tanh", "linear"), X1, Y) is None  # one kernel serves every other unit pair
     x32 = X1.astype(np.float32)
     P32 = be.params([w[None] for w in init_weights([2, 2, 1], 0)], np.float32)
     note = be.compile_note(P32, x32, Y.astype(np.float32))
@@ -219,3 +220,29 @@ def test_the_process_waits_at_exit_for_a_background_compile_and_says_so():
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=30)
     assert p.returncode == 0 and "Traceback" not in err
+
+
+def test_ctrl_c_at_exit_ends_a_compile_in_another_process():
+    """Ctrl-C in the wait at exit also ends a kernel's compile running in
+    another process (``_Elsewhere``), rather than leaving it behind."""
+    import signal
+
+    code = (
+        "import subprocess, sys\n"
+        "from fastbp.backends.numba import backend\n"
+        "job = backend._Elsewhere.__new__(backend._Elsewhere)\n"
+        "job.proc = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'], start_new_session=True)\n"
+        "backend._later['a kernel'] = job\n"
+        "print(job.proc.pid, flush=True)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(Path(fastbp.__file__).parents[1]))
+    p = subprocess.Popen(
+        [sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    pid = int(p.stdout.readline())
+    assert "finishing the numba thread team's kernel" in p.stderr.readline()  # in the wait
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=30)
+    assert p.returncode == 0 and "Traceback" not in err
+    with pytest.raises(ProcessLookupError):  # ended and reaped
+        os.kill(pid, 0)

@@ -12,18 +12,22 @@ compiles nothing; each kernel is compiled (or loaded from the on-disk cache,
 ``cache``) before its first call. In automatic mode a network that a thread
 team would train, whose team kernel is neither compiled nor cached, starts
 on one thread (a kernel that compiles in about a third of the time) while the
-team's kernel compiles on a background thread, and switches to the team once
-it is there (``_team_ready``): the same bits either way.
+team's kernel compiles in another process, at the same time as this one's
+compiles, and switches to the team once it is there (``_team_ready``): the
+same bits either way.
 """
 
 from __future__ import annotations
 
 import atexit
 import os
+import pickle
+import subprocess
 import sys
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numba
@@ -78,7 +82,8 @@ _NO_LOSS = np.empty((1, 0))
 _compiled: set = set()
 #: the kinds of arrays ``compile_note`` has spoken of in this process
 _noted: set = set()
-#: kernels compiling on background threads: ``_compiled``'s key -> the thread
+#: kernels compiling in the background: ``_compiled``'s key -> the
+#: ``_Elsewhere`` process or ``_Thread`` (anything with ``is_alive``, ``ok``, ``join``)
 _later: dict = {}
 
 
@@ -325,27 +330,37 @@ class NumbaBackend(Backend):
         self._ready(P, X1, Y, first, rows)
 
     def finish_compiles(self) -> None:
-        """Waits for the thread teams' kernels compiling in the background."""
+        """Waits for the thread teams' kernels compiling in the background
+        (in another process: they are then in the cache, loaded when used)."""
         finish_compiles()
 
     def _team_ready(self, P, X1, Y, rows) -> bool:
-        """Whether a team's kernel for these arrays is compiled here or
-        cached. If not, compiles the one-thread kernel and ``predict``'s here
-        first (a compile waits for any other to finish) and starts the
-        team's compile on a background thread, once; the process waits for
-        it at exit (``finish_compiles``), so the next one finds it cached."""
+        """Whether a team's kernel for these arrays is compiled here, cached,
+        or just compiled by its background process. If none, starts its
+        compile in the background, once, then compiles the one-thread kernel
+        and ``predict``'s here, so that the two compiles run at the same time
+        (Numba compiles one function at a time in a process): in another
+        process, which leaves the kernel in the cache (``_Elsewhere``), or on
+        a thread where that cannot serve (no cache folder, or that process
+        failed). The process waits for it at exit (``finish_compiles``), so
+        the next one finds it cached."""
         if self._ready(P, X1, Y, "team", rows, check=True):
             return True
         key = self._key("team", P, X1, Y, rows)
-        if key not in _later:
-            self._ready(P, X1, Y, "one", rows)
-            self.predict([w[0] for w in P.W], X1[:1], **P.units)
+        job = _later.get(key)
+        if job is not None and not job.is_alive():
+            if job.ok():
+                return True  # in the cache now: the call loads it
+            job = None  # the other process failed: compiled on a thread instead
+        if job is None:
             fn, args = self._sample_call(P, X1, Y, "team", rows)
             sig = tuple(fn.typeof_pyval(a) for a in args)
-            _later[key] = thread = threading.Thread(
-                target=_compile, args=(fn, sig, key), name="fastbp-compile", daemon=True
-            )
-            thread.start()
+            if key not in _later and cache.saves(fn):
+                _later[key] = _Elsewhere(fn, sig)
+            else:
+                _later[key] = _Thread(fn, sig, key)
+            self._ready(P, X1, Y, "one", rows)
+            self.predict([w[0] for w in P.W], X1[:1], **P.units)
         return False
 
     def compile_note(self, P: Params, X1: np.ndarray, Y: np.ndarray) -> str | None:
@@ -457,24 +472,75 @@ def _compile(fn, sig, key) -> None:
     _compiled.add(key)
 
 
+class _Thread(threading.Thread):
+    """A kernel compiling on a background thread of this process."""
+
+    def __init__(self, fn, sig, key):
+        super().__init__(target=_compile, args=(fn, sig, key), name="fastbp-compile", daemon=True)
+        self.start()
+
+    def ok(self) -> bool:
+        return True
+
+
+class _Elsewhere:
+    """A kernel compiling in another Python process (``python -m
+    fastbp.backends.numba.elsewhere``), at the same time as this process's
+    own compiles, into the same cache folder; this process loads it from
+    there once the other has ended (``ok``). The other process runs in a
+    session of its own (a Ctrl-C at the terminal stops this one's training,
+    not the compile); ``stop`` ends it."""
+
+    def __init__(self, fn, sig):
+        env = dict(os.environ, NUMBA_CACHE_DIR=str(cache.folder()))
+        root = str(Path(__file__).resolve().parents[3])  # this copy of fastbp, whose sources the cache is for
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "fastbp.backends.numba.elsewhere"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
+        assert self.proc.stdin is not None
+        with self.proc.stdin as pipe:
+            pipe.write(pickle.dumps((fn.py_func.__module__, fn.py_func.__name__, sig)))
+
+    def is_alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def ok(self) -> bool:
+        return self.proc.poll() == 0
+
+    def join(self) -> None:
+        self.proc.wait()
+
+    def stop(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
 def finish_compiles() -> None:
-    """Waits for the kernels compiling on background threads (``NumbaBackend.finish_compiles``)."""
-    for t in list(_later.values()):
-        t.join()
+    """Waits for the kernels compiling in the background (``NumbaBackend.finish_compiles``)."""
+    for job in list(_later.values()):
+        job.join()
 
 
 def _at_exit() -> None:
-    """At exit, waits for the kernels compiling on background threads, saying
+    """At exit, waits for the kernels compiling in the background, saying
     so on stderr, so that the next process finds them cached; Ctrl-C skips
     the wait (they then compile again in a later process)."""
     try:
-        if any(t.is_alive() for t in _later.values()):
+        if any(job.is_alive() for job in _later.values()):
             print(
                 "fastbp: finishing the numba thread team's kernel for the next run (Ctrl-C skips it)", file=sys.stderr
             )
             finish_compiles()
     except KeyboardInterrupt:
-        return
+        for job in _later.values():
+            if isinstance(job, _Elsewhere):
+                job.stop()
 
 
 atexit.register(_at_exit)

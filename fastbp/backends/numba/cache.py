@@ -123,6 +123,12 @@ class _Cache(caching.FunctionCache):
             return None
 
 
+def saves(fn) -> bool:
+    """Whether the compiled entry point ``fn`` saves its compiled versions
+    in ``folder()`` (False when no cache folder could be made)."""
+    return isinstance(fn._cache, _Cache)
+
+
 def compiled(**options):
     """``@njit`` for the backend's compiled entry points (the functions
     Python calls), with ``options`` (``codegen.EXACT``), cached in
