@@ -930,6 +930,7 @@ def _team_start(monkeypatch, layers):
     X1, Y = make_data(layers, n=200)
     W = [w[None] for w in make_weights(layers)]
     P = be.params(W, np.float64)
+    P.impl.layout.tuners.clear()  # a fresh tuner: the team is tried once its kernel is there
     assert be.plan(P, 200, 2, 0) == ("team", 2)
     backend.finish_compiles()  # no earlier test's compile ends during this one
     monkeypatch.setattr(backend, "_compiled", set())  # nothing compiled in this process ...
@@ -963,7 +964,7 @@ def test_a_team_whose_kernel_is_not_there_starts_on_one_thread(monkeypatch):
     thread's throughout, bit for bit."""
     from fastbp.backends.numba import backend
 
-    be, P, W, X1, Y, ran = _team_start(monkeypatch, [785, 299, 98, 10])  # a shape of its own: a fresh tuner
+    be, P, W, X1, Y, ran = _team_start(monkeypatch, [785, 299, 98, 10])
     be.compile(P, X1, Y)  # as the training loop does first
     (job,) = backend._later.values()
     assert isinstance(job, backend._Elsewhere)
@@ -978,16 +979,22 @@ def test_a_team_whose_kernel_is_not_there_starts_on_one_thread(monkeypatch):
     _same_as_one_thread(P, W, X1, Y, 2)
 
 
-@pytest.mark.parametrize("why", ["no cache folder", "the other process failed"])
+@pytest.mark.parametrize("why", ["no cache folder", "the other process failed", "no process could start"])
 def test_a_teams_kernel_compiles_on_a_thread_where_another_process_cannot_serve(monkeypatch, why):
     """Where the team's kernel cannot come from another process (no cache
-    folder to pass it through, or that process failed), it compiles on a
+    folder to pass it through, that process failed or could not start), it compiles on a
     background thread of this one, training on one thread meanwhile."""
     from fastbp.backends.numba import backend, cache
 
     be, P, W, X1, Y, ran = _team_start(monkeypatch, [786, 297, 97, 10])
     if why == "no cache folder":
         monkeypatch.setattr(cache, "saves", lambda fn: False)
+    elif why == "no process could start":
+
+        def no_fork(*args, **kwargs):
+            raise OSError(12, "Cannot allocate memory")
+
+        monkeypatch.setattr(backend.subprocess, "Popen", no_fork)
     else:
 
         class Failed:

@@ -20,6 +20,7 @@ same bits either way.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import pickle
 import subprocess
@@ -342,7 +343,7 @@ class NumbaBackend(Backend):
         (Numba compiles one function at a time in a process): in another
         process, which leaves the kernel in the cache (``_Elsewhere``), or on
         a thread where that cannot serve (no cache folder, or that process
-        failed). The process waits for it at exit (``finish_compiles``), so
+        failed or could not start). The process waits for it at exit (``finish_compiles``), so
         the next one finds it cached."""
         if self._ready(P, X1, Y, "team", rows, check=True):
             return True
@@ -355,10 +356,11 @@ class NumbaBackend(Backend):
         if job is None:
             fn, args = self._sample_call(P, X1, Y, "team", rows)
             sig = tuple(fn.typeof_pyval(a) for a in args)
+            job = None
             if key not in _later and cache.saves(fn):
-                _later[key] = _Elsewhere(fn, sig)
-            else:
-                _later[key] = _Thread(fn, sig, key)
+                with contextlib.suppress(OSError):  # else no process could start (fork or exec failed)
+                    job = _Elsewhere(fn, sig)
+            _later[key] = job or _Thread(fn, sig, key)
             self._ready(P, X1, Y, "one", rows)
             self.predict([w[0] for w in P.W], X1[:1], **P.units)
         return False
