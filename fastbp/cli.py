@@ -454,32 +454,57 @@ def _add_warmup(sub: Any) -> None:
 
 
 def _cmd_warmup(args: argparse.Namespace) -> int:
+    import subprocess
     import time
+    from concurrent.futures import ThreadPoolExecutor
 
     from .backends import get_backend
+    from .backends.numba import backend, run
     from .network import add_bias, init_weights
     from .training import resolve_run
 
     be = get_backend("numba", threads=args.threads)
     alone = be.with_threads(1)  # automatic mode may time one thread against a team: its kernel too
-    for name in [args.dataset] if args.dataset is not None else ["xor", "digits"]:
+    names = [args.dataset] if args.dataset is not None else ["xor", "digits"]
+    runs = []  # (name, layers, dtype, units, P, inputs, targets, whether it compiles)
+    for name in names:
         ds, layers, _ = resolve_run(name, args.layers, None, 0, args.data_dir)
         X1 = add_bias(ds.X_train)
         for dtype in args.dtype:
             x1, y = be.asarray(X1, dtype), be.asarray(ds.Y_train, dtype)
-            for activation, output in args.units:
-                P = be.params([w[None] for w in init_weights(layers, 0)], dtype).with_units(activation, output)
-                fresh = be.compile_note(P, x1, y) is not None
-                t0 = time.perf_counter()
-                for b in (be, alone):
-                    b.compile(P, x1, y)
-                be.finish_compiles()  # the thread team's kernel, compiling in the background
-                W = [w[0] for w in P.W]
-                be.predict(W, x1[:1], activation=activation, output=output)
-                what = "compiled" if fresh else "found in the cache"
-                net = "-".join(map(str, layers))
-                took = time.perf_counter() - t0
-                print(f"{name} {net} {dtype} {activation}/{output}: numba kernels {what} ({took:.1f} s)", flush=True)
+            for units in args.units:
+                P = be.params([w[None] for w in init_weights(layers, 0)], dtype).with_units(*units)
+                runs.append((name, layers, dtype, units, P, x1, y, be.compile_note(P, x1, y) is not None))
+    elsewhere = {}  # Numba compiles one function at a time in a process: a process per run to compile
+    pool = ThreadPoolExecutor(max_workers=run.cores())
+    if sum(r[-1] for r in runs) > 1 and run.cores() > 1:
+        common = [f"--data-dir={args.data_dir}"] if args.data_dir else []
+        common += [f"--layers={','.join(map(str, args.layers))}"] if args.layers else []
+        common += [f"--threads={args.threads}"] if args.threads else []
+        for i, (name, _, dtype, (activation, output), *_, fresh) in enumerate(runs):
+            if fresh:
+                cmd = [sys.executable, "-m", "fastbp", "warmup", f"--dataset={name}", f"--dtype={dtype}"]
+                cmd += [f"--units={activation}/{output}", *common]
+                elsewhere[i] = pool.submit(subprocess.run, cmd, env=backend.child_env(), capture_output=True, text=True)
+    pool.shutdown(wait=False)
+    for i, (name, layers, dtype, (activation, output), P, x1, y, fresh) in enumerate(runs):
+        if i in elsewhere:
+            res = elsewhere[i].result()
+            print(res.stdout, end="", flush=True)
+            if res.returncode != 0:
+                print(res.stderr, end="", file=sys.stderr)
+                pool.shutdown(wait=False, cancel_futures=True)  # the runs not started do not start
+                return res.returncode
+            continue
+        t0 = time.perf_counter()
+        for b in (be, alone):
+            b.compile(P, x1, y)
+        be.finish_compiles()  # the thread team's kernel, compiling in the background
+        be.predict([w[0] for w in P.W], x1[:1], activation=activation, output=output)
+        what = "compiled" if fresh else "found in the cache"
+        net = "-".join(map(str, layers))
+        took = time.perf_counter() - t0
+        print(f"{name} {net} {dtype} {activation}/{output}: numba kernels {what} ({took:.1f} s)", flush=True)
     return 0
 
 

@@ -174,6 +174,22 @@ def test_warmup_compiles_what_the_tutorial_run_uses_and_says_so(tmp_path):
     assert {p: p.read_bytes() for p in _entries(cache)} == before
 
 
+def test_warmup_compiles_several_runs_in_processes_of_their_own_and_reports_them_in_order(tmp_path):
+    """Several runs to compile (two dtypes here): each compiles in a process
+    of its own, at the same time where there are cores; the lines come in
+    the runs' order, and the kernels are cached for the next process."""
+    cache = tmp_path / "cache"
+    args = ("--dataset", "xor", "--dtype", "float64,float32", "--units", "sigmoid/sigmoid")
+    first = _warmup(cache, *args).splitlines()
+    assert [line.split(":")[0] for line in first] == [
+        "xor 2-2-1 float64 sigmoid/sigmoid",
+        "xor 2-2-1 float32 sigmoid/sigmoid",
+    ]
+    assert all("numba kernels compiled" in line for line in first)
+    second = _warmup(cache, *args).splitlines()
+    assert len(second) == 2 and all("found in the cache" in line for line in second)
+
+
 def test_warmup_refuses_an_unknown_dtype_or_pair_of_units(capsys):
     from fastbp.cli import main
 

@@ -474,6 +474,16 @@ def _compile(fn, sig, key) -> None:
     _compiled.add(key)
 
 
+def child_env() -> dict[str, str]:
+    """The environment of a Python process that compiles kernels for this
+    one: this one's, with this copy of fastbp first on ``PYTHONPATH`` (the
+    cache holds kernels per copy and its sources) and its cache folder."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache.folder()))
+    root = str(Path(__file__).resolve().parents[3])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    return env
+
+
 class _Thread(threading.Thread):
     """A kernel compiling on a background thread of this process."""
 
@@ -494,15 +504,12 @@ class _Elsewhere:
     not the compile); ``stop`` ends it."""
 
     def __init__(self, fn, sig):
-        env = dict(os.environ, NUMBA_CACHE_DIR=str(cache.folder()))
-        root = str(Path(__file__).resolve().parents[3])  # this copy of fastbp, whose sources the cache is for
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "fastbp.backends.numba.elsewhere"],
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            env=env,
+            env=child_env(),
             start_new_session=True,
         )
         assert self.proc.stdin is not None
