@@ -257,7 +257,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
             except NetworkFileError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 failed = True
-    return status or (2 if failed else 0)
+        args.finished = status or (2 if failed else 0)  # for ``main``: a Ctrl-C from now on changes nothing
+    return int(args.finished)
 
 
 # --------------------------------------------------------------------- sweep
@@ -318,8 +319,13 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     if res.epochs == 0:
         print("interrupted before the first epoch completed: no results", file=sys.stderr)
         return status
-    print(res.summary())
-    print(res.table(args.top))
+    try:
+        print(res.summary())
+        print(res.table(args.top))
+    except KeyboardInterrupt:
+        print()  # the table may end mid-line
+        print("interrupted: the results are cut short", file=sys.stderr)
+        return 130
     return status
 
 
@@ -552,6 +558,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: out of memory ({exc or 'an allocation failed'})", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
+            finished = getattr(args, "finished", None)
+            if finished is not None:  # after the command had written its files: its status stands
+                return int(finished)
             began = " before training began" if args.command in ("train", "sweep") else ""
             print(f"interrupted{began}{_not_written(args)}", file=sys.stderr)
             return 130

@@ -280,6 +280,41 @@ def test_a_report_cut_short_mid_line_still_says_where_the_network_went(tmp_path,
     assert f"network saved to {model} (epoch 3, interrupted)" in captured.out.splitlines()
 
 
+def test_a_ctrl_c_after_the_network_is_written_changes_nothing(tmp_path, capsys, monkeypatch):
+    """A Ctrl-C that lands after the command has written its files (between
+    its end and the program's) leaves the exit status and the messages
+    those of the finished run: no "interrupted before training began ... not
+    written" beside "network saved to" (seen once in
+    ``test_ctrl_c_at_any_moment_keeps_every_completed_epoch``)."""
+    import fastbp.cli
+
+    real = fastbp.cli._cmd_train
+
+    def then_ctrl_c(args):
+        real(args)
+        raise KeyboardInterrupt  # as a Ctrl-C right after the command returned
+
+    monkeypatch.setattr(fastbp.cli, "_cmd_train", then_ctrl_c)
+    model = tmp_path / "m.npz"
+    rc = main(["train", "--dataset", "xor", "--backend", "numpy", "--epochs", "3", "--quiet", "--save", str(model)])
+    captured = capsys.readouterr()
+    assert rc == 0 and "interrupted" not in captured.err and f"network saved to {model}" in captured.out.splitlines()
+
+
+def test_a_sweep_table_cut_short_says_so(capsys, monkeypatch):
+    """A Ctrl-C while a finished sweep prints its table: exit status 130 and
+    a line saying the results were cut short, not "before training began"."""
+    import fastbp.training
+
+    def cut(self, top=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fastbp.training.SweepResult, "table", cut)
+    rc = main(["sweep", "--dataset", "xor", "--backend", "numpy", "--epochs", "3", "--seeds", "0,1"])
+    err = capsys.readouterr().err
+    assert rc == 130 and "interrupted: the results are cut short" in err and "before training began" not in err
+
+
 def test_bad_data_file_is_one_line_without_traceback(tmp_path, capsys):
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"PK\x03\x04 truncated")
