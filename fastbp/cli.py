@@ -196,7 +196,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         _check_output(args.save, "--save")
     asked = " and ".join(f"{opt} {path!r}" for opt, path in (("--plot", args.plot), ("--save", args.save)) if path)
     status, why = 0, ""
-    with ctrl_c("hold") as held, warnings.catch_warnings():  # the trained network reaches this function whole
+    # Ctrl-C is held from here to the end: the trained network reaches this function whole, and
+    # a Ctrl-C once training is over (as the report prints, as the files are written) changes nothing
+    with ctrl_c("hold") as held, warnings.catch_warnings():
         warnings.simplefilter("ignore", TrainingWarning)  # printed below, one line each
         try:
             result = train(
@@ -220,28 +222,30 @@ def _cmd_train(args: argparse.Namespace) -> int:
             result, status, why = exc.result, 130, str(exc)
         except TrainingDivergedError as exc:
             print(f"error: {exc}" + ("; nothing written" if asked else ""), file=sys.stderr)
+            args.finished = 2
             return 2
         if held.pressed and not status:
             status, why = 130, f"Ctrl-C after the last epoch ({result.epochs})"
-    if status:
-        if result.epochs == 0:
-            print(f"interrupted: {why}{_not_written(args)}", file=sys.stderr)
-            return status
-        print(
-            f"interrupted: {why}" + (f"; writing {asked} from epoch {result.epochs}" if asked else ""), file=sys.stderr
-        )
-    try:
-        print(result.summary())
-        if result.report is not None:
-            print(result.report)
-        for message in result.warnings:
-            print(f"warning: {message}", file=sys.stderr)
-    except KeyboardInterrupt:
-        status = 130
-        print()  # the report may end mid-line: what follows starts a line of its own
-        print("interrupted: the report is cut short" + (f"; writing {asked}" if asked else ""), file=sys.stderr)
-    failed = False
-    with ctrl_c("hold"):  # a Ctrl-C now does not cut a file short
+        args.finished = status  # for ``main``: a Ctrl-C from now on changes nothing
+        if status:
+            if result.epochs == 0:
+                print(f"interrupted: {why}{_not_written(args)}", file=sys.stderr)
+                return status
+            print(
+                f"interrupted: {why}" + (f"; writing {asked} from epoch {result.epochs}" if asked else ""),
+                file=sys.stderr,
+            )
+        try:
+            print(result.summary())
+            if result.report is not None:
+                print(result.report)
+            for message in result.warnings:
+                print(f"warning: {message}", file=sys.stderr)
+        except KeyboardInterrupt:  # not a held Ctrl-C: one under a handler of the caller's (``ctrl_c``)
+            status = 130
+            print()  # the report may end mid-line: what follows starts a line of its own
+            print("interrupted: the report is cut short" + (f"; writing {asked}" if asked else ""), file=sys.stderr)
+        failed = False
         when = f" (epoch {result.epochs}, interrupted)" if status else ""
         if args.plot:
             try:
@@ -257,7 +261,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             except NetworkFileError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 failed = True
-        args.finished = status or (2 if failed else 0)  # for ``main``: a Ctrl-C from now on changes nothing
+        args.finished = status or (2 if failed else 0)
     return int(args.finished)
 
 
