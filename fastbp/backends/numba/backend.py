@@ -356,8 +356,7 @@ class NumbaBackend(Backend):
         if job is None:
             fn, args = self._sample_call(P, X1, Y, "team", rows)
             sig = tuple(fn.typeof_pyval(a) for a in args)
-            job = None
-            if key not in _later and cache.saves(fn):
+            if key not in _later and cache.saves(fn) and sys.executable:  # (no interpreter path: embedded Python)
                 with contextlib.suppress(OSError):  # else no process could start (fork or exec failed)
                     job = _Elsewhere(fn, sig)
             _later[key] = job or _Thread(fn, sig, key)
