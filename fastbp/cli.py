@@ -487,7 +487,7 @@ def _cmd_warmup(args: argparse.Namespace) -> int:
                 runs.append((name, layers, dtype, units, P, x1, y, be.compile_note(P, x1, y) is not None))
     elsewhere = {}  # Numba compiles one function at a time in a process: a process per run to compile
     pool = ThreadPoolExecutor(max_workers=run.cores())
-    if sum(r[-1] for r in runs) > 1 and run.cores() > 1:
+    if sum(r[-1] for r in runs) > 1 and run.cores() > 1 and sys.executable:
         common = [f"--data-dir={args.data_dir}"] if args.data_dir else []
         common += [f"--layers={','.join(map(str, args.layers))}"] if args.layers else []
         common += [f"--threads={args.threads}"] if args.threads else []
