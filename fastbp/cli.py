@@ -289,7 +289,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
             raise FastbpError('--scheduler needs Dask: pip install "fastbp[dask]"') from None
         client = Client(args.scheduler)
     status = 0
-    with ctrl_c("hold") as held, warnings.catch_warnings():  # the results reach this function whole
+    # Ctrl-C is held from here to the end, as in ``_cmd_train``: the results reach this function
+    # whole, and a Ctrl-C once training is over changes nothing
+    with ctrl_c("hold") as held, warnings.catch_warnings():
         warnings.simplefilter("ignore", TrainingWarning)
         try:
             res = train_many(
@@ -320,17 +322,18 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         if held.pressed and not status:
             status = 130
             print(f"interrupted: Ctrl-C after the last epoch ({res.epochs})", file=sys.stderr)
-    if res.epochs == 0:
-        print("interrupted before the first epoch completed: no results", file=sys.stderr)
-        return status
-    try:
-        print(res.summary())
-        print(res.table(args.top))
-    except KeyboardInterrupt:
-        print()  # the table may end mid-line
-        print("interrupted: the results are cut short", file=sys.stderr)
-        return 130
-    return status
+        args.finished = status  # for ``main``: a Ctrl-C from now on changes nothing
+        if res.epochs == 0:
+            print("interrupted before the first epoch completed: no results", file=sys.stderr)
+            return status
+        try:
+            print(res.summary())
+            print(res.table(args.top))
+        except KeyboardInterrupt:  # not a held Ctrl-C: one under a handler of the caller's (``ctrl_c``)
+            print()  # the table may end mid-line
+            print("interrupted: the results are cut short", file=sys.stderr)
+            args.finished = 130
+    return int(args.finished)
 
 
 # ---------------------------------------------------------------------- info
@@ -562,8 +565,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: out of memory ({exc or 'an allocation failed'})", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
-            finished = getattr(args, "finished", None)
-            if finished is not None:  # after the command had written its files: its status stands
+            finished = getattr(args, "finished", None)  # set by train and sweep once training is over
+            if finished is not None:  # a Ctrl-C after that: the command's status stands
                 return int(finished)
             began = " before training began" if args.command in ("train", "sweep") else ""
             print(f"interrupted{began}{_not_written(args)}", file=sys.stderr)

@@ -301,6 +301,23 @@ def test_a_ctrl_c_after_the_network_is_written_changes_nothing(tmp_path, capsys,
     assert rc == 0 and "interrupted" not in captured.err and f"network saved to {model}" in captured.out.splitlines()
 
 
+def test_a_ctrl_c_after_a_sweep_has_printed_its_table_changes_nothing(capsys, monkeypatch):
+    """As for ``fastbp train``: a Ctrl-C after the sweep's table leaves the
+    sweep's exit status, not "interrupted before training began"."""
+    import fastbp.cli
+
+    real = fastbp.cli._cmd_sweep
+
+    def then_ctrl_c(args):
+        real(args)
+        raise KeyboardInterrupt  # as a Ctrl-C right after the command returned
+
+    monkeypatch.setattr(fastbp.cli, "_cmd_sweep", then_ctrl_c)
+    rc = main(["sweep", "--dataset", "xor", "--backend", "numpy", "--epochs", "3", "--seeds", "0,1"])
+    err = capsys.readouterr().err
+    assert rc == 0 and "interrupted" not in err
+
+
 def test_a_sweep_table_cut_short_says_so(capsys, monkeypatch):
     """A Ctrl-C while a finished sweep prints its table: exit status 130 and
     a line saying the results were cut short, not "before training began"."""

@@ -213,6 +213,7 @@ def test_the_process_waits_at_exit_for_a_background_compile_and_says_so():
         "import threading, time\n"
         "from fastbp.backends.numba import backend\n"
         "t = threading.Thread(target=time.sleep, args=(WAIT,), daemon=True)\n"
+        "t.ok, t.stop = (lambda: True), (lambda: None)  # a background job's other two methods\n"
         "backend._later['a kernel'] = t\n"
         "t.start()\n"
         "print('done', flush=True)\n"

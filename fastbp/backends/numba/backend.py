@@ -84,7 +84,7 @@ _compiled: set = set()
 #: the kinds of arrays ``compile_note`` has spoken of in this process
 _noted: set = set()
 #: kernels compiling in the background: ``_compiled``'s key -> the
-#: ``_Elsewhere`` process or ``_Thread`` (anything with ``is_alive``, ``ok``, ``join``)
+#: ``_Elsewhere`` process or ``_Thread`` (``is_alive``, ``ok``, ``join``, ``stop``)
 _later: dict = {}
 
 
@@ -342,9 +342,9 @@ class NumbaBackend(Backend):
         and ``predict``'s here, so that the two compiles run at the same time
         (Numba compiles one function at a time in a process): in another
         process, which leaves the kernel in the cache (``_Elsewhere``), or on
-        a thread where that cannot serve (no cache folder, or that process
-        failed or could not start). The process waits for it at exit (``finish_compiles``), so
-        the next one finds it cached."""
+        a thread where that cannot serve (no cache folder, no interpreter
+        path, or that process failed or could not start). The process waits
+        for it at exit (``finish_compiles``), so the next one finds it cached."""
         if self._ready(P, X1, Y, "team", rows, check=True):
             return True
         key = self._key("team", P, X1, Y, rows)
@@ -356,7 +356,7 @@ class NumbaBackend(Backend):
         if job is None:
             fn, args = self._sample_call(P, X1, Y, "team", rows)
             sig = tuple(fn.typeof_pyval(a) for a in args)
-            if key not in _later and cache.saves(fn) and sys.executable:  # (no interpreter path: embedded Python)
+            if key not in _later and cache.saves(fn) and sys.executable:
                 with contextlib.suppress(OSError):  # else no process could start (fork or exec failed)
                     job = _Elsewhere(fn, sig)
             _later[key] = job or _Thread(fn, sig, key)
@@ -493,6 +493,9 @@ class _Thread(threading.Thread):
     def ok(self) -> bool:
         return True
 
+    def stop(self) -> None:
+        """Nothing: a daemon thread ends with the process."""
+
 
 class _Elsewhere:
     """A kernel compiling in another Python process (``python -m
@@ -547,8 +550,7 @@ def _at_exit() -> None:
             finish_compiles()
     except KeyboardInterrupt:
         for job in _later.values():
-            if isinstance(job, _Elsewhere):
-                job.stop()
+            job.stop()
 
 
 atexit.register(_at_exit)
