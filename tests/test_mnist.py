@@ -22,6 +22,7 @@ from typing import ClassVar
 import numpy as np
 import pytest
 
+import fastbp
 from fastbp import datasets
 from fastbp.errors import DataFileError
 
@@ -138,6 +139,24 @@ def test_plain_files_in_a_subfolder_and_limits(tmp_path, full):
     raw = np.frombuffer(_content(NAMES[0]), dtype=np.uint8, offset=16).reshape(60000, 784)
     np.testing.assert_array_equal(d.X_train, raw[:100] / 255.0)
     np.testing.assert_array_equal(d.labels_test, full[0].labels_test[:30])
+
+
+@needs_mnist
+def test_fit_and_predict_take_the_images_without_copying_them(full):
+    from fastbp.network import add_bias
+
+    d = full[0]
+    for X in (d.X_train, d.X_test):
+        X1 = add_bias(X)
+        assert np.shares_memory(X1, X) and X1.flags.c_contiguous
+        np.testing.assert_array_equal(X1[:, :-1], X)
+        assert np.all(X1[:, -1] == 1)
+    net = fastbp.NeuralNetwork([784, 8, 10], 0.5, backend="numpy", seed=0)
+    twin = fastbp.NeuralNetwork([784, 8, 10], 0.5, backend="numpy", seed=0)
+    net.fit(d.X_train[:200], d.Y_train[:200], epochs=1, verbose=False)
+    twin.fit(np.ascontiguousarray(d.X_train[:200]), d.Y_train[:200], epochs=1, verbose=False)
+    for a, b in zip(net.W, twin.W):
+        np.testing.assert_array_equal(a, b)
 
 
 @needs_mnist

@@ -37,6 +37,24 @@ def test_predict_add_bias_false(backend_name):
         net.predict(Xb)  # bias column present but addBias=True
 
 
+def test_add_bias_uses_an_array_that_has_the_column_and_copies_otherwise():
+    from fastbp.network import add_bias
+
+    rng = np.random.RandomState(0)
+    room = np.c_[rng.rand(5, 3), np.ones(5)]
+    with_ones = np.c_[room[:, :3], np.ones(5)]
+    X1 = add_bias(room[:, :3])
+    assert X1 is room  # the leading columns of [X | 1]: [X | 1] itself
+    np.testing.assert_array_equal(X1, with_ones)
+    not_ones = room.copy()
+    not_ones[2, -1] = 0.5
+    wider = np.c_[room, np.ones(5)]
+    for X in (not_ones[:, :3], wider[:, :3], room[1:, :3], room[:, 1:], room[::2, :3], room[:, :3].copy()):
+        X1 = add_bias(X)
+        assert not np.shares_memory(X1, X)
+        np.testing.assert_array_equal(X1, np.c_[X, np.ones(len(X))])
+
+
 def test_calculate_loss_matches_definition(backend_name):
     net = fastbp.NeuralNetwork([2, 2, 1], backend=backend_name, seed=0)
     p = net.predict(X)
