@@ -263,3 +263,78 @@ def test_ctrl_c_at_exit_ends_a_compile_in_another_process():
     assert p.returncode == 0 and "Traceback" not in err
     with pytest.raises(ProcessLookupError):  # ended and reaped
         os.kill(pid, 0)
+
+
+# ------------------------------------------------------- the inlining edit
+def test_fastbp_compiles_inline_with_its_edit_and_leaves_numba_s_own_method_to_other_code(monkeypatch):
+    import numba
+    from numba import njit
+    from numba.core.inline_closurecall import InlineWorker
+
+    from fastbp.backends.numba import inlining
+
+    if numba.__version__.startswith("0.68."):
+        assert inlining._EDITED is not None  # the Numba whose source the edit was written for
+    if inlining._EDITED is None:
+        pytest.skip(f"Numba {numba.__version__}'s InlineWorker.inline_ir is not the source the edit applies to")
+    edited, calls = inlining._EDITED, []
+
+    def spy(*args, **kwargs):
+        calls.append(args[0])
+        return edited(*args, **kwargs)
+
+    monkeypatch.setattr(inlining, "_EDITED", spy)
+
+    @njit(inline="always")
+    def twice(x):
+        return 2.0 * x
+
+    def plus_one(x):
+        return twice(x) + 1.0
+
+    assert njit(plus_one)(1.5) == 4.0 and not calls  # other code: Numba's own method
+    assert inlining.faster(njit(plus_one))(1.5) == 4.0 and calls  # a call with new types compiles
+    assert InlineWorker.inline_ir is inlining._NUMBAS  # Numba's own back in place afterwards
+
+
+_ASM = """
+import sys
+import numpy as np
+import fastbp
+from fastbp.backends import get_backend
+from fastbp.backends.numba import inlining, run
+
+if sys.argv[1] == "numba's":
+    inlining._EDITED = None
+nn = fastbp.NeuralNetwork([2, 2, 1], 0.5, seed=0, backend="numba")
+X1, Y = nn.prepare(np.eye(4)[:, :2], np.ones((4, 1)))
+fn, args = get_backend("numba")._sample_call(nn._params, X1, Y, "one", run.first_rows(X1))
+sig = tuple(fn.typeof_pyval(a) for a in args)
+fn.compile(sig)
+print(fn.inspect_asm(sig))
+"""
+
+
+def test_the_inlining_edit_changes_no_compiled_code(tmp_path):
+    from fastbp.backends.numba import inlining
+
+    if inlining._EDITED is None:
+        pytest.skip("the inlining edit does not apply to this Numba")
+    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "PYTHONPATH")}
+    env["PYTHONPATH"] = str(Path(fastbp.__file__).resolve().parents[1])
+    procs = []
+    for which in ("fastbp's", "numba's"):
+        (tmp_path / which).mkdir()
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-c", _ASM, which],
+                env=dict(env, FASTBP_CACHE_DIR=str(tmp_path / which)),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    (ours, err), (theirs, err2) = (p.communicate(timeout=600) for p in procs)
+    assert procs[0].returncode == 0 and procs[1].returncode == 0, err[-2000:] + err2[-2000:]
+    assert "train" in ours and len(ours) > 10_000
+    assert ours == theirs  # the XOR training kernel's machine code, byte for byte

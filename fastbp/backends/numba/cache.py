@@ -31,6 +31,7 @@ from numba.core import caching, config
 from numba.core.runtime import rtsys
 
 from ...paths import cache_dir, replace_file
+from . import inlining
 
 #: the package whose sources a cached kernel depends on
 _PACKAGE = Path(__file__).resolve().parent
@@ -132,10 +133,10 @@ def saves(fn) -> bool:
 def compiled(**options):
     """``@njit`` for the backend's compiled entry points (the functions
     Python calls), with ``options`` (``codegen.EXACT``), cached in
-    ``folder()``."""
+    ``folder()``, inlining as ``inlining.faster`` does."""
 
     def wrap(fn):
-        dispatcher = njit(**options)(fn)
+        dispatcher = inlining.faster(njit(**options)(fn))
         try:
             dispatcher._cache = _Cache(dispatcher.py_func)
         except RuntimeError as exc:  # no cache folder could be made: compiled in each process
