@@ -21,8 +21,8 @@ digits 4.9 against 5.8, ``train_team`` 12.3 against 14.8.
 The edit is made on Numba's source of that method, and only where that
 source holds the exact lines it replaces; elsewhere (another Numba) the
 compiles run as they are. Numba's own method is back in place whenever no
-fastbp compile is running, so other code compiled in the process is not
-affected.
+fastbp compile is running (code that another thread compiles meanwhile
+inlines with the edit too: the same code either way).
 """
 
 from __future__ import annotations
