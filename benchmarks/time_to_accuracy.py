@@ -13,7 +13,8 @@ epoch, until it reaches the last (lowest) target or ``--epochs-max``:
 * fastbp (``--configs``): ``NeuralNetwork(...).fit(X, Y, epochs=1)`` per
   epoch, the tutorial's exact per-sample SGD in the data's order, backend
   "auto", the images laid out as ``fastbp.datasets.mnist`` gives them (the
-  leading columns of an array with the bias column: no copy per call); a config is ``HIDDEN-OUTPUT-DTYPE[@ALPHA]``, e.g.
+  leading columns of an array with the bias column: no copy per call); a
+  config is ``HIDDEN-OUTPUT-DTYPE[@ALPHA]``, e.g.
   ``sigmoid-sigmoid-float32`` or ``relu-softmax-float64@0.005``; without
   ``@ALPHA`` the rate is the data set's (``fastbp.training.default_alpha``:
   MNIST's 0.5 for sigmoid units, ``alpha_units`` 0.003 for others);

@@ -1090,10 +1090,10 @@ def _scaled(images: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """The images as rows of pixels / 255: the leading columns of an array
     whose last column is ones, which ``fit`` and ``predict`` then use as the
     samples with the bias column, without copying them (188 MB for MNIST's
-    training images in float32, several tenths of a second the first time
-    a process touches that much memory)."""
+    training images in float32: up to 0.6 s on the 2-core VM the first
+    time a process touches that much memory)."""
     n = len(images)
-    room = np.empty((n, images[0].size + 1), dtype=dtype)
+    room = np.empty((n, int(np.prod(images.shape[1:])) + 1), dtype=dtype)
     room[:, -1] = 1
     np.divide(images.reshape(n, -1), 255, out=room[:, :-1])
     return room[:, :-1]
