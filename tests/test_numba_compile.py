@@ -47,12 +47,25 @@ print(json.dumps({"file": fastbp.__file__, "losses": losses.tolist(), "W": [w.to
 NOTE = "compiling the numba kernels for float64 sigmoid/sigmoid: first use on this machine, cached afterwards"
 
 
+HERE = Path(fastbp.__file__).resolve().parents[1]  # this copy of fastbp's folder on sys.path
+
+
+def _env(cache: Path, pythonpath: Path = HERE) -> dict:
+    """A new process's environment: the cache folder ``cache``
+    (``NUMBA_CACHE_DIR`` unset) and the copy of fastbp at ``pythonpath``."""
+    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "PYTHONPATH")}
+    return dict(env, FASTBP_CACHE_DIR=str(cache), PYTHONPATH=str(pythonpath))
+
+
 def _xor(pythonpath: Path, cache: Path) -> tuple[dict, str]:
     """The XOR script in a new process: its JSON line and its stderr."""
-    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "PYTHONPATH")}
-    env.update(FASTBP_CACHE_DIR=str(cache), PYTHONPATH=str(pythonpath))
     res = subprocess.run(
-        [sys.executable, "-c", XOR], cwd=cache.parent, env=env, capture_output=True, text=True, timeout=600
+        [sys.executable, "-c", XOR],
+        cwd=cache.parent,
+        env=_env(cache, pythonpath),
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert res.returncode == 0, res.stderr[-3000:]
     return json.loads(res.stdout.splitlines()[-1]), res.stderr
@@ -147,10 +160,8 @@ def test_the_backend_notes_a_kind_of_call_once_and_not_once_compiled():
 
 def _warmup(cache: Path, *args: str) -> str:
     """``fastbp warmup ARGS`` in a new process with the cache folder ``cache``: its output."""
-    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "PYTHONPATH")}
-    env.update(FASTBP_CACHE_DIR=str(cache), PYTHONPATH=str(Path(fastbp.__file__).parents[1]))
     res = subprocess.run(
-        [sys.executable, "-m", "fastbp", "warmup", *args], env=env, capture_output=True, text=True, timeout=600
+        [sys.executable, "-m", "fastbp", "warmup", *args], env=_env(cache), capture_output=True, text=True, timeout=600
     )
     assert res.returncode == 0, res.stderr[-3000:]
     return res.stdout
@@ -169,7 +180,7 @@ def test_warmup_compiles_what_the_tutorial_run_uses_and_says_so(tmp_path):
         "xor 2-2-1 float64 sigmoid/sigmoid: numba kernels found in the cache ("
     )
     before = {p: p.read_bytes() for p in _entries(cache)}
-    _, err = _xor(Path(fastbp.__file__).parents[1], cache)
+    _, err = _xor(HERE, cache)
     assert NOTE not in err
     assert {p: p.read_bytes() for p in _entries(cache)} == before
 
@@ -218,7 +229,7 @@ def test_the_process_waits_at_exit_for_a_background_compile_and_says_so():
         "t.start()\n"
         "print('done', flush=True)\n"
     )
-    env = dict(os.environ, PYTHONPATH=str(Path(fastbp.__file__).parents[1]))
+    env = dict(os.environ, PYTHONPATH=str(HERE))
     t0 = time.perf_counter()
     res = subprocess.run(
         [sys.executable, "-c", code.replace("WAIT", "1.5")], env=env, capture_output=True, text=True, timeout=60
@@ -252,7 +263,7 @@ def test_ctrl_c_at_exit_ends_a_compile_in_another_process():
         "backend._later['a kernel'] = job\n"
         "print(job.proc.pid, flush=True)\n"
     )
-    env = dict(os.environ, PYTHONPATH=str(Path(fastbp.__file__).parents[1]))
+    env = dict(os.environ, PYTHONPATH=str(HERE))
     p = subprocess.Popen(
         [sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -320,15 +331,13 @@ def test_the_inlining_edit_changes_no_compiled_code(tmp_path):
 
     if inlining._EDITED is None:
         pytest.skip("the inlining edit does not apply to this Numba")
-    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "PYTHONPATH")}
-    env["PYTHONPATH"] = str(Path(fastbp.__file__).resolve().parents[1])
     procs = []
     for which in ("fastbp's", "numba's"):
         (tmp_path / which).mkdir()
         procs.append(
             subprocess.Popen(
                 [sys.executable, "-c", _ASM, which],
-                env=dict(env, FASTBP_CACHE_DIR=str(tmp_path / which)),
+                env=_env(tmp_path / which),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
