@@ -284,11 +284,11 @@ def test_fastbp_compiles_inline_with_its_edit_and_leaves_numba_s_own_method_to_o
 
     from fastbp.backends.numba import inlining
 
+    edited, calls = inlining.edit(), []
     if numba.__version__.startswith("0.68."):
-        assert inlining._EDITED is not None  # the Numba whose source the edit was written for
-    if inlining._EDITED is None:
+        assert edited is not None  # the Numba whose source the edit was written for
+    if edited is None:
         pytest.skip(f"Numba {numba.__version__}'s InlineWorker.inline_ir is not the source the edit applies to")
-    edited, calls = inlining._EDITED, []
 
     def spy(*args, **kwargs):
         calls.append(args[0])
@@ -306,6 +306,24 @@ def test_fastbp_compiles_inline_with_its_edit_and_leaves_numba_s_own_method_to_o
     assert njit(plus_one)(1.5) == 4.0 and not calls  # other code: Numba's own method
     assert inlining.faster(njit(plus_one))(1.5) == 4.0 and calls  # a call with new types compiles
     assert InlineWorker.inline_ir is inlining._NUMBAS  # Numba's own back in place afterwards
+
+
+def _plus_half(x):
+    return x + 0.5
+
+
+def test_a_kernel_loaded_from_the_cache_makes_no_edit(tmp_path, monkeypatch):
+    from fastbp.backends.numba import cache, inlining
+    from fastbp.backends.numba.codegen import EXACT
+
+    monkeypatch.setattr(cache, "folder", lambda: tmp_path)
+    made, edit = [], inlining.edit
+    monkeypatch.setattr(inlining, "edit", lambda: made.append(1) or edit())
+    assert cache.compiled(**EXACT)(_plus_half)(1.0) == 1.5 and made  # compiled (with the edit) and saved
+    made.clear()
+    loaded = cache.compiled(**EXACT)(_plus_half)
+    assert loaded(1.0) == 1.5 and sum(loaded.stats.cache_hits.values()) == 1
+    assert not made  # a cache load compiles nothing: Numba's inliner is not even imported for it
 
 
 _ASM = """
@@ -329,7 +347,7 @@ print(fn.inspect_asm(sig))
 def test_the_inlining_edit_changes_no_compiled_code(tmp_path):
     from fastbp.backends.numba import inlining
 
-    if inlining._EDITED is None:
+    if inlining.edit() is None:
         pytest.skip("the inlining edit does not apply to this Numba")
     procs = []
     for which in ("fastbp's", "numba's"):

@@ -33,8 +33,7 @@ import textwrap
 import threading
 import types
 from collections.abc import Iterator
-
-from numba.core import inline_closurecall
+from typing import Any
 
 _ONE_MEMO_EACH = """\
         kernel_copy.blocks = {}
@@ -49,7 +48,7 @@ _ONE_MEMO = """\
 """
 
 
-def _one_memo_inline_ir() -> types.FunctionType | None:
+def _one_memo_inline_ir(inline_closurecall: Any) -> types.FunctionType | None:
     """``InlineWorker.inline_ir`` with one memo per copy of a callee's IR,
     or None where Numba's source is not the one this edits."""
     numbas = inline_closurecall.InlineWorker.inline_ir
@@ -64,39 +63,59 @@ def _one_memo_inline_ir() -> types.FunctionType | None:
     return types.FunctionType(code, vars(inline_closurecall), "inline_ir", numbas.__defaults__)
 
 
-_NUMBAS = inline_closurecall.InlineWorker.inline_ir
-_EDITED = _one_memo_inline_ir()
+_UNMADE = object()
+_NUMBAS: Any = None  # Numba's own method, once ``edit`` has run
+_EDITED: Any = _UNMADE  # the edited method, None where the edit does not apply
 _lock = threading.Lock()
 _running = [0]  # fastbp compiles running now, on any thread
+
+
+def edit() -> types.FunctionType | None:
+    """The edited method, made at the first call (the first fastbp compile
+    of a process): importing Numba's inliner takes about 0.08 s, which a
+    process whose kernels all load from the cache does not pay. None where
+    the edit does not apply."""
+    global _NUMBAS, _EDITED
+    with _lock:
+        if _EDITED is _UNMADE:  # made while no edit is in place: _NUMBAS is Numba's
+            from numba.core import inline_closurecall
+
+            _NUMBAS = inline_closurecall.InlineWorker.inline_ir
+            _EDITED = _one_memo_inline_ir(inline_closurecall)
+        return _EDITED
 
 
 @contextlib.contextmanager
 def _edited() -> Iterator[None]:
     """The edited method in place while the block runs (and any other
     fastbp compile's block); Numba's own once none runs."""
-    if _EDITED is None:
+    if edit() is None:
         yield
         return
+    from numba.core.inline_closurecall import InlineWorker
+
     with _lock:
         _running[0] += 1
-        inline_closurecall.InlineWorker.inline_ir = _EDITED  # type: ignore[method-assign]
+        InlineWorker.inline_ir = _EDITED  # type: ignore[method-assign]
     try:
         yield
     finally:
         with _lock:
             _running[0] -= 1
             if _running[0] == 0:
-                inline_closurecall.InlineWorker.inline_ir = _NUMBAS  # type: ignore[method-assign]
+                InlineWorker.inline_ir = _NUMBAS  # type: ignore[method-assign]
 
 
 def faster(dispatcher):
     """``dispatcher`` (an ``@njit`` entry point), whose compiles, explicit
-    (``compile``) or at a call with new types, inline with the edited method."""
-    numbas_compile = dispatcher.compile
+    (``compile``) or at a call with new types, inline with the edited method
+    (its cache loads do not compile: they leave Numba's inliner alone)."""
+    compiler = dispatcher._compiler  # what Numba's ``Dispatcher.compile`` calls on a cache miss
+    numbas_compile = compiler.compile
 
-    def compile(sig):
+    def compile(args, return_type):
         with _edited():
-            return numbas_compile(sig)
+            return numbas_compile(args, return_type)
 
-    dispatcher.compile = compile
+    compiler.compile = compile
     return dispatcher
