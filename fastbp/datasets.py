@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import http.client
 import io
 import math
 import numbers
@@ -19,7 +18,6 @@ import struct
 import sys
 import tempfile
 import time
-import urllib.request
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -938,6 +936,8 @@ def _download(src: _Source, folder: Path) -> list[str]:
     first mirror that serves it with the right checksum, written under a
     temporary name and renamed once verified; returns why it failed (empty on
     success)."""
+    import http.client  # (a download's modules: 0.04 s that ``import fastbp`` does not pay)
+
     for spec in src.files:
         if _present(folder, spec.name) is not None:
             continue
@@ -975,6 +975,8 @@ _TIMEOUT = 30.0  # seconds without data before a download gives up
 def _fetch(url: str, dest: Path) -> int:
     """Download ``url`` into ``dest`` and return its size, with a progress
     line on stderr on a terminal (``_download`` prints the last one)."""
+    import urllib.request
+
     out = sys.stderr
     tty = hasattr(out, "isatty") and out.isatty()
     done, total, shown = 0, None, 0.0
