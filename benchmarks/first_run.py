@@ -20,6 +20,9 @@ alone). The scripts run from Python start to exit.
   (``tests/reference_impl.py``'s class, 20,000 epochs, its 200 printed lines
   and the four predictions) and the same script with ``fastbp.NeuralNetwork``.
 
+fastbp's modules are byte-compiled first, as ``pip install`` does: a child
+never compiles fastbp's Python sources (NumPy's and Numba's come compiled).
+
     python -m benchmarks.first_run [--rounds 3] [--only xor,digits] [--data-dir DIR] [--out DIR] [--note TEXT]
 """
 
@@ -38,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from . import _results
-from ._common import REFERENCE_IMPL
+from ._common import REFERENCE_IMPL, byte_compile_fastbp
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ("xor", "xor_partial", "digits", "digits32_relu_softmax", "mnist32", "script_tutorial", "script_fastbp")
@@ -164,6 +167,7 @@ def main(argv=None) -> None:
     if "mnist32" in names and (why := _mnist_here(args.data_dir)) is not None:
         names.remove("mnist32")
         notes.append(why)
+    byte_compile_fastbp()
     runs: dict = {n: [] for n in names}
     for r in range(args.rounds):
         for n in names:

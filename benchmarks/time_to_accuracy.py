@@ -26,12 +26,14 @@ epoch, until it reaches the last (lowest) target or ``--epochs-max``:
   100), solver="adam")``, its defaults otherwise (relu, batches of 200, lr
   1e-3, L2 1e-4, reshuffled), one ``partial_fit`` an epoch.
 
-Each run is a child process, so every learner pays its own imports. "cold":
-fastbp's compile cache empty (``NUMBA_CACHE_DIR`` and ``FASTBP_CACHE_DIR``
-point at a fresh temporary folder); "warm": the next process on the same
-folder, after the cache is filled (``--warm`` alone fills it first with one
-unreported epoch). The peers keep nothing between processes: their cold run
-is the first process, their warm run the second.
+Each run is a child process, so every learner pays its own imports (from
+bytecode: fastbp's modules are byte-compiled first, as ``pip install`` does
+and as the peers' come). "cold": fastbp's compile cache empty
+(``NUMBA_CACHE_DIR`` and ``FASTBP_CACHE_DIR`` point at a fresh temporary
+folder); "warm": the next process on the same folder, after the cache is
+filled (``--warm`` alone fills it first with one unreported epoch). The
+peers keep nothing between processes: their cold run is the first process,
+their warm run the second.
 
 Reported per learner and cache state (medians over ``--rounds``): epochs and
 seconds to each target error, training alone ("train s": the epochs' calls)
@@ -555,6 +557,9 @@ def main(argv=None) -> None:
     )
     _results.add_arguments(ap)
     args = _results.parse_args(ap, argv)
+    from ._common import byte_compile_fastbp
+
+    byte_compile_fastbp()
     peers = _names(args.peers)
     unknown = [p for p in peers if p not in PEERS]
     if unknown:
