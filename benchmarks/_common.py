@@ -116,7 +116,9 @@ def weight_resetter(backend, W0) -> Callable[[], tuple]:
 
 # ------------------------------------------------------------- the tutorial
 #: The transcription of the tutorial's NeuralNetwork class (tests/reference_impl.py).
-REFERENCE_IMPL = Path(__file__).resolve().parents[1] / "tests" / "reference_impl.py"
+#: the checkout
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE_IMPL = ROOT / "tests" / "reference_impl.py"
 
 
 def byte_compile_fastbp() -> None:
@@ -127,7 +129,7 @@ def byte_compile_fastbp() -> None:
     again (0.09 s on the 2-core VM, medians of 10, 2026-12-07)."""
     import compileall
 
-    compileall.compile_dir(str(Path(__file__).resolve().parents[1] / "fastbp"), quiet=1)
+    compileall.compile_dir(str(ROOT / "fastbp"), quiet=1)
 
 
 @cache

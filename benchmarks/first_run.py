@@ -36,14 +36,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
 from . import _results
-from ._common import REFERENCE_IMPL, byte_compile_fastbp
+from ._common import REFERENCE_IMPL, ROOT, byte_compile_fastbp
 
-ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ("xor", "xor_partial", "digits", "digits32_relu_softmax", "mnist32", "script_tutorial", "script_fastbp")
 _XOR_DRIVER = """
 X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])

@@ -308,6 +308,15 @@ def test_fastbp_compiles_inline_with_its_edit_and_leaves_numba_s_own_method_to_o
     assert InlineWorker.inline_ir is inlining._NUMBAS  # Numba's own back in place afterwards
 
 
+def test_a_dispatcher_without_numba_s_compiler_object_compiles_as_it_is():
+    from types import SimpleNamespace
+
+    from fastbp.backends.numba import inlining
+
+    other = SimpleNamespace(compile=object())  # a Numba whose dispatcher has no ``_compiler``
+    assert inlining.faster(other) is other and vars(other) == {"compile": other.compile}
+
+
 def _plus_half(x):
     return x + 0.5
 

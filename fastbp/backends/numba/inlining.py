@@ -109,8 +109,11 @@ def _edited() -> Iterator[None]:
 def faster(dispatcher):
     """``dispatcher`` (an ``@njit`` entry point), whose compiles, explicit
     (``compile``) or at a call with new types, inline with the edited method
-    (its cache loads do not compile: they leave Numba's inliner alone)."""
-    compiler = dispatcher._compiler  # what Numba's ``Dispatcher.compile`` calls on a cache miss
+    (its cache loads do not compile: they leave Numba's inliner alone). A
+    Numba without the compiler object this wraps compiles as it is."""
+    compiler = getattr(dispatcher, "_compiler", None)  # what ``Dispatcher.compile`` calls on a cache miss
+    if compiler is None:
+        return dispatcher
     numbas_compile = compiler.compile
 
     def compile(args, return_type):
